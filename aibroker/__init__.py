@@ -1,0 +1,1 @@
+"""Shared plumbing: settings, connections, the Kafka worker, the embedded dev stack, the CLI."""

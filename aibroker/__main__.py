@@ -1,0 +1,3 @@
+from aibroker.cli import main
+
+main()

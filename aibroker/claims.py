@@ -1,0 +1,74 @@
+"""Claim-before-work: one consumer at a time works on an attempt of a request; finished
+attempts stay marked so a redelivery skips them.
+
+`aib:claim:{id}:{attempt}` holds the owner while work runs (a lease, renewed) and `done`
+afterwards. A retry is a new attempt, so it is never mistaken for a duplicate.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from redis.asyncio import Redis
+
+
+class Claim(StrEnum):
+    """What acquiring a claim found."""
+
+    ACQUIRED = "acquired"
+    """This owner holds it now: do the work."""
+    DONE = "done"
+    """The work was finished and its output produced: skip it."""
+    BUSY = "busy"
+    """Another owner's lease is live: wait for it to finish or lapse."""
+
+
+_ACQUIRE = """
+local v = redis.call('GET', KEYS[1])
+if not v or v == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 'acquired'
+end
+if v == 'done' then return 'done' end
+return 'busy'
+"""
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class ClaimStore:
+    def __init__(self, redis: Redis, *, lease_s: float, done_ttl_s: int) -> None:
+        self._redis = redis
+        self._lease_ms = int(lease_s * 1000)
+        self._done_ttl_s = done_ttl_s
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._renew = redis.register_script(_RENEW)
+        self._release = redis.register_script(_RELEASE)
+
+    async def acquire(self, request_id: str, attempt: int, owner: str) -> Claim:
+        found = await self._acquire(keys=[_key(request_id, attempt)], args=[owner, self._lease_ms])
+        return Claim(found)
+
+    async def renew(self, request_id: str, attempt: int, owner: str) -> bool:
+        keys = [_key(request_id, attempt)]
+        return bool(await self._renew(keys=keys, args=[owner, self._lease_ms]))
+
+    async def release(self, request_id: str, attempt: int, owner: str) -> None:
+        await self._release(keys=[_key(request_id, attempt)], args=[owner])
+
+    async def mark_done(self, request_id: str, attempt: int) -> None:
+        await self._redis.set(_key(request_id, attempt), "done", ex=self._done_ttl_s)
+
+
+def _key(request_id: str, attempt: int) -> str:
+    return f"aib:claim:{request_id}:{attempt}"

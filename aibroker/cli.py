@@ -1,0 +1,136 @@
+"""The `aibroker` command: one subcommand per process, plus the dev stack and admin chores."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+
+import uvloop
+
+from aibroker.logs import setup_logging
+from aibroker.settings import Settings, load_settings
+
+
+def _service(run: Callable[[Settings, asyncio.Event], Awaitable[None]], settings: Settings) -> None:
+    from aibroker.runtime import stop_on_signals
+
+    async def main() -> None:
+        await run(settings, stop_on_signals())
+
+    uvloop.run(main())
+
+
+def cmd_dev(settings: Settings, _: argparse.Namespace) -> None:
+    from aibroker.dev import run_dev
+
+    run_dev(settings)
+
+
+def cmd_ingress(settings: Settings, _: argparse.Namespace) -> None:
+    from ingress.main import run
+
+    run(settings)
+
+
+def cmd_dispatcher(settings: Settings, _: argparse.Namespace) -> None:
+    from dispatcher.main import run
+
+    _service(run, settings)
+
+
+def cmd_consumer(settings: Settings, args: argparse.Namespace) -> None:
+    from consumers.main import run_external
+
+    async def run(s: Settings, stop: asyncio.Event) -> None:
+        await run_external(s, stop, args.provider or None)
+
+    _service(run, settings)
+
+
+def cmd_results(settings: Settings, _: argparse.Namespace) -> None:
+    from consumers.results_sink import run
+
+    _service(run, settings)
+
+
+def cmd_topics_apply(settings: Settings, _: argparse.Namespace) -> None:
+    from aibroker.kafka import bootstrap
+    from aibroker.routes import build_route_table
+    from topics.apply import apply_topics
+    from topics.catalog import TopicNames, catalogue
+
+    names = TopicNames(settings.kafka.topic_prefix)
+    specs = catalogue(
+        names, list(build_route_table(settings).providers), partitions=settings.kafka.partitions
+    )
+    created = asyncio.run(apply_topics(bootstrap(settings.kafka), specs))
+    print(f"{len(specs)} topics in the catalogue, {len(created)} created: {', '.join(created)}")
+
+
+def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> None:
+    from aibroker.keys import KeyStore
+    from aibroker.redis import connect
+
+    async def create() -> str:
+        async with connect(settings.redis) as redis:
+            key, _ = await KeyStore(redis).add(args.tenant)
+            return key
+
+    print(asyncio.run(create()))
+
+
+def cmd_schemas_export(_: Settings, args: argparse.Namespace) -> None:
+    from pydantic import BaseModel
+
+    from schemas.envelopes import Outcome, Request, Result
+
+    envelopes: dict[str, type[BaseModel]] = {
+        "request": Request,
+        "result": Result,
+        "outcome": Outcome,
+    }
+    model = envelopes[args.envelope]
+    print(json.dumps(model.model_json_schema(), indent=2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aibroker", description="Kafka-driven AI request broker")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("dev", help="run everything on the embedded stack").set_defaults(func=cmd_dev)
+    sub.add_parser("ingress", help="the HTTP ingress").set_defaults(func=cmd_ingress)
+    sub.add_parser("dispatcher", help="routing, retries, delay topics").set_defaults(
+        func=cmd_dispatcher
+    )
+    consumer = sub.add_parser("consumer", help="a consumer pool")
+    consumer.add_argument("pool", choices=["external"])
+    consumer.add_argument("--provider", action="append", help="serve only these providers")
+    consumer.set_defaults(func=cmd_consumer)
+    sub.add_parser("results", help="the results sink").set_defaults(func=cmd_results)
+    topics = sub.add_parser("topics", help="the topic catalogue")
+    topics_sub = topics.add_subparsers(dest="action", required=True)
+    topics_sub.add_parser("apply", help="create missing topics").set_defaults(func=cmd_topics_apply)
+    keys = sub.add_parser("keys", help="API keys")
+    keys_sub = keys.add_subparsers(dest="action", required=True)
+    create = keys_sub.add_parser("create", help="create a key (printed once)")
+    create.add_argument("--tenant", required=True)
+    create.set_defaults(func=cmd_keys_create)
+    schemas = sub.add_parser("schemas", help="JSON Schemas of the envelopes")
+    schemas_sub = schemas.add_subparsers(dest="action", required=True)
+    export = schemas_sub.add_parser("export", help="print one envelope's JSON Schema")
+    export.add_argument("envelope", choices=["request", "result", "outcome"])
+    export.set_defaults(func=cmd_schemas_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    settings = load_settings()
+    setup_logging(settings.log_level, json=args.command != "dev")
+    args.func(settings, args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

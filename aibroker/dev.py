@@ -1,0 +1,135 @@
+"""`aibroker dev`: the whole broker on one machine, on the embedded Kafka and Redis.
+
+Starts what is not given (Tansu, Redis, the mock provider), creates the topics and the `dev`
+tenant's key, runs every service as a supervised child, prints how to call it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from aibroker import embedded
+from aibroker.keys import KeyStore
+from aibroker.redis import connect
+from aibroker.routes import build_route_table
+from aibroker.runtime import stop_on_signals
+from aibroker.settings import ProviderSettings, RedisSettings, Settings, child_environment
+from aibroker.supervisor import ChildSpec, Supervisor
+from topics.apply import apply_topics
+from topics.catalog import TopicNames, catalogue
+
+SERVICES = [
+    ("ingress", ["ingress"]),
+    ("dispatcher", ["dispatcher"]),
+    ("consumer-external", ["consumer", "external"]),
+    ("results", ["results"]),
+]
+
+
+def run_dev(settings: Settings) -> None:
+    logs = settings.dev.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env: dict[str, str] = {}
+    kafka, redis = settings.kafka, settings.redis
+    providers = dict(settings.providers)
+    with contextlib.ExitStack() as stack:
+        if not kafka.bootstrap:
+            server = stack.enter_context(embedded.tansu(logs))
+            kafka = kafka.model_copy(update={"bootstrap": server.url, "idempotent": False})
+            env |= {"AIBROKER_KAFKA_BOOTSTRAP": server.url, "AIBROKER_KAFKA_IDEMPOTENT": "false"}
+            _say(f"embedded Kafka (Tansu, in memory: for development only) at {server.url}")
+        if not redis.url:
+            server = stack.enter_context(embedded.redis_server(logs))
+            redis = redis.model_copy(update={"url": server.url})
+            env["AIBROKER_REDIS_URL"] = server.url
+            _say(f"embedded Redis (nothing kept on disk) at {server.url}")
+        children: list[ChildSpec] = []
+        if settings.dev.mock_provider:
+            port = settings.dev.mock_port
+            providers["mock"] = ProviderSettings(
+                base_url=f"http://127.0.0.1:{port}/v1", api_key="mock"
+            )
+            env["AIBROKER_PROVIDERS"] = json.dumps(
+                {k: v.model_dump() for k, v in providers.items()}
+            )
+            children.append(
+                _child(
+                    "mock-provider",
+                    ["-m", "loadtest.mock_provider", "--port", str(port)],
+                    env,
+                    logs,
+                    module=True,
+                )
+            )
+        children += [_child(name, args, env, logs) for name, args in SERVICES]
+        final = settings.model_copy(update={"kafka": kafka, "redis": redis, "providers": providers})
+        asyncio.run(_serve(final, children))
+
+
+def _child(
+    name: str, args: list[str], env: dict[str, str], logs: Path, *, module: bool = False
+) -> ChildSpec:
+    argv = [sys.executable, *args] if module else [sys.executable, "-m", "aibroker", *args]
+    return ChildSpec(name, argv, child_environment(env), logs / f"{name}.log")
+
+
+async def _serve(settings: Settings, children: list[ChildSpec]) -> None:
+    names = TopicNames(settings.kafka.topic_prefix)
+    providers = list(build_route_table(settings).providers)
+    assert settings.kafka.bootstrap
+    await apply_topics(
+        settings.kafka.bootstrap, catalogue(names, providers, partitions=settings.kafka.partitions)
+    )
+    key = await _dev_key(settings.redis, settings.dev.api_key)
+    stop = stop_on_signals()
+    supervisor = Supervisor(children, stop_timeout_s=settings.consumer.drain_timeout_s + 5)
+    running = asyncio.create_task(supervisor.run(stop))
+    url = f"http://{settings.ingress.host}:{settings.ingress.port}"
+    if await _ready(url, stop):
+        model = "openai/gpt-4o-mini" if "openai" in providers else "mock/echo"
+        _banner(url, key, model, settings.dev.data_dir / "logs")
+    await running
+    _say("stopped; every child process has exited")
+
+
+async def _dev_key(redis_settings: RedisSettings, key: str | None) -> str:
+    async with connect(redis_settings) as redis:
+        plaintext, _ = await KeyStore(redis).add("dev", key)
+        return plaintext
+
+
+async def _ready(url: str, stop: asyncio.Event, timeout_s: float = 90) -> bool:
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(timeout=2) as client:
+        while time.monotonic() < deadline and not stop.is_set():
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"{url}/health/ready")).status_code == 200:
+                    return True
+            await asyncio.sleep(0.3)
+    if not stop.is_set():
+        _say(f"ingress is not ready after {timeout_s:.0f}s; see the logs")
+    return False
+
+
+def _banner(url: str, key: str, model: str, logs: Path) -> None:
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello!"}]})
+    _say(f"""
+aibroker is running at {url}   (Ctrl-C stops everything)
+  API key (tenant dev): {key}
+  logs:                 {logs}/
+
+  curl {url}/v1/chat/completions \\
+    -H "Authorization: Bearer {key}" -H "Content-Type: application/json" \\
+    -d '{body}'
+""")
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)

@@ -1,0 +1,22 @@
+"""Time-sortable identifiers: 48 bits of milliseconds then 80 random bits, Crockford base32."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def _b32(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        value, digit = divmod(value, 32)
+        chars.append(_ALPHABET[digit])
+    return "".join(reversed(chars))
+
+
+def new_id(prefix: str, *, now_ms: int | None = None) -> str:
+    """`prefix_` + 10 chars of time + 16 of randomness; ids sort by creation time."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    return f"{prefix}_{_b32(ms, 10)}{_b32(secrets.randbits(80), 16)}"

@@ -1,0 +1,85 @@
+"""Writing envelopes to their topics; every terminal result goes to `results` and, for sync
+requests, to the waiting ingress's reply topic, both acknowledged before the caller moves on."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiokafka import AIOKafkaProducer
+
+from aibroker.errors import BrokerError
+from aibroker.kafka import encode
+from schemas.envelopes import ErrorInfo, Outcome, Request, Result, Status
+from topics.catalog import TopicNames
+
+
+class Publisher:
+    def __init__(self, producer: AIOKafkaProducer, names: TopicNames) -> None:
+        self.producer = producer
+        self.names = names
+
+    async def request(
+        self, topic: str, request: Request, headers: list[tuple[str, bytes]] | None = None
+    ) -> None:
+        await self.producer.send_and_wait(
+            topic, encode(request), key=request.id.encode(), headers=headers
+        )
+
+    async def outcome(self, outcome: Outcome) -> None:
+        await self.producer.send_and_wait(
+            self.names.outcomes, encode(outcome), key=outcome.request.id.encode()
+        )
+
+    async def result(self, result: Result, reply_to: str | None) -> None:
+        data, key = encode(result), result.id.encode()
+        sends = [await self.producer.send(self.names.results, data, key=key)]
+        if reply_to:
+            sends.append(await self.producer.send(reply_to, data, key=key))
+        await asyncio.gather(*sends)
+
+    async def dead_letter(self, request: Request, reason: str) -> None:
+        """For operators: the request and why it could not be served (replayable)."""
+        await self.producer.send_and_wait(
+            self.names.dlq,
+            encode(request),
+            key=request.id.encode(),
+            headers=[("aib-dlq-reason", reason[:1000].encode())],
+        )
+
+    async def fail(
+        self, request: Request, error: BrokerError | ErrorInfo, status: Status = Status.FAILED
+    ) -> None:
+        """End a request with an error result."""
+        info = error.info() if isinstance(error, BrokerError) else error
+        await self.result(terminal(request, status, error=info), request.reply_to)
+
+
+def terminal(
+    request: Request,
+    status: Status,
+    *,
+    error: ErrorInfo | None = None,
+    response: dict[str, object] | None = None,
+) -> Result:
+    now = time.time()
+    return Result(
+        id=request.id,
+        tenant=request.tenant,
+        status=status,
+        error=error,
+        response=response,
+        served_by=request.target,
+        attempts=request.attempt,
+        total_ms=round((now - request.created_at) * 1000, 3),
+        finished_at=now,
+    )
+
+
+def expired_error() -> ErrorInfo:
+    return ErrorInfo(
+        message="The request's deadline passed before it could run.",
+        type="timeout_error",
+        code="deadline_exceeded",
+        http_status=408,
+    )

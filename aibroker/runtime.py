@@ -1,0 +1,55 @@
+"""Running a service process: signals to a stop event, and a set of Kafka workers until it."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+
+from aibroker.kafka import make_consumer
+from aibroker.settings import KafkaSettings
+from aibroker.worker import Handler, KafkaWorker, WorkerConfig
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT: the process then drains and exits."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    name: str
+    topics: list[str]
+    group_id: str
+    handler: Handler
+    concurrency: int
+
+
+async def run_workers(
+    kafka: KafkaSettings,
+    producer: AIOKafkaProducer,
+    specs: list[WorkerSpec],
+    stop: asyncio.Event,
+    *,
+    drain_timeout_s: float,
+    dlq_topic: str,
+) -> None:
+    """Start one consumer per spec and run them all until `stop`; then drain and leave."""
+    workers: list[KafkaWorker] = []
+    try:
+        for spec in specs:
+            consumer = make_consumer(kafka, group_id=spec.group_id)
+            config = WorkerConfig(spec.name, spec.concurrency, drain_timeout_s, dlq_topic)
+            worker = KafkaWorker(consumer, producer, spec.handler, config)
+            consumer.subscribe(spec.topics, listener=worker.listener())
+            workers.append(worker)
+        await asyncio.gather(*(w.consumer.start() for w in workers))
+        await asyncio.gather(*(w.run(stop) for w in workers))
+    finally:
+        await asyncio.gather(*(w.consumer.stop() for w in workers), return_exceptions=True)

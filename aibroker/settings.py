@@ -1,0 +1,145 @@
+"""The one settings object: read from `AIBROKER_*` variables once per process, then passed in.
+
+Every variable is `AIBROKER_<GROUP>_<FIELD>` (e.g. `AIBROKER_KAFKA_BOOTSTRAP`); each field's
+docstring is its documentation, and the README's settings table lists them all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseModel):
+    bootstrap: str | None = None
+    """Kafka bootstrap servers (`host:port,...`). Unset: `aibroker dev` starts Tansu."""
+    topic_prefix: str = "aib."
+    """Prefix of every topic name."""
+    idempotent: bool = True
+    """Idempotent producer (acks=all, no duplicates on retry). The embedded Tansu broker refuses
+    it, so `aibroker dev` turns it off when it starts Tansu."""
+    linger_ms: int = 1
+    """Producer linger: 1 ms batches concurrent sends without adding visible latency."""
+    fetch_max_wait_ms: int = 10
+    """Longest a fetch waits for data; low so a lone request is picked up at once."""
+    request_timeout_ms: int = 5000
+    """Deadline for one Kafka request; a produce past it fails and ingress answers 503."""
+    session_timeout_ms: int = 10000
+    """Consumer-group session timeout: how soon a dead member's partitions move on."""
+    heartbeat_interval_ms: int = 2000
+    """Consumer-group heartbeat interval (a third of the session timeout or less)."""
+    max_poll_interval_ms: int = 300000
+    """Longest gap between polls before the group evicts a member."""
+    partitions: int = 6
+    """Partitions of the work topics created by `aibroker topics apply`."""
+
+
+class RedisSettings(BaseModel):
+    url: str | None = None
+    """Redis URL. Unset: `aibroker dev` starts the embedded Redis server."""
+    ttl_s: int = 86400
+    """Lifetime of request state and results in Redis (seconds)."""
+
+
+class IngressSettings(BaseModel):
+    host: str = "127.0.0.1"
+    """Address the HTTP ingress binds."""
+    port: int = 8080
+    """Port the HTTP ingress binds."""
+    instance: str | None = None
+    """Name of this ingress instance; its reply topic is `replies.<instance>`. Unset: random."""
+    max_body_bytes: int = 4 * 1024 * 1024
+    """Request bodies larger than this are refused with 413 before they are parsed."""
+    sync_wait_s: float = 300.0
+    """Longest a synchronous call waits for its result before answering 202 with the id."""
+    max_poll_wait_s: float = 60.0
+    """Upper bound on `?wait=N` for long-polls."""
+    key_cache_ttl_s: float = 5.0
+    """How long a looked-up API key is trusted before Redis is asked again."""
+
+
+class ConsumerSettings(BaseModel):
+    concurrency: int = 64
+    """Requests one pool process works on at once; beyond it the partitions are paused."""
+    claim_lease_s: float = 30.0
+    """Lease of a claim on a request; renewed while the work runs."""
+    drain_timeout_s: float = 30.0
+    """On SIGTERM, how long in-flight work may take to finish before the process leaves."""
+
+
+class DispatcherSettings(BaseModel):
+    max_attempts: int = 4
+    """Attempts per request (first try included) before a retryable failure becomes final."""
+    backoff_base_s: float = 1.0
+    """First retry delay; doubled each attempt, with full jitter."""
+    backoff_max_s: float = 60.0
+    """Longest retry delay."""
+
+
+class OpenAISettings(BaseModel):
+    base_url: str | None = None
+    """Base URL of the OpenAI-compatible provider `openai`; set with `api_key` to enable it."""
+    api_key: str | None = None
+    """API key of the `openai` provider."""
+    timeout_s: float = 120.0
+    """Timeout of one call to the provider."""
+
+
+class ProviderSettings(BaseModel):
+    """One OpenAI-compatible provider, an entry of `AIBROKER_PROVIDERS` (JSON object by name)."""
+
+    base_url: str
+    api_key: str
+    timeout_s: float = 120.0
+
+
+class DevSettings(BaseModel):
+    api_key: str | None = None
+    """API key of the `dev` tenant that `aibroker dev` creates. Unset: a random `aib_` key."""
+    data_dir: Path = Path(".aibroker")
+    """Where `aibroker dev` writes its logs."""
+    mock_provider: bool = True
+    """`aibroker dev` also runs the project's mock provider as provider `mock`."""
+    mock_port: int = 8090
+    """Port of that mock provider."""
+
+
+class Settings(BaseSettings):
+    """Everything a process needs, grouped; built once in `main()` and passed down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AIBROKER_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="ignore",
+    )
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    ingress: IngressSettings = Field(default_factory=IngressSettings)
+    consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
+    dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
+    openai: OpenAISettings = Field(default_factory=OpenAISettings)
+    dev: DevSettings = Field(default_factory=DevSettings)
+
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    """Extra OpenAI-compatible providers as JSON: `{"name": {"base_url", "api_key"}}`."""
+    routes_file: Path | None = None
+    """YAML file of model aliases and their targets (see `aibroker/routes.py`)."""
+    log_level: str = "INFO"
+    """Log level of every process."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the process environment once; overrides (typed groups) win over it."""
+    return Settings(**overrides)
+
+
+def child_environment(overrides: dict[str, str]) -> dict[str, str]:
+    """The environment for a child service process: ours, plus the given AIBROKER_* values."""
+    import os
+
+    return {**os.environ, **overrides}

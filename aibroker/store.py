@@ -1,0 +1,91 @@
+"""Request state and results in Redis (`aib:req:{id}`, `aib:res:{id}`), and completion notices.
+
+Redis is a cache of Kafka: the `results` topic is the record, this is the fast read path.
+The first terminal result stored for an id wins; later ones are dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from schemas.envelopes import Result, Status
+
+DONE_CHANNEL = "aib:done"
+"""Pub/sub channel carrying the id of each request that reached a terminal state."""
+
+_ADVANCE = """
+local s = redis.call('HGET', KEYS[1], 'status')
+if s == 'succeeded' or s == 'failed' or s == 'cancelled' or s == 'expired' then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'tenant', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+_FINISH = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[4]) then
+  redis.call('HSET', KEYS[2], 'status', ARGV[2], 'tenant', ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+  redis.call('PUBLISH', ARGV[5], ARGV[6])
+  return 1
+end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class RequestState:
+    id: str
+    tenant: str
+    status: Status
+    result: Result | None
+
+
+class RequestStore:
+    def __init__(self, redis: Redis, ttl_s: int) -> None:
+        self._redis = redis
+        self._ttl_s = ttl_s
+        self._advance = redis.register_script(_ADVANCE)
+        self._finish = redis.register_script(_FINISH)
+
+    async def advance(self, request_id: str, tenant: str, status: Status) -> bool:
+        """Move a request to a non-terminal status, unless it has already ended."""
+        done = await self._advance(
+            keys=[_req(request_id)], args=[status.value, tenant, self._ttl_s]
+        )
+        return bool(done)
+
+    async def finish(self, result: Result) -> bool:
+        """Store a terminal result; True if it was the first for this id."""
+        stored = await self._finish(
+            keys=[_res(result.id), _req(result.id)],
+            args=[
+                result.model_dump_json(exclude_none=True),
+                result.status.value,
+                result.tenant,
+                self._ttl_s,
+                DONE_CHANNEL,
+                result.id,
+            ],
+        )
+        return bool(stored)
+
+    async def get(self, request_id: str) -> RequestState | None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(_req(request_id))
+            pipe.get(_res(request_id))
+            state, raw = await pipe.execute()
+        if not state:
+            return None
+        result = Result.model_validate_json(raw) if raw else None
+        status = result.status if result else Status(state["status"])
+        return RequestState(request_id, state["tenant"], status, result)
+
+
+def _req(request_id: str) -> str:
+    return f"aib:req:{request_id}"
+
+
+def _res(request_id: str) -> str:
+    return f"aib:res:{request_id}"

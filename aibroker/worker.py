@@ -1,0 +1,212 @@
+"""The consume → handle → commit loop every service runs on (dispatcher, pools, results sink).
+
+- Handlers run as tasks off the poll loop, at most `concurrency` at once; a full worker
+  pauses its partitions and resumes them as work drains, so polling never stops.
+- Offsets are committed only up to the contiguous finished prefix of each partition.
+- A handler that raises a retryable BrokerError is retried in place with backoff (the
+  infrastructure is down, nothing else can progress); any other exception sends the raw
+  record to the DLQ with the reason, so a poison message never blocks a partition.
+- `stop` set: stop fetching, let in-flight work finish (bounded), commit, leave the group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.structs import ConsumerRecord, TopicPartition
+
+from aibroker.errors import BrokerError
+from aibroker.offsets import PartitionOffsets
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    name: str
+    concurrency: int
+    drain_timeout_s: float
+    dlq_topic: str
+    commit_interval_s: float = 0.2
+    retry_backoff_s: float = 0.5
+    retry_backoff_max_s: float = 10.0
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, worker: KafkaWorker) -> None:
+        self._worker = worker
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._worker.hand_back(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("%s assigned %s", self._worker.config.name, sorted(str(tp) for tp in assigned))
+
+
+class KafkaWorker:
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        handler: Handler,
+        config: WorkerConfig,
+    ) -> None:
+        self.consumer = consumer
+        self.producer = producer
+        self.handler = handler
+        self.config = config
+        self._offsets: dict[TopicPartition, PartitionOffsets] = {}
+        self._tasks: dict[asyncio.Task[None], TopicPartition] = {}
+        self._slot_freed = asyncio.Event()
+        self._paused = False
+
+    def listener(self) -> ConsumerRebalanceListener:
+        return _Rebalance(self)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll and dispatch until `stop` is set, then drain and commit."""
+        loop = asyncio.get_running_loop()
+        next_commit = loop.time() + self.config.commit_interval_s
+        try:
+            while not stop.is_set():
+                free = self.config.concurrency - len(self._tasks)
+                self._set_paused(free <= 0)
+                batch = await self.consumer.getmany(timeout_ms=100, max_records=max(free, 1))
+                for tp, records in batch.items():
+                    for record in records:
+                        self._start(tp, record)
+                if self._paused and not batch:
+                    await self._wait_for_slot(0.1)
+                if loop.time() >= next_commit:
+                    await self.commit()
+                    next_commit = loop.time() + self.config.commit_interval_s
+        finally:
+            await self._drain(set(self._tasks.values()), self.config.drain_timeout_s)
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.commit()
+
+    def _set_paused(self, paused: bool) -> None:
+        if paused == self._paused:
+            return
+        partitions = self.consumer.assignment()
+        if paused:
+            self.consumer.pause(*partitions)
+        else:
+            self.consumer.resume(*partitions)
+        self._paused = paused
+
+    async def _wait_for_slot(self, limit_s: float) -> None:
+        self._slot_freed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._slot_freed.wait(), limit_s)
+
+    def _start(self, tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
+        offsets = self._offsets.setdefault(tp, PartitionOffsets())
+        offsets.started(record.offset)
+        task = asyncio.create_task(self._handle(record))
+        self._tasks[task] = tp
+        task.add_done_callback(lambda t: self._finished(t, offsets, record.offset))
+
+    def _finished(self, task: asyncio.Task[None], offsets: PartitionOffsets, offset: int) -> None:
+        self._tasks.pop(task, None)
+        offsets.finished(offset)
+        self._slot_freed.set()
+
+    async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        delay = self.config.retry_backoff_s
+        while True:
+            try:
+                await self.handler(record)
+                return
+            except BrokerError as exc:
+                if not exc.retryable:
+                    await self._dead_letter(record, exc)
+                    return
+                log.warning("%s: %s; retrying in %.1fs", self.config.name, exc.message, delay)
+            except KafkaError as exc:
+                log.warning("%s: kafka error %r; retrying in %.1fs", self.config.name, exc, delay)
+            except Exception as exc:
+                log.exception(
+                    "%s: handler failed on %s:%d@%d",
+                    self.config.name,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                )
+                await self._dead_letter(record, exc)
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.config.retry_backoff_max_s)
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: Exception) -> None:
+        """The record, untouched, with where it came from and why it could not be handled."""
+        headers = [
+            *(record.headers or ()),
+            ("aib-dlq-reason", f"{type(exc).__name__}: {exc}"[:1000].encode()),
+            ("aib-dlq-source", f"{record.topic}:{record.partition}:{record.offset}".encode()),
+            ("aib-dlq-worker", self.config.name.encode()),
+        ]
+        delay = self.config.retry_backoff_s
+        while True:
+            try:
+                await self.producer.send_and_wait(
+                    self.config.dlq_topic, record.value, key=record.key, headers=headers
+                )
+                return
+            except KafkaError as kafka_exc:
+                log.warning("%s: DLQ write failed (%r); retrying", self.config.name, kafka_exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.config.retry_backoff_max_s)
+
+    async def commit(self, partitions: set[TopicPartition] | None = None) -> None:
+        """Commit the finished prefix of each (or each given) partition."""
+        due: dict[TopicPartition, int] = {}
+        for tp, offsets in self._offsets.items():
+            if partitions is not None and tp not in partitions:
+                continue
+            position = offsets.position()
+            if position is not None:
+                due[tp] = position
+        if not due:
+            return
+        try:
+            await self.consumer.commit(due)
+        except (CommitFailedError, KafkaError) as exc:
+            log.warning("%s: commit failed (%r); it will be retried", self.config.name, exc)
+            return
+        for tp, position in due.items():
+            self._offsets[tp].committed(position)
+
+    async def hand_back(self, revoked: set[TopicPartition]) -> None:
+        """Before a rebalance takes partitions away: finish their work briefly, commit, forget."""
+        await self._drain(revoked, min(self.config.drain_timeout_s, 10.0))
+        await self.commit(revoked)
+        for tp in revoked:
+            self._offsets.pop(tp, None)
+
+    async def _drain(self, partitions: set[TopicPartition], limit_s: float) -> None:
+        tasks = [t for t, tp in self._tasks.items() if tp in partitions]
+        if not tasks:
+            return
+        log.info("%s: waiting up to %.0fs for %d in-flight", self.config.name, limit_s, len(tasks))
+        _done, pending = await asyncio.wait(tasks, timeout=limit_s)
+        if pending:
+            log.warning(
+                "%s: %d still in flight; their records will be redelivered",
+                self.config.name,
+                len(pending),
+            )

@@ -1,0 +1,1 @@
+"""Consumer pools (one runtime, pluggable engines) and the results sink."""

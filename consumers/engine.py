@@ -1,0 +1,29 @@
+"""The port every engine implements, shaped like vLLM's EngineClient."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from schemas.envelopes import Request, Target
+from schemas.openai import Usage
+
+
+@dataclass(frozen=True)
+class Completion:
+    response: dict[str, Any]
+    usage: Usage | None
+
+
+class Engine(Protocol):
+    def targets(self) -> list[str]:
+        """The providers (or model pools) this engine serves; one dispatch topic each."""
+        ...
+
+    async def generate(self, request: Request, target: Target) -> Completion:
+        """Run one request; raise a BrokerError subclass on failure."""
+        ...
+
+    async def check_health(self) -> bool: ...
+
+    async def aclose(self) -> None: ...

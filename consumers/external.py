@@ -1,0 +1,56 @@
+"""External providers that speak the OpenAI API, through the official async `openai` SDK.
+
+One client per provider, built at start and reused (its connection pool with it). The SDK's
+own retries are off: retries go through the dispatcher's delay topics instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+
+from aibroker.errors import InvalidRequest, ProviderUnavailable
+from aibroker.routes import ProviderConfig
+from consumers.classify import classify_status
+from consumers.engine import Completion
+from schemas.envelopes import Request, Target
+from schemas.openai import Usage
+
+
+class OpenAICompatibleEngine:
+    def __init__(self, providers: dict[str, ProviderConfig]) -> None:
+        self._clients = {
+            name: openai.AsyncOpenAI(
+                base_url=cfg.base_url, api_key=cfg.api_key, timeout=cfg.timeout_s, max_retries=0
+            )
+            for name, cfg in providers.items()
+        }
+
+    def targets(self) -> list[str]:
+        return sorted(self._clients)
+
+    async def generate(self, request: Request, target: Target) -> Completion:
+        client = self._clients.get(target.provider)
+        if client is None:
+            raise InvalidRequest(f"provider '{target.provider}' is not served by this pool")
+        body: dict[str, Any] = {**request.body, "model": target.model}
+        try:
+            data = await client.post("/chat/completions", body=body, cast_to=object)
+        except openai.APIStatusError as exc:
+            raise classify_status(exc.status_code, exc.response.headers, exc.body) from exc
+        except openai.APIConnectionError as exc:  # includes APITimeoutError
+            raise ProviderUnavailable(
+                f"provider '{target.provider}' unreachable: {type(exc).__name__}"
+            ) from exc
+        if not isinstance(data, dict):
+            raise ProviderUnavailable(f"provider '{target.provider}' sent a non-JSON answer")
+        usage = data.get("usage")
+        return Completion(data, Usage.model_validate(usage) if isinstance(usage, dict) else None)
+
+    async def check_health(self) -> bool:
+        return True
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.close()

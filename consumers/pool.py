@@ -1,0 +1,111 @@
+"""A consumer pool's handler: claim the request, run the engine, publish what came of it.
+
+Success → `results` (+ the reply topic of a sync caller). Failure → `outcomes`, where the
+dispatcher decides between retry and a terminal error. The claim is marked done only after
+that output is acknowledged, so a crash at any point leads to a redelivery, never a loss.
+While Redis is unreachable the pool works unclaimed: duplicates are possible, losses are not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from aiokafka.structs import ConsumerRecord
+from redis.exceptions import RedisError
+
+from aibroker.claims import Claim, ClaimStore
+from aibroker.errors import BrokerError
+from aibroker.kafka import decode
+from aibroker.publish import Publisher, expired_error, terminal
+from aibroker.store import RequestStore
+from consumers.engine import Engine
+from schemas.envelopes import Outcome, Request, Status
+
+log = logging.getLogger(__name__)
+
+
+class Pool:
+    def __init__(
+        self,
+        engine: Engine,
+        publisher: Publisher,
+        claims: ClaimStore,
+        store: RequestStore,
+        *,
+        owner: str,
+        lease_s: float,
+    ) -> None:
+        self.engine = engine
+        self.publisher = publisher
+        self.claims = claims
+        self.store = store
+        self.owner = owner
+        self.lease_s = lease_s
+
+    async def on_request(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        request = decode(Request, record.value)
+        if request.deadline is not None and time.time() >= request.deadline:
+            await self.publisher.result(
+                terminal(request, Status.EXPIRED, error=expired_error()), request.reply_to
+            )
+            return
+        if not await self._claim(request):
+            return
+        renewer = asyncio.create_task(self._renew(request))
+        try:
+            await self._mark_running(request)
+            await self._run(request)
+        except BaseException:
+            renewer.cancel()
+            with contextlib.suppress(RedisError):
+                await self.claims.release(request.id, request.attempt, self.owner)
+            raise
+        renewer.cancel()
+        with contextlib.suppress(RedisError):
+            await self.claims.mark_done(request.id, request.attempt)
+
+    async def _run(self, request: Request) -> None:
+        if request.target is None:
+            raise ValueError("request reached a pool without a target")
+        started = time.time()
+        try:
+            completion = await self.engine.generate(request, request.target)
+        except BrokerError as exc:
+            info = exc.info()
+            await self.publisher.outcome(
+                Outcome(request=request, error=info, retry_after=exc.retry_after)
+            )
+            return
+        result = terminal(request, Status.SUCCEEDED, response=completion.response)
+        result.usage = completion.usage
+        result.service_ms = round((time.time() - started) * 1000, 3)
+        result.queued_ms = round((started - request.created_at) * 1000, 3)
+        await self.publisher.result(result, request.reply_to)
+
+    async def _claim(self, request: Request) -> bool:
+        """True when this pool should do the work; waits out another owner's live lease."""
+        while True:
+            try:
+                found = await self.claims.acquire(request.id, request.attempt, self.owner)
+            except RedisError as exc:
+                log.warning("claims unavailable (%r); working on %s unclaimed", exc, request.id)
+                return True
+            if found is Claim.ACQUIRED:
+                return True
+            if found is Claim.DONE:
+                log.info("skipping %s: already done", request.id)
+                return False
+            await asyncio.sleep(self.lease_s / 4)
+
+    async def _renew(self, request: Request) -> None:
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            with contextlib.suppress(RedisError):
+                await self.claims.renew(request.id, request.attempt, self.owner)
+
+    async def _mark_running(self, request: Request) -> None:
+        with contextlib.suppress(RedisError):
+            await self.store.advance(request.id, request.tenant, Status.RUNNING)

@@ -1,0 +1,1 @@
+"""The dispatcher: routes requests to target topics, decides retries, runs the delay topics."""

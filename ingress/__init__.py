@@ -1,0 +1,1 @@
+"""The HTTP ingress: OpenAI-compatible endpoints that write requests to Kafka."""

@@ -1,0 +1,84 @@
+"""The ingress application: built from settings, resources opened in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from aibroker.kafka import bootstrap, make_consumer, running_producer
+from aibroker.keys import CachedKeys, KeyStore
+from aibroker.redis import connect
+from aibroker.routes import build_route_table
+from aibroker.settings import Settings
+from aibroker.store import RequestStore
+from ingress import api, errors, health
+from ingress.bodylimit import BodyLimit
+from ingress.replies import CompletionNotices, ReplyListener
+from ingress.state import Services
+from ingress.submit import Submitter
+from topics.apply import apply_topics, delete_topics
+from topics.catalog import TopicNames, reply_topic_spec
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    routes = build_route_table(settings)
+    instance = settings.ingress.instance or f"ing-{secrets.token_hex(4)}"
+    names = TopicNames(settings.kafka.topic_prefix)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        reply_spec = reply_topic_spec(names, instance)
+        await apply_topics(bootstrap(settings.kafka), [reply_spec])
+        reply_consumer = make_consumer(settings.kafka, group_id=None)
+        async with connect(settings.redis) as redis, running_producer(settings.kafka) as producer:
+            await reply_consumer.start()
+            store = RequestStore(redis, settings.redis.ttl_s)
+            svc = Services(
+                settings=settings,
+                routes=routes,
+                redis=redis,
+                store=store,
+                keys=CachedKeys(KeyStore(redis), settings.ingress.key_cache_ttl_s),
+                replies=ReplyListener(reply_consumer, reply_spec.name),
+                notices=CompletionNotices(redis),
+                submitter=Submitter(
+                    producer,
+                    names,
+                    store,
+                    reply_spec.name,
+                    produce_timeout_s=settings.kafka.request_timeout_ms / 1000 + 1,
+                ),
+            )
+            app.state.services = svc
+            app.state.producer = producer
+            loops = [asyncio.create_task(svc.replies.run()), asyncio.create_task(svc.notices.run())]
+            log.info("ingress %s ready (reply topic %s)", instance, reply_spec.name)
+            try:
+                yield
+            finally:
+                for task in loops:
+                    task.cancel()
+                await asyncio.gather(*loops, return_exceptions=True)
+                await reply_consumer.stop()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                await delete_topics(bootstrap(settings.kafka), [reply_spec.name])
+
+    app = FastAPI(
+        title="aibroker",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="OpenAI-compatible, Kafka-backed asynchronous broker for AI requests.",
+    )
+    errors.install(app)
+    app.include_router(api.router)
+    app.include_router(health.router)
+    app.add_middleware(BodyLimit, max_bytes=settings.ingress.max_body_bytes)
+    return app

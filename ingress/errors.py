@@ -1,0 +1,81 @@
+"""Every error leaves ingress as an OpenAI-style error object with the status that fits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from aibroker.errors import BrokerError
+
+_TYPES = {
+    401: "invalid_request_error",
+    404: "invalid_request_error",
+    405: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def error_body(
+    message: str, type_: str, code: str | None = None, param: str | None = None
+) -> bytes:
+    return orjson.dumps(
+        {"error": {"message": message, "type": type_, "code": code, "param": param}}
+    )
+
+
+def error_response(exc: BrokerError) -> Response:
+    headers = {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    body = error_body(exc.message, exc.type, exc.error_code, exc.param)
+    return Response(
+        body, status_code=exc.http_status, media_type="application/json", headers=headers
+    )
+
+
+def _param(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    return out
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(BrokerError)
+    async def broker_error(_: Request, exc: BrokerError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        param = _param(tuple(first.get("loc", ())))
+        if first.get("type") == "json_invalid":
+            message, param = "The request body is not valid JSON.", ""
+        elif first.get("type") == "model_attributes_type" and param == "":
+            message = "The request body must be a JSON object (Content-Type: application/json)."
+        else:
+            message = f"{param or 'body'}: {first.get('msg', 'invalid value')}"
+        return Response(
+            error_body(message, "invalid_request_error", "invalid_value", param or None),
+            status_code=400,
+            media_type="application/json",
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> Response:
+        type_ = _TYPES.get(
+            exc.status_code, "invalid_request_error" if exc.status_code < 500 else "server_error"
+        )
+        code = {413: "payload_too_large", 404: "not_found"}.get(exc.status_code)
+        return Response(
+            error_body(str(exc.detail), type_, code),
+            status_code=exc.status_code,
+            media_type="application/json",
+            headers=exc.headers,
+        )

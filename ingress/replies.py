@@ -1,0 +1,99 @@
+"""How ingress learns that a request ended.
+
+- ReplyListener: this instance's reply topic, read from its end; sync callers wait here.
+- CompletionNotices: the Redis `aib:done` channel; long-polls wait here and then re-read
+  the state, so a notice missed during a Redis blip costs at most one re-read interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from aibroker.store import DONE_CHANNEL
+from schemas.envelopes import Result
+
+log = logging.getLogger(__name__)
+
+
+class ReplyListener:
+    def __init__(self, consumer: AIOKafkaConsumer, topic: str) -> None:
+        self._consumer = consumer
+        self._topic = topic
+        self._waiters: dict[str, asyncio.Future[Result]] = {}
+
+    @contextlib.contextmanager
+    def expect(self, request_id: str) -> Iterator[asyncio.Future[Result]]:
+        """Register before producing, so a fast reply cannot arrive unseen."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._waiters[request_id] = future
+        try:
+            yield future
+        finally:
+            self._waiters.pop(request_id, None)
+
+    async def run(self) -> None:
+        tp = TopicPartition(self._topic, 0)
+        self._consumer.assign([tp])
+        await self._consumer.seek_to_end(tp)
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=1000)
+            for records in batch.values():
+                for record in records:
+                    self._deliver(record.value)
+
+    def _deliver(self, value: bytes | None) -> None:
+        try:
+            result = Result.model_validate_json(value or b"")
+        except ValidationError:
+            log.warning("undecodable message on reply topic %s", self._topic)
+            return
+        future = self._waiters.get(result.id)
+        if future is not None and not future.done():
+            future.set_result(result)
+
+
+class CompletionNotices:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._events: dict[str, set[asyncio.Event]] = defaultdict(set)
+
+    @contextlib.asynccontextmanager
+    async def watch(self, request_id: str) -> AsyncIterator[asyncio.Event]:
+        event = asyncio.Event()
+        self._events[request_id].add(event)
+        try:
+            yield event
+        finally:
+            waiting = self._events.get(request_id)
+            if waiting is not None:
+                waiting.discard(event)
+                if not waiting:
+                    del self._events[request_id]
+
+    async def run(self) -> None:
+        """Listen for ever, reconnecting with backoff when Redis goes away."""
+        delay = 0.5
+        while True:
+            try:
+                async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(DONE_CHANNEL)
+                    delay = 0.5
+                    while True:
+                        message = await pubsub.get_message(timeout=1.0)
+                        if message is not None:
+                            for event in self._events.get(str(message["data"]), ()):
+                                event.set()
+            except (RedisError, OSError) as exc:
+                log.warning("completion notices lost (%r); reconnecting in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)

@@ -1,0 +1,32 @@
+"""What the routes share, built in the lifespan and hung on `app.state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from redis.asyncio import Redis
+
+from aibroker.keys import CachedKeys
+from aibroker.routes import RouteTable
+from aibroker.settings import Settings
+from aibroker.store import RequestStore
+from ingress.replies import CompletionNotices, ReplyListener
+from ingress.submit import Submitter
+
+
+@dataclass
+class Services:
+    settings: Settings
+    routes: RouteTable
+    redis: Redis
+    store: RequestStore
+    keys: CachedKeys
+    replies: ReplyListener
+    notices: CompletionNotices
+    submitter: Submitter
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found

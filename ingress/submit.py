@@ -1,0 +1,94 @@
+"""Turning an accepted HTTP call into a Request envelope on Kafka — acknowledged, or refused."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from redis.exceptions import RedisError
+
+from aibroker.errors import Unavailable
+from aibroker.ids import new_id
+from aibroker.kafka import encode
+from aibroker.keys import KeyInfo
+from aibroker.store import RequestStore
+from schemas.envelopes import Kind, Mode, Request, Status
+from topics.catalog import TopicNames
+
+log = logging.getLogger(__name__)
+
+
+class Submitter:
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        names: TopicNames,
+        store: RequestStore,
+        reply_topic: str,
+        *,
+        produce_timeout_s: float,
+    ) -> None:
+        self._producer = producer
+        self._names = names
+        self._store = store
+        self._reply_topic = reply_topic
+        self._produce_timeout_s = produce_timeout_s
+        self._background: set[asyncio.Task[None]] = set()
+
+    def envelope(
+        self,
+        key: KeyInfo,
+        kind: Kind,
+        model: str,
+        body: dict[str, Any],
+        mode: Mode,
+        *,
+        deadline: float | None = None,
+    ) -> Request:
+        return Request(
+            id=new_id("req"),
+            tenant=key.tenant,
+            key_id=key.key_id,
+            kind=kind,
+            model=model,
+            body=body,
+            mode=mode,
+            reply_to=self._reply_topic if mode is Mode.SYNC else None,
+            priority="batch" if mode is Mode.BATCH else "interactive",
+            deadline=deadline,
+            created_at=time.time(),
+        )
+
+    async def submit(self, request: Request) -> None:
+        """Returns once Kafka acknowledged the write (acks=all); else raises Unavailable (503)."""
+        topic = (
+            self._names.requests_batch
+            if request.priority == "batch"
+            else self._names.requests_interactive
+        )
+        try:
+            async with asyncio.timeout(self._produce_timeout_s):
+                await self._producer.send_and_wait(topic, encode(request), key=request.id.encode())
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("refusing %s: kafka write failed (%r)", request.id, exc)
+            raise Unavailable(
+                "The broker cannot accept requests right now; retry shortly.", retry_after=2
+            ) from exc
+        if request.mode is Mode.SYNC:
+            task = asyncio.create_task(self._record_queued(request))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        else:
+            await self._record_queued(request)
+
+    async def _record_queued(self, request: Request) -> None:
+        """Best effort: Redis is a cache; the request is already safe in Kafka."""
+        try:
+            async with asyncio.timeout(1.0):
+                await self._store.advance(request.id, request.tenant, Status.QUEUED)
+        except (RedisError, TimeoutError) as exc:
+            log.warning("could not record %s as queued (%r)", request.id, exc)

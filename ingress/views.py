@@ -1,0 +1,68 @@
+"""How requests and results look on the wire: the status document and the HTTP answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from ingress.errors import error_body
+from schemas.envelopes import Result, Status
+
+
+def status_document(request_id: str, status: Status, result: Result | None) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "id": request_id,
+        "object": "request",
+        "status": status.value,
+        "url": f"/v1/requests/{request_id}",
+    }
+    if result is not None:
+        doc.update(
+            result.model_dump(
+                include={
+                    "response",
+                    "usage",
+                    "served_by",
+                    "attempts",
+                    "queued_ms",
+                    "service_ms",
+                    "total_ms",
+                },
+                exclude_none=True,
+            )
+        )
+        if result.error is not None:
+            doc["error"] = result.error.model_dump(include={"message", "type", "code", "param"})
+    return doc
+
+
+def accepted(request_id: str, status: Status = Status.QUEUED) -> Response:
+    """202: the request is safe in Kafka; poll its URL for the result."""
+    doc = status_document(request_id, status, None)
+    return Response(
+        orjson.dumps(doc),
+        status_code=202,
+        media_type="application/json",
+        headers={"Location": doc["url"], "x-request-id": request_id},
+    )
+
+
+def json_response(doc: dict[str, Any], status_code: int = 200) -> Response:
+    return Response(orjson.dumps(doc), status_code=status_code, media_type="application/json")
+
+
+def result_response(result: Result) -> Response:
+    """A finished sync call: the provider's body on success, an error object otherwise."""
+    headers = {"x-request-id": result.id}
+    if result.status is Status.SUCCEEDED and result.response is not None:
+        return Response(
+            orjson.dumps(result.response), media_type="application/json", headers=headers
+        )
+    error = result.error
+    message = error.message if error else f"The request ended as {result.status.value}."
+    type_ = error.type if error else "server_error"
+    body = error_body(message, type_, error.code if error else None, error.param if error else None)
+    status_code = error.http_status if error else 500
+    return Response(body, status_code=status_code, media_type="application/json", headers=headers)

@@ -1,0 +1,168 @@
+"""An OpenAI-compatible mock provider with faults on demand.
+
+The answer echoes the last user message. Faults, per request through the upstream model
+name (`mock/echo`, `mock/fail-500`, `mock/fail-429`, `mock/fail-400`, `mock/hang`,
+`mock/latency-200`, combinable with `+`: `mock/latency-100+fail-503`), or for every
+request through `POST /_control` (`{"latency_ms", "error_rate", "error_status",
+"retry_after", "hang"}`). `GET /_stats` counts the calls it received.
+
+    python -m loadtest.mock_provider --port 8090 --latency-ms 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+
+@dataclass
+class Faults:
+    latency_ms: float = 0.0
+    error_rate: float = 0.0
+    error_status: int = 500
+    retry_after: float | None = None
+    hang: bool = False
+
+
+@dataclass
+class MockState:
+    faults: Faults = field(default_factory=Faults)
+    calls: int = 0
+    calls_by_model: dict[str, int] = field(default_factory=dict)
+
+
+def _json(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(doc), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def _error(status: int, retry_after: float | None) -> Response:
+    kinds = {
+        429: ("rate_limit_exceeded", "Rate limit reached for requests"),
+        400: ("invalid_value", "Invalid request (mock fault)"),
+    }
+    code, message = kinds.get(status, ("server_error", f"The server had an error (mock {status})"))
+    type_ = (
+        "invalid_request_error"
+        if status == 400
+        else ("rate_limit_error" if status == 429 else "server_error")
+    )
+    headers = {"retry-after": str(retry_after)} if retry_after is not None else None
+    return _json(
+        {"error": {"message": message, "type": type_, "code": code, "param": None}}, status, headers
+    )
+
+
+def _directives(model: str) -> dict[str, str]:
+    out = {}
+    for part in model.split("+"):
+        name, _, arg = part.partition("-")
+        out[name] = arg
+    return out
+
+
+def completion(body: dict[str, Any]) -> dict[str, Any]:
+    messages = body.get("messages") or []
+    last: dict[str, Any] = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+    content = last.get("content")
+    text = content if isinstance(content, str) else orjson.dumps(content).decode()
+    answer = f"echo: {text}"
+    prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
+    completion_tokens = len(answer.split())
+    return {
+        "id": f"chatcmpl-mock{random.getrandbits(48):012x}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "mock"),
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": answer},
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def create_app(faults: Faults | None = None) -> Starlette:
+    state = MockState(faults or Faults())
+
+    async def chat(request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        model = str(body.get("model", ""))
+        state.calls += 1
+        state.calls_by_model[model] = state.calls_by_model.get(model, 0) + 1
+        wants = _directives(model)
+        f = state.faults
+        latency = float(wants.get("latency") or f.latency_ms)
+        if latency:
+            await asyncio.sleep(latency / 1000)
+        if "hang" in wants or f.hang:
+            await asyncio.sleep(3600)
+        if "fail" in wants:
+            return _error(int(wants["fail"] or 500), f.retry_after if f.retry_after else 1)
+        if f.error_rate and random.random() < f.error_rate:
+            return _error(f.error_status, f.retry_after)
+        return _json(completion(body))
+
+    async def models(_: Request) -> Response:
+        return _json(
+            {
+                "object": "list",
+                "data": [{"id": "echo", "object": "model", "created": 0, "owned_by": "mock"}],
+            }
+        )
+
+    async def control(request: Request) -> Response:
+        state.faults = Faults(**orjson.loads(await request.body()))
+        return _json(vars(state.faults))
+
+    async def stats(_: Request) -> Response:
+        return _json({"calls": state.calls, "calls_by_model": state.calls_by_model})
+
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/v1/models", models),
+            Route("/_control", control, methods=["POST"]),
+            Route("/_stats", stats),
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    uvicorn.run(
+        create_app(Faults(latency_ms=args.latency_ms)),
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+    )
+
+
+if __name__ == "__main__":
+    main()

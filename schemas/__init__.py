@@ -1,0 +1,1 @@
+"""Wire formats: the Kafka envelopes and the OpenAI-compatible bodies they carry."""

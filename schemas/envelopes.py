@@ -1,0 +1,126 @@
+"""The Kafka envelopes (version 1): Request, Result, Outcome. JSON on the wire, keyed by id.
+
+Trace context travels in Kafka headers, never in these bodies.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.openai import ErrorObject, Usage
+
+
+class Kind(StrEnum):
+    """What a request asks for; decides which endpoint body it carries."""
+
+    CHAT = "chat"
+    """`/v1/chat/completions`."""
+
+
+class Mode(StrEnum):
+    """How the client waits for the result."""
+
+    SYNC = "sync"
+    """The HTTP call waits; the result comes back on the ingress's reply topic."""
+    ASYNC = "async"
+    """202 + id; the client long-polls or gets a webhook."""
+    BATCH = "batch"
+    """A line of a batch job."""
+
+
+class Status(StrEnum):
+    """Lifecycle of a request; the last four are terminal."""
+
+    QUEUED = "queued"
+    """Accepted and written to Kafka."""
+    DISPATCHED = "dispatched"
+    """Routed to a target topic."""
+    RUNNING = "running"
+    """A consumer has claimed it and is calling the engine."""
+    SUCCEEDED = "succeeded"
+    """Terminal: `response` holds the answer."""
+    FAILED = "failed"
+    """Terminal: `error` says why."""
+    CANCELLED = "cancelled"
+    """Terminal: the client cancelled it."""
+    EXPIRED = "expired"
+    """Terminal: its deadline passed before it could run."""
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.EXPIRED})
+
+
+class Target(BaseModel):
+    """Where the dispatcher sent a request: a provider and the model name it knows."""
+
+    provider: str
+    model: str
+
+
+class Request(BaseModel):
+    """A unit of work, as written by ingress (or a direct producer) to a requests lane."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    v: Literal[1] = 1
+    id: str
+    tenant: str
+    key_id: str | None = None
+    kind: Kind
+    model: str = Field(description="The alias the client asked for.")
+    body: dict[str, Any] = Field(description="The validated OpenAI-compatible request body.")
+    mode: Mode = Mode.ASYNC
+    reply_to: str | None = Field(default=None, description="Topic for the sync fast path.")
+    priority: Literal["interactive", "batch"] = "interactive"
+    deadline: float | None = Field(default=None, description="Unix time after which it expires.")
+    idempotency_key: str | None = None
+    attempt: int = Field(default=1, ge=1)
+    tried: list[Target] = Field(default_factory=list)
+    target: Target | None = None
+    created_at: float
+
+
+class ErrorInfo(ErrorObject):
+    """An OpenAI error object plus what the broker knows about retrying it."""
+
+    retryable: bool = False
+    provider_status: int | None = None
+    http_status: int = 500
+
+
+class Result(BaseModel):
+    """The terminal state of a request, exactly as the client will see it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    v: Literal[1] = 1
+    id: str
+    tenant: str
+    status: Status
+    response: dict[str, Any] | None = None
+    error: ErrorInfo | None = None
+    usage: Usage | None = None
+    served_by: Target | None = None
+    attempts: int = 1
+    queued_ms: float | None = None
+    service_ms: float | None = None
+    total_ms: float | None = None
+    finished_at: float
+
+
+class Outcome(BaseModel):
+    """A consumer's failure report to the dispatcher, which decides what happens next."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    v: Literal[1] = 1
+    request: Request
+    error: ErrorInfo
+    retry_after: float | None = None

@@ -1,0 +1,1 @@
+"""The topic catalogue (names, partitions, retention, who writes and reads) and `apply`."""

@@ -1,0 +1,135 @@
+"""Every topic the broker uses, as code. Names carry the configured prefix (default `aib.`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+RETRY_DELAYS = ("1s", "10s", "60s", "10m")
+"""The delay topics, shortest first; a retry goes to the longest one not exceeding its delay."""
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    retention_ms: int
+    key: str
+    producers: tuple[str, ...]
+    consumers: tuple[str, ...]
+    compacted: bool = False
+    configs: dict[str, str] = field(default_factory=dict)
+
+    def kafka_configs(self) -> dict[str, str]:
+        cleanup = "compact" if self.compacted else "delete"
+        return {"retention.ms": str(self.retention_ms), "cleanup.policy": cleanup, **self.configs}
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """Topic names under one prefix; the single place a name is spelled."""
+
+    prefix: str = "aib."
+
+    @property
+    def requests_interactive(self) -> str:
+        return f"{self.prefix}requests.interactive"
+
+    @property
+    def requests_batch(self) -> str:
+        return f"{self.prefix}requests.batch"
+
+    def dispatch(self, provider: str) -> str:
+        return f"{self.prefix}dispatch.{provider}"
+
+    @property
+    def outcomes(self) -> str:
+        return f"{self.prefix}outcomes"
+
+    def retry(self, delay: str) -> str:
+        return f"{self.prefix}retry.{delay}"
+
+    @property
+    def results(self) -> str:
+        return f"{self.prefix}results"
+
+    def replies(self, instance: str) -> str:
+        return f"{self.prefix}replies.{instance}"
+
+    @property
+    def usage(self) -> str:
+        return f"{self.prefix}usage"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.prefix}dlq"
+
+
+def catalogue(names: TopicNames, providers: list[str], *, partitions: int) -> list[TopicSpec]:
+    """The shared topics for a deployment with these providers (reply topics are per ingress)."""
+    work = partitions
+    specs = [
+        TopicSpec(
+            names.requests_interactive,
+            work,
+            7 * DAY_MS,
+            "request id",
+            ("ingress", "direct producers"),
+            ("dispatcher",),
+        ),
+        TopicSpec(
+            names.requests_batch,
+            work,
+            7 * DAY_MS,
+            "request id",
+            ("ingress", "batch expander"),
+            ("dispatcher",),
+        ),
+        TopicSpec(names.outcomes, work, 7 * DAY_MS, "request id", ("consumers",), ("dispatcher",)),
+        TopicSpec(
+            names.results,
+            work,
+            7 * DAY_MS,
+            "request id",
+            ("consumers", "dispatcher"),
+            ("results sink",),
+        ),
+        TopicSpec(names.usage, work, 30 * DAY_MS, "tenant", ("results sink",), ("billing",)),
+        TopicSpec(names.dlq, 1, 30 * DAY_MS, "request id", ("any",), ("operators",)),
+    ]
+    specs += [
+        TopicSpec(
+            names.dispatch(p),
+            work,
+            7 * DAY_MS,
+            "request id",
+            ("dispatcher",),
+            (f"consumer pool {p}",),
+        )
+        for p in sorted(providers)
+    ]
+    specs += [
+        TopicSpec(
+            names.retry(d),
+            work,
+            7 * DAY_MS,
+            "request id",
+            ("dispatcher",),
+            ("dispatcher delay loop",),
+        )
+        for d in RETRY_DELAYS
+    ]
+    return specs
+
+
+def reply_topic_spec(names: TopicNames, instance: str) -> TopicSpec:
+    """One ingress instance's reply topic: sync results, short retention."""
+    return TopicSpec(
+        names.replies(instance),
+        1,
+        HOUR_MS,
+        "request id",
+        ("consumers", "dispatcher"),
+        (f"ingress {instance}",),
+    )
