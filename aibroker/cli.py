@@ -66,7 +66,11 @@ def cmd_topics_apply(settings: Settings, _: argparse.Namespace) -> None:
     specs = catalogue(
         names, list(build_route_table(settings).providers), partitions=settings.kafka.partitions
     )
-    created = asyncio.run(apply_topics(bootstrap(settings.kafka), specs))
+    created = asyncio.run(
+        apply_topics(
+            bootstrap(settings.kafka), specs, replication_factor=settings.kafka.replication_factor
+        )
+    )
     print(f"{len(specs)} topics in the catalogue, {len(created)} created: {', '.join(created)}")
 
 
@@ -96,6 +100,12 @@ def cmd_schemas_export(_: Settings, args: argparse.Namespace) -> None:
     print(json.dumps(model.model_json_schema(), indent=2))
 
 
+def cmd_settings(_: Settings, __: argparse.Namespace) -> None:
+    from aibroker.settings import settings_table
+
+    print(settings_table(), end="")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aibroker", description="Kafka-driven AI request broker")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -122,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     export = schemas_sub.add_parser("export", help="print one envelope's JSON Schema")
     export.add_argument("envelope", choices=["request", "result", "outcome"])
     export.set_defaults(func=cmd_schemas_export)
+    sub.add_parser("settings", help="print the settings reference (Markdown)").set_defaults(
+        func=cmd_settings
+    )
     return parser
 
 

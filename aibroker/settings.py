@@ -9,11 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class KafkaSettings(BaseModel):
+class _Group(BaseModel):
+    """A settings group; each field's docstring is its documentation."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+
+class KafkaSettings(_Group):
     bootstrap: str | None = None
     """Kafka bootstrap servers (`host:port,...`). Unset: `aibroker dev` starts Tansu."""
     topic_prefix: str = "aib."
@@ -35,16 +41,18 @@ class KafkaSettings(BaseModel):
     """Longest gap between polls before the group evicts a member."""
     partitions: int = 6
     """Partitions of the work topics created by `aibroker topics apply`."""
+    replication_factor: int = 1
+    """Replication factor of created topics: 3 on a production cluster, 1 on a single broker."""
 
 
-class RedisSettings(BaseModel):
+class RedisSettings(_Group):
     url: str | None = None
     """Redis URL. Unset: `aibroker dev` starts the embedded Redis server."""
     ttl_s: int = 86400
     """Lifetime of request state and results in Redis (seconds)."""
 
 
-class IngressSettings(BaseModel):
+class IngressSettings(_Group):
     host: str = "127.0.0.1"
     """Address the HTTP ingress binds."""
     port: int = 8080
@@ -61,7 +69,7 @@ class IngressSettings(BaseModel):
     """How long a looked-up API key is trusted before Redis is asked again."""
 
 
-class ConsumerSettings(BaseModel):
+class ConsumerSettings(_Group):
     concurrency: int = 64
     """Requests one pool process works on at once; beyond it the partitions are paused."""
     claim_lease_s: float = 30.0
@@ -70,7 +78,7 @@ class ConsumerSettings(BaseModel):
     """On SIGTERM, how long in-flight work may take to finish before the process leaves."""
 
 
-class DispatcherSettings(BaseModel):
+class DispatcherSettings(_Group):
     max_attempts: int = 4
     """Attempts per request (first try included) before a retryable failure becomes final."""
     backoff_base_s: float = 1.0
@@ -79,7 +87,7 @@ class DispatcherSettings(BaseModel):
     """Longest retry delay."""
 
 
-class OpenAISettings(BaseModel):
+class OpenAISettings(_Group):
     base_url: str | None = None
     """Base URL of the OpenAI-compatible provider `openai`; set with `api_key` to enable it."""
     api_key: str | None = None
@@ -88,7 +96,7 @@ class OpenAISettings(BaseModel):
     """Timeout of one call to the provider."""
 
 
-class ProviderSettings(BaseModel):
+class ProviderSettings(_Group):
     """One OpenAI-compatible provider, an entry of `AIBROKER_PROVIDERS` (JSON object by name)."""
 
     base_url: str
@@ -96,7 +104,7 @@ class ProviderSettings(BaseModel):
     timeout_s: float = 120.0
 
 
-class DevSettings(BaseModel):
+class DevSettings(_Group):
     api_key: str | None = None
     """API key of the `dev` tenant that `aibroker dev` creates. Unset: a random `aib_` key."""
     data_dir: Path = Path(".aibroker")
@@ -115,6 +123,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="_",
         env_nested_max_split=1,
         extra="ignore",
+        use_attribute_docstrings=True,
     )
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
@@ -143,3 +152,24 @@ def child_environment(overrides: dict[str, str]) -> dict[str, str]:
     import os
 
     return {**os.environ, **overrides}
+
+
+def settings_table() -> str:
+    """The README's settings reference, generated from the docstrings above."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        group = field.annotation
+        if isinstance(group, type) and issubclass(group, _Group):
+            for sub, sub_field in group.model_fields.items():
+                env = f"AIBROKER_{name}_{sub}".upper()
+                rows.append(_row(env, sub_field.default, sub_field.description))
+        else:
+            default = {} if name == "providers" else field.default
+            rows.append(_row(f"AIBROKER_{name}".upper(), default, field.description))
+    return "\n".join(rows) + "\n"
+
+
+def _row(env: str, default: object, doc: str | None) -> str:
+    shown = "—" if default is None else f"`{default}`"
+    text = " ".join((doc or "").split()).replace("|", "\\|")
+    return f"| `{env}` | {shown} | {text} |"

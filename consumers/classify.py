@@ -41,8 +41,7 @@ def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> floa
 
 def classify_status(status: int, headers: Mapping[str, str], body: Any) -> ProviderError:
     """The broker error for a provider's non-2xx answer."""
-    error = body.get("error") if isinstance(body, dict) else None
-    error = error if isinstance(error, dict) else {}
+    error = _error_object(body)
     message = str(error.get("message") or f"provider answered HTTP {status}")
     wait = retry_after(headers)
     if status == 429:
@@ -58,3 +57,13 @@ def classify_status(status: int, headers: Mapping[str, str], body: Any) -> Provi
         provider_status=status,
         code=code if isinstance(code, str) else None,
     )
+
+
+def _error_object(body: Any) -> dict[str, Any]:
+    """The `error` object of an OpenAI-style body; the SDK sometimes hands over just that."""
+    if not isinstance(body, dict):
+        return {}
+    inner = body.get("error")
+    if isinstance(inner, dict):
+        return inner
+    return body if "message" in body else {}

@@ -35,7 +35,11 @@ def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         reply_spec = reply_topic_spec(names, instance)
-        await apply_topics(bootstrap(settings.kafka), [reply_spec])
+        await apply_topics(
+            bootstrap(settings.kafka),
+            [reply_spec],
+            replication_factor=settings.kafka.replication_factor,
+        )
         reply_consumer = make_consumer(settings.kafka, group_id=None)
         async with connect(settings.redis) as redis, running_producer(settings.kafka) as producer:
             await reply_consumer.start()

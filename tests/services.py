@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,13 +32,25 @@ class RedisService:
 
 
 def docker_available() -> bool:
-    try:
-        import docker
+    """A Docker engine answers on DOCKER_HOST or the default socket."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if host.startswith("unix://"):
+        path = host.removeprefix("unix://")
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(2)
+            try:
+                sock.connect(path)
+            except OSError:
+                return False
+    import docker
 
-        docker.from_env(timeout=3).ping()
+    client = docker.from_env(timeout=5)
+    try:
+        return bool(client.ping())
     except Exception:
         return False
-    return True
+    finally:
+        client.close()
 
 
 @contextlib.contextmanager

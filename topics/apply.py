@@ -11,7 +11,9 @@ from topics.catalog import TopicSpec
 log = logging.getLogger(__name__)
 
 
-async def apply_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
+async def apply_topics(
+    bootstrap: str, specs: list[TopicSpec], *, replication_factor: int = 1
+) -> list[str]:
     """Idempotent: returns the names it created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -21,7 +23,9 @@ async def apply_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
         if missing:
             await admin.create_topics(
                 [
-                    NewTopic(s.name, s.partitions, 1, topic_configs=s.kafka_configs())
+                    NewTopic(
+                        s.name, s.partitions, replication_factor, topic_configs=s.kafka_configs()
+                    )
                     for s in missing
                 ]
             )

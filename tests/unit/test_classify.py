@@ -29,8 +29,9 @@ pytestmark = pytest.mark.unit
         (403, ProviderAuthFailed, False, 502),
     ],
 )
-def test_status_decides_the_class(status: int, kind: type[ProviderError], retryable: bool,
-                                  http_status: int) -> None:
+def test_status_decides_the_class(
+    status: int, kind: type[ProviderError], retryable: bool, http_status: int
+) -> None:
     error = classify_status(status, {}, {"error": {"message": "m"}})
     assert type(error) is kind
     assert error.retryable is retryable
@@ -44,10 +45,12 @@ def test_message_text_never_decides() -> None:
 
 
 def test_context_length_is_reported_as_such() -> None:
-    body = {"error": {"message": "too long", "code": "context_length_exceeded",
-                      "param": "messages"}}
+    body = {
+        "error": {"message": "too long", "code": "context_length_exceeded", "param": "messages"}
+    }
     info = classify_status(400, {}, body).info()
-    assert info.code == "context_length_exceeded" and info.param == "messages"
+    assert info.code == "context_length_exceeded"
+    assert info.param == "messages"
 
 
 def test_rate_limit_carries_retry_after() -> None:
@@ -70,3 +73,9 @@ def test_rate_limit_carries_retry_after() -> None:
 )
 def test_retry_after_forms(headers: dict[str, str], expected: float | None) -> None:
     assert retry_after(headers, now=60.0) == expected
+
+
+def test_the_bare_error_object_is_understood_too() -> None:
+    info = classify_status(400, {}, {"message": "bad temperature", "param": "temperature"}).info()
+    assert info.message == "bad temperature"
+    assert info.param == "temperature"

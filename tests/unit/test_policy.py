@@ -18,8 +18,10 @@ from schemas.envelopes import ErrorInfo, Kind, Request, Target
 pytestmark = pytest.mark.unit
 
 ROUTES = RouteTable(
-    providers={"a": ProviderConfig(name="a", base_url="http://a", api_key="k"),
-               "b": ProviderConfig(name="b", base_url="http://b", api_key="k")},
+    providers={
+        "a": ProviderConfig(name="a", base_url="http://a", api_key="k"),
+        "b": ProviderConfig(name="b", base_url="http://b", api_key="k"),
+    },
     aliases={"smart": [Target(provider="a", model="big"), Target(provider="b", model="large")]},
 )
 POLICY = RetryPolicy(max_attempts=4, base_s=1.0, max_s=60.0)
@@ -28,8 +30,9 @@ FATAL = ErrorInfo(message="bad", type="invalid_request_error", retryable=False)
 
 
 def req(model: str, **kw: object) -> Request:
-    return Request(id="req_1", tenant="t", kind=Kind.CHAT, model=model, body={},
-                   created_at=0.0, **kw)  # type: ignore[arg-type]
+    return Request(
+        id="req_1", tenant="t", kind=Kind.CHAT, model=model, body={}, created_at=0.0, **kw
+    )
 
 
 def test_alias_goes_to_its_first_target() -> None:
@@ -42,14 +45,16 @@ def test_tried_targets_are_skipped() -> None:
 
 
 def test_all_targets_tried_is_a_rejection() -> None:
-    request = req("smart", tried=[Target(provider="a", model="big"),
-                                  Target(provider="b", model="large")])
+    request = req(
+        "smart", tried=[Target(provider="a", model="big"), Target(provider="b", model="large")]
+    )
     assert isinstance(choose_target(request, ROUTES, now=1), Reject)
 
 
 def test_provider_prefix_routes_to_the_upstream_model() -> None:
-    assert choose_target(req("b/gpt-x"), ROUTES, now=1) == Dispatch(Target(provider="b",
-                                                                          model="gpt-x"))
+    assert choose_target(req("b/gpt-x"), ROUTES, now=1) == Dispatch(
+        Target(provider="b", model="gpt-x")
+    )
 
 
 @pytest.mark.parametrize("model", ["nope", "c/x", "a/", "/x"])
@@ -57,7 +62,8 @@ def test_unknown_model_is_rejected_naming_known_models(model: str) -> None:
     decision = choose_target(req(model), ROUTES, now=1)
     assert isinstance(decision, Reject)
     assert isinstance(decision.error, ModelNotFound)
-    assert "smart" in decision.error.message and "a/*" in decision.error.message
+    assert "smart" in decision.error.message
+    assert "a/*" in decision.error.message
 
 
 def test_past_deadline_expires_before_routing() -> None:
@@ -68,16 +74,17 @@ def test_past_deadline_expires_before_routing() -> None:
 @pytest.mark.parametrize(
     ("attempt", "jitter", "retry_after", "expected"),
     [
-        (1, 0.5, None, Retry(0.5)),         # 1 s window, half of it
-        (2, 0.5, None, Retry(1.0)),         # 2 s window
-        (3, 1.0, None, Retry(4.0)),         # 4 s window, top of it
-        (3, 0.0, 7.0, Retry(7.0)),          # never earlier than Retry-After
-        (2, 0.9, 0.5, Retry(1.8)),          # backoff longer than Retry-After wins
+        (1, 0.5, None, Retry(0.5)),  # 1 s window, half of it
+        (2, 0.5, None, Retry(1.0)),  # 2 s window
+        (3, 1.0, None, Retry(4.0)),  # 4 s window, top of it
+        (3, 0.0, 7.0, Retry(7.0)),  # never earlier than Retry-After
+        (2, 0.9, 0.5, Retry(1.8)),  # backoff longer than Retry-After wins
         (4, 0.5, None, Fail(exhausted=True)),
     ],
 )
-def test_retry_schedule(attempt: int, jitter: float, retry_after: float | None,
-                        expected: Retry | Fail) -> None:
+def test_retry_schedule(
+    attempt: int, jitter: float, retry_after: float | None, expected: Retry | Fail
+) -> None:
     got = next_step(attempt, RETRYABLE, retry_after, POLICY, jitter=jitter, now=0, deadline=None)
     assert got == expected
 
@@ -85,7 +92,8 @@ def test_retry_schedule(attempt: int, jitter: float, retry_after: float | None,
 def test_backoff_is_capped() -> None:
     policy = RetryPolicy(max_attempts=50, base_s=1.0, max_s=60.0)
     got = next_step(30, RETRYABLE, None, policy, jitter=0.999, now=0, deadline=None)
-    assert isinstance(got, Retry) and got.delay_s <= 60.0
+    assert isinstance(got, Retry)
+    assert got.delay_s <= 60.0
 
 
 def test_non_retryable_fails_at_once() -> None:
@@ -98,8 +106,19 @@ def test_retry_that_would_land_after_the_deadline_fails() -> None:
     assert got == Fail(exhausted=True)
 
 
-@pytest.mark.parametrize(("delay", "topic"), [(0.01, "1s"), (1, "1s"), (9.9, "1s"), (10, "10s"),
-                                              (59, "10s"), (60, "60s"), (599, "60s"),
-                                              (600, "10m"), (7200, "10m")])
+@pytest.mark.parametrize(
+    ("delay", "topic"),
+    [
+        (0.01, "1s"),
+        (1, "1s"),
+        (9.9, "1s"),
+        (10, "10s"),
+        (59, "10s"),
+        (60, "60s"),
+        (599, "60s"),
+        (600, "10m"),
+        (7200, "10m"),
+    ],
+)
 def test_delay_topic_never_longer_than_the_delay(delay: float, topic: str) -> None:
     assert delay_topic(delay) == topic

@@ -34,7 +34,9 @@ def test_prefer(values: list[str], expected: Preferences) -> None:
 def test_ids_sort_by_time_and_are_unique() -> None:
     earlier = new_id("req", now_ms=1_700_000_000_000)
     later = new_id("req", now_ms=1_700_000_000_001)
-    assert earlier < later and earlier.startswith("req_") and len(earlier) == 30
+    assert earlier < later
+    assert earlier.startswith("req_")
+    assert len(earlier) == 30
     assert len({new_id("req") for _ in range(1000)}) == 1000
 
 
@@ -43,8 +45,12 @@ def test_restart_delay_backs_off_to_a_cap() -> None:
 
 
 def test_status_terminality() -> None:
-    assert {s for s in Status if s.terminal} == {Status.SUCCEEDED, Status.FAILED,
-                                                  Status.CANCELLED, Status.EXPIRED}
+    assert {s for s in Status if s.terminal} == {
+        Status.SUCCEEDED,
+        Status.FAILED,
+        Status.CANCELLED,
+        Status.EXPIRED,
+    }
 
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -56,11 +62,15 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setenv("AIBROKER_OPENAI_BASE_URL", "http://up/v1")
     monkeypatch.setenv("AIBROKER_OPENAI_API_KEY", "sk-1")
     monkeypatch.setenv("AIBROKER_DEV_API_KEY", "aib_x")
-    monkeypatch.setenv("AIBROKER_PROVIDERS", '{"local": {"base_url": "http://l/v1", "api_key": "x"}}')
+    monkeypatch.setenv(
+        "AIBROKER_PROVIDERS", '{"local": {"base_url": "http://l/v1", "api_key": "x"}}'
+    )
     monkeypatch.setenv("AIBROKER_ROUTES_FILE", str(routes))
     settings = Settings()
-    assert settings.kafka.bootstrap == "k:9092" and settings.kafka.idempotent is False
-    assert settings.ingress.port == 9000 and settings.dev.api_key == "aib_x"
+    assert settings.kafka.bootstrap == "k:9092"
+    assert settings.kafka.idempotent is False
+    assert settings.ingress.port == 9000
+    assert settings.dev.api_key == "aib_x"
     table = build_route_table(settings)
     assert set(table.providers) == {"openai", "local"}
     assert resolve("fast", table) == [Target(provider="openai", model="gpt-4o-mini")]

@@ -1,0 +1,42 @@
+# The two commands of the quick start, and the checks CI runs.
+#   make dev    create .venv if needed, run the whole broker on the embedded stack
+#   make test   create .venv if needed, lint, type-check, run the test suite
+#
+# TORCH: the torch requirement installed first, for the local-model extras
+# (e.g. TORCH=torch==2.13.0 for the CPU build; a GPU user names a CUDA build).
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?=
+EXTRAS ?= test
+PYTEST_ARGS ?=
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(EXTRAS)
+
+.PHONY: dev test lint install bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	if [ -n "$(TORCH)" ]; then $(BIN)/python -m pip install --quiet "$(TORCH)"; fi
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	touch $@
+
+install: $(STAMP)
+
+dev: $(STAMP)
+	$(BIN)/aibroker dev
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m loadtest.bench
+
+clean:
+	rm -rf $(VENV) .aibroker .mypy_cache .ruff_cache .pytest_cache

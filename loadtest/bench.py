@@ -1,0 +1,195 @@
+"""The walking-skeleton benchmark: the broker against the mock provider called directly, same run.
+
+    python -m loadtest.bench [--latency-ms 50] [--seconds 15] [--concurrency 64]
+
+Starts the embedded Kafka (Tansu) and Redis unless AIBROKER_KAFKA_BOOTSTRAP/AIBROKER_REDIS_URL
+are set, runs the broker as processes, and measures, each next to its baseline:
+  1. latency at concurrency 1 (direct vs through the broker, sync);
+  2. sustained sync throughput at a fixed concurrency (closed loop);
+  3. async submit (202) throughput;
+plus the CPU each process spent per request during (2) and the ingress's RSS.
+Writes loadtest/results/bench.json and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from aibroker import embedded
+from loadtest.driver import Run, closed_loop
+from loadtest.stack import Stack
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def chat_body(model: str) -> Any:
+    def body(i: int) -> bytes:
+        return orjson.dumps(
+            {"model": model, "messages": [{"role": "user", "content": f"request {i}"}]}
+        )
+
+    return body
+
+
+async def measure(stack: Stack, pids: dict[str, int], args: argparse.Namespace) -> dict[str, Any]:
+    auth = {"Authorization": f"Bearer {stack.api_key}", "Content-Type": "application/json"}
+    direct_url = f"{stack.mock_url}/v1/chat/completions"
+    broker_url = f"{stack.url}/v1/chat/completions"
+    direct_body, broker_body = chat_body("echo"), chat_body("mock/echo")
+    report: dict[str, Any] = {}
+
+    await closed_loop(broker_url, broker_body, auth, concurrency=8, total=300)  # warm up
+    await closed_loop(direct_url, direct_body, auth, concurrency=8, total=300)
+
+    n1 = args.serial_requests
+    direct1 = await closed_loop(direct_url, direct_body, auth, concurrency=1, total=n1)
+    broker1 = await closed_loop(broker_url, broker_body, auth, concurrency=1, total=n1)
+    report["concurrency_1"] = _compare(direct1, broker1)
+
+    c = args.concurrency
+    direct = await closed_loop(
+        direct_url, direct_body, auth, concurrency=c, duration_s=args.seconds
+    )
+    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    driver_before = resource.getrusage(resource.RUSAGE_SELF)
+    broker = await closed_loop(
+        broker_url, broker_body, auth, concurrency=c, duration_s=args.seconds
+    )
+    driver_after = resource.getrusage(resource.RUSAGE_SELF)
+    served = max(len(broker.latencies), 1)
+    cpu = {
+        name: round((cpu_seconds(pid) - cpu_before[name]) / served * 1000, 3)
+        for name, pid in pids.items()
+    }
+    cpu["load driver"] = round(
+        (
+            (driver_after.ru_utime + driver_after.ru_stime)
+            - (driver_before.ru_utime + driver_before.ru_stime)
+        )
+        / served
+        * 1000,
+        3,
+    )
+    report[f"concurrency_{c}"] = _compare(direct, broker)
+    report["cpu_ms_per_request"] = cpu
+
+    async_headers = {**auth, "Prefer": "respond-async"}
+    submitted = await closed_loop(
+        broker_url,
+        broker_body,
+        async_headers,
+        concurrency=c,
+        duration_s=args.seconds / 2,
+        expect=202,
+    )
+    report["async_submit"] = submitted.summary()
+    report["ingress_rss_mb"] = round(rss_mb(pids["ingress"]), 1)
+    return report
+
+
+def _compare(direct: Run, broker: Run) -> dict[str, Any]:
+    d, b = direct.summary(), broker.summary()
+    return {
+        "direct": d,
+        "broker": b,
+        "added_p50_ms": round(b["p50_ms"] - d["p50_ms"], 2),
+        "added_p99_ms": round(b["p99_ms"] - d["p99_ms"], 2),
+        "throughput_ratio": round(b["throughput_rps"] / d["throughput_rps"], 3)
+        if d["throughput_rps"]
+        else None,
+    }
+
+
+def table(report: dict[str, Any], concurrency: int) -> str:
+    c1, cn = report["concurrency_1"], report[f"concurrency_{concurrency}"]
+    rows = [
+        "| measure | direct (baseline) | through the broker | broker vs baseline |",
+        "| --- | --- | --- | --- |",
+        f"| p50 latency, concurrency 1 | {c1['direct']['p50_ms']} ms | {c1['broker']['p50_ms']} ms "
+        f"| +{c1['added_p50_ms']} ms |",
+        f"| p99 latency, concurrency 1 | {c1['direct']['p99_ms']} ms | {c1['broker']['p99_ms']} ms "
+        f"| +{c1['added_p99_ms']} ms |",
+        f"| sync throughput, concurrency {concurrency} | {cn['direct']['throughput_rps']} req/s "
+        f"| {cn['broker']['throughput_rps']} req/s | x{cn['throughput_ratio']} |",
+        f"| p50 / p99 latency, concurrency {concurrency} | {cn['direct']['p50_ms']} / "
+        f"{cn['direct']['p99_ms']} ms | {cn['broker']['p50_ms']} / {cn['broker']['p99_ms']} ms "
+        f"| +{cn['added_p50_ms']} / +{cn['added_p99_ms']} ms |",
+        f"| async submit (202), concurrency {concurrency} | — "
+        f"| {report['async_submit']['throughput_rps']} req/s | — |",
+        f"| ingress RSS after the run | — | {report['ingress_rss_mb']} MB | — |",
+    ]
+    cpu = ", ".join(f"{k} {v} ms" for k, v in report["cpu_ms_per_request"].items())
+    return "\n".join(rows) + f"\n\nCPU per sync request: {cpu}.\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="aibroker walking-skeleton benchmark")
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--serial-requests", type=int, default=300)
+    parser.add_argument("--out", type=Path, default=Path("loadtest/results/bench.json"))
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="aibroker-bench-"))
+    with contextlib.ExitStack() as stack_ctx:
+        bootstrap = os.environ.get("AIBROKER_KAFKA_BOOTSTRAP")
+        idempotent = bootstrap is not None
+        pids: dict[str, int] = {}
+        if not bootstrap:
+            kafka = stack_ctx.enter_context(embedded.tansu(workdir))
+            bootstrap, pids["kafka (tansu)"] = kafka.url, kafka.process.pid
+        redis_url = os.environ.get("AIBROKER_REDIS_URL")
+        if not redis_url:
+            redis = stack_ctx.enter_context(embedded.redis_server(workdir))
+            redis_url, pids["redis"] = redis.url, redis.process.pid
+        broker = Stack(
+            bootstrap,
+            idempotent,
+            redis_url,
+            workdir / "logs",
+            mock_latency_ms=args.latency_ms,
+            extra_env={"AIBROKER_CONSUMER_CONCURRENCY": "256", "AIBROKER_LOG_LEVEL": "WARNING"},
+        )
+        stack_ctx.callback(broker.stop)
+        broker.start()
+        pids |= {name: proc.pid for name, proc in broker.procs.items()}
+        started = time.time()
+        report = asyncio.run(measure(broker, pids, args))
+    report["meta"] = {
+        "started": started,
+        "mock_latency_ms": args.latency_ms,
+        "seconds": args.seconds,
+        "cpus": os.cpu_count(),
+        "kafka": "external" if idempotent else "embedded tansu",
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(table(report, args.concurrency))
+    print(f"full report: {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""The broker as real processes (what `aibroker dev` runs) on a given Kafka and Redis, with its
+own topic prefix and the mock provider as provider `mock`: for the tests and the benchmark."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from aibroker.embedded import free_port
+from aibroker.procs import stop_process
+
+SERVICES = {
+    "dispatcher": ["dispatcher"],
+    "consumer": ["consumer", "external"],
+    "results": ["results"],
+    "ingress": ["ingress"],
+}
+
+
+@dataclass
+class Stack:
+    bootstrap: str
+    idempotent: bool
+    redis_url: str
+    logs: Path
+    mock_latency_ms: float = 0.0
+    extra_env: dict[str, str] = field(default_factory=dict)
+    prefix: str = field(default_factory=lambda: f"e{uuid.uuid4().hex[:8]}.")
+    ingress_port: int = field(default_factory=free_port)
+    mock_port: int = field(default_factory=free_port)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    api_key: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.ingress_port}"
+
+    @property
+    def mock_url(self) -> str:
+        return f"http://127.0.0.1:{self.mock_port}"
+
+    def env(self) -> dict[str, str]:
+        providers = {
+            "mock": {"base_url": f"{self.mock_url}/v1", "api_key": "mock", "timeout_s": 10}
+        }
+        return {
+            **{k: v for k, v in os.environ.items() if not k.startswith("AIBROKER_")},
+            "AIBROKER_KAFKA_BOOTSTRAP": self.bootstrap,
+            "AIBROKER_KAFKA_IDEMPOTENT": str(self.idempotent).lower(),
+            "AIBROKER_KAFKA_TOPIC_PREFIX": self.prefix,
+            "AIBROKER_KAFKA_PARTITIONS": "3",
+            "AIBROKER_KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "AIBROKER_KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
+            "AIBROKER_REDIS_URL": self.redis_url,
+            "AIBROKER_INGRESS_PORT": str(self.ingress_port),
+            "AIBROKER_PROVIDERS": json.dumps(providers),
+            "AIBROKER_DISPATCHER_BACKOFF_BASE_S": "0.05",
+            "AIBROKER_DISPATCHER_BACKOFF_MAX_S": "0.2",
+            "AIBROKER_CONSUMER_CLAIM_LEASE_S": "3",
+            "AIBROKER_CONSUMER_DRAIN_TIMEOUT_S": "10",
+            **self.extra_env,
+        }
+
+    def start(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self._spawn(
+            "mock",
+            [
+                sys.executable,
+                "-m",
+                "loadtest.mock_provider",
+                "--port",
+                str(self.mock_port),
+                "--latency-ms",
+                str(self.mock_latency_ms),
+            ],
+        )
+        self._run(["topics", "apply"])
+        self.api_key = self._run(["keys", "create", "--tenant", "tenant-a"]).strip()
+        for name in SERVICES:
+            self.start_service(name)
+        self.wait_ready()
+
+    def start_service(self, name: str) -> None:
+        self._spawn(name, [sys.executable, "-m", "aibroker", *SERVICES[name]])
+
+    def new_key(self, tenant: str) -> str:
+        return self._run(["keys", "create", "--tenant", tenant]).strip()
+
+    def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
+        proc = self.procs.pop(name)
+        proc.send_signal(sig)
+        proc.wait(30)
+
+    def wait_ready(self, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited early: {self.log_tail(name)}")
+            try:
+                if httpx.get(f"{self.url}/health/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"ingress not ready: {self.log_tail('ingress')}")
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        path = self.logs / f"{name}.log"
+        return "\n".join(path.read_text().splitlines()[-lines:]) if path.exists() else ""
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            stop_process(proc, timeout_s=15)
+        self.procs.clear()
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with (self.logs / f"{name}.log").open("ab") as out:
+            self.procs[name] = subprocess.Popen(
+                argv, env=self.env(), stdout=out, stderr=subprocess.STDOUT
+            )
+
+    def _run(self, args: list[str]) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "aibroker", *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from loadtest.stack import Stack
+from tests.services import KafkaService, RedisService
+
+
+@pytest.fixture(scope="module")
+def stack(
+    kafka: KafkaService, redis_svc: RedisService, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """One running broker per test module."""
+    running = Stack(
+        kafka.bootstrap, kafka.idempotent, redis_svc.url, tmp_path_factory.mktemp("stack")
+    )
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def make_stack(
+    kafka: KafkaService, redis_svc: RedisService, tmp_path: Path
+) -> Iterator[type[Stack]]:
+    """A factory for tests that need a broker of their own (to kill parts of it)."""
+    made: list[Stack] = []
+
+    def factory(**env: str) -> Stack:
+        s = Stack(
+            kafka.bootstrap,
+            kafka.idempotent,
+            redis_svc.url,
+            tmp_path / f"stack{len(made)}",
+            extra_env=env,
+        )
+        made.append(s)
+        s.start()
+        return s
+
+    try:
+        yield factory  # type: ignore[misc]
+    finally:
+        for s in made:
+            s.stop()

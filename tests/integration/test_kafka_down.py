@@ -1,0 +1,48 @@
+"""No 202 without a write: with Kafka gone, submit refuses with a retryable 503 error."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from aibroker import embedded
+from aibroker.errors import Unavailable
+from aibroker.kafka import make_producer
+from aibroker.keys import KeyInfo
+from aibroker.settings import KafkaSettings
+from aibroker.store import RequestStore
+from ingress.submit import Submitter
+from schemas.envelopes import Kind, Mode
+from topics.apply import apply_topics
+from topics.catalog import TopicNames, catalogue
+
+pytestmark = pytest.mark.integration
+
+
+async def test_submit_refuses_when_kafka_is_gone(tmp_path: Path, redis: Redis) -> None:
+    names = TopicNames("down.")
+    with embedded.tansu(tmp_path) as broker:
+        settings = KafkaSettings(bootstrap=broker.url, idempotent=False, request_timeout_ms=1500)
+        await apply_topics(broker.url, catalogue(names, [], partitions=1))
+        producer = make_producer(settings)
+        await producer.start()
+        submitter = Submitter(
+            producer, names, RequestStore(redis, 60), "down.replies.x", produce_timeout_s=3
+        )
+        key = KeyInfo(tenant="t", key_id="key_1", prefix="aib_x")
+        ok = submitter.envelope(key, Kind.CHAT, "m", {"model": "m"}, Mode.ASYNC)
+        await submitter.submit(ok)  # acknowledged while the broker is up
+        broker.process.kill()
+        broker.process.wait()
+        refused = submitter.envelope(key, Kind.CHAT, "m", {"model": "m"}, Mode.ASYNC)
+        started = time.monotonic()
+        with pytest.raises(Unavailable) as caught:
+            await submitter.submit(refused)
+        assert time.monotonic() - started < 5
+        assert caught.value.http_status == 503
+        assert caught.value.retry_after
+        assert await RequestStore(redis, 60).get(refused.id) is None  # never recorded
+        await producer.stop()

@@ -1,0 +1,117 @@
+"""Request state, claims and API keys on a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from aibroker.claims import Claim, ClaimStore
+from aibroker.keys import CachedKeys, KeyStore, hash_key
+from aibroker.store import DONE_CHANNEL, RequestStore
+from schemas.envelopes import Result, Status
+
+pytestmark = pytest.mark.integration
+
+
+def rid() -> str:
+    return f"req_{uuid.uuid4().hex}"
+
+
+def result(request_id: str, status: Status = Status.SUCCEEDED, text: str = "a") -> Result:
+    return Result(
+        id=request_id, tenant="t1", status=status, response={"text": text}, finished_at=time.time()
+    )
+
+
+async def test_first_terminal_result_wins_and_is_announced(redis: Redis) -> None:
+    store = RequestStore(redis, ttl_s=60)
+    request_id = rid()
+    async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+        await pubsub.subscribe(DONE_CHANNEL)
+        assert await store.advance(request_id, "t1", Status.QUEUED)
+        assert await store.finish(result(request_id, text="first"))
+        assert not await store.finish(result(request_id, Status.FAILED, text="second"))
+        announced: list[str] = []
+        deadline = time.monotonic() + 5
+        while not announced and time.monotonic() < deadline:
+            message = await pubsub.get_message(timeout=1)
+            if message is not None:
+                announced.append(message["data"])
+        assert announced == [request_id]
+    state = await store.get(request_id)
+    assert state is not None
+    assert state.status is Status.SUCCEEDED
+    assert state.tenant == "t1"
+    assert state.result is not None
+    assert state.result.response == {"text": "first"}
+    assert 0 < await redis.ttl(f"aib:res:{request_id}") <= 60
+
+
+async def test_a_late_status_never_overwrites_a_terminal_one(redis: Redis) -> None:
+    store = RequestStore(redis, ttl_s=60)
+    request_id = rid()
+    await store.finish(result(request_id))
+    assert not await store.advance(request_id, "t1", Status.RUNNING)
+    state = await store.get(request_id)
+    assert state is not None
+    assert state.status is Status.SUCCEEDED
+
+
+async def test_unknown_request_has_no_state(redis: Redis) -> None:
+    assert await RequestStore(redis, ttl_s=60).get(rid()) is None
+
+
+async def test_claims_one_owner_per_attempt(redis: Redis) -> None:
+    claims = ClaimStore(redis, lease_s=0.5, done_ttl_s=60)
+    request_id = rid()
+    assert await claims.acquire(request_id, 1, "a") is Claim.ACQUIRED
+    assert await claims.acquire(request_id, 1, "b") is Claim.BUSY
+    assert await claims.acquire(request_id, 1, "a") is Claim.ACQUIRED  # re-entrant
+    assert await claims.acquire(request_id, 2, "b") is Claim.ACQUIRED  # a retry is new work
+    await claims.mark_done(request_id, 1)
+    assert await claims.acquire(request_id, 1, "b") is Claim.DONE
+
+
+async def test_a_lapsed_lease_can_be_taken_over(redis: Redis) -> None:
+    claims = ClaimStore(redis, lease_s=0.2, done_ttl_s=60)
+    request_id = rid()
+    assert await claims.acquire(request_id, 1, "dead") is Claim.ACQUIRED
+    await asyncio.sleep(0.3)
+    assert await claims.acquire(request_id, 1, "alive") is Claim.ACQUIRED
+    assert not await claims.renew(request_id, 1, "dead")
+    await claims.release(request_id, 1, "dead")  # not the owner: no effect
+    assert await claims.acquire(request_id, 1, "third") is Claim.BUSY
+
+
+async def test_keys_are_stored_hashed_and_looked_up(redis: Redis) -> None:
+    keys = KeyStore(redis)
+    plaintext, info = await keys.add(f"tenant-{uuid.uuid4().hex[:6]}")
+    assert plaintext.startswith("aib_")
+    assert info.prefix == plaintext[:10]
+    stored = await redis.hgetall(f"aib:key:{hash_key(plaintext)}")
+    assert plaintext not in str(stored)
+    assert await keys.lookup(plaintext) == info
+    assert await keys.lookup("aib_wrong") is None
+    with pytest.raises(ValueError, match="aib_"):
+        await keys.add("t", "sk-not-ours")
+
+
+async def test_cached_keys_survive_a_redis_outage(redis: Redis, redis_svc: object) -> None:
+    plaintext, info = await KeyStore(redis).add("t-cache")
+    cached = CachedKeys(KeyStore(redis), ttl_s=0.0)  # always asks Redis
+    assert await cached.lookup(plaintext) == info
+    dead = Redis.from_url(
+        "redis://127.0.0.1:1/0", decode_responses=True, socket_connect_timeout=0.5
+    )
+    try:
+        cached._store = KeyStore(dead)  # the same cache, now with Redis unreachable
+        assert await cached.lookup(plaintext) == info
+        with pytest.raises(RedisConnectionError):
+            await cached.lookup("aib_never_seen")
+    finally:
+        await dead.aclose()
