@@ -29,6 +29,8 @@ class WorkerSpec:
     group_id: str
     handler: Handler
     concurrency: int
+    idle: bool = False
+    """Rarely busy topics: poll with the longer idle fetch wait."""
 
 
 async def run_workers(
@@ -44,7 +46,8 @@ async def run_workers(
     workers: list[KafkaWorker] = []
     try:
         for spec in specs:
-            consumer = make_consumer(kafka, group_id=spec.group_id)
+            wait = kafka.idle_fetch_max_wait_ms if spec.idle else kafka.fetch_max_wait_ms
+            consumer = make_consumer(kafka, group_id=spec.group_id, fetch_max_wait_ms=wait)
             config = WorkerConfig(spec.name, spec.concurrency, drain_timeout_s, dlq_topic)
             worker = KafkaWorker(consumer, producer, spec.handler, config)
             consumer.subscribe(spec.topics, listener=worker.listener())

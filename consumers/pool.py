@@ -44,6 +44,7 @@ class Pool:
         self.store = store
         self.owner = owner
         self.lease_s = lease_s
+        self._background: set[asyncio.Task[None]] = set()
 
     async def on_request(self, record: ConsumerRecord[bytes, bytes]) -> None:
         request = decode(Request, record.value)
@@ -55,8 +56,10 @@ class Pool:
         if not await self._claim(request):
             return
         renewer = asyncio.create_task(self._renew(request))
+        running = asyncio.create_task(self._mark_running(request))  # off the latency path
+        self._background.add(running)
+        running.add_done_callback(self._background.discard)
         try:
-            await self._mark_running(request)
             await self._run(request)
         except BaseException:
             renewer.cancel()

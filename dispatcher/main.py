@@ -34,6 +34,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 "aib-dispatcher-outcomes",
                 dispatcher.on_outcome,
                 256,
+                idle=True,
             ),
             WorkerSpec(
                 "dispatcher.delay",
@@ -41,6 +42,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 "aib-delay",
                 dispatcher.on_delayed,
                 1000,
+                idle=True,
             ),
         ]
         await run_workers(
