@@ -36,7 +36,7 @@ test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m loadtest.bench
+	$(BIN)/python -m loadtest.bench --concurrency 96 --update-readme README.md
 
 clean:
 	rm -rf $(VENV) .aibroker .mypy_cache .ruff_cache .pytest_cache

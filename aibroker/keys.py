@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -58,20 +59,31 @@ class KeyStore:
 class CachedKeys:
     """Lookups through an in-process cache (short TTL, so revocation lands within seconds).
 
-    While Redis is unreachable, keys seen before keep working: ingress keeps accepting work.
+    Concurrent lookups of one key share a single Redis call. While Redis is unreachable,
+    keys seen before keep working: ingress keeps accepting work.
     """
 
     def __init__(self, store: KeyStore, ttl_s: float) -> None:
         self._store = store
         self._ttl_s = ttl_s
         self._cache: dict[str, tuple[float, KeyInfo | None]] = {}
+        self._pending: dict[str, asyncio.Future[KeyInfo | None]] = {}
 
     async def lookup(self, key: str) -> KeyInfo | None:
         digest = hash_key(key)
         cached = self._cache.get(digest)
-        now = time.monotonic()
-        if cached and now - cached[0] < self._ttl_s:
+        if cached and time.monotonic() - cached[0] < self._ttl_s:
             return cached[1]
+        pending = self._pending.get(digest)
+        if pending is None:
+            pending = asyncio.ensure_future(self._refresh(key, digest, cached))
+            self._pending[digest] = pending
+            pending.add_done_callback(lambda _: self._pending.pop(digest, None))
+        return await asyncio.shield(pending)
+
+    async def _refresh(
+        self, key: str, digest: str, cached: tuple[float, KeyInfo | None] | None
+    ) -> KeyInfo | None:
         try:
             info = await self._store.lookup(key)
         except RedisError:
@@ -80,5 +92,5 @@ class CachedKeys:
             raise
         if len(self._cache) > 100_000:
             self._cache.clear()
-        self._cache[digest] = (now, info)
+        self._cache[digest] = (time.monotonic(), info)
         return info

@@ -8,7 +8,8 @@ are set, runs the broker as processes, and measures, each next to its baseline:
   2. sustained sync throughput at a fixed concurrency (closed loop);
   3. async submit (202) throughput;
 plus the CPU each process spent per request during (2) and the ingress's RSS.
-Writes loadtest/results/bench.json and prints a Markdown table.
+Writes loadtest/results/bench.json, prints a Markdown table and, with --update-readme, puts
+it in the README.
 """
 
 from __future__ import annotations
@@ -152,6 +153,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--serial-requests", type=int, default=300)
     parser.add_argument("--out", type=Path, default=Path("loadtest/results/bench.json"))
+    parser.add_argument(
+        "--update-readme",
+        type=Path,
+        default=None,
+        help="replace the table between the bench markers of this README",
+    )
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="aibroker-bench-"))
     with contextlib.ExitStack() as stack_ctx:
@@ -187,8 +194,19 @@ def main(argv: list[str] | None = None) -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(table(report, args.concurrency))
+    text = table(report, args.concurrency)
+    print(text)
     print(f"full report: {args.out}")
+    if args.update_readme:
+        update_readme(args.update_readme, text)
+
+
+def update_readme(path: Path, text: str) -> None:
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    readme = path.read_text()
+    head, _, rest = readme.partition(start)
+    _, _, tail = rest.partition(end)
+    path.write_text(f"{head}{start}\n{text.strip()}\n{end}{tail}")
 
 
 if __name__ == "__main__":

@@ -134,7 +134,7 @@ async def test_retryable_failures_are_retried_then_reported(
     assert caught.value.code == "provider_unavailable"
     async with httpx.AsyncClient() as client:
         stats = (await client.get(f"{stack.mock_url}/_stats")).json()
-    assert stats["calls_by_model"][model] == 4  # max_attempts
+    assert stats["calls_by_model"][model] == 4, stats  # max_attempts, none duplicated
 
 
 async def test_another_tenants_request_is_not_found(stack: Stack, http: httpx.AsyncClient) -> None:

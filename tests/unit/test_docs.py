@@ -1,0 +1,23 @@
+"""The README and .env.example stay true to the settings."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from aibroker.settings import settings_table
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_readme_lists_every_setting_as_defined() -> None:
+    assert settings_table() in (ROOT / "README.md").read_text()
+
+
+def test_env_example_names_only_real_settings() -> None:
+    table = settings_table()
+    named = re.findall(r"(AIBROKER_[A-Z_]+)=", (ROOT / ".env.example").read_text())
+    assert named
+    for name in named:
+        assert f"`{name}`" in table, name
