@@ -27,6 +27,11 @@ _ACQUIRE = """
 local v = redis.call('GET', KEYS[1])
 if not v or v == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  local s = redis.call('HGET', KEYS[2], 'status')
+  if s ~= 'succeeded' and s ~= 'failed' and s ~= 'cancelled' and s ~= 'expired' then
+    redis.call('HSET', KEYS[2], 'status', 'running', 'tenant', ARGV[3])
+    redis.call('EXPIRE', KEYS[2], ARGV[4])
+  end
   return 'acquired'
 end
 if v == 'done' then return 'done' end
@@ -55,8 +60,13 @@ class ClaimStore:
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
 
-    async def acquire(self, request_id: str, attempt: int, owner: str) -> Claim:
-        found = await self._acquire(keys=[_key(request_id, attempt)], args=[owner, self._lease_ms])
+    async def acquire(self, request_id: str, attempt: int, owner: str, tenant: str) -> Claim:
+        """Claim the attempt; on success the request's state also becomes `running` (one
+        round trip), unless it has already ended."""
+        found = await self._acquire(
+            keys=[_key(request_id, attempt), f"aib:req:{request_id}"],
+            args=[owner, self._lease_ms, tenant, self._done_ttl_s],
+        )
         return Claim(found)
 
     async def renew(self, request_id: str, attempt: int, owner: str) -> bool:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import openai
+import orjson
+from openai import RequestOptions
 
 from aibroker.errors import InvalidRequest, ProviderUnavailable
 from aibroker.routes import ProviderConfig
@@ -17,6 +19,9 @@ from consumers.classify import classify_status
 from consumers.engine import Completion
 from schemas.envelopes import Request, Target
 from schemas.openai import Usage
+
+# The body goes pre-encoded (orjson) rather than through the SDK's own JSON encoder.
+_JSON: RequestOptions = {"headers": {"Content-Type": "application/json"}}
 
 
 class OpenAICompatibleEngine:
@@ -43,7 +48,9 @@ class OpenAICompatibleEngine:
             raise InvalidRequest(f"provider '{target.provider}' is not served by this pool")
         body: dict[str, Any] = {**request.body, "model": target.model}
         try:
-            data = await client.post("/chat/completions", body=body, cast_to=object)
+            data = await client.post(
+                "/chat/completions", content=orjson.dumps(body), options=_JSON, cast_to=object
+            )
         except openai.APIStatusError as exc:
             raise classify_status(exc.status_code, exc.response.headers, exc.body) from exc
         except openai.APIConnectionError as exc:  # includes APITimeoutError

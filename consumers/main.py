@@ -13,7 +13,6 @@ from aibroker.redis import connect
 from aibroker.routes import build_route_table
 from aibroker.runtime import WorkerSpec, run_workers
 from aibroker.settings import Settings
-from aibroker.store import RequestStore
 from consumers.external import OpenAICompatibleEngine
 from consumers.pool import Pool
 from topics.catalog import TopicNames
@@ -39,7 +38,6 @@ async def run_external(
                 engine,
                 Publisher(producer, names),
                 ClaimStore(redis, lease_s=cfg.claim_lease_s, done_ttl_s=settings.redis.ttl_s),
-                RequestStore(redis, settings.redis.ttl_s),
                 owner=owner,
                 lease_s=cfg.claim_lease_s,
             )

@@ -20,7 +20,6 @@ from aibroker.claims import Claim, ClaimStore
 from aibroker.errors import BrokerError
 from aibroker.kafka import decode
 from aibroker.publish import Publisher, expired_error, terminal
-from aibroker.store import RequestStore
 from consumers.engine import Engine
 from schemas.envelopes import Outcome, Request, Status
 
@@ -33,7 +32,6 @@ class Pool:
         engine: Engine,
         publisher: Publisher,
         claims: ClaimStore,
-        store: RequestStore,
         *,
         owner: str,
         lease_s: float,
@@ -41,10 +39,8 @@ class Pool:
         self.engine = engine
         self.publisher = publisher
         self.claims = claims
-        self.store = store
         self.owner = owner
         self.lease_s = lease_s
-        self._background: set[asyncio.Task[None]] = set()
 
     async def on_request(self, record: ConsumerRecord[bytes, bytes]) -> None:
         request = decode(Request, record.value)
@@ -56,9 +52,6 @@ class Pool:
         if not await self._claim(request):
             return
         renewer = asyncio.create_task(self._renew(request))
-        running = asyncio.create_task(self._mark_running(request))  # off the latency path
-        self._background.add(running)
-        running.add_done_callback(self._background.discard)
         try:
             await self._run(request)
         except BaseException:
@@ -92,7 +85,9 @@ class Pool:
         """True when this pool should do the work; waits out another owner's live lease."""
         while True:
             try:
-                found = await self.claims.acquire(request.id, request.attempt, self.owner)
+                found = await self.claims.acquire(
+                    request.id, request.attempt, self.owner, request.tenant
+                )
             except RedisError as exc:
                 log.warning("claims unavailable (%r); working on %s unclaimed", exc, request.id)
                 return True
@@ -108,7 +103,3 @@ class Pool:
             await asyncio.sleep(self.lease_s / 3)
             with contextlib.suppress(RedisError):
                 await self.claims.renew(request.id, request.attempt, self.owner)
-
-    async def _mark_running(self, request: Request) -> None:
-        with contextlib.suppress(RedisError):
-            await self.store.advance(request.id, request.tenant, Status.RUNNING)

@@ -69,23 +69,35 @@ async def test_unknown_request_has_no_state(redis: Redis) -> None:
 async def test_claims_one_owner_per_attempt(redis: Redis) -> None:
     claims = ClaimStore(redis, lease_s=0.5, done_ttl_s=60)
     request_id = rid()
-    assert await claims.acquire(request_id, 1, "a") is Claim.ACQUIRED
-    assert await claims.acquire(request_id, 1, "b") is Claim.BUSY
-    assert await claims.acquire(request_id, 1, "a") is Claim.ACQUIRED  # re-entrant
-    assert await claims.acquire(request_id, 2, "b") is Claim.ACQUIRED  # a retry is new work
+    assert await claims.acquire(request_id, 1, "a", "t1") is Claim.ACQUIRED
+    assert await claims.acquire(request_id, 1, "b", "t1") is Claim.BUSY
+    assert await claims.acquire(request_id, 1, "a", "t1") is Claim.ACQUIRED  # re-entrant
+    assert await claims.acquire(request_id, 2, "b", "t1") is Claim.ACQUIRED  # a retry is new work
     await claims.mark_done(request_id, 1)
-    assert await claims.acquire(request_id, 1, "b") is Claim.DONE
+    assert await claims.acquire(request_id, 1, "b", "t1") is Claim.DONE
+
+
+async def test_acquiring_marks_the_request_running_unless_it_ended(redis: Redis) -> None:
+    claims = ClaimStore(redis, lease_s=5, done_ttl_s=60)
+    store = RequestStore(redis, ttl_s=60)
+    running, ended = rid(), rid()
+    await store.advance(running, "t1", Status.QUEUED)
+    await store.finish(result(ended))
+    assert await claims.acquire(running, 1, "a", "t1") is Claim.ACQUIRED
+    assert await claims.acquire(ended, 1, "a", "t1") is Claim.ACQUIRED
+    assert (await store.get(running)).status is Status.RUNNING  # type: ignore[union-attr]
+    assert (await store.get(ended)).status is Status.SUCCEEDED  # type: ignore[union-attr]
 
 
 async def test_a_lapsed_lease_can_be_taken_over(redis: Redis) -> None:
     claims = ClaimStore(redis, lease_s=0.2, done_ttl_s=60)
     request_id = rid()
-    assert await claims.acquire(request_id, 1, "dead") is Claim.ACQUIRED
+    assert await claims.acquire(request_id, 1, "dead", "t1") is Claim.ACQUIRED
     await asyncio.sleep(0.3)
-    assert await claims.acquire(request_id, 1, "alive") is Claim.ACQUIRED
+    assert await claims.acquire(request_id, 1, "alive", "t1") is Claim.ACQUIRED
     assert not await claims.renew(request_id, 1, "dead")
     await claims.release(request_id, 1, "dead")  # not the owner: no effect
-    assert await claims.acquire(request_id, 1, "third") is Claim.BUSY
+    assert await claims.acquire(request_id, 1, "third", "t1") is Claim.BUSY
 
 
 async def test_keys_are_stored_hashed_and_looked_up(redis: Redis) -> None:
