@@ -6,7 +6,8 @@ Starts the embedded Kafka (Tansu) and Redis unless AIBROKER_KAFKA_BOOTSTRAP/AIBR
 are set, runs the broker as processes, and measures, each next to its baseline:
   1. latency at concurrency 1 (direct vs through the broker, sync);
   2. sustained sync throughput at a fixed concurrency (closed loop);
-  3. async submit (202) throughput;
+  3. async submit (202) throughput, with the pipeline working and with it paused (a burst
+     absorbed by Kafka while the pools are busy: what the ingress alone accepts);
 plus the CPU each process spent per request during (2) and the ingress's RSS.
 Writes loadtest/results/bench.json, prints a Markdown table and, with --update-readme, puts
 it in the README.
@@ -20,6 +21,7 @@ import contextlib
 import json
 import os
 import resource
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -107,6 +109,23 @@ async def measure(stack: Stack, pids: dict[str, int], args: argparse.Namespace) 
         expect=202,
     )
     report["async_submit"] = submitted.summary()
+    # A burst while the pools are busy elsewhere: downstream paused, requests queue in Kafka.
+    downstream = [pids[name] for name in ("dispatcher", "consumer", "results")]
+    for pid in downstream:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        burst = await closed_loop(
+            broker_url,
+            broker_body,
+            async_headers,
+            concurrency=c,
+            duration_s=args.seconds / 2,
+            expect=202,
+        )
+    finally:
+        for pid in downstream:
+            os.kill(pid, signal.SIGCONT)
+    report["async_submit_downstream_paused"] = burst.summary()
     report["ingress_rss_mb"] = round(rss_mb(pids["ingress"]), 1)
     return report
 
@@ -140,6 +159,8 @@ def table(report: dict[str, Any], concurrency: int) -> str:
         f"| +{cn['added_p50_ms']} / +{cn['added_p99_ms']} ms |",
         f"| async submit (202), concurrency {concurrency} | — "
         f"| {report['async_submit']['throughput_rps']} req/s | — |",
+        f"| async submit (202), downstream paused | — "
+        f"| {report['async_submit_downstream_paused']['throughput_rps']} req/s | — |",
         f"| ingress RSS after the run | — | {report['ingress_rss_mb']} MB | — |",
     ]
     cpu = ", ".join(f"{k} {v} ms" for k, v in report["cpu_ms_per_request"].items())
