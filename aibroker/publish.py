@@ -47,6 +47,12 @@ class Publisher:
             headers=[("aib-dlq-reason", reason[:1000].encode())],
         )
 
+    async def internal_failure(self, request: Request, exc: Exception) -> None:
+        """A bug met this request: it still ends (failed, 500), and operators get it in the
+        DLQ with the reason, to replay once the bug is fixed."""
+        await self.dead_letter(request, f"{type(exc).__name__}: {exc}")
+        await self.fail(request, BrokerError("The broker failed internally on this request."))
+
     async def fail(
         self, request: Request, error: BrokerError | ErrorInfo, status: Status = Status.FAILED
     ) -> None:

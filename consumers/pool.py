@@ -75,6 +75,10 @@ class Pool:
                 Outcome(request=request, error=info, retry_after=exc.retry_after)
             )
             return
+        except Exception as exc:  # a bug, not the provider: end the request, keep the evidence
+            log.exception("engine failed on %s", request.id)
+            await self.publisher.internal_failure(request, exc)
+            return
         result = terminal(request, Status.SUCCEEDED, response=completion.response)
         result.usage = completion.usage
         result.service_ms = round((time.time() - started) * 1000, 3)

@@ -8,6 +8,7 @@ import logging
 import random
 import time
 
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from aibroker.kafka import decode
@@ -39,7 +40,14 @@ class Dispatcher:
         self.names = publisher.names
 
     async def on_request(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        await self.route(decode(Request, record.value))
+        request = decode(Request, record.value)  # undecodable: the worker sends it to the DLQ
+        try:
+            await self.route(request)
+        except KafkaError:
+            raise  # the worker retries: the output was not produced
+        except Exception as exc:
+            log.exception("routing failed on %s", request.id)
+            await self.publisher.internal_failure(request, exc)
 
     async def route(self, request: Request) -> None:
         decision = choose_target(request, self.routes, time.time())

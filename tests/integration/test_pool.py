@@ -1,0 +1,161 @@
+"""The pool handler on real Kafka and Redis, with engines written for the test (the engine
+is the port here; Kafka and Redis are real)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
+from redis.asyncio import Redis
+
+from aibroker.claims import ClaimStore
+from aibroker.kafka import decode, encode, make_consumer, make_producer
+from aibroker.publish import Publisher
+from aibroker.settings import Settings
+from consumers.engine import Completion
+from consumers.pool import Pool
+from schemas.envelopes import Kind, Request, Result, Status, Target
+from topics.apply import apply_topics
+from topics.catalog import TopicNames, catalogue
+
+pytestmark = pytest.mark.integration
+
+
+class CountingEngine:
+    def __init__(self, fail_with: Exception | None = None) -> None:
+        self.calls = 0
+        self.fail_with = fail_with
+
+    def targets(self) -> list[str]:
+        return ["p"]
+
+    async def generate(self, request: Request, target: Target) -> Completion:
+        self.calls += 1
+        if self.fail_with:
+            raise self.fail_with
+        return Completion({"echo": request.body}, None)
+
+    async def check_health(self) -> bool:
+        return True
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.fixture
+async def names(settings: Settings) -> TopicNames:
+    names = TopicNames(settings.kafka.topic_prefix)
+    assert settings.kafka.bootstrap
+    await apply_topics(settings.kafka.bootstrap, catalogue(names, ["p"], partitions=1))
+    return names
+
+
+@pytest.fixture
+async def listen(settings: Settings, names: TopicNames) -> AsyncIterator[AIOKafkaConsumer]:
+    consumer = make_consumer(settings.kafka, names.results, names.dlq, group_id=None)
+    await consumer.start()
+    yield consumer
+    await consumer.stop()
+
+
+def request() -> Request:
+    return Request(
+        id=f"req_{uuid.uuid4().hex}",
+        tenant="t",
+        kind=Kind.CHAT,
+        model="p/m",
+        body={"n": 1},
+        target=Target(provider="p", model="m"),
+        created_at=time.time(),
+    )
+
+
+def record(req: Request, offset: int = 0) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord("topic", 0, offset, 0, 0, req.id.encode(), encode(req), None, 0, 0, [])
+
+
+async def read(consumer: AIOKafkaConsumer, count: int) -> list[ConsumerRecord[bytes, bytes]]:
+    got: list[ConsumerRecord[bytes, bytes]] = []
+    deadline = time.monotonic() + 20
+    while len(got) < count and time.monotonic() < deadline:
+        for records in (await consumer.getmany(timeout_ms=200)).values():
+            got.extend(records)
+    return got
+
+
+async def test_a_finished_attempt_redelivered_is_not_redone(
+    settings: Settings, names: TopicNames, redis: Redis, listen: AIOKafkaConsumer
+) -> None:
+    producer = make_producer(settings.kafka)
+    await producer.start()
+    engine = CountingEngine()
+    pool = Pool(
+        engine,
+        Publisher(producer, names),
+        ClaimStore(redis, lease_s=5, done_ttl_s=60),
+        owner="o1",
+        lease_s=5,
+    )
+    req = request()
+    try:
+        await pool.on_request(record(req))
+        await pool.on_request(record(req))  # the same record again, as after a crash
+    finally:
+        await producer.stop()
+    assert engine.calls == 1
+    results = [decode(Result, r.value) for r in await read(listen, 1) if r.topic == names.results]
+    assert [(r.id, r.status) for r in results] == [(req.id, Status.SUCCEEDED)]
+
+
+async def test_an_engine_bug_still_ends_the_request_and_keeps_it_in_the_dlq(
+    settings: Settings, names: TopicNames, redis: Redis, listen: AIOKafkaConsumer
+) -> None:
+    producer = make_producer(settings.kafka)
+    await producer.start()
+    engine = CountingEngine(fail_with=RuntimeError("boom"))
+    pool = Pool(
+        engine,
+        Publisher(producer, names),
+        ClaimStore(redis, lease_s=5, done_ttl_s=60),
+        owner="o1",
+        lease_s=5,
+    )
+    req = request()
+    try:
+        await pool.on_request(record(req))
+    finally:
+        await producer.stop()
+    seen = await read(listen, 2)
+    by_topic = {r.topic: r for r in seen}
+    result = decode(Result, by_topic[names.results].value)
+    assert result.status is Status.FAILED
+    assert result.error is not None
+    assert result.error.http_status == 500
+    assert result.error.type == "server_error"
+    dead = by_topic[names.dlq]
+    assert decode(Request, dead.value).id == req.id
+    assert dict(dead.headers)["aib-dlq-reason"] == b"RuntimeError: boom"
+
+
+async def test_a_live_claim_elsewhere_is_waited_out(
+    settings: Settings, names: TopicNames, redis: Redis, listen: AIOKafkaConsumer
+) -> None:
+    producer = make_producer(settings.kafka)
+    await producer.start()
+    claims = ClaimStore(redis, lease_s=0.4, done_ttl_s=60)
+    engine = CountingEngine()
+    pool = Pool(engine, Publisher(producer, names), claims, owner="o2", lease_s=0.4)
+    req = request()
+    await claims.acquire(req.id, 1, "crashed-owner", "t")  # its lease will lapse
+    try:
+        started = time.monotonic()
+        await asyncio.wait_for(pool.on_request(record(req)), 10)
+        assert time.monotonic() - started >= 0.3  # it waited for the lease to lapse
+    finally:
+        await producer.stop()
+    assert engine.calls == 1
