@@ -11,6 +11,8 @@ from enum import StrEnum
 
 from redis.asyncio import Redis
 
+from aibroker.store import cancel_key
+
 
 class Claim(StrEnum):
     """What acquiring a claim found."""
@@ -21,9 +23,12 @@ class Claim(StrEnum):
     """The work was finished and its output produced: skip it."""
     BUSY = "busy"
     """Another owner's lease is live: wait for it to finish or lapse."""
+    CANCELLED = "cancelled"
+    """The client cancelled the request: do not start it."""
 
 
 _ACQUIRE = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return 'cancelled' end
 local v = redis.call('GET', KEYS[1])
 if not v or v == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -62,9 +67,9 @@ class ClaimStore:
 
     async def acquire(self, request_id: str, attempt: int, owner: str, tenant: str) -> Claim:
         """Claim the attempt; on success the request's state also becomes `running` (one
-        round trip), unless it has already ended."""
+        round trip), unless it has already ended. A cancelled request is never claimed."""
         found = await self._acquire(
-            keys=[_key(request_id, attempt), f"aib:req:{request_id}"],
+            keys=[_key(request_id, attempt), f"aib:req:{request_id}", cancel_key(request_id)],
             args=[owner, self._lease_ms, tenant, self._done_ttl_s],
         )
         return Claim(found)

@@ -89,3 +89,12 @@ def expired_error() -> ErrorInfo:
         code="deadline_exceeded",
         http_status=408,
     )
+
+
+def cancelled_error() -> ErrorInfo:
+    return ErrorInfo(
+        message="The request was cancelled by the client.",
+        type="invalid_request_error",
+        code="request_cancelled",
+        http_status=409,
+    )

@@ -23,6 +23,13 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
 """
 
+_CANCEL = """
+local s = redis.call('HGET', KEYS[1], 'status')
+if s == 'succeeded' or s == 'failed' or s == 'cancelled' or s == 'expired' then return 0 end
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
+return 1
+"""
+
 _FINISH = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[4]) then
   redis.call('HSET', KEYS[2], 'status', ARGV[2], 'tenant', ARGV[3])
@@ -48,6 +55,7 @@ class RequestStore:
         self._ttl_s = ttl_s
         self._advance = redis.register_script(_ADVANCE)
         self._finish = redis.register_script(_FINISH)
+        self._cancel = redis.register_script(_CANCEL)
 
     async def advance(self, request_id: str, tenant: str, status: Status) -> bool:
         """Move a request to a non-terminal status, unless it has already ended."""
@@ -55,6 +63,14 @@ class RequestStore:
             keys=[_req(request_id)], args=[status.value, tenant, self._ttl_s]
         )
         return bool(done)
+
+    async def request_cancel(self, request_id: str) -> bool:
+        """Flag a request that has not ended as cancelled (pools check the flag when they
+        claim it); False when it has already ended."""
+        flagged = await self._cancel(
+            keys=[_req(request_id), cancel_key(request_id)], args=[self._ttl_s]
+        )
+        return bool(flagged)
 
     async def finish(self, result: Result) -> bool:
         """Store a terminal result; True if it was the first for this id."""
@@ -89,3 +105,7 @@ def _req(request_id: str) -> str:
 
 def _res(request_id: str) -> str:
     return f"aib:res:{request_id}"
+
+
+def cancel_key(request_id: str) -> str:
+    return f"aib:cancel:{request_id}"

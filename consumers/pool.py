@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from aibroker.claims import Claim, ClaimStore
 from aibroker.errors import BrokerError
 from aibroker.kafka import decode
-from aibroker.publish import Publisher, expired_error, terminal
+from aibroker.publish import Publisher, cancelled_error, expired_error, terminal
 from consumers.engine import Engine
 from schemas.envelopes import Outcome, Request, Status
 
@@ -99,6 +99,10 @@ class Pool:
                 return True
             if found is Claim.DONE:
                 log.info("skipping %s: already done", request.id)
+                return False
+            if found is Claim.CANCELLED:
+                result = terminal(request, Status.CANCELLED, error=cancelled_error())
+                await self.publisher.result(result, request.reply_to)
                 return False
             await asyncio.sleep(self.lease_s / 4)
 

@@ -10,13 +10,15 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from aibroker.idempotency import IdempotencyStore
 from aibroker.kafka import bootstrap, make_consumer, running_producer
 from aibroker.keys import CachedKeys, KeyStore
+from aibroker.publish import Publisher
 from aibroker.redis import connect
 from aibroker.routes import build_route_table
 from aibroker.settings import Settings
 from aibroker.store import RequestStore
-from ingress import api, errors, health
+from ingress import api, errors, health, requests_api
 from ingress.bodylimit import BodyLimit
 from ingress.replies import CompletionNotices, ReplyListener
 from ingress.state import Services
@@ -59,6 +61,8 @@ def create_app(settings: Settings) -> FastAPI:
                     reply_spec.name,
                     produce_timeout_s=settings.kafka.request_timeout_ms / 1000 + 1,
                 ),
+                publisher=Publisher(producer, names),
+                idempotency=IdempotencyStore(redis, settings.redis.ttl_s),
             )
             app.state.services = svc
             app.state.producer = producer
@@ -83,6 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     errors.install(app)
     app.include_router(api.router)
+    app.include_router(requests_api.router)
     app.include_router(health.router)
     app.add_middleware(BodyLimit, max_bytes=settings.ingress.max_body_bytes)
     return app

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from fastapi import Request
 from redis.asyncio import Redis
 
+from aibroker.idempotency import IdempotencyStore
 from aibroker.keys import CachedKeys
+from aibroker.publish import Publisher
 from aibroker.routes import RouteTable
 from aibroker.settings import Settings
 from aibroker.store import RequestStore
@@ -25,6 +27,8 @@ class Services:
     replies: ReplyListener
     notices: CompletionNotices
     submitter: Submitter
+    publisher: Publisher
+    idempotency: IdempotencyStore
 
 
 def services(request: Request) -> Services:

@@ -1,0 +1,139 @@
+"""Idempotency-Key and cancellation, end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+
+from loadtest.stack import Stack
+from tests.waiting import eventually
+
+pytestmark = [pytest.mark.e2e]
+
+HELLO = [{"role": "user", "content": "once"}]
+
+
+@pytest.fixture
+async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    async with httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=30) as client:
+        yield client
+
+
+def tagged(prefix: str) -> str:
+    return f"{prefix}+tag-{time.monotonic_ns()}"
+
+
+async def mock_calls(stack: Stack, model: str) -> int:
+    async with httpx.AsyncClient() as client:
+        stats = (await client.get(f"{stack.mock_url}/_stats")).json()
+    calls: int = stats["calls_by_model"].get(model, 0)
+    return calls
+
+
+async def test_concurrent_duplicates_make_one_request_and_share_its_answer(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    model = tagged("latency-300")
+    body = {"model": f"mock/{model}", "messages": HELLO}
+    headers = {"Idempotency-Key": f"k-{model}"}
+    answers = await asyncio.gather(
+        *(http.post("/v1/chat/completions", json=body, headers=headers) for _ in range(8))
+    )
+    assert [a.status_code for a in answers] == [200] * 8
+    assert len({a.json()["id"] for a in answers}) == 1  # the same completion for all
+    assert len({a.headers["x-request-id"] for a in answers}) == 1
+    assert await mock_calls(stack, model) == 1
+
+
+async def test_async_replay_returns_the_same_request(http: httpx.AsyncClient) -> None:
+    submit = {"endpoint": "/v1/chat/completions", "body": {"model": "mock/echo", "messages": HELLO}}
+    headers = {"Idempotency-Key": f"k-{time.monotonic_ns()}"}
+    first = await http.post("/v1/requests", json=submit, headers=headers)
+    second = await http.post("/v1/requests", json=submit, headers=headers)
+    assert first.status_code == second.status_code == 202
+    assert first.json()["id"] == second.json()["id"]
+
+
+async def test_a_key_reused_with_another_body_is_refused(http: httpx.AsyncClient) -> None:
+    headers = {"Idempotency-Key": f"k-{time.monotonic_ns()}"}
+    ok = await http.post(
+        "/v1/chat/completions", headers=headers, json={"model": "mock/echo", "messages": HELLO}
+    )
+    assert ok.status_code == 200
+    other = await http.post(
+        "/v1/chat/completions",
+        headers=headers,
+        json={"model": "mock/echo", "messages": [{"role": "user", "content": "twice"}]},
+    )
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+
+
+async def test_cancelling_running_work_discards_its_result(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    model = tagged("latency-1500")
+    submitted = await http.post(
+        "/v1/chat/completions",
+        headers={"Prefer": "respond-async"},
+        json={"model": f"mock/{model}", "messages": HELLO},
+    )
+    request_id = submitted.json()["id"]
+    cancelled = await http.delete(f"/v1/requests/{request_id}")
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["error"]["code"] == "request_cancelled"
+    await asyncio.sleep(2.5)  # the provider call has ended by now; its result must lose
+    later = await http.get(f"/v1/requests/{request_id}")
+    assert later.json()["status"] == "cancelled"
+
+
+async def test_cancelling_an_ended_request_changes_nothing(http: httpx.AsyncClient) -> None:
+    done = await http.post("/v1/chat/completions", json={"model": "mock/echo", "messages": HELLO})
+    request_id = done.headers["x-request-id"]
+    answer = await http.delete(f"/v1/requests/{request_id}")
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "succeeded"
+
+
+async def test_cancelling_another_tenants_request_is_not_found(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    submitted = await http.post(
+        "/v1/chat/completions",
+        headers={"Prefer": "respond-async"},
+        json={"model": "mock/echo", "messages": HELLO},
+    )
+    other = stack.new_key("tenant-c")
+    answer = await http.delete(
+        f"/v1/requests/{submitted.json()['id']}", headers={"Authorization": f"Bearer {other}"}
+    )
+    assert answer.status_code == 404
+
+
+@pytest.mark.slow
+async def test_queued_work_that_is_cancelled_never_reaches_the_provider(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack(AIBROKER_CONSUMER_CONCURRENCY="1")
+    blocker, victim = tagged("latency-2000"), tagged("echo")
+    headers = {"Authorization": f"Bearer {stack.api_key}", "Prefer": "respond-async"}
+    async with httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=30) as http:
+        first = await http.post(
+            "/v1/chat/completions", json={"model": f"mock/{blocker}", "messages": HELLO}
+        )
+        await eventually(lambda: mock_calls(stack, blocker), what="the only slot is taken")
+        second = await http.post(
+            "/v1/chat/completions", json={"model": f"mock/{victim}", "messages": HELLO}
+        )
+        cancelled = await http.delete(f"/v1/requests/{second.json()['id']}")
+        assert cancelled.json()["status"] == "cancelled"
+        done = await http.get(f"/v1/requests/{first.json()['id']}", params={"wait": 20})
+        assert done.json()["status"] == "succeeded"
+        await asyncio.sleep(1.0)  # the pool has claimed (and skipped) the cancelled one
+    assert await mock_calls(stack, victim) == 0
