@@ -52,33 +52,43 @@ class Retry:
 
 
 @dataclass(frozen=True)
+class Fallback:
+    """Give up on this target and route to the next one."""
+
+
+@dataclass(frozen=True)
 class Fail:
     exhausted: bool
 
 
 def next_step(
-    attempt: int,
+    target_attempt: int,
     error: ErrorInfo,
     retry_after: float | None,
     policy: RetryPolicy,
     *,
+    can_fall_back: bool,
     jitter: float,
     now: float,
     deadline: float | None,
-) -> Retry | Fail:
-    """Retry with full-jitter exponential backoff, never before `retry_after`, or give up.
+) -> Retry | Fallback | Fail:
+    """What follows a failed attempt on a target.
 
-    `jitter` is a uniform draw in [0, 1) supplied by the caller so this stays pure.
+    Retryable errors are retried on the same target with full-jitter exponential backoff,
+    never before `retry_after`, up to `max_attempts` or the deadline; then the next target
+    is tried, if there is one. A non-retryable error that is the provider's side (5xx class:
+    e.g. the broker's credentials refused) also falls back; one that is the request's own
+    (4xx) ends it. `jitter` is a uniform draw in [0, 1) supplied by the caller.
     """
     if not error.retryable:
-        return Fail(exhausted=False)
-    if attempt >= policy.max_attempts:
-        return Fail(exhausted=True)
-    backoff = jitter * min(policy.max_s, policy.base_s * 2 ** (attempt - 1))
+        provider_side = error.http_status >= 500
+        return Fallback() if provider_side and can_fall_back else Fail(exhausted=False)
+    backoff = jitter * min(policy.max_s, policy.base_s * 2 ** (target_attempt - 1))
     delay = max(backoff, retry_after or 0.0)
-    if deadline is not None and now + delay >= deadline:
-        return Fail(exhausted=True)
-    return Retry(delay)
+    fits = deadline is None or now + delay < deadline
+    if target_attempt < policy.max_attempts and fits:
+        return Retry(delay)
+    return Fallback() if can_fall_back else Fail(exhausted=True)
 
 
 def delay_topic(delay_s: float) -> str:

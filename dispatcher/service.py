@@ -18,6 +18,7 @@ from dispatcher.policy import (
     Dispatch,
     Expire,
     Fail,
+    Fallback,
     Reject,
     RetryPolicy,
     choose_target,
@@ -67,33 +68,54 @@ class Dispatcher:
     async def on_outcome(self, record: ConsumerRecord[bytes, bytes]) -> None:
         outcome = decode(Outcome, record.value)
         request = outcome.request
+        if request.target is None:
+            raise ValueError("an outcome without a target cannot be retried")
         now = time.time()
+        rest = request.model_copy(
+            update={
+                "tried": [*request.tried, request.target],
+                "target": None,
+                "target_attempt": 1,
+                "attempt": request.attempt + 1,
+            }
+        )
+        can_fall_back = isinstance(choose_target(rest, self.routes, now), Dispatch)
         step = next_step(
-            request.attempt,
+            request.target_attempt,
             outcome.error,
             outcome.retry_after,
             self.policy,
+            can_fall_back=can_fall_back,
             jitter=random.random(),
             now=now,
             deadline=request.deadline,
         )
-        if isinstance(step, Fail):
+        if isinstance(step, Fallback):
+            log.info(
+                "request %s falls back from %s/%s",
+                request.id,
+                request.target.provider,
+                request.target.model,
+            )
+            await self.route(rest)
+        elif isinstance(step, Fail):
             if step.exhausted:
-                reason = (
-                    f"retries exhausted after {request.attempt} attempts: {outcome.error.message}"
-                )
-                await self.publisher.dead_letter(request, reason)
+                reason = f"retries exhausted after {request.attempt} attempts: "
+                await self.publisher.dead_letter(request, reason + outcome.error.message)
             await self.publisher.fail(request, outcome.error)
-            return
-        if request.target is None:
-            raise ValueError("an outcome without a target cannot be retried")
-        again = request.model_copy(update={"attempt": request.attempt + 1})
-        headers = [
-            (DUE_HEADER, f"{now + step.delay_s:.3f}".encode()),
-            (DEST_HEADER, self.names.dispatch(request.target.provider).encode()),
-        ]
-        topic = self.names.retry(delay_topic(step.delay_s))
-        await self.publisher.request(topic, again, headers)
+        else:
+            again = request.model_copy(
+                update={
+                    "attempt": request.attempt + 1,
+                    "target_attempt": request.target_attempt + 1,
+                }
+            )
+            headers = [
+                (DUE_HEADER, f"{now + step.delay_s:.3f}".encode()),
+                (DEST_HEADER, self.names.dispatch(request.target.provider).encode()),
+            ]
+            topic = self.names.retry(delay_topic(step.delay_s))
+            await self.publisher.request(topic, again, headers)
 
     async def on_delayed(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Hold a retry until it is due, then send it on. Sleeping is right here: a delay

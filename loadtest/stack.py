@@ -33,6 +33,8 @@ class Stack:
     redis_url: str
     logs: Path
     mock_latency_ms: float = 0.0
+    routes_yaml: str | None = None
+    """Model aliases (the routes file's YAML), if any."""
     extra_env: dict[str, str] = field(default_factory=dict)
     prefix: str = field(default_factory=lambda: f"e{uuid.uuid4().hex[:8]}.")
     ingress_port: int = field(default_factory=free_port)
@@ -67,11 +69,16 @@ class Stack:
             "AIBROKER_DISPATCHER_BACKOFF_MAX_S": "0.2",
             "AIBROKER_CONSUMER_CLAIM_LEASE_S": "3",
             "AIBROKER_CONSUMER_DRAIN_TIMEOUT_S": "10",
+            **(
+                {"AIBROKER_ROUTES_FILE": str(self.logs / "routes.yaml")} if self.routes_yaml else {}
+            ),
             **self.extra_env,
         }
 
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
+        if self.routes_yaml:
+            (self.logs / "routes.yaml").write_text(self.routes_yaml)
         self._spawn(
             "mock",
             [

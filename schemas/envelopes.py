@@ -81,8 +81,9 @@ class Request(BaseModel):
     priority: Literal["interactive", "batch"] = "interactive"
     deadline: float | None = Field(default=None, description="Unix time after which it expires.")
     idempotency_key: str | None = None
-    attempt: int = Field(default=1, ge=1)
-    tried: list[Target] = Field(default_factory=list)
+    attempt: int = Field(default=1, ge=1, description="Attempts so far, all targets counted.")
+    target_attempt: int = Field(default=1, ge=1, description="Attempts on the current target.")
+    tried: list[Target] = Field(default_factory=list, description="Targets given up on.")
     target: Target | None = None
     created_at: float
 

@@ -8,6 +8,19 @@ import pytest
 from loadtest.stack import Stack
 from tests.services import KafkaService, RedisService
 
+ROUTES = """
+aliases:
+  falls-back:                 # the first target keeps failing with 503s
+    - {provider: mock, model: fail-503}
+    - {provider: mock, model: echo}
+  refused-key:                # the provider refuses the broker's key: next target at once
+    - {provider: mock, model: fail-401}
+    - {provider: mock, model: echo}
+  bad-request:                # the request's own fault: no fallback
+    - {provider: mock, model: fail-400}
+    - {provider: mock, model: echo}
+"""
+
 
 @pytest.fixture(scope="module")
 def stack(
@@ -15,7 +28,11 @@ def stack(
 ) -> Iterator[Stack]:
     """One running broker per test module."""
     running = Stack(
-        kafka.bootstrap, kafka.idempotent, redis_svc.url, tmp_path_factory.mktemp("stack")
+        kafka.bootstrap,
+        kafka.idempotent,
+        redis_svc.url,
+        tmp_path_factory.mktemp("stack"),
+        routes_yaml=ROUTES,
     )
     try:
         running.start()

@@ -249,3 +249,25 @@ async def test_health_and_metrics(http: httpx.AsyncClient) -> None:
     assert ready.json() == {"status": "ok", "checks": {"kafka": "ok", "redis": "ok"}}
     assert (await http.get("/health/live")).status_code == 200
     assert "python_info" in (await http.get("/metrics")).text
+
+
+async def test_a_failing_target_falls_back_to_the_next(sdk: openai.AsyncOpenAI) -> None:
+    raw = await sdk.chat.completions.with_raw_response.create(model="falls-back", messages=HELLO)  # type: ignore[arg-type]
+    assert raw.parse().choices[0].message.content == "echo: Hello, broker"
+
+
+async def test_a_refused_provider_key_falls_back_at_once(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    answer = await http.post(
+        "/v1/chat/completions", json={"model": "refused-key", "messages": HELLO}
+    )
+    assert answer.status_code == 200
+    state = (await http.get(f"/v1/requests/{answer.headers['x-request-id']}")).json()
+    assert state["served_by"] == {"provider": "mock", "model": "echo"}
+    assert state["attempts"] == 2  # one refused, no retries on it, then the fallback
+
+
+async def test_the_requests_own_fault_does_not_fall_back(sdk: openai.AsyncOpenAI) -> None:
+    with pytest.raises(openai.BadRequestError):
+        await sdk.chat.completions.create(model="bad-request", messages=HELLO)  # type: ignore[arg-type]

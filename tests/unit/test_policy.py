@@ -6,6 +6,7 @@ from dispatcher.policy import (
     Dispatch,
     Expire,
     Fail,
+    Fallback,
     Reject,
     Retry,
     RetryPolicy,
@@ -26,7 +27,7 @@ ROUTES = RouteTable(
 )
 POLICY = RetryPolicy(max_attempts=4, base_s=1.0, max_s=60.0)
 RETRYABLE = ErrorInfo(message="busy", type="server_error", retryable=True)
-FATAL = ErrorInfo(message="bad", type="invalid_request_error", retryable=False)
+FATAL = ErrorInfo(message="bad", type="invalid_request_error", retryable=False, http_status=400)
 
 
 def req(model: str, **kw: object) -> Request:
@@ -85,24 +86,71 @@ def test_past_deadline_expires_before_routing() -> None:
 def test_retry_schedule(
     attempt: int, jitter: float, retry_after: float | None, expected: Retry | Fail
 ) -> None:
-    got = next_step(attempt, RETRYABLE, retry_after, POLICY, jitter=jitter, now=0, deadline=None)
+    got = next_step(
+        attempt,
+        RETRYABLE,
+        retry_after,
+        POLICY,
+        can_fall_back=False,
+        jitter=jitter,
+        now=0,
+        deadline=None,
+    )
     assert got == expected
 
 
 def test_backoff_is_capped() -> None:
     policy = RetryPolicy(max_attempts=50, base_s=1.0, max_s=60.0)
-    got = next_step(30, RETRYABLE, None, policy, jitter=0.999, now=0, deadline=None)
+    got = next_step(
+        30, RETRYABLE, None, policy, can_fall_back=False, jitter=0.999, now=0, deadline=None
+    )
     assert isinstance(got, Retry)
     assert got.delay_s <= 60.0
 
 
-def test_non_retryable_fails_at_once() -> None:
-    got = next_step(1, FATAL, None, POLICY, jitter=0.5, now=0, deadline=None)
-    assert got == Fail(exhausted=False)
+PROVIDER_SIDE = ErrorInfo(
+    message="key refused", type="provider_error", retryable=False, http_status=502
+)
+
+
+@pytest.mark.parametrize(
+    ("target_attempt", "error", "can_fall_back", "deadline", "expected"),
+    [
+        (1, FATAL, True, None, Fail(exhausted=False)),  # the request's own fault: no fallback
+        (1, FATAL, False, None, Fail(exhausted=False)),
+        (1, PROVIDER_SIDE, True, None, Fallback()),  # the target's fault: next target
+        (1, PROVIDER_SIDE, False, None, Fail(exhausted=False)),
+        (4, RETRYABLE, True, None, Fallback()),  # retries on this target exhausted
+        (4, RETRYABLE, False, None, Fail(exhausted=True)),
+        (1, RETRYABLE, True, 100.2, Fallback()),  # no time to wait here: try the next now
+        (1, RETRYABLE, False, 100.2, Fail(exhausted=True)),
+        (1, RETRYABLE, True, None, Retry(0.5)),  # retry first, fall back later
+    ],
+)
+def test_what_follows_a_failure(
+    target_attempt: int,
+    error: ErrorInfo,
+    can_fall_back: bool,
+    deadline: float | None,
+    expected: Retry | Fallback | Fail,
+) -> None:
+    got = next_step(
+        target_attempt,
+        error,
+        None,
+        POLICY,
+        can_fall_back=can_fall_back,
+        jitter=0.5,
+        now=100,
+        deadline=deadline,
+    )
+    assert got == expected
 
 
 def test_retry_that_would_land_after_the_deadline_fails() -> None:
-    got = next_step(1, RETRYABLE, 30.0, POLICY, jitter=0.5, now=100, deadline=120)
+    got = next_step(
+        1, RETRYABLE, 30.0, POLICY, can_fall_back=False, jitter=0.5, now=100, deadline=120
+    )
     assert got == Fail(exhausted=True)
 
 
