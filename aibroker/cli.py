@@ -15,7 +15,10 @@ from aibroker.settings import Settings, load_settings
 
 
 def _service(run: Callable[[Settings, asyncio.Event], Awaitable[None]], settings: Settings) -> None:
+    from aibroker.metrics import serve
     from aibroker.runtime import stop_on_signals
+
+    serve(settings.metrics.port, settings.metrics.host)
 
     async def main() -> None:
         await run(settings, stop_on_signals())
@@ -30,8 +33,10 @@ def cmd_dev(settings: Settings, _: argparse.Namespace) -> None:
 
 
 def cmd_ingress(settings: Settings, _: argparse.Namespace) -> None:
+    from aibroker.metrics import serve
     from ingress.main import run
 
+    serve(settings.metrics.port, settings.metrics.host)
     run(settings)
 
 

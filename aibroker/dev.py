@@ -25,6 +25,8 @@ from aibroker.supervisor import ChildSpec, Supervisor
 from topics.apply import apply_topics
 from topics.catalog import TopicNames, catalogue
 
+METRICS_BASE_PORT = 9100
+"""Each child serves /metrics on its own port from here (ingress also on its HTTP port)."""
 SERVICES = [
     ("ingress", ["ingress"]),
     ("dispatcher", ["dispatcher"]),
@@ -68,7 +70,10 @@ def run_dev(settings: Settings) -> None:
                     module=True,
                 )
             )
-        children += [_child(name, args, env, logs) for name, args in SERVICES]
+        children += [
+            _child(name, args, {**env, "AIBROKER_METRICS_PORT": str(METRICS_BASE_PORT + i)}, logs)
+            for i, (name, args) in enumerate(SERVICES)
+        ]
         final = settings.model_copy(update={"kafka": kafka, "redis": redis, "providers": providers})
         asyncio.run(_serve(final, children))
 

@@ -8,6 +8,7 @@ import time
 
 from aiokafka import AIOKafkaProducer
 
+from aibroker import metrics
 from aibroker.errors import BrokerError
 from aibroker.kafka import encode
 from schemas.envelopes import ErrorInfo, Outcome, Request, Result, Status
@@ -38,8 +39,10 @@ class Publisher:
             sends.append(await self.producer.send(reply_to, data, key=key))
         await asyncio.gather(*sends)
 
-    async def dead_letter(self, request: Request, reason: str) -> None:
-        """For operators: the request and why it could not be served (replayable)."""
+    async def dead_letter(self, request: Request, reason: str, *, kind: str) -> None:
+        """For operators: the request and why it could not be served (replayable).
+        `kind` (`exhausted`, `internal`) labels the metric; the reason goes in a header."""
+        metrics.DEAD_LETTERS.labels(kind).inc()
         await self.producer.send_and_wait(
             self.names.dlq,
             encode(request),
@@ -50,7 +53,7 @@ class Publisher:
     async def internal_failure(self, request: Request, exc: Exception) -> None:
         """A bug met this request: it still ends (failed, 500), and operators get it in the
         DLQ with the reason, to replay once the bug is fixed."""
-        await self.dead_letter(request, f"{type(exc).__name__}: {exc}")
+        await self.dead_letter(request, f"{type(exc).__name__}: {exc}", kind="internal")
         await self.fail(request, BrokerError("The broker failed internally on this request."))
 
     async def fail(

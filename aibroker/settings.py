@@ -102,6 +102,14 @@ class OpenAISettings(_Group):
     """Timeout of one call to the provider."""
 
 
+class MetricsSettings(_Group):
+    port: int = 0
+    """Port of this process's Prometheus `/metrics` (0: off). Ingress serves `/metrics` on its
+    own port as well. `aibroker dev` gives each child its own port from 9100."""
+    host: str = "127.0.0.1"
+    """Address the metrics port binds."""
+
+
 class ProviderSettings(_Group):
     """One OpenAI-compatible provider, an entry of `AIBROKER_PROVIDERS` (JSON object by name)."""
 
@@ -139,6 +147,7 @@ class Settings(BaseSettings):
     dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
     dev: DevSettings = Field(default_factory=DevSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     """Extra OpenAI-compatible providers as JSON: `{"name": {"base_url", "api_key"}}`."""

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
+from aibroker import metrics
 from aibroker.errors import BrokerError
 from aibroker.offsets import PartitionOffsets
 
@@ -108,6 +109,7 @@ class KafkaWorker:
         else:
             self.consumer.resume(*partitions)
         self._paused = paused
+        metrics.WORKER_PAUSED.labels(self.config.name).set(int(paused))
 
     async def _wait_for_slot(self, limit_s: float) -> None:
         self._slot_freed.clear()
@@ -119,11 +121,13 @@ class KafkaWorker:
         offsets.started(record.offset)
         task = asyncio.create_task(self._handle(record))
         self._tasks[task] = tp
+        metrics.WORKER_IN_FLIGHT.labels(self.config.name).inc()
         task.add_done_callback(lambda t: self._finished(t, offsets, record.offset))
 
     def _finished(self, task: asyncio.Task[None], offsets: PartitionOffsets, offset: int) -> None:
         self._tasks.pop(task, None)
         offsets.finished(offset)
+        metrics.WORKER_IN_FLIGHT.labels(self.config.name).dec()
         self._slot_freed.set()
 
     async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
@@ -131,6 +135,7 @@ class KafkaWorker:
         while True:
             try:
                 await self.handler(record)
+                metrics.WORKER_MESSAGES.labels(self.config.name, "ok").inc()
                 return
             except BrokerError as exc:
                 if not exc.retryable:
@@ -149,11 +154,14 @@ class KafkaWorker:
                 )
                 await self._dead_letter(record, exc)
                 return
+            metrics.WORKER_MESSAGES.labels(self.config.name, "retried").inc()
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.config.retry_backoff_max_s)
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: Exception) -> None:
         """The record, untouched, with where it came from and why it could not be handled."""
+        metrics.WORKER_MESSAGES.labels(self.config.name, "dead_lettered").inc()
+        metrics.DEAD_LETTERS.labels("poison").inc()
         headers = [
             *(record.headers or ()),
             ("aib-dlq-reason", f"{type(exc).__name__}: {exc}"[:1000].encode()),

@@ -8,6 +8,7 @@ import logging
 from aiokafka.structs import ConsumerRecord
 from redis.exceptions import RedisError
 
+from aibroker import metrics
 from aibroker.errors import Unavailable
 from aibroker.kafka import decode, running_producer
 from aibroker.redis import connect
@@ -30,8 +31,25 @@ class ResultsSink:
             first = await self.store.finish(result)
         except RedisError as exc:
             raise Unavailable(f"redis unavailable: {exc!r}") from exc
-        if not first:
+        if first:
+            record_finished(result)
+        else:
             log.info("dropped a duplicate result for %s", result.id)
+
+
+def record_finished(result: Result) -> None:
+    provider = result.served_by.provider if result.served_by else "none"
+    metrics.FINISHED.labels(provider, result.status.value).inc()
+    for stage, ms in (
+        ("queue", result.queued_ms),
+        ("service", result.service_ms),
+        ("total", result.total_ms),
+    ):
+        if ms is not None:
+            metrics.STAGE_SECONDS.labels(stage).observe(ms / 1000)
+    if result.usage:
+        metrics.TOKENS.labels(provider, "prompt").inc(result.usage.prompt_tokens)
+        metrics.TOKENS.labels(provider, "completion").inc(result.usage.completion_tokens)
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:

@@ -11,6 +11,7 @@ import time
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
+from aibroker import metrics
 from aibroker.kafka import decode
 from aibroker.publish import Publisher, expired_error, terminal
 from aibroker.routes import RouteTable
@@ -97,11 +98,14 @@ class Dispatcher:
                 request.target.provider,
                 request.target.model,
             )
+            metrics.FALLBACKS.labels(request.target.provider).inc()
             await self.route(rest)
         elif isinstance(step, Fail):
             if step.exhausted:
                 reason = f"retries exhausted after {request.attempt} attempts: "
-                await self.publisher.dead_letter(request, reason + outcome.error.message)
+                await self.publisher.dead_letter(
+                    request, reason + outcome.error.message, kind="exhausted"
+                )
             await self.publisher.fail(request, outcome.error)
         else:
             again = request.model_copy(
@@ -115,6 +119,7 @@ class Dispatcher:
                 (DEST_HEADER, self.names.dispatch(request.target.provider).encode()),
             ]
             topic = self.names.retry(delay_topic(step.delay_s))
+            metrics.RETRIES.labels(request.target.provider).inc()
             await self.publisher.request(topic, again, headers)
 
     async def on_delayed(self, record: ConsumerRecord[bytes, bytes]) -> None:

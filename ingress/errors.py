@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -10,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from aibroker import metrics
 from aibroker.errors import BrokerError
 
 _TYPES = {
@@ -32,9 +34,24 @@ def error_response(exc: BrokerError) -> Response:
     headers = {}
     if exc.retry_after is not None:
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-    body = error_body(exc.message, exc.type, exc.error_code, exc.param)
+    return refusal(exc.http_status, exc.message, exc.type, exc.error_code, exc.param, headers)
+
+
+def refusal(
+    status: int,
+    message: str,
+    type_: str,
+    code: str | None = None,
+    param: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """An error answered by ingress itself (counted), as an OpenAI-style error object."""
+    metrics.REFUSED.labels(str(status), code or "none").inc()
     return Response(
-        body, status_code=exc.http_status, media_type="application/json", headers=headers
+        error_body(message, type_, code, param),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
     )
 
 
@@ -61,11 +78,7 @@ def install(app: FastAPI) -> None:
             message = "The request body must be a JSON object (Content-Type: application/json)."
         else:
             message = f"{param or 'body'}: {first.get('msg', 'invalid value')}"
-        return Response(
-            error_body(message, "invalid_request_error", "invalid_value", param or None),
-            status_code=400,
-            media_type="application/json",
-        )
+        return refusal(400, message, "invalid_request_error", "invalid_value", param or None)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> Response:
@@ -73,9 +86,4 @@ def install(app: FastAPI) -> None:
             exc.status_code, "invalid_request_error" if exc.status_code < 500 else "server_error"
         )
         code = {413: "payload_too_large", 404: "not_found"}.get(exc.status_code)
-        return Response(
-            error_body(str(exc.detail), type_, code),
-            status_code=exc.status_code,
-            media_type="application/json",
-            headers=exc.headers,
-        )
+        return refusal(exc.status_code, str(exc.detail), type_, code, None, exc.headers)

@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
+from aibroker import metrics
 from aibroker.errors import Unavailable
 from aibroker.ids import new_id
 from aibroker.kafka import encode
@@ -78,6 +79,7 @@ class Submitter:
             raise Unavailable(
                 "The broker cannot accept requests right now; retry shortly.", retry_after=2
             ) from exc
+        metrics.ACCEPTED.labels(request.kind.value, request.mode.value).inc()
         if request.mode is Mode.SYNC:
             task = asyncio.create_task(self._record_queued(request))
             self._background.add(task)

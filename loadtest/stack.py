@@ -40,6 +40,7 @@ class Stack:
     ingress_port: int = field(default_factory=free_port)
     mock_port: int = field(default_factory=free_port)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    metrics_ports: dict[str, int] = field(default_factory=dict)
     api_key: str = ""
 
     @property
@@ -98,7 +99,12 @@ class Stack:
         self.wait_ready()
 
     def start_service(self, name: str) -> None:
-        self._spawn(name, [sys.executable, "-m", "aibroker", *SERVICES[name]])
+        port = self.metrics_ports.setdefault(name, free_port())
+        self._spawn(
+            name,
+            [sys.executable, "-m", "aibroker", *SERVICES[name]],
+            {"AIBROKER_METRICS_PORT": str(port)},
+        )
 
     def new_key(self, tenant: str) -> str:
         return self._run(["keys", "create", "--tenant", tenant]).strip()
@@ -131,11 +137,11 @@ class Stack:
             stop_process(proc, timeout_s=15)
         self.procs.clear()
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         with (self.logs / f"{name}.log").open("ab") as out:
             self.procs[name] = subprocess.Popen(
-                argv, env=self.env(), stdout=out, stderr=subprocess.STDOUT
+                argv, env={**self.env(), **(env or {})}, stdout=out, stderr=subprocess.STDOUT
             )
 
     def _run(self, args: list[str]) -> str:

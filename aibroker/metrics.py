@@ -1,0 +1,58 @@
+"""Prometheus metrics of every process. Labels stay bounded: worker names, providers,
+statuses, endpoints — never request ids, model names a client typed, or other user input.
+
+The metric objects live at module level on purpose: prometheus_client's registry is
+process-global, and defining a metric twice is an error.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+ACCEPTED = Counter(
+    "aibroker_requests_accepted_total", "Requests written to Kafka by ingress.", ["kind", "mode"]
+)
+REFUSED = Counter(
+    "aibroker_requests_refused_total",
+    "Requests ingress answered with an error.",
+    ["status", "code"],
+)
+FINISHED = Counter(
+    "aibroker_requests_finished_total",
+    "Terminal results stored (first result per request only).",
+    ["provider", "status"],
+)
+STAGE_SECONDS = Histogram(
+    "aibroker_request_stage_seconds",
+    "Time per stage: queue (accepted to work started), service (the "
+    "provider call), total (accepted to result).",
+    ["stage"],
+    buckets=LATENCY_BUCKETS,
+)
+TOKENS = Counter("aibroker_tokens_total", "Tokens in finished requests.", ["provider", "direction"])
+WORKER_MESSAGES = Counter(
+    "aibroker_worker_messages_total",
+    "Kafka records handled by a worker, by outcome.",
+    ["worker", "outcome"],
+)
+WORKER_IN_FLIGHT = Gauge(
+    "aibroker_worker_in_flight", "Records a worker is handling now.", ["worker"]
+)
+WORKER_PAUSED = Gauge(
+    "aibroker_worker_paused", "1 while a full worker pauses its partitions.", ["worker"]
+)
+RETRIES = Counter(
+    "aibroker_retries_total", "Attempts sent back through a delay topic.", ["provider"]
+)
+FALLBACKS = Counter(
+    "aibroker_fallbacks_total", "Requests moved on to their next target.", ["provider"]
+)
+DEAD_LETTERS = Counter("aibroker_dead_letters_total", "Records written to the DLQ.", ["reason"])
+
+
+def serve(port: int, host: str = "127.0.0.1") -> None:
+    """Expose this process's metrics on http://host:port/metrics (0: do not)."""
+    if port:
+        start_http_server(port, addr=host)
