@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from aibroker import metrics
 from aibroker.errors import BrokerError
 from aibroker.kafka import encode
-from schemas.envelopes import ErrorInfo, Outcome, Request, Result, Status
+from schemas.envelopes import Chunk, ErrorInfo, Outcome, Request, Result, Status
 from topics.catalog import TopicNames
+
+KIND_HEADER = "aib-kind"
+"""On reply topics: `chunk` for a streamed Chunk; absent for a Result."""
+CHUNK_HEADERS = [(KIND_HEADER, b"chunk")]
 
 
 class Publisher:
@@ -26,6 +31,16 @@ class Publisher:
         await self.producer.send_and_wait(
             topic, encode(request), key=request.id.encode(), headers=headers
         )
+
+    async def chunk(self, request: Request, seq: int, data: dict[str, Any]) -> asyncio.Future[Any]:
+        """Send one streamed chunk to the caller's reply topic; returns the ack to await later
+        (chunks are not waited on one by one: they share a partition, so they stay in order)."""
+        assert request.reply_to
+        chunk = Chunk(id=request.id, seq=seq, data=data)
+        ack: asyncio.Future[Any] = await self.producer.send(
+            request.reply_to, encode(chunk), key=request.id.encode(), headers=CHUNK_HEADERS
+        )
+        return ack
 
     async def outcome(self, outcome: Outcome) -> None:
         await self.producer.send_and_wait(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,6 +23,10 @@ class Engine(Protocol):
 
     async def generate(self, request: Request, target: Target) -> Completion:
         """Run one request; raise a BrokerError subclass on failure."""
+        ...
+
+    def stream(self, request: Request, target: Target) -> AsyncIterator[dict[str, Any]]:
+        """Run one request, yielding OpenAI `chat.completion.chunk`s as they come."""
         ...
 
     async def check_health(self) -> bool: ...

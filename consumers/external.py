@@ -7,6 +7,8 @@ topics instead.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import openai
@@ -43,24 +45,40 @@ class OpenAICompatibleEngine:
         return sorted(self._clients)
 
     async def generate(self, request: Request, target: Target) -> Completion:
-        client = self._clients.get(target.provider)
-        if client is None:
-            raise InvalidRequest(f"provider '{target.provider}' is not served by this pool")
-        body: dict[str, Any] = {**request.body, "model": target.model}
-        try:
+        client = self._client(target)
+        body: dict[str, Any] = {**request.body, "model": target.model, "stream": False}
+        with _translated_errors(target):
             data = await client.post(
                 "/chat/completions", content=orjson.dumps(body), options=_JSON, cast_to=object
             )
-        except openai.APIStatusError as exc:
-            raise classify_status(exc.status_code, exc.response.headers, exc.body) from exc
-        except openai.APIConnectionError as exc:  # includes APITimeoutError
-            raise ProviderUnavailable(
-                f"provider '{target.provider}' unreachable: {type(exc).__name__}"
-            ) from exc
         if not isinstance(data, dict):
             raise ProviderUnavailable(f"provider '{target.provider}' sent a non-JSON answer")
         usage = data.get("usage")
         return Completion(data, Usage.model_validate(usage) if isinstance(usage, dict) else None)
+
+    async def stream(self, request: Request, target: Target) -> AsyncIterator[dict[str, Any]]:
+        """The provider's `chat.completion.chunk`s as they arrive."""
+        client = self._client(target)
+        body: dict[str, Any] = {**request.body, "model": target.model, "stream": True}
+        with _translated_errors(target):
+            chunks = await client.post(
+                "/chat/completions",
+                content=orjson.dumps(body),
+                options=_JSON,
+                cast_to=object,
+                stream=True,
+                stream_cls=openai.AsyncStream[object],
+            )
+            async with chunks:
+                async for chunk in chunks:
+                    if isinstance(chunk, dict):
+                        yield chunk
+
+    def _client(self, target: Target) -> openai.AsyncOpenAI:
+        client = self._clients.get(target.provider)
+        if client is None:
+            raise InvalidRequest(f"provider '{target.provider}' is not served by this pool")
+        return client
 
     async def check_health(self) -> bool:
         return True
@@ -68,3 +86,20 @@ class OpenAICompatibleEngine:
     async def aclose(self) -> None:
         for client in self._clients.values():
             await client.close()
+
+
+@contextlib.contextmanager
+def _translated_errors(target: Target) -> Iterator[None]:
+    """The SDK's exceptions → broker errors, by type and HTTP status."""
+    try:
+        yield
+    except openai.APIStatusError as exc:
+        raise classify_status(exc.status_code, exc.response.headers, exc.body) from exc
+    except openai.APIConnectionError as exc:  # includes APITimeoutError
+        raise ProviderUnavailable(
+            f"provider '{target.provider}' unreachable: {type(exc).__name__}"
+        ) from exc
+    except openai.APIError as exc:  # an error event inside a stream
+        raise ProviderUnavailable(
+            f"provider '{target.provider}' failed mid-stream: {exc.message}"
+        ) from exc

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 from redis.exceptions import RedisError
@@ -20,8 +21,10 @@ from aibroker.claims import Claim, ClaimStore
 from aibroker.errors import BrokerError
 from aibroker.kafka import decode
 from aibroker.publish import Publisher, cancelled_error, expired_error, terminal
-from consumers.engine import Engine
-from schemas.envelopes import Outcome, Request, Status
+from consumers.engine import Completion, Engine
+from schemas.chunks import assemble
+from schemas.envelopes import Outcome, Request, Status, Target
+from schemas.openai import Usage
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +70,20 @@ class Pool:
         if request.target is None:
             raise ValueError("request reached a pool without a target")
         started = time.time()
+        streamed = bool(request.body.get("stream")) and request.reply_to is not None
         try:
-            completion = await self.engine.generate(request, request.target)
+            if streamed:
+                completion = await self._stream(request, request.target)
+            else:
+                completion = await self.engine.generate(request, request.target)
         except BrokerError as exc:
             info = exc.info()
             await self.publisher.outcome(
                 Outcome(request=request, error=info, retry_after=exc.retry_after)
             )
+            return
+        except _StreamBroken as broken:  # the caller has part of the answer: no retry
+            await self.publisher.fail(request, broken.error)
             return
         except Exception as exc:  # a bug, not the provider: end the request, keep the evidence
             log.exception("engine failed on %s", request.id)
@@ -84,6 +94,26 @@ class Pool:
         result.service_ms = round((time.time() - started) * 1000, 3)
         result.queued_ms = round((started - request.created_at) * 1000, 3)
         await self.publisher.result(result, request.reply_to)
+
+    async def _stream(self, request: Request, target: Target) -> Completion:
+        """Relay each chunk to the caller as it comes; the joined answer is the result."""
+        chunks: list[dict[str, Any]] = []
+        acks: list[asyncio.Future[Any]] = []
+        try:
+            async for chunk in self.engine.stream(request, target):
+                acks.append(await self.publisher.chunk(request, len(chunks), chunk))
+                chunks.append(chunk)
+        except BrokerError as exc:
+            if not chunks:
+                raise  # nothing reached the caller yet: retry or fall back as usual
+            raise _StreamBroken(exc) from exc
+        finally:
+            await asyncio.gather(*acks, return_exceptions=True)
+        response = assemble(chunks)
+        usage = response.get("usage")
+        return Completion(
+            response, Usage.model_validate(usage) if isinstance(usage, dict) else None
+        )
 
     async def _claim(self, request: Request) -> bool:
         """True when this pool should do the work; waits out another owner's live lease."""
@@ -111,3 +141,11 @@ class Pool:
             await asyncio.sleep(self.lease_s / 3)
             with contextlib.suppress(RedisError):
                 await self.claims.renew(request.id, request.attempt, self.owner)
+
+
+class _StreamBroken(Exception):
+    """The provider failed after part of the answer was streamed to the caller."""
+
+    def __init__(self, error: BrokerError) -> None:
+        super().__init__(error.message)
+        self.error = error

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from aibroker.errors import InvalidRequest
 from aibroker.keys import KeyInfo
 from aibroker.routes import resolve
 from ingress.auth import authenticate
@@ -26,13 +25,10 @@ Caller = Annotated[KeyInfo, Depends(authenticate)]
 async def chat_completions(
     body: ChatCompletionRequest, request: Request, caller: Caller
 ) -> Response:
-    """Synchronous by default; `Prefer: respond-async` answers 202 with the request's id,
-    `Prefer: wait=N` bounds the wait, `Idempotency-Key` makes retries safe."""
+    """Synchronous by default (`stream: true`: server-sent events); `Prefer: respond-async`
+    answers 202 with the request's id, `Prefer: wait=N` bounds the wait, `Idempotency-Key`
+    makes retries safe."""
     svc = services(request)
-    if body.stream:
-        raise InvalidRequest(
-            "stream=true is not served by this broker version yet.", param="stream"
-        )
     resolve(body.model, svc.routes)
     prefer = parse_prefer(request.headers.getlist("prefer"))
     limit = svc.settings.ingress.sync_wait_s

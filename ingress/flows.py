@@ -6,19 +6,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from redis.exceptions import RedisError
 from starlette.datastructures import Headers
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from aibroker.errors import InvalidRequest, NotFound, Unavailable
 from aibroker.idempotency import fingerprint
 from aibroker.store import RequestState
+from ingress.replies import final_result
 from ingress.state import Services
 from ingress.views import accepted, result_response
+from schemas.chunks import as_chunk
 from schemas.envelopes import Request as Envelope
-from schemas.envelopes import Status
+from schemas.envelopes import Result, Status
 
 STATE_REREAD_S = 5.0
 """While waiting on a completion notice, re-read the state this often (a missed notice
@@ -31,17 +35,88 @@ class KeyReused(InvalidRequest):
 
 
 async def submit(svc: Services, envelope: Envelope, wait_s: float | None) -> Response:
-    """Write the request; with `wait_s`, wait that long for its result (sync), else 202."""
+    """Write the request; with `wait_s`, wait that long for its result (sync), else 202.
+    A sync request with `stream: true` is answered as server-sent events."""
     if wait_s is None:
         await svc.submitter.submit(envelope)
         return accepted(envelope.id)
-    with svc.replies.expect(envelope.id) as reply:
+    if envelope.body.get("stream"):
+        return await _submit_stream(svc, envelope, wait_s)
+    with svc.replies.expect(envelope.id) as replies:
         await svc.submitter.submit(envelope)
         try:
-            result = await asyncio.wait_for(reply, wait_s)
+            result = await asyncio.wait_for(final_result(replies), wait_s)
         except TimeoutError:
             return accepted(envelope.id)
     return result_response(result)
+
+
+async def _submit_stream(svc: Services, envelope: Envelope, wait_s: float) -> Response:
+    """Chunks from the reply topic relayed as they come. The response starts with the first
+    chunk, so a request that fails before any has its error status, not a broken stream."""
+    registration = svc.replies.expect(envelope.id)
+    replies = registration.__enter__()
+    try:
+        await svc.submitter.submit(envelope)
+        first = await asyncio.wait_for(replies.get(), wait_s)
+    except TimeoutError:
+        registration.__exit__(None, None, None)
+        return accepted(envelope.id)
+    except BaseException:
+        registration.__exit__(None, None, None)
+        raise
+    if isinstance(first, Result):
+        registration.__exit__(None, None, None)
+        return result_as_stream(first)
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            yield sse(first.data)
+            while True:
+                reply = await asyncio.wait_for(replies.get(), wait_s)
+                if isinstance(reply, Result):
+                    if reply.status is not Status.SUCCEEDED:
+                        yield sse({"error": _error_object(reply)})
+                    break
+                yield sse(reply.data)
+            yield SSE_DONE
+        finally:
+            registration.__exit__(None, None, None)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"x-request-id": envelope.id, "cache-control": "no-cache"},
+    )
+
+
+def result_as_stream(result: Result) -> Response:
+    """A request that ended without streaming (failed, or done before): its error as JSON,
+    or its whole answer as one chunk."""
+    if result.status is not Status.SUCCEEDED or result.response is None:
+        return result_response(result)
+
+    async def events() -> AsyncIterator[bytes]:
+        assert result.response is not None
+        yield sse(as_chunk(result.response))
+        yield SSE_DONE
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"x-request-id": result.id}
+    )
+
+
+SSE_DONE = b"data: [DONE]\n\n"
+
+
+def sse(data: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(data) + b"\n\n"
+
+
+def _error_object(result: Result) -> dict[str, Any]:
+    if result.error is None:
+        return {"message": f"The request ended as {result.status.value}.", "type": "server_error"}
+    return result.error.model_dump(include={"message", "type", "code", "param"})
 
 
 async def submit_once(
@@ -66,7 +141,9 @@ async def submit_once(
             "This Idempotency-Key was used with a different request body.", param="Idempotency-Key"
         )
     if not found.fresh:
-        return await replay(svc, found.request_id, envelope.tenant, wait_s)
+        return await replay(
+            svc, found.request_id, envelope.tenant, wait_s, stream=bool(envelope.body.get("stream"))
+        )
     try:
         return await submit(svc, envelope, wait_s)
     except Unavailable:
@@ -75,9 +152,13 @@ async def submit_once(
         raise
 
 
-async def replay(svc: Services, request_id: str, tenant: str, wait_s: float | None) -> Response:
+async def replay(
+    svc: Services, request_id: str, tenant: str, wait_s: float | None, *, stream: bool = False
+) -> Response:
     state = await wait_for_end(svc, request_id, tenant, wait_s or 0, known=True)
     if state.status.terminal and state.result is not None and wait_s is not None:
+        if stream:
+            return result_as_stream(state.result)
         return result_response(state.result)
     return accepted(request_id, state.status)
 

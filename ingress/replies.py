@@ -19,25 +19,30 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from aibroker.publish import KIND_HEADER
 from aibroker.store import DONE_CHANNEL
-from schemas.envelopes import Result
+from schemas.envelopes import Chunk, Result
 
 log = logging.getLogger(__name__)
+
+
+Reply = Chunk | Result
 
 
 class ReplyListener:
     def __init__(self, consumer: AIOKafkaConsumer, topic: str) -> None:
         self._consumer = consumer
         self._topic = topic
-        self._waiters: dict[str, asyncio.Future[Result]] = {}
+        self._waiters: dict[str, asyncio.Queue[Reply]] = {}
 
     @contextlib.contextmanager
-    def expect(self, request_id: str) -> Iterator[asyncio.Future[Result]]:
-        """Register before producing, so a fast reply cannot arrive unseen."""
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._waiters[request_id] = future
+    def expect(self, request_id: str) -> Iterator[asyncio.Queue[Reply]]:
+        """Register before producing, so a fast reply cannot arrive unseen. The queue gets
+        the request's streamed chunks, if any, then its Result."""
+        queue: asyncio.Queue[Reply] = asyncio.Queue()
+        self._waiters[request_id] = queue
         try:
-            yield future
+            yield queue
         finally:
             self._waiters.pop(request_id, None)
 
@@ -49,17 +54,27 @@ class ReplyListener:
             batch = await self._consumer.getmany(timeout_ms=1000)
             for records in batch.values():
                 for record in records:
-                    self._deliver(record.value)
+                    self._deliver(record.value, dict(record.headers or ()))
 
-    def _deliver(self, value: bytes | None) -> None:
+    def _deliver(self, value: bytes | None, headers: dict[str, bytes]) -> None:
         try:
-            result = Result.model_validate_json(value or b"")
+            reply: Reply = (
+                Chunk if headers.get(KIND_HEADER) == b"chunk" else Result
+            ).model_validate_json(value or b"")
         except ValidationError:
             log.warning("undecodable message on reply topic %s", self._topic)
             return
-        future = self._waiters.get(result.id)
-        if future is not None and not future.done():
-            future.set_result(result)
+        queue = self._waiters.get(reply.id)
+        if queue is not None:
+            queue.put_nowait(reply)
+
+
+async def final_result(replies: asyncio.Queue[Reply]) -> Result:
+    """The Result, past any chunks."""
+    while True:
+        reply = await replies.get()
+        if isinstance(reply, Result):
+            return reply
 
 
 class CompletionNotices:

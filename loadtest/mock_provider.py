@@ -2,7 +2,8 @@
 
 The answer echoes the last user message. Faults, per request through the upstream model
 name (`mock/echo`, `mock/fail-500`, `mock/fail-429`, `mock/fail-400`, `mock/hang`,
-`mock/latency-200`, combinable with `+`: `mock/latency-100+fail-503`), or for every
+`mock/latency-200`, `mock/breaks-3` (a stream that fails after 3 words), combinable with
+`+`: `mock/latency-100+fail-503`), or for every
 request through `POST /_control` (`{"latency_ms", "error_rate", "error_status",
 "retry_after", "hang"}`). `GET /_stats` counts the calls it received.
 
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import random
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +24,7 @@ import orjson
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 
@@ -101,6 +103,35 @@ def completion(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def stream(body: dict[str, Any], wants: dict[str, str]) -> AsyncIterator[bytes]:
+    """The same answer as `completion`, word by word, in OpenAI's streaming wire format;
+    `breaks-N` ends the stream with an error event after N words."""
+    done = completion(body)
+    head = {
+        "id": done["id"],
+        "object": "chat.completion.chunk",
+        "created": done["created"],
+        "model": done["model"],
+    }
+    words = done["choices"][0]["message"]["content"].split(" ")
+    pieces = [{"role": "assistant", "content": ""}] + [
+        {"content": (" " if i else "") + word} for i, word in enumerate(words)
+    ]
+    for i, delta in enumerate(pieces):
+        if "breaks" in wants and i > int(wants["breaks"] or 1):
+            error = {"message": "The server had an error mid-stream", "type": "server_error"}
+            yield b"data: " + orjson.dumps({"error": error}) + b"\n\n"
+            return
+        chunk = {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+        yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+    last = {**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    yield b"data: " + orjson.dumps(last) + b"\n\n"
+    if (body.get("stream_options") or {}).get("include_usage"):
+        usage = {**head, "choices": [], "usage": done["usage"]}
+        yield b"data: " + orjson.dumps(usage) + b"\n\n"
+    yield b"data: [DONE]\n\n"
+
+
 def create_app(faults: Faults | None = None) -> Starlette:
     state = MockState(faults or Faults())
 
@@ -120,6 +151,8 @@ def create_app(faults: Faults | None = None) -> Starlette:
             return _error(int(wants["fail"] or 500), f.retry_after if f.retry_after else 1)
         if f.error_rate and random.random() < f.error_rate:
             return _error(f.error_status, f.retry_after)
+        if body.get("stream"):
+            return StreamingResponse(stream(body, wants), media_type="text/event-stream")
         return _json(completion(body))
 
     async def models(_: Request) -> Response:

@@ -125,3 +125,15 @@ class Outcome(BaseModel):
     request: Request
     error: ErrorInfo
     retry_after: float | None = None
+
+
+class Chunk(BaseModel):
+    """One streamed piece of a sync request's answer, on the caller's reply topic: `data` is
+    an OpenAI `chat.completion.chunk`. The request's Result follows the last one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    v: Literal[1] = 1
+    id: str
+    seq: int = Field(ge=0)
+    data: dict[str, Any]

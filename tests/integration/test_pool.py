@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -39,6 +40,9 @@ class CountingEngine:
         if self.fail_with:
             raise self.fail_with
         return Completion({"echo": request.body}, None)
+
+    async def stream(self, request: Request, target: Target) -> AsyncIterator[dict[str, Any]]:
+        yield (await self.generate(request, target)).response
 
     async def check_health(self) -> bool:
         return True
