@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 from aibroker import metrics
 from aibroker.errors import BrokerError
 from aibroker.kafka import encode
-from schemas.envelopes import Chunk, ErrorInfo, Outcome, Request, Result, Status
+from schemas.envelopes import Chunk, ErrorInfo, Outcome, Request, Result, Status, UsageEvent
 from topics.catalog import TopicNames
 
 KIND_HEADER = "aib-kind"
@@ -41,6 +41,11 @@ class Publisher:
             request.reply_to, encode(chunk), key=request.id.encode(), headers=CHUNK_HEADERS
         )
         return ack
+
+    async def usage(self, event: UsageEvent) -> None:
+        await self.producer.send_and_wait(
+            self.names.usage, encode(event), key=event.tenant.encode()
+        )
 
     async def outcome(self, outcome: Outcome) -> None:
         await self.producer.send_and_wait(

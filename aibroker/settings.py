@@ -56,6 +56,8 @@ class RedisSettings(_Group):
     """Redis URL. Unset: `aibroker dev` starts the embedded Redis server."""
     ttl_s: int = 86400
     """Lifetime of request state and results in Redis (seconds)."""
+    max_connections: int = 64
+    """Connections one process keeps to Redis; beyond them callers queue for a free one."""
 
 
 class IngressSettings(_Group):
@@ -151,6 +153,9 @@ class Settings(BaseSettings):
 
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     """Extra OpenAI-compatible providers as JSON: `{"name": {"base_url", "api_key"}}`."""
+    prices_file: Path | None = None
+    """YAML price table (USD per million tokens) merged over the shipped one
+    (`aibroker/data/prices.yaml`)."""
     routes_file: Path | None = None
     """YAML file of model aliases and their targets (see `aibroker/routes.py`)."""
     log_level: str = "INFO"

@@ -8,6 +8,7 @@ import socket
 
 from aibroker.claims import ClaimStore
 from aibroker.kafka import running_producer
+from aibroker.prices import load_prices
 from aibroker.publish import Publisher
 from aibroker.redis import connect
 from aibroker.routes import build_route_table
@@ -38,6 +39,7 @@ async def run_external(
                 engine,
                 Publisher(producer, names),
                 ClaimStore(redis, lease_s=cfg.claim_lease_s, done_ttl_s=settings.redis.ttl_s),
+                load_prices(settings.prices_file),
                 owner=owner,
                 lease_s=cfg.claim_lease_s,
             )

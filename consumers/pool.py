@@ -20,10 +20,11 @@ from redis.exceptions import RedisError
 from aibroker.claims import Claim, ClaimStore
 from aibroker.errors import BrokerError
 from aibroker.kafka import decode
+from aibroker.prices import PriceTable, cached_tokens, cost
 from aibroker.publish import Publisher, cancelled_error, expired_error, terminal
 from consumers.engine import Completion, Engine
 from schemas.chunks import assemble
-from schemas.envelopes import Outcome, Request, Status, Target
+from schemas.envelopes import Outcome, Request, Status, Target, UsageEvent
 from schemas.openai import Usage
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class Pool:
         engine: Engine,
         publisher: Publisher,
         claims: ClaimStore,
+        prices: PriceTable,
         *,
         owner: str,
         lease_s: float,
@@ -42,6 +44,7 @@ class Pool:
         self.engine = engine
         self.publisher = publisher
         self.claims = claims
+        self.prices = prices
         self.owner = owner
         self.lease_s = lease_s
 
@@ -89,11 +92,36 @@ class Pool:
             log.exception("engine failed on %s", request.id)
             await self.publisher.internal_failure(request, exc)
             return
+        service_ms = round((time.time() - started) * 1000, 3)
         result = terminal(request, Status.SUCCEEDED, response=completion.response)
         result.usage = completion.usage
-        result.service_ms = round((time.time() - started) * 1000, 3)
+        result.service_ms = service_ms
         result.queued_ms = round((started - request.created_at) * 1000, 3)
-        await self.publisher.result(result, request.reply_to)
+        sends = [self.publisher.result(result, request.reply_to)]
+        if completion.usage is not None:
+            event = self._bill(request, request.target, completion.usage, service_ms)
+            result.cost_usd = event.cost_usd
+            sends.append(self.publisher.usage(event))
+        await asyncio.gather(*sends)
+
+    def _bill(
+        self, request: Request, target: Target, usage: Usage, latency_ms: float
+    ) -> UsageEvent:
+        price = self.prices.find(target.provider, target.model)
+        return UsageEvent(
+            request_id=request.id,
+            tenant=request.tenant,
+            key_id=request.key_id,
+            model=request.model,
+            provider=target.provider,
+            upstream_model=target.model,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=cached_tokens(usage),
+            cost_usd=cost(price, usage) if price else None,
+            latency_ms=latency_ms,
+            at=time.time(),
+        )
 
     async def _stream(self, request: Request, target: Target) -> Completion:
         """Relay each chunk to the caller as it comes; the joined answer is the result."""

@@ -24,6 +24,7 @@ def status_document(request_id: str, status: Status, result: Result | None) -> d
                 include={
                     "response",
                     "usage",
+                    "cost_usd",
                     "served_by",
                     "attempts",
                     "queued_ms",
@@ -31,6 +32,7 @@ def status_document(request_id: str, status: Status, result: Result | None) -> d
                     "total_ms",
                 },
                 exclude_none=True,
+                mode="json",
             )
         )
         if result.error is not None:
@@ -56,6 +58,8 @@ def json_response(doc: dict[str, Any], status_code: int = 200) -> Response:
 def result_response(result: Result) -> Response:
     """A finished sync call: the provider's body on success, an error object otherwise."""
     headers = {"x-request-id": result.id}
+    if result.cost_usd is not None:
+        headers["x-aibroker-cost"] = str(result.cost_usd)
     if result.status is Status.SUCCEEDED and result.response is not None:
         return Response(
             orjson.dumps(result.response), media_type="application/json", headers=headers

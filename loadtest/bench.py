@@ -48,10 +48,14 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def chat_body(model: str) -> Any:
+def chat_body(model: str, *, stream: bool = False) -> Any:
     def body(i: int) -> bytes:
         return orjson.dumps(
-            {"model": model, "messages": [{"role": "user", "content": f"request {i}"}]}
+            {
+                "model": model,
+                "stream": stream,
+                "messages": [{"role": "user", "content": f"request {i}"}],
+            }
         )
 
     return body
@@ -71,6 +75,18 @@ async def measure(stack: Stack, pids: dict[str, int], args: argparse.Namespace) 
     direct1 = await closed_loop(direct_url, direct_body, auth, concurrency=1, total=n1)
     broker1 = await closed_loop(broker_url, broker_body, auth, concurrency=1, total=n1)
     report["concurrency_1"] = _compare(direct1, broker1)
+
+    direct_stream, broker_stream = (
+        chat_body("echo", stream=True),
+        chat_body("mock/echo", stream=True),
+    )
+    ttft_direct = await closed_loop(
+        direct_url, direct_stream, auth, concurrency=1, total=n1, first_event=True
+    )
+    ttft_broker = await closed_loop(
+        broker_url, broker_stream, auth, concurrency=1, total=n1, first_event=True
+    )
+    report["first_token_concurrency_1"] = _compare(ttft_direct, ttft_broker)
 
     c = args.concurrency
     direct = await closed_loop(
@@ -145,6 +161,7 @@ def _compare(direct: Run, broker: Run) -> dict[str, Any]:
 
 def table(report: dict[str, Any], concurrency: int) -> str:
     c1, cn = report["concurrency_1"], report[f"concurrency_{concurrency}"]
+    ft = report["first_token_concurrency_1"]
     rows = [
         "| measure | direct (baseline) | through the broker | broker vs baseline |",
         "| --- | --- | --- | --- |",
@@ -152,6 +169,8 @@ def table(report: dict[str, Any], concurrency: int) -> str:
         f"| +{c1['added_p50_ms']} ms |",
         f"| p99 latency, concurrency 1 | {c1['direct']['p99_ms']} ms | {c1['broker']['p99_ms']} ms "
         f"| +{c1['added_p99_ms']} ms |",
+        f"| p50 time to first token (streaming), concurrency 1 | {ft['direct']['p50_ms']} ms "
+        f"| {ft['broker']['p50_ms']} ms | +{ft['added_p50_ms']} ms |",
         f"| sync throughput, concurrency {concurrency} | {cn['direct']['throughput_rps']} req/s "
         f"| {cn['broker']['throughput_rps']} req/s | x{cn['throughput_ratio']} |",
         f"| p50 / p99 latency, concurrency {concurrency} | {cn['direct']['p50_ms']} / "

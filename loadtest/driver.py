@@ -53,8 +53,11 @@ async def closed_loop(
     duration_s: float | None = None,
     total: int | None = None,
     expect: int = 200,
+    first_event: bool = False,
 ) -> Run:
-    """`concurrency` workers send back to back until `duration_s` passes or `total` are sent."""
+    """`concurrency` workers send back to back until `duration_s` passes or `total` are sent.
+    With `first_event`, the latency is to the first line of the answer (time to first token
+    of a server-sent event stream)."""
     run = Run()
     counter = 0
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
@@ -71,14 +74,18 @@ async def closed_loop(
             while time.perf_counter() < stop_at and (total is None or counter < total):
                 counter += 1
                 t0 = time.perf_counter()
+                latency = None
                 try:
                     async with session.post(url, data=body(counter)) as response:
+                        if first_event:
+                            await response.content.readline()
+                            latency = time.perf_counter() - t0
                         await response.read()
                         ok = response.status == expect
                 except (aiohttp.ClientError, TimeoutError):
                     ok = False
                 if ok:
-                    run.latencies.append(time.perf_counter() - t0)
+                    run.latencies.append(latency or time.perf_counter() - t0)
                 else:
                     run.errors += 1
 

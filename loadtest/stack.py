@@ -35,6 +35,8 @@ class Stack:
     mock_latency_ms: float = 0.0
     routes_yaml: str | None = None
     """Model aliases (the routes file's YAML), if any."""
+    prices_yaml: str = 'mock/echo: {input: "0.50", output: "1.50"}\n'
+    """Prices for the mock's models (merged over the shipped table)."""
     extra_env: dict[str, str] = field(default_factory=dict)
     prefix: str = field(default_factory=lambda: f"e{uuid.uuid4().hex[:8]}.")
     ingress_port: int = field(default_factory=free_port)
@@ -73,6 +75,7 @@ class Stack:
             **(
                 {"AIBROKER_ROUTES_FILE": str(self.logs / "routes.yaml")} if self.routes_yaml else {}
             ),
+            "AIBROKER_PRICES_FILE": str(self.logs / "prices.yaml"),
             **self.extra_env,
         }
 
@@ -80,6 +83,7 @@ class Stack:
         self.logs.mkdir(parents=True, exist_ok=True)
         if self.routes_yaml:
             (self.logs / "routes.yaml").write_text(self.routes_yaml)
+        (self.logs / "prices.yaml").write_text(self.prices_yaml)
         self._spawn(
             "mock",
             [

@@ -5,6 +5,7 @@ Trace context travels in Kafka headers, never in these bodies.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -108,6 +109,7 @@ class Result(BaseModel):
     response: dict[str, Any] | None = None
     error: ErrorInfo | None = None
     usage: Usage | None = None
+    cost_usd: Decimal | None = Field(default=None, description="What the call cost, exactly.")
     served_by: Target | None = None
     attempts: int = 1
     queued_ms: float | None = None
@@ -137,3 +139,25 @@ class Chunk(BaseModel):
     id: str
     seq: int = Field(ge=0)
     data: dict[str, Any]
+
+
+class UsageEvent(BaseModel):
+    """One billed provider call, on the `usage` topic (keyed by tenant). A request retried
+    or duplicated after a crash is billed by the provider each time, so each call is here;
+    bill tenants once per `request_id`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    v: Literal[1] = 1
+    request_id: str
+    tenant: str
+    key_id: str | None = None
+    model: str
+    provider: str
+    upstream_model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cost_usd: Decimal | None = Field(default=None, description="None: the model has no price.")
+    latency_ms: float
+    at: float

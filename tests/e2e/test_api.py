@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import httpx
 import openai
@@ -271,3 +272,42 @@ async def test_a_refused_provider_key_falls_back_at_once(
 async def test_the_requests_own_fault_does_not_fall_back(sdk: openai.AsyncOpenAI) -> None:
     with pytest.raises(openai.BadRequestError):
         await sdk.chat.completions.create(model="bad-request", messages=HELLO)  # type: ignore[arg-type]
+
+
+async def test_cost_is_reported_and_every_billed_call_is_on_the_usage_topic(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    from aibroker.kafka import decode, make_consumer
+    from aibroker.settings import KafkaSettings
+    from schemas.envelopes import UsageEvent
+    from topics.catalog import TopicNames
+
+    answer = await http.post(
+        "/v1/chat/completions",
+        json={"model": "mock/echo", "messages": [{"role": "user", "content": "price this"}]},
+    )
+    usage = answer.json()["usage"]
+    # the test stack prices mock/echo at 0.50 in and 1.50 out per million tokens
+    expected = (
+        Decimal(usage["prompt_tokens"]) * Decimal("0.50")
+        + Decimal(usage["completion_tokens"]) * Decimal("1.50")
+    ) / 1_000_000
+    assert Decimal(answer.headers["x-aibroker-cost"]) == expected
+    request_id = answer.headers["x-request-id"]
+    state = (await http.get(f"/v1/requests/{request_id}", params={"wait": 10})).json()
+    assert Decimal(state["cost_usd"]) == expected
+
+    names = TopicNames(stack.prefix)
+    consumer = make_consumer(KafkaSettings(bootstrap=stack.bootstrap), names.usage, group_id=None)
+    await consumer.start()
+    try:
+        events = []
+        while batch := await consumer.getmany(timeout_ms=1500):
+            events += [decode(UsageEvent, r.value) for rs in batch.values() for r in rs]
+    finally:
+        await consumer.stop()
+    mine = [e for e in events if e.request_id == request_id]
+    assert len(mine) == 1
+    assert mine[0].cost_usd == expected
+    assert mine[0].tenant == "tenant-a"
+    assert (mine[0].provider, mine[0].upstream_model) == ("mock", "echo")

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from aibroker.claims import ClaimStore
 from aibroker.kafka import decode, encode, make_consumer, make_producer
+from aibroker.prices import PriceTable
 from aibroker.publish import Publisher
 from aibroker.settings import Settings
 from consumers.engine import Completion
@@ -102,6 +103,7 @@ async def test_a_finished_attempt_redelivered_is_not_redone(
         engine,
         Publisher(producer, names),
         ClaimStore(redis, lease_s=5, done_ttl_s=60),
+        PriceTable({}),
         owner="o1",
         lease_s=5,
     )
@@ -126,6 +128,7 @@ async def test_an_engine_bug_still_ends_the_request_and_keeps_it_in_the_dlq(
         engine,
         Publisher(producer, names),
         ClaimStore(redis, lease_s=5, done_ttl_s=60),
+        PriceTable({}),
         owner="o1",
         lease_s=5,
     )
@@ -153,7 +156,7 @@ async def test_a_live_claim_elsewhere_is_waited_out(
     await producer.start()
     claims = ClaimStore(redis, lease_s=0.4, done_ttl_s=60)
     engine = CountingEngine()
-    pool = Pool(engine, Publisher(producer, names), claims, owner="o2", lease_s=0.4)
+    pool = Pool(engine, Publisher(producer, names), claims, PriceTable({}), owner="o2", lease_s=0.4)
     req = request()
     await claims.acquire(req.id, 1, "crashed-owner", "t")  # its lease will lapse
     try:
