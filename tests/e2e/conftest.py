@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
+import openai
 import pytest
 
 from loadtest.stack import Stack
@@ -65,3 +67,20 @@ def make_stack(
     finally:
         for s in made:
             s.stop()
+
+
+@pytest.fixture
+async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the module's broker, with tenant-a's key."""
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    async with httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+async def sdk(stack: Stack) -> AsyncIterator[openai.AsyncOpenAI]:
+    """The official openai SDK pointed at the module's broker."""
+    async with openai.AsyncOpenAI(
+        base_url=f"{stack.url}/v1", api_key=stack.api_key, max_retries=0
+    ) as client:
+        yield client

@@ -18,21 +18,6 @@ pytestmark = [pytest.mark.e2e]
 HELLO = [{"role": "user", "content": "Hello, broker"}]
 
 
-@pytest.fixture
-async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {stack.api_key}"}
-    async with httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
-async def sdk(stack: Stack) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(
-        base_url=f"{stack.url}/v1", api_key=stack.api_key, max_retries=0
-    ) as client:
-        yield client
-
-
 async def test_sync_chat_through_the_openai_sdk(sdk: openai.AsyncOpenAI) -> None:
     completion = await sdk.chat.completions.create(model="mock/echo", messages=HELLO)  # type: ignore[arg-type]
     assert completion.choices[0].message.content == "echo: Hello, broker"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -15,13 +15,6 @@ from tests.waiting import eventually
 pytestmark = [pytest.mark.e2e]
 
 HELLO = [{"role": "user", "content": "once"}]
-
-
-@pytest.fixture
-async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {stack.api_key}"}
-    async with httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=30) as client:
-        yield client
 
 
 def tagged(prefix: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -93,52 +93,43 @@ async def read(consumer: AIOKafkaConsumer, count: int) -> list[ConsumerRecord[by
     return got
 
 
-async def test_a_finished_attempt_redelivered_is_not_redone(
-    settings: Settings, names: TopicNames, redis: Redis, listen: AIOKafkaConsumer
-) -> None:
+@pytest.fixture
+async def make_pool(
+    settings: Settings, names: TopicNames, redis: Redis
+) -> AsyncIterator[Callable[..., Pool]]:
+    """A factory of pools on real Kafka and Redis around a given engine (arq-style)."""
     producer = make_producer(settings.kafka)
     await producer.start()
+
+    def factory(engine: CountingEngine, lease_s: float = 5.0) -> Pool:
+        claims = ClaimStore(redis, lease_s=lease_s, done_ttl_s=60)
+        return Pool(
+            engine, Publisher(producer, names), claims, PriceTable({}), owner="o1", lease_s=lease_s
+        )
+
+    yield factory
+    await producer.stop()
+
+
+async def test_a_finished_attempt_redelivered_is_not_redone(
+    make_pool: Callable[..., Pool], names: TopicNames, listen: AIOKafkaConsumer
+) -> None:
     engine = CountingEngine()
-    pool = Pool(
-        engine,
-        Publisher(producer, names),
-        ClaimStore(redis, lease_s=5, done_ttl_s=60),
-        PriceTable({}),
-        owner="o1",
-        lease_s=5,
-    )
+    pool = make_pool(engine)
     req = request()
-    try:
-        await pool.on_request(record(req))
-        await pool.on_request(record(req))  # the same record again, as after a crash
-    finally:
-        await producer.stop()
+    await pool.on_request(record(req))
+    await pool.on_request(record(req))  # the same record again, as after a crash
     assert engine.calls == 1
     results = [decode(Result, r.value) for r in await read(listen, 1) if r.topic == names.results]
     assert [(r.id, r.status) for r in results] == [(req.id, Status.SUCCEEDED)]
 
 
 async def test_an_engine_bug_still_ends_the_request_and_keeps_it_in_the_dlq(
-    settings: Settings, names: TopicNames, redis: Redis, listen: AIOKafkaConsumer
+    make_pool: Callable[..., Pool], names: TopicNames, listen: AIOKafkaConsumer
 ) -> None:
-    producer = make_producer(settings.kafka)
-    await producer.start()
-    engine = CountingEngine(fail_with=RuntimeError("boom"))
-    pool = Pool(
-        engine,
-        Publisher(producer, names),
-        ClaimStore(redis, lease_s=5, done_ttl_s=60),
-        PriceTable({}),
-        owner="o1",
-        lease_s=5,
-    )
     req = request()
-    try:
-        await pool.on_request(record(req))
-    finally:
-        await producer.stop()
-    seen = await read(listen, 2)
-    by_topic = {r.topic: r for r in seen}
+    await make_pool(CountingEngine(fail_with=RuntimeError("boom"))).on_request(record(req))
+    by_topic = {r.topic: r for r in await read(listen, 2)}
     result = decode(Result, by_topic[names.results].value)
     assert result.status is Status.FAILED
     assert result.error is not None
@@ -150,19 +141,13 @@ async def test_an_engine_bug_still_ends_the_request_and_keeps_it_in_the_dlq(
 
 
 async def test_a_live_claim_elsewhere_is_waited_out(
-    settings: Settings, names: TopicNames, redis: Redis, listen: AIOKafkaConsumer
+    make_pool: Callable[..., Pool], redis: Redis
 ) -> None:
-    producer = make_producer(settings.kafka)
-    await producer.start()
-    claims = ClaimStore(redis, lease_s=0.4, done_ttl_s=60)
     engine = CountingEngine()
-    pool = Pool(engine, Publisher(producer, names), claims, PriceTable({}), owner="o2", lease_s=0.4)
+    pool = make_pool(engine, lease_s=0.4)
     req = request()
-    await claims.acquire(req.id, 1, "crashed-owner", "t")  # its lease will lapse
-    try:
-        started = time.monotonic()
-        await asyncio.wait_for(pool.on_request(record(req)), 10)
-        assert time.monotonic() - started >= 0.3  # it waited for the lease to lapse
-    finally:
-        await producer.stop()
+    await ClaimStore(redis, lease_s=0.4, done_ttl_s=60).acquire(req.id, 1, "crashed-owner", "t")
+    started = time.monotonic()
+    await asyncio.wait_for(pool.on_request(record(req)), 10)
+    assert time.monotonic() - started >= 0.3  # it waited for the crashed owner's lease to lapse
     assert engine.calls == 1
