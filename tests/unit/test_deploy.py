@@ -1,0 +1,47 @@
+"""The compose file parses, pins its images, and runs only commands the CLI has."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aibroker.cli import build_parser
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def compose() -> dict[str, dict[str, object]]:
+    services: dict[str, dict[str, object]] = yaml.safe_load(
+        (ROOT / "docker-compose.yml").read_text()
+    )["services"]
+    return services
+
+
+def test_every_image_is_pinned() -> None:
+    for name, service in compose().items():
+        image = str(service.get("image", ""))
+        if "build" in service:
+            continue  # built from this repository
+        assert ":" in image, name
+        assert not image.endswith(":latest"), name
+
+
+def test_every_command_exists_in_the_cli() -> None:
+    parser = build_parser()
+    commands = [
+        service["command"]
+        for service in compose().values()
+        if "command" in service and service.get("image", "aibroker:dev") == "aibroker:dev"
+    ]
+    assert commands
+    for command in commands:
+        assert isinstance(command, list)
+        parser.parse_args([str(part) for part in command])  # exits on an unknown command
+
+
+def test_helm_values_name_real_commands() -> None:
+    values = yaml.safe_load((ROOT / "helm/aibroker/values.yaml").read_text())
+    parser = build_parser()
+    for service in values["services"].values():
+        parser.parse_args(service["args"])
