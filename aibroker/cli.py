@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import uvloop
 
@@ -105,10 +106,17 @@ def cmd_schemas_export(_: Settings, args: argparse.Namespace) -> None:
     print(json.dumps(model.model_json_schema(), indent=2))
 
 
-def cmd_settings(_: Settings, __: argparse.Namespace) -> None:
+def cmd_settings(_: Settings, args: argparse.Namespace) -> None:
     from aibroker.settings import settings_table
 
-    print(settings_table(), end="")
+    table = settings_table()
+    if args.update_readme is None:
+        print(table, end="")
+        return
+    readme = args.update_readme.read_text()
+    start = readme.index("| variable | default | meaning |")
+    end = readme.index("\n\n", start)
+    args.update_readme.write_text(readme[:start] + table.rstrip("\n") + readme[end:])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,9 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
     export = schemas_sub.add_parser("export", help="print one envelope's JSON Schema")
     export.add_argument("envelope", choices=["request", "result", "outcome"])
     export.set_defaults(func=cmd_schemas_export)
-    sub.add_parser("settings", help="print the settings reference (Markdown)").set_defaults(
-        func=cmd_settings
+    settings = sub.add_parser("settings", help="print the settings reference (Markdown)")
+    settings.add_argument(
+        "--update-readme",
+        type=Path,
+        default=None,
+        metavar="README",
+        help="replace the settings table in this file instead",
     )
+    settings.set_defaults(func=cmd_settings)
     return parser
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from aibroker import embedded
-from aibroker.keys import KeyStore
+from aibroker.keys import KeyStore, generate_key
 from aibroker.redis import connect
 from aibroker.routes import build_route_table
 from aibroker.runtime import stop_on_signals
@@ -52,6 +52,8 @@ def run_dev(settings: Settings) -> None:
             redis = redis.model_copy(update={"url": server.url})
             env["AIBROKER_REDIS_URL"] = server.url
             _say(f"embedded Redis (nothing kept on disk) at {server.url}")
+        admin = settings.admin.api_key or generate_key()
+        env["AIBROKER_ADMIN_API_KEY"] = admin
         children: list[ChildSpec] = []
         if settings.dev.mock_provider:
             port = settings.dev.mock_port
@@ -74,7 +76,14 @@ def run_dev(settings: Settings) -> None:
             _child(name, args, {**env, "AIBROKER_METRICS_PORT": str(METRICS_BASE_PORT + i)}, logs)
             for i, (name, args) in enumerate(SERVICES)
         ]
-        final = settings.model_copy(update={"kafka": kafka, "redis": redis, "providers": providers})
+        final = settings.model_copy(
+            update={
+                "admin": settings.admin.model_copy(update={"api_key": admin}),
+                "kafka": kafka,
+                "redis": redis,
+                "providers": providers,
+            }
+        )
         asyncio.run(_serve(final, children))
 
 
@@ -99,7 +108,7 @@ async def _serve(settings: Settings, children: list[ChildSpec]) -> None:
     url = f"http://{settings.ingress.host}:{settings.ingress.port}"
     if await _ready(url, stop):
         model = "openai/gpt-4o-mini" if "openai" in providers else "mock/echo"
-        _banner(url, key, model, settings.dev.data_dir / "logs")
+        _banner(url, key, settings.admin.api_key or "", model, settings.dev.data_dir / "logs")
     await running
     _say("stopped; every child process has exited")
 
@@ -123,11 +132,12 @@ async def _ready(url: str, stop: asyncio.Event, timeout_s: float = 90) -> bool:
     return False
 
 
-def _banner(url: str, key: str, model: str, logs: Path) -> None:
+def _banner(url: str, key: str, admin: str, model: str, logs: Path) -> None:
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello!"}]})
     _say(f"""
 aibroker is running at {url}   (Ctrl-C stops everything)
   API key (tenant dev): {key}
+  admin key:            {admin}   (/admin/v1/keys)
   logs:                 {logs}/
 
   curl {url}/v1/chat/completions \\

@@ -1,4 +1,4 @@
-"""API keys: `aib_` + random, stored only as SHA-256 under `aib:key:{hash}`, shown once."""
+"""API keys: `aib_` + random, stored only as SHA-256, shown once; listed and revoked by id."""
 
 from __future__ import annotations
 
@@ -31,20 +31,53 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class KeyRecord:
+    """What the admin API shows of a key: never the key, only its visible prefix."""
+
+    key_id: str
+    tenant: str
+    prefix: str
+    created_at: float
+    revoked_at: float | None
+
+
 class KeyStore:
+    """`aib:key:{sha256}` → the key's tenant (the lookup); `aib:keyid:{id}` → its record;
+    `aib:tenant:{tenant}:keys` → the tenant's key ids."""
+
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
     async def add(self, tenant: str, key: str | None = None) -> tuple[str, KeyInfo]:
-        """Store a key (a new random one unless given); returns the plaintext and its record."""
+        """Store a key (a new random one unless given); returns the plaintext and its record.
+        Adding a key that exists already returns its record (so a fixed dev key is stable)."""
         plaintext = key or generate_key()
         if not plaintext.startswith(KEY_PREFIX):
             raise ValueError(f"API keys start with {KEY_PREFIX!r}")
+        existing = await self.lookup(plaintext)
+        if existing is not None:
+            if existing.tenant != tenant:
+                raise ValueError("this key already belongs to another tenant")
+            return plaintext, existing
         info = KeyInfo(tenant=tenant, key_id=new_id("key"), prefix=plaintext[:10])
-        await self._redis.hset(
-            f"aib:key:{hash_key(plaintext)}",
-            mapping={"tenant": tenant, "key_id": info.key_id, "prefix": info.prefix},
-        )
+        digest = hash_key(plaintext)
+        async with self._redis.pipeline(transaction=True) as tx:
+            tx.hset(
+                f"aib:key:{digest}",
+                mapping={"tenant": tenant, "key_id": info.key_id, "prefix": info.prefix},
+            )
+            tx.hset(
+                f"aib:keyid:{info.key_id}",
+                mapping={
+                    "hash": digest,
+                    "tenant": tenant,
+                    "prefix": info.prefix,
+                    "created_at": time.time(),
+                },
+            )
+            tx.sadd(f"aib:tenant:{tenant}:keys", info.key_id)
+            await tx.execute()
         return plaintext, info
 
     async def lookup(self, key: str) -> KeyInfo | None:
@@ -54,6 +87,35 @@ class KeyStore:
         return KeyInfo(
             tenant=str(found["tenant"]), key_id=str(found["key_id"]), prefix=str(found["prefix"])
         )
+
+    async def record(self, key_id: str) -> KeyRecord | None:
+        found = await self._redis.hgetall(f"aib:keyid:{key_id}")
+        if not found:
+            return None
+        revoked = found.get("revoked_at")
+        return KeyRecord(
+            key_id=key_id,
+            tenant=str(found["tenant"]),
+            prefix=str(found["prefix"]),
+            created_at=float(found["created_at"]),
+            revoked_at=float(revoked) if revoked else None,
+        )
+
+    async def list(self, tenant: str) -> list[KeyRecord]:
+        ids = sorted(await self._redis.smembers(f"aib:tenant:{tenant}:keys"))
+        records = [await self.record(str(key_id)) for key_id in ids]
+        return [r for r in records if r is not None]
+
+    async def revoke(self, key_id: str) -> KeyRecord | None:
+        """The key stops authenticating (within the ingress cache's TTL); its record stays."""
+        found = await self._redis.hgetall(f"aib:keyid:{key_id}")
+        if not found:
+            return None
+        async with self._redis.pipeline(transaction=True) as tx:
+            tx.delete(f"aib:key:{found['hash']!s}")
+            tx.hsetnx(f"aib:keyid:{key_id}", "revoked_at", time.time())
+            await tx.execute()
+        return await self.record(key_id)
 
 
 class CachedKeys:

@@ -104,6 +104,12 @@ class OpenAISettings(_Group):
     """Timeout of one call to the provider."""
 
 
+class AdminSettings(_Group):
+    api_key: str | None = None
+    """Bearer key of the admin API (`/admin/v1/...`: API keys). Unset: the admin API is off.
+    `aibroker dev` sets a random one and prints it."""
+
+
 class MetricsSettings(_Group):
     port: int = 0
     """Port of this process's Prometheus `/metrics` (0: off). Ingress serves `/metrics` on its
@@ -150,6 +156,7 @@ class Settings(BaseSettings):
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
     dev: DevSettings = Field(default_factory=DevSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
 
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     """Extra OpenAI-compatible providers as JSON: `{"name": {"base_url", "api_key"}}`."""

@@ -18,7 +18,7 @@ from aibroker.redis import connect
 from aibroker.routes import build_route_table
 from aibroker.settings import Settings
 from aibroker.store import RequestStore
-from ingress import api, errors, health, requests_api
+from ingress import admin_api, api, errors, health, requests_api
 from ingress.bodylimit import BodyLimit
 from ingress.replies import CompletionNotices, ReplyListener
 from ingress.state import Services
@@ -46,12 +46,14 @@ def create_app(settings: Settings) -> FastAPI:
         async with connect(settings.redis) as redis, running_producer(settings.kafka) as producer:
             await reply_consumer.start()
             store = RequestStore(redis, settings.redis.ttl_s)
+            key_store = KeyStore(redis)
             svc = Services(
                 settings=settings,
                 routes=routes,
                 redis=redis,
                 store=store,
-                keys=CachedKeys(KeyStore(redis), settings.ingress.key_cache_ttl_s),
+                keys=CachedKeys(key_store, settings.ingress.key_cache_ttl_s),
+                key_store=key_store,
                 replies=ReplyListener(reply_consumer, reply_spec.name),
                 notices=CompletionNotices(redis),
                 submitter=Submitter(
@@ -88,6 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     app.include_router(api.router)
     app.include_router(requests_api.router)
+    app.include_router(admin_api.router)
     app.include_router(health.router)
     app.add_middleware(BodyLimit, max_bytes=settings.ingress.max_body_bytes)
     return app

@@ -8,7 +8,7 @@ from fastapi import Request
 from redis.asyncio import Redis
 
 from aibroker.idempotency import IdempotencyStore
-from aibroker.keys import CachedKeys
+from aibroker.keys import CachedKeys, KeyStore
 from aibroker.publish import Publisher
 from aibroker.routes import RouteTable
 from aibroker.settings import Settings
@@ -24,6 +24,7 @@ class Services:
     redis: Redis
     store: RequestStore
     keys: CachedKeys
+    key_store: KeyStore
     replies: ReplyListener
     notices: CompletionNotices
     submitter: Submitter

@@ -44,6 +44,7 @@ class Stack:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     metrics_ports: dict[str, int] = field(default_factory=dict)
     api_key: str = ""
+    admin_key: str = field(default_factory=lambda: f"aib_admin_{uuid.uuid4().hex}")
 
     @property
     def url(self) -> str:
@@ -76,6 +77,8 @@ class Stack:
                 {"AIBROKER_ROUTES_FILE": str(self.logs / "routes.yaml")} if self.routes_yaml else {}
             ),
             "AIBROKER_PRICES_FILE": str(self.logs / "prices.yaml"),
+            "AIBROKER_ADMIN_API_KEY": self.admin_key,
+            "AIBROKER_INGRESS_KEY_CACHE_TTL_S": "0.5",
             **self.extra_env,
         }
 

@@ -249,7 +249,8 @@ async def test_a_refused_provider_key_falls_back_at_once(
         "/v1/chat/completions", json={"model": "refused-key", "messages": HELLO}
     )
     assert answer.status_code == 200
-    state = (await http.get(f"/v1/requests/{answer.headers['x-request-id']}")).json()
+    request_id = answer.headers["x-request-id"]
+    state = (await http.get(f"/v1/requests/{request_id}", params={"wait": 10})).json()
     assert state["served_by"] == {"provider": "mock", "model": "echo"}
     assert state["attempts"] == 2  # one refused, no retries on it, then the fallback
 

@@ -127,3 +127,15 @@ async def test_cached_keys_survive_a_redis_outage(redis: Redis, redis_svc: objec
             await cached.lookup("aib_never_seen")
     finally:
         await dead.aclose()
+
+
+async def test_adding_an_existing_key_is_idempotent(redis: Redis) -> None:
+    keys = KeyStore(redis)
+    tenant = f"t-{uuid.uuid4().hex[:6]}"
+    fixed = f"aib_fixed_{uuid.uuid4().hex}"
+    _, first = await keys.add(tenant, fixed)
+    _, again = await keys.add(tenant, fixed)
+    assert first == again
+    assert [r.key_id for r in await keys.list(tenant)] == [first.key_id]
+    with pytest.raises(ValueError, match="another tenant"):
+        await keys.add("someone-else", fixed)
