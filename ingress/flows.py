@@ -54,20 +54,17 @@ async def submit(svc: Services, envelope: Envelope, wait_s: float | None) -> Res
 async def _submit_stream(svc: Services, envelope: Envelope, wait_s: float) -> Response:
     """Chunks from the reply topic relayed as they come. The response starts with the first
     chunk, so a request that fails before any has its error status, not a broken stream."""
-    registration = svc.replies.expect(envelope.id)
-    replies = registration.__enter__()
-    try:
+    registration = contextlib.ExitStack()  # lives as long as the stream, or until we return
+    replies = registration.enter_context(svc.replies.expect(envelope.id))
+    with registration:
         await svc.submitter.submit(envelope)
-        first = await asyncio.wait_for(replies.get(), wait_s)
-    except TimeoutError:
-        registration.__exit__(None, None, None)
-        return accepted(envelope.id)
-    except BaseException:
-        registration.__exit__(None, None, None)
-        raise
-    if isinstance(first, Result):
-        registration.__exit__(None, None, None)
-        return result_as_stream(first)
+        try:
+            first = await asyncio.wait_for(replies.get(), wait_s)
+        except TimeoutError:
+            return accepted(envelope.id)
+        if isinstance(first, Result):
+            return result_as_stream(first)
+        streaming = registration.pop_all()  # from here on the stream below owns it
 
     async def events() -> AsyncIterator[bytes]:
         try:
@@ -81,7 +78,7 @@ async def _submit_stream(svc: Services, envelope: Envelope, wait_s: float) -> Re
                 yield sse(reply.data)
             yield SSE_DONE
         finally:
-            registration.__exit__(None, None, None)
+            streaming.close()
 
     return StreamingResponse(
         events(),
