@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from aibroker.procs import die_with_parent
@@ -32,7 +32,6 @@ class _Child:
     spec: ChildSpec
     proc: asyncio.subprocess.Process | None = None
     failures: int = 0
-    restarts: int = field(default=0)
 
 
 class Supervisor:
@@ -71,7 +70,6 @@ class Supervisor:
                 delay,
                 child.spec.log,
             )
-            child.restarts += 1
             await asyncio.sleep(delay)
 
     async def _start(self, spec: ChildSpec) -> asyncio.subprocess.Process:

@@ -129,6 +129,7 @@ async def submit_once(
     if not key:
         return await submit(svc, envelope, wait_s)
     print_ = fingerprint(endpoint, body)
+    envelope = envelope.model_copy(update={"idempotency_key": key})
     try:
         found = await svc.idempotency.reserve(envelope.tenant, key, envelope.id, print_)
     except RedisError as exc:

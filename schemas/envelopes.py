@@ -37,8 +37,6 @@ class Status(StrEnum):
 
     QUEUED = "queued"
     """Accepted and written to Kafka."""
-    DISPATCHED = "dispatched"
-    """Routed to a target topic."""
     RUNNING = "running"
     """A consumer has claimed it and is calling the engine."""
     SUCCEEDED = "succeeded"
