@@ -3,8 +3,10 @@
 BrokerError                      500 server_error
 ├── InvalidRequest               400 invalid_request_error   (not retryable)
 │   ├── PayloadTooLarge          413
-│   └── ModelNotFound            404 model_not_found
+│   ├── ModelNotFound            404 model_not_found
+│   └── KeyReused                422 idempotency_key_reused
 ├── AuthenticationError          401 invalid_api_key
+├── AdminDisabled                403 admin_api_disabled
 ├── NotFound                     404 not_found
 ├── Unavailable                  503 service_unavailable    (retryable, Retry-After)
 └── ProviderError                from the provider's status
@@ -73,6 +75,19 @@ class PayloadTooLarge(InvalidRequest):
 class ModelNotFound(InvalidRequest):
     status = 404
     code = "model_not_found"
+
+
+class KeyReused(InvalidRequest):
+    """An Idempotency-Key sent again with a different body."""
+
+    status = 422
+    code = "idempotency_key_reused"
+
+
+class AdminDisabled(BrokerError):
+    status = 403
+    type = "invalid_request_error"
+    code = "admin_api_disabled"
 
 
 class AuthenticationError(BrokerError):

@@ -3,9 +3,10 @@
 - Handlers run as tasks off the poll loop, at most `concurrency` at once; a full worker
   pauses its partitions and resumes them as work drains, so polling never stops.
 - Offsets are committed only up to the contiguous finished prefix of each partition.
-- A handler that raises a retryable BrokerError is retried in place with backoff (the
-  infrastructure is down, nothing else can progress); any other exception sends the raw
-  record to the DLQ with the reason, so a poison message never blocks a partition.
+- A handler that raises a retryable BrokerError, or a Kafka or Redis error, is retried in
+  place with backoff (the infrastructure is down, nothing else can progress); any other
+  exception sends the raw record to the DLQ with the reason, so a poison message never
+  blocks a partition.
 - `stop` set: stop fetching, let in-flight work finish (bounded), commit, leave the group.
 """
 
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
+from redis.exceptions import RedisError
 
 from aibroker import metrics
 from aibroker.errors import BrokerError
@@ -142,8 +144,8 @@ class KafkaWorker:
                     await self._dead_letter(record, exc)
                     return
                 log.warning("%s: %s; retrying in %.1fs", self.config.name, exc.message, delay)
-            except KafkaError as exc:
-                log.warning("%s: kafka error %r; retrying in %.1fs", self.config.name, exc, delay)
+            except (KafkaError, RedisError) as exc:  # infrastructure down: nothing can progress
+                log.warning("%s: %r; retrying in %.1fs", self.config.name, exc, delay)
             except Exception as exc:
                 log.exception(
                     "%s: handler failed on %s:%d@%d",

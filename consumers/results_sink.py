@@ -6,10 +6,8 @@ import asyncio
 import logging
 
 from aiokafka.structs import ConsumerRecord
-from redis.exceptions import RedisError
 
 from aibroker import metrics
-from aibroker.errors import Unavailable
 from aibroker.kafka import decode, running_producer
 from aibroker.redis import connect
 from aibroker.runtime import WorkerSpec, run_workers
@@ -27,10 +25,7 @@ class ResultsSink:
 
     async def on_result(self, record: ConsumerRecord[bytes, bytes]) -> None:
         result = decode(Result, record.value)
-        try:
-            first = await self.store.finish(result)
-        except RedisError as exc:
-            raise Unavailable(f"redis unavailable: {exc!r}") from exc
+        first = await self.store.finish(result)  # Redis down: the worker retries in place
         if first:
             record_finished(result)
         else:

@@ -8,20 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
-from redis.exceptions import RedisError
 from starlette.responses import Response
 
-from aibroker.errors import AuthenticationError, BrokerError, NotFound, Unavailable
+from aibroker.errors import AdminDisabled, AuthenticationError, NotFound
 from ingress.state import services
 from ingress.views import json_response
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"])
-
-
-class AdminDisabled(BrokerError):
-    status = 403
-    type = "invalid_request_error"
-    code = "admin_api_disabled"
 
 
 async def admin(request: Request) -> None:
@@ -44,21 +37,15 @@ class NewKey(BaseModel):
 async def create_key(body: NewKey, request: Request, _: Admin) -> Response:
     """A new API key for the tenant; the key itself is in this answer and nowhere else."""
     store = services(request).key_store
-    try:
-        plaintext, info = await store.add(body.tenant)
-        record = await store.record(info.key_id)
-    except RedisError as exc:
-        raise Unavailable("Keys cannot be created right now.", retry_after=2) from exc
+    plaintext, info = await store.add(body.tenant)
+    record = await store.record(info.key_id)
     assert record is not None
     return json_response({"object": "api_key", "key": plaintext, **asdict(record)}, 201)
 
 
 @router.get("/keys")
 async def list_keys(tenant: str, request: Request, _: Admin) -> Response:
-    try:
-        records = await services(request).key_store.list(tenant)
-    except RedisError as exc:
-        raise Unavailable("Keys cannot be listed right now.", retry_after=2) from exc
+    records = await services(request).key_store.list(tenant)
     data = [{"object": "api_key", **asdict(r)} for r in records]
     return json_response({"object": "list", "data": data})
 
@@ -66,10 +53,7 @@ async def list_keys(tenant: str, request: Request, _: Admin) -> Response:
 @router.delete("/keys/{key_id}")
 async def revoke_key(key_id: str, request: Request, _: Admin) -> Response:
     """The key stops working within the key cache's TTL (`AIBROKER_INGRESS_KEY_CACHE_TTL_S`)."""
-    try:
-        record = await services(request).key_store.revoke(key_id)
-    except RedisError as exc:
-        raise Unavailable("Keys cannot be revoked right now.", retry_after=2) from exc
+    record = await services(request).key_store.revoke(key_id)
     if record is None:
         raise NotFound(f"No key with id '{key_id}'.", param="key_id")
     return json_response({"object": "api_key", **asdict(record)})

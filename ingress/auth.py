@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from fastapi import Request
-from redis.exceptions import RedisError
 
-from aibroker.errors import AuthenticationError, Unavailable
+from aibroker.errors import AuthenticationError
 from aibroker.keys import KeyInfo
 from ingress.state import services
 
@@ -15,10 +14,7 @@ async def authenticate(request: Request) -> KeyInfo:
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise AuthenticationError("Missing API key: send 'Authorization: Bearer aib_...'.")
-    try:
-        info = await services(request).keys.lookup(key.strip())
-    except RedisError as exc:
-        raise Unavailable("API keys cannot be checked right now.", retry_after=2) from exc
+    info = await services(request).keys.lookup(key.strip())
     if info is None:
         raise AuthenticationError("Incorrect API key provided.")
     return info

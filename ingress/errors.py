@@ -8,11 +8,12 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from aibroker import metrics
-from aibroker.errors import BrokerError
+from aibroker.errors import BrokerError, Unavailable
 
 _TYPES = {
     401: "invalid_request_error",
@@ -67,6 +68,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(BrokerError)
     async def broker_error(_: Request, exc: BrokerError) -> Response:
         return error_response(exc)
+
+    @app.exception_handler(RedisError)
+    async def redis_down(_: Request, exc: RedisError) -> Response:
+        """Redis is needed for this call (keys, state, idempotency) and cannot be reached.
+        Paths that can do without it (accepting work) handle the error themselves."""
+        return error_response(
+            Unavailable("Request state is unavailable right now; retry shortly.", retry_after=2)
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> Response:

@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from starlette.datastructures import Headers
 from starlette.responses import Response, StreamingResponse
 
-from aibroker.errors import InvalidRequest, NotFound, Unavailable
+from aibroker.errors import KeyReused, NotFound, Unavailable
 from aibroker.idempotency import fingerprint
 from aibroker.store import RequestState
 from ingress.replies import final_result
@@ -27,11 +27,6 @@ from schemas.envelopes import Result, Status
 STATE_REREAD_S = 5.0
 """While waiting on a completion notice, re-read the state this often (a missed notice
 costs at most this long)."""
-
-
-class KeyReused(InvalidRequest):
-    status = 422
-    code = "idempotency_key_reused"
 
 
 async def submit(svc: Services, envelope: Envelope, wait_s: float | None) -> Response:
@@ -130,10 +125,7 @@ async def submit_once(
         return await submit(svc, envelope, wait_s)
     print_ = fingerprint(endpoint, body)
     envelope = envelope.model_copy(update={"idempotency_key": key})
-    try:
-        found = await svc.idempotency.reserve(envelope.tenant, key, envelope.id, print_)
-    except RedisError as exc:
-        raise Unavailable("Idempotency keys cannot be checked right now.", retry_after=2) from exc
+    found = await svc.idempotency.reserve(envelope.tenant, key, envelope.id, print_)
     if not found.same_body:
         raise KeyReused(
             "This Idempotency-Key was used with a different request body.", param="Idempotency-Key"
@@ -166,10 +158,7 @@ async def read_state(
 ) -> RequestState:
     """The caller's request, or 404 (also for another tenant's id). A `known` request (one an
     Idempotency-Key points to) may not be recorded yet: it reads as queued."""
-    try:
-        state = await svc.store.get(request_id)
-    except RedisError as exc:
-        raise Unavailable("Request state is unavailable right now.", retry_after=2) from exc
+    state = await svc.store.get(request_id)
     if state is None and known:
         return RequestState(request_id, tenant, Status.QUEUED, None)
     if state is None or state.tenant != tenant:

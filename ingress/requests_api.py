@@ -9,10 +9,8 @@ from typing import Annotated, Literal
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
-from redis.exceptions import RedisError
 from starlette.responses import Response
 
-from aibroker.errors import Unavailable
 from aibroker.keys import KeyInfo
 from aibroker.publish import cancelled_error
 from aibroker.routes import resolve
@@ -69,10 +67,7 @@ async def cancel_request(request_id: str, request: Request, caller: Caller) -> R
     svc = services(request)
     state = await read_state(svc, request_id, caller.tenant)
     if not state.status.terminal:
-        try:
-            flagged = await svc.store.request_cancel(request_id)
-        except RedisError as exc:
-            raise Unavailable("Requests cannot be cancelled right now.", retry_after=2) from exc
+        flagged = await svc.store.request_cancel(request_id)
         if flagged:
             cancelled = Result(
                 id=request_id,
