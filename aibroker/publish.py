@@ -35,7 +35,8 @@ class Publisher:
     async def chunk(self, request: Request, seq: int, data: dict[str, Any]) -> asyncio.Future[Any]:
         """Send one streamed chunk to the caller's reply topic; returns the ack to await later
         (chunks are not waited on one by one: they share a partition, so they stay in order)."""
-        assert request.reply_to
+        if request.reply_to is None:
+            raise ValueError("only a sync request, which has a reply topic, is streamed")
         chunk = Chunk(id=request.id, seq=seq, data=data)
         ack: asyncio.Future[Any] = await self.producer.send(
             request.reply_to, encode(chunk), key=request.id.encode(), headers=CHUNK_HEADERS

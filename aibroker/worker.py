@@ -70,6 +70,13 @@ class KafkaWorker:
         self._tasks: dict[asyncio.Task[None], TopicPartition] = {}
         self._slot_freed = asyncio.Event()
         self._paused = False
+        # The metric children, looked up once: the per-record path only counts.
+        self._in_flight_gauge = metrics.WORKER_IN_FLIGHT.labels(config.name)
+        self._paused_gauge = metrics.WORKER_PAUSED.labels(config.name)
+        self._handled = {
+            outcome: metrics.WORKER_MESSAGES.labels(config.name, outcome)
+            for outcome in ("ok", "retried", "dead_lettered")
+        }
 
     def listener(self) -> ConsumerRebalanceListener:
         return _Rebalance(self)
@@ -111,7 +118,7 @@ class KafkaWorker:
         else:
             self.consumer.resume(*partitions)
         self._paused = paused
-        metrics.WORKER_PAUSED.labels(self.config.name).set(int(paused))
+        self._paused_gauge.set(int(paused))
 
     async def _wait_for_slot(self, limit_s: float) -> None:
         self._slot_freed.clear()
@@ -123,13 +130,13 @@ class KafkaWorker:
         offsets.started(record.offset)
         task = asyncio.create_task(self._handle(record))
         self._tasks[task] = tp
-        metrics.WORKER_IN_FLIGHT.labels(self.config.name).inc()
+        self._in_flight_gauge.inc()
         task.add_done_callback(lambda t: self._finished(t, offsets, record.offset))
 
     def _finished(self, task: asyncio.Task[None], offsets: PartitionOffsets, offset: int) -> None:
         self._tasks.pop(task, None)
         offsets.finished(offset)
-        metrics.WORKER_IN_FLIGHT.labels(self.config.name).dec()
+        self._in_flight_gauge.dec()
         self._slot_freed.set()
 
     async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
@@ -137,7 +144,7 @@ class KafkaWorker:
         while True:
             try:
                 await self.handler(record)
-                metrics.WORKER_MESSAGES.labels(self.config.name, "ok").inc()
+                self._handled["ok"].inc()
                 return
             except BrokerError as exc:
                 if not exc.retryable:
@@ -156,13 +163,13 @@ class KafkaWorker:
                 )
                 await self._dead_letter(record, exc)
                 return
-            metrics.WORKER_MESSAGES.labels(self.config.name, "retried").inc()
+            self._handled["retried"].inc()
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.config.retry_backoff_max_s)
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: Exception) -> None:
         """The record, untouched, with where it came from and why it could not be handled."""
-        metrics.WORKER_MESSAGES.labels(self.config.name, "dead_lettered").inc()
+        self._handled["dead_lettered"].inc()
         metrics.DEAD_LETTERS.labels("poison").inc()
         headers = [
             *(record.headers or ()),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, Request
@@ -38,10 +39,10 @@ async def ready(request: Request) -> Response:
     )
 
 
-async def _check(probe: object) -> bool:
+async def _check(probe: Awaitable[object]) -> bool:
     try:
         async with asyncio.timeout(2.0):
-            await probe  # type: ignore[misc]
+            await probe
     except Exception:
         return False
     return True

@@ -116,21 +116,9 @@ async def measure(stack: Stack, pids: dict[str, int], args: argparse.Namespace) 
     report["cpu_ms_per_request"] = cpu
 
     async_headers = {**auth, "Prefer": "respond-async"}
-    submitted = await closed_loop(
-        broker_url,
-        broker_body,
-        async_headers,
-        concurrency=c,
-        duration_s=args.seconds / 2,
-        expect=202,
-    )
-    report["async_submit"] = submitted.summary()
-    # A burst while the pools are busy elsewhere: downstream paused, requests queue in Kafka.
-    downstream = [pids[name] for name in ("dispatcher", "consumer", "results")]
-    for pid in downstream:
-        os.kill(pid, signal.SIGSTOP)
-    try:
-        burst = await closed_loop(
+
+    async def submit_async() -> Run:
+        return await closed_loop(
             broker_url,
             broker_body,
             async_headers,
@@ -138,6 +126,14 @@ async def measure(stack: Stack, pids: dict[str, int], args: argparse.Namespace) 
             duration_s=args.seconds / 2,
             expect=202,
         )
+
+    report["async_submit"] = (await submit_async()).summary()
+    # A burst while the pools are busy elsewhere: downstream paused, requests queue in Kafka.
+    downstream = [pids[name] for name in ("dispatcher", "consumer", "results")]
+    for pid in downstream:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        burst = await submit_async()
     finally:
         for pid in downstream:
             os.kill(pid, signal.SIGCONT)
