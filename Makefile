@@ -6,8 +6,8 @@
 # (e.g. TORCH=torch==2.13.0 for the CPU build; a GPU user names a CUDA build).
 PYTHON ?= python3
 VENV ?= .venv
-TORCH ?=
-EXTRAS ?= test
+TORCH ?= torch==2.13.0
+EXTRAS ?= test,embeddings,ocr
 PYTEST_ARGS ?=
 
 BIN := $(VENV)/bin
@@ -18,7 +18,7 @@ STAMP := $(VENV)/.installed-$(EXTRAS)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	if [ -n "$(TORCH)" ]; then $(BIN)/python -m pip install --quiet "$(TORCH)"; fi
+	if [ -n "$(TORCH)" ]; then $(BIN)/python -m pip install --quiet $(TORCH); fi
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 

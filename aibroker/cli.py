@@ -48,10 +48,16 @@ def cmd_dispatcher(settings: Settings, _: argparse.Namespace) -> None:
 
 
 def cmd_consumer(settings: Settings, args: argparse.Namespace) -> None:
-    from consumers.main import run_external
+    from consumers.main import run_external, run_local
+
+    if args.pool != "external" and not args.model:
+        raise SystemExit(f"aibroker consumer {args.pool} needs --model NAME")
 
     async def run(s: Settings, stop: asyncio.Event) -> None:
-        await run_external(s, stop, args.provider or None)
+        if args.pool == "external":
+            await run_external(s, stop, args.provider or None)
+        else:
+            await run_local(s, stop, args.pool, args.model)
 
     _service(run, settings)
 
@@ -69,9 +75,8 @@ def cmd_topics_apply(settings: Settings, _: argparse.Namespace) -> None:
     from topics.catalog import TopicNames, catalogue
 
     names = TopicNames(settings.kafka.topic_prefix)
-    specs = catalogue(
-        names, list(build_route_table(settings).providers), partitions=settings.kafka.partitions
-    )
+    dispatch = build_route_table(settings).dispatch_topics(names)
+    specs = catalogue(names, dispatch, partitions=settings.kafka.partitions)
     created = asyncio.run(
         apply_topics(
             bootstrap(settings.kafka), specs, replication_factor=settings.kafka.replication_factor
@@ -128,8 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_dispatcher
     )
     consumer = sub.add_parser("consumer", help="a consumer pool")
-    consumer.add_argument("pool", choices=["external"])
-    consumer.add_argument("--provider", action="append", help="serve only these providers")
+    consumer.add_argument("pool", choices=["external", "embeddings", "ocr", "vllm"])
+    consumer.add_argument(
+        "--provider", action="append", help="external: serve only these providers"
+    )
+    consumer.add_argument("--model", help="local pools: the served model name")
     consumer.set_defaults(func=cmd_consumer)
     sub.add_parser("results", help="the results sink").set_defaults(func=cmd_results)
     topics = sub.add_parser("topics", help="the topic catalogue")

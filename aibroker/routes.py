@@ -1,20 +1,28 @@
-"""Providers and model aliases: which targets a model name may be sent to.
+"""Providers, local models and aliases: which targets a model name may be sent to.
 
-A model is either an alias from the routes file (YAML, `aliases: {name: [{provider, model}]}`)
-or `<provider>/<upstream model>` for any configured provider.
+A model is an alias from the routes file (YAML, `aliases: {name: [{provider, model}]}`), a
+local model's served name (`all-minilm-l6-v2`), or `<provider>/<upstream model>` for any
+configured provider (`openai/gpt-4o`, and `embed/<name>`, `ocr/<name>`, `vllm/<name>` for
+local models).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, Field
 
-from aibroker.errors import ModelNotFound
+from aibroker.errors import InvalidRequest, ModelNotFound
 from aibroker.settings import Settings
-from schemas.envelopes import Target
+from schemas.envelopes import Kind, Target
+from topics.catalog import TopicNames
+
+LOCAL_ENGINES: dict[str, Kind] = {"embed": Kind.EMBEDDINGS, "ocr": Kind.OCR, "vllm": Kind.CHAT}
+"""The local engines, by the provider name their targets carry, and what each serves."""
 
 
 class ProviderConfig(BaseModel):
@@ -26,6 +34,20 @@ class ProviderConfig(BaseModel):
     timeout_s: float = 120.0
 
 
+@dataclass(frozen=True)
+class LocalModel:
+    """A model a local pool serves: `engine` is `embed`, `ocr` or `vllm`; `source` is what
+    the engine loads (a model id or path; for OCR, the engine library)."""
+
+    name: str
+    engine: str
+    source: str
+
+    @property
+    def target(self) -> Target:
+        return Target(provider=self.engine, model=self.name)
+
+
 class RoutesFile(BaseModel):
     aliases: dict[str, list[Target]] = Field(default_factory=dict)
 
@@ -34,19 +56,54 @@ class RoutesFile(BaseModel):
 class RouteTable:
     providers: dict[str, ProviderConfig]
     aliases: dict[str, list[Target]]
+    local: dict[str, LocalModel] = dataclass_field(default_factory=dict)
 
     def known_models(self) -> list[str]:
-        """Aliases, then one `<provider>/*` pattern per provider."""
-        return sorted(self.aliases) + [f"{name}/*" for name in sorted(self.providers)]
+        """Aliases and local models, then one `<provider>/*` pattern per provider."""
+        return sorted([*self.aliases, *self.local]) + [f"{p}/*" for p in sorted(self.providers)]
+
+    def kind_of(self, target: Target) -> Kind:
+        return LOCAL_ENGINES.get(target.provider, Kind.CHAT)
+
+    def topic(self, names: TopicNames, target: Target) -> str:
+        """Each external provider has one dispatch topic; each local model has its own."""
+        if target.provider in LOCAL_ENGINES:
+            return names.dispatch_local(target.provider, target.model)
+        return names.dispatch(target.provider)
+
+    def dispatch_topics(self, names: TopicNames) -> list[str]:
+        external = [names.dispatch(p) for p in sorted(self.providers)]
+        return external + sorted(self.topic(names, m.target) for m in self.local.values())
 
 
-def resolve(model: str, table: RouteTable) -> list[Target]:
-    """The ordered targets of `model`, or ModelNotFound naming the known models."""
+def resolve(model: str, table: RouteTable, kind: Kind | None = None) -> list[Target]:
+    """The ordered targets of `model`, or ModelNotFound naming the known models. With `kind`,
+    a model that serves another kind (a chat model asked for embeddings) is refused."""
+    targets = _lookup(model, table)
+    if kind is not None:
+        wrong = [t for t in targets if table.kind_of(t) is not kind]
+        if wrong:
+            raise InvalidRequest(
+                f"The model '{model}' does not serve {kind.endpoint}; "
+                f"it serves {table.kind_of(wrong[0]).endpoint}.",
+                param="model",
+                code="model_not_supported",
+            )
+    return targets
+
+
+def _lookup(model: str, table: RouteTable) -> list[Target]:
     if model in table.aliases:
         return list(table.aliases[model])
+    if model in table.local:
+        return [table.local[model].target]
     provider, sep, upstream = model.partition("/")
-    if sep and upstream and provider in table.providers:
-        return [Target(provider=provider, model=upstream)]
+    if sep and upstream:
+        if provider in table.providers:
+            return [Target(provider=provider, model=upstream)]
+        local = table.local.get(upstream)
+        if local is not None and local.engine == provider:
+            return [local.target]
     known = ", ".join(table.known_models()) or "none configured"
     raise ModelNotFound(
         f"The model '{model}' does not exist or is not routed here. Known models: {known}.",
@@ -55,7 +112,8 @@ def resolve(model: str, table: RouteTable) -> list[Target]:
 
 
 def build_route_table(settings: Settings) -> RouteTable:
-    """Providers from settings (the `openai` group and `providers`), aliases from the file."""
+    """Providers from settings (the `openai` group and `providers`), local models from the
+    `embeddings`, `ocr` and `vllm` groups, aliases from the routes file."""
     providers = {
         name: ProviderConfig(name=name, **cfg.model_dump())
         for name, cfg in settings.providers.items()
@@ -67,12 +125,39 @@ def build_route_table(settings: Settings) -> RouteTable:
             api_key=settings.openai.api_key,
             timeout_s=settings.openai.timeout_s,
         )
+    clash = sorted(set(providers) & set(LOCAL_ENGINES))
+    if clash:
+        raise ValueError(f"provider names {clash} are reserved for local engines")
+    local = local_models(settings)
     aliases = load_routes_file(settings.routes_file).aliases if settings.routes_file else {}
     for alias, targets in aliases.items():
         for target in targets:
-            if target.provider not in providers:
+            if target.provider in LOCAL_ENGINES:
+                if target.model not in local or local[target.model].engine != target.provider:
+                    raise ValueError(f"route '{alias}' names unknown local model '{target.model}'")
+            elif target.provider not in providers:
                 raise ValueError(f"route '{alias}' names unknown provider '{target.provider}'")
-    return RouteTable(providers=providers, aliases=aliases)
+    return RouteTable(providers=providers, aliases=aliases, local=local)
+
+
+def local_models(settings: Settings) -> dict[str, LocalModel]:
+    served = [
+        *(LocalModel(n, "embed", s) for n, s in settings.embeddings.models.items()),
+        *(LocalModel(n, "ocr", s) for n, s in settings.ocr.models.items()),
+        *(LocalModel(n, "vllm", s) for n, s in settings.vllm.models.items()),
+    ]
+    table: dict[str, LocalModel] = {}
+    for model in served:
+        if not _SERVED_NAME.fullmatch(model.name):
+            raise ValueError(f"local model name '{model.name}' must match {_SERVED_NAME.pattern}")
+        if model.name in table:
+            raise ValueError(f"local model name '{model.name}' is served twice")
+        table[model.name] = model
+    return table
+
+
+_SERVED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+"""Served names of local models are also topic-name parts: Kafka's legal characters."""
 
 
 def load_routes_file(path: Path) -> RoutesFile:

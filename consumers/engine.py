@@ -17,16 +17,13 @@ class Completion:
 
 
 class Engine(Protocol):
-    def targets(self) -> list[str]:
-        """The providers (or model pools) this engine serves; one dispatch topic each."""
-        ...
-
     async def generate(self, request: Request, target: Target) -> Completion:
         """Run one request; raise a BrokerError subclass on failure."""
         ...
 
     def stream(self, request: Request, target: Target) -> AsyncIterator[dict[str, Any]]:
-        """Run one request, yielding OpenAI `chat.completion.chunk`s as they come."""
+        """Run one request, yielding OpenAI `chat.completion.chunk`s as they come (engines
+        without streaming raise InvalidRequest naming `stream`)."""
         ...
 
     async def check_health(self) -> bool: ...

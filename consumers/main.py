@@ -1,8 +1,15 @@
-"""`aibroker consumer external`: the pool for external OpenAI-compatible providers."""
+"""`aibroker consumer <pool>`: the external pool, or one pool per local model.
+
+aibroker consumer external [--provider openai]
+aibroker consumer embeddings --model all-minilm-l6-v2
+aibroker consumer ocr --model pp-ocrv4
+aibroker consumer vllm --model qwen2.5-7b-instruct
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 
@@ -11,17 +18,25 @@ from aibroker.kafka import running_producer
 from aibroker.prices import load_prices
 from aibroker.publish import Publisher
 from aibroker.redis import connect
-from aibroker.routes import build_route_table
+from aibroker.routes import LocalModel, RouteTable, build_route_table
 from aibroker.runtime import WorkerSpec, run_workers
 from aibroker.settings import Settings
-from consumers.external import OpenAICompatibleEngine
+from consumers.engine import Engine
 from consumers.pool import Pool
 from topics.catalog import TopicNames
+
+log = logging.getLogger(__name__)
+
+HEALTH_EVERY_S = 10.0
+LOCAL_ENGINES = {"embeddings": "embed", "ocr": "ocr", "vllm": "vllm"}
+"""`aibroker consumer <pool>` → the engine name local targets carry."""
 
 
 async def run_external(
     settings: Settings, stop: asyncio.Event, providers: list[str] | None = None
 ) -> None:
+    from consumers.external import OpenAICompatibleEngine
+
     routes = build_route_table(settings)
     chosen = {n: p for n, p in routes.providers.items() if not providers or n in providers}
     if not chosen:
@@ -31,8 +46,63 @@ async def run_external(
         )
     names = TopicNames(settings.kafka.topic_prefix)
     engine = OpenAICompatibleEngine(chosen)
+    topics = [names.dispatch(p) for p in engine.targets()]
+    await _run_pool(
+        settings, stop, engine, "pool.external", topics, "aib-pool-external", concurrency=None
+    )
+
+
+async def run_local(settings: Settings, stop: asyncio.Event, pool: str, model: str) -> None:
+    """One local model's pool; refuses to start, naming the extra, if its engine is missing."""
+    served = _served(build_route_table(settings), LOCAL_ENGINES[pool], model)
+    names = TopicNames(settings.kafka.topic_prefix)
+    engine = await _start_engine(settings, served)
+    topic = names.dispatch_local(served.engine, served.name)
+    concurrency = settings.vllm.max_num_seqs if served.engine == "vllm" else None
+    group = f"aib-pool-{served.engine}-{served.name.lower()}"
+    await _run_pool(settings, stop, engine, f"pool.{served.engine}", [topic], group, concurrency)
+
+
+async def _start_engine(settings: Settings, served: LocalModel) -> Engine:
+    if served.engine == "embed":
+        from consumers import embeddings
+
+        embeddings.require_extra()
+        return await embeddings.EmbeddingsEngine.start(served, settings.embeddings)
+    if served.engine == "ocr":
+        from consumers.ocr import OcrEngine
+
+        return await OcrEngine.start(served, settings.ocr)
+    from consumers import vllm_engine
+
+    vllm_engine.require_extra()
+    return await vllm_engine.VllmEngine.start(served, settings.vllm)
+
+
+def _served(routes: RouteTable, engine: str, model: str) -> LocalModel:
+    served = routes.local.get(model)
+    if served is None or served.engine != engine:
+        mine = sorted(n for n, m in routes.local.items() if m.engine == engine)
+        raise SystemExit(
+            f"'{model}' is not a configured {engine} model (configured: {mine or 'none'}); "
+            "see AIBROKER_EMBEDDINGS_MODELS, AIBROKER_OCR_MODELS, AIBROKER_VLLM_MODELS"
+        )
+    return served
+
+
+async def _run_pool(
+    settings: Settings,
+    stop: asyncio.Event,
+    engine: Engine,
+    name: str,
+    topics: list[str],
+    group: str,
+    concurrency: int | None,
+) -> None:
+    names = TopicNames(settings.kafka.topic_prefix)
     owner = f"{socket.gethostname()}:{os.getpid()}"
     cfg = settings.consumer
+    watch = asyncio.create_task(_watch_health(engine, stop))
     try:
         async with connect(settings.redis) as redis, running_producer(settings.kafka) as producer:
             pool = Pool(
@@ -43,13 +113,7 @@ async def run_external(
                 owner=owner,
                 lease_s=cfg.claim_lease_s,
             )
-            spec = WorkerSpec(
-                "pool.external",
-                [names.dispatch(p) for p in engine.targets()],
-                "aib-pool-external",
-                pool.on_request,
-                cfg.concurrency,
-            )
+            spec = WorkerSpec(name, topics, group, pool.on_request, concurrency or cfg.concurrency)
             await run_workers(
                 settings.kafka,
                 producer,
@@ -59,4 +123,18 @@ async def run_external(
                 dlq_topic=names.dlq,
             )
     finally:
+        watch.cancel()
         await engine.aclose()
+    if watch.done() and not watch.cancelled() and watch.result():
+        raise SystemExit(f"{name}: the engine failed its health check; exiting to be restarted")
+
+
+async def _watch_health(engine: Engine, stop: asyncio.Event) -> bool:
+    """Stops the pool (to be restarted) when its engine fails a health check; True then."""
+    while not stop.is_set():
+        await asyncio.sleep(HEALTH_EVERY_S)
+        if not await engine.check_health():
+            log.error("engine failed its health check; stopping the pool")
+            stop.set()
+            return True
+    return False

@@ -30,7 +30,7 @@ def choose_target(request: Request, routes: RouteTable, now: float) -> Dispatch 
     if request.deadline is not None and now >= request.deadline:
         return Expire()
     try:
-        targets = resolve(request.model, routes)
+        targets = resolve(request.model, routes, request.kind)
     except BrokerError as exc:
         return Reject(exc)
     for target in targets:

@@ -64,7 +64,7 @@ class Dispatcher:
 
     async def _dispatch(self, request: Request, decision: Dispatch) -> None:
         routed = request.model_copy(update={"target": decision.target})
-        await self.publisher.request(self.names.dispatch(decision.target.provider), routed)
+        await self.publisher.request(self.routes.topic(self.names, decision.target), routed)
 
     async def on_outcome(self, record: ConsumerRecord[bytes, bytes]) -> None:
         outcome = decode(Outcome, record.value)
@@ -116,7 +116,7 @@ class Dispatcher:
             )
             headers = [
                 (DUE_HEADER, f"{now + step.delay_s:.3f}".encode()),
-                (DEST_HEADER, self.names.dispatch(request.target.provider).encode()),
+                (DEST_HEADER, self.routes.topic(self.names, request.target).encode()),
             ]
             topic = self.names.retry(delay_topic(step.delay_s))
             metrics.RETRIES.labels(request.target.provider).inc()

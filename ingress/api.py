@@ -1,4 +1,4 @@
-"""The OpenAI-compatible routes: parse, call a flow, shape the answer."""
+"""The OpenAI-compatible routes (and `/v1/ocr`): parse, call a flow, shape the answer."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from aibroker.keys import KeyInfo
+from aibroker.netguard import check_url
 from aibroker.routes import resolve
 from ingress.auth import authenticate
 from ingress.flows import submit_once
@@ -15,7 +16,7 @@ from ingress.prefer import parse_prefer
 from ingress.state import services
 from ingress.views import json_response
 from schemas.envelopes import Kind, Mode
-from schemas.openai import ChatCompletionRequest
+from schemas.openai import ChatCompletionRequest, EmbeddingsRequest, OcrRequest
 
 router = APIRouter()
 Caller = Annotated[KeyInfo, Depends(authenticate)]
@@ -28,15 +29,42 @@ async def chat_completions(
     """Synchronous by default (`stream: true`: server-sent events); `Prefer: respond-async`
     answers 202 with the request's id, `Prefer: wait=N` bounds the wait, `Idempotency-Key`
     makes retries safe."""
+    return await _submit(
+        request, caller, Kind.CHAT, body.model, body.model_dump(exclude_unset=True)
+    )
+
+
+@router.post("/v1/embeddings", tags=["openai"])
+async def embeddings(body: EmbeddingsRequest, request: Request, caller: Caller) -> Response:
+    """Vectors for a string, a list of strings or token ids, from a local embeddings pool
+    (micro-batched with other requests). `Prefer` and `Idempotency-Key` as for chat."""
+    return await _submit(
+        request, caller, Kind.EMBEDDINGS, body.model, body.model_dump(exclude_unset=True)
+    )
+
+
+@router.post("/v1/ocr", tags=["broker"])
+async def ocr(body: OcrRequest, request: Request, caller: Caller) -> Response:
+    """Text lines (with boxes and confidences) and the joined text of one image, given as
+    base64 (`image`) or fetched by the OCR pool from a public `image_url`. Answers
+    `{"object": "ocr.result", "model", "text", "lines": [{"text", "confidence", "box"}],
+    "width", "height", "usage"}`. `Prefer` and `Idempotency-Key` as for chat."""
+    if body.image_url is not None:
+        check_url(body.image_url, "image_url")
+    return await _submit(request, caller, Kind.OCR, body.model, body.model_dump(exclude_unset=True))
+
+
+async def _submit(
+    request: Request, caller: KeyInfo, kind: Kind, model: str, payload: dict[str, Any]
+) -> Response:
     svc = services(request)
-    resolve(body.model, svc.routes)
+    resolve(model, svc.routes, kind)
     prefer = parse_prefer(request.headers.getlist("prefer"))
     limit = svc.settings.ingress.sync_wait_s
     wait = None if prefer.respond_async else min(prefer.wait_s or limit, limit)
-    payload = body.model_dump(exclude_unset=True)
     mode = Mode.ASYNC if wait is None else Mode.SYNC
-    envelope = svc.submitter.envelope(caller, Kind.CHAT, body.model, payload, mode)
-    return await submit_once(svc, request.headers, "/v1/chat/completions", payload, envelope, wait)
+    envelope = svc.submitter.envelope(caller, kind, model, payload, mode)
+    return await submit_once(svc, request.headers, kind.endpoint, payload, envelope, wait)
 
 
 @router.get("/v1/models", tags=["openai"])

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.responses import Response
 
 from aibroker.keys import KeyInfo
+from aibroker.netguard import check_url
 from aibroker.publish import cancelled_error
 from aibroker.routes import resolve
 from ingress.auth import authenticate
@@ -19,28 +21,44 @@ from ingress.flows import read_state, submit_once, wait_for_end
 from ingress.state import services
 from ingress.views import json_response, status_document
 from schemas.envelopes import Kind, Mode, Result, Status
-from schemas.openai import ChatCompletionRequest
+from schemas.openai import ChatCompletionRequest, EmbeddingsRequest, OcrRequest
 
 router = APIRouter(tags=["broker"])
 Caller = Annotated[KeyInfo, Depends(authenticate)]
 CANCEL_WAIT_S = 5.0
 
 
+BODIES: dict[str, tuple[Kind, type[ChatCompletionRequest | EmbeddingsRequest | OcrRequest]]] = {
+    Kind.CHAT.endpoint: (Kind.CHAT, ChatCompletionRequest),
+    Kind.EMBEDDINGS.endpoint: (Kind.EMBEDDINGS, EmbeddingsRequest),
+    Kind.OCR.endpoint: (Kind.OCR, OcrRequest),
+}
+
+
 class SubmitRequest(BaseModel):
     """`POST /v1/requests`: an endpoint's body, submitted asynchronously."""
 
-    endpoint: Literal["/v1/chat/completions"]
-    body: ChatCompletionRequest
+    endpoint: Literal["/v1/chat/completions", "/v1/embeddings", "/v1/ocr"]
+    body: dict[str, Any] = Field(description="The body the endpoint itself would take.")
     deadline: float | None = Field(default=None, description="Unix time after which it expires.")
 
 
 @router.post("/v1/requests", status_code=202)
 async def submit_request(body: SubmitRequest, request: Request, caller: Caller) -> Response:
     svc = services(request)
-    resolve(body.body.model, svc.routes)
-    payload = body.body.model_dump(exclude_unset=True)
+    kind, model_type = BODIES[body.endpoint]
+    try:
+        parsed = model_type.model_validate(body.body)
+    except ValidationError as exc:  # reported like any invalid body, located under `body`
+        raise RequestValidationError(
+            [{**e, "loc": ("body", "body", *e["loc"])} for e in exc.errors()]
+        ) from exc
+    if isinstance(parsed, OcrRequest) and parsed.image_url is not None:
+        check_url(parsed.image_url, "body.image_url")
+    resolve(parsed.model, svc.routes, kind)
+    payload = parsed.model_dump(exclude_unset=True)
     envelope = svc.submitter.envelope(
-        caller, Kind.CHAT, body.body.model, payload, Mode.ASYNC, deadline=body.deadline
+        caller, kind, parsed.model, payload, Mode.ASYNC, deadline=body.deadline
     )
     return await submit_once(svc, request.headers, body.endpoint, payload, envelope, None)
 

@@ -19,6 +19,21 @@ class Kind(StrEnum):
 
     CHAT = "chat"
     """`/v1/chat/completions`."""
+    EMBEDDINGS = "embeddings"
+    """`/v1/embeddings`."""
+    OCR = "ocr"
+    """`/v1/ocr` (broker-native)."""
+
+    @property
+    def endpoint(self) -> str:
+        return _ENDPOINTS[self]
+
+
+_ENDPOINTS = {
+    Kind.CHAT: "/v1/chat/completions",
+    Kind.EMBEDDINGS: "/v1/embeddings",
+    Kind.OCR: "/v1/ocr",
+}
 
 
 class Mode(StrEnum):

