@@ -78,12 +78,10 @@ def run_dev(settings: Settings) -> None:
         embeddings, ocr = _local_models(settings)
         env["AIBROKER_EMBEDDINGS_MODELS"] = json.dumps(embeddings)
         env["AIBROKER_OCR_MODELS"] = json.dumps(ocr)
-        services = SERVICES + [
-            *(
-                (f"consumer-embed-{m}", ["consumer", "embeddings", "--model", m])
-                for m in embeddings
-            ),
-            *((f"consumer-ocr-{m}", ["consumer", "ocr", "--model", m]) for m in ocr),
+        services = [
+            *SERVICES,
+            *((f"embed-{m}", ["consumer", "embeddings", "--model", m]) for m in embeddings),
+            *((f"ocr-{m}", ["consumer", "ocr", "--model", m]) for m in ocr),
         ]
         children += [
             _child(name, args, {**env, "AIBROKER_METRICS_PORT": str(METRICS_BASE_PORT + i)}, logs)
