@@ -2,8 +2,9 @@
 #   make dev    create .venv if needed, run the whole broker on the embedded stack
 #   make test   create .venv if needed, lint, type-check, run the test suite
 #
-# TORCH: the torch requirement installed first, for the local-model extras
-# (e.g. TORCH=torch==2.13.0 for the CPU build; a GPU user names a CUDA build).
+# TORCH: pip arguments for torch, installed before the local-model extras so that they do
+# not pull a build of their own (a GPU user names a CUDA build and its index URL).
+# EXTRAS: test, plus the CPU local models that `make dev` serves.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0

@@ -24,6 +24,8 @@ SERVICES = {
     "results": ["results"],
     "ingress": ["ingress"],
 }
+EMBEDDINGS_MODEL = "all-minilm-l6-v2"
+OCR_MODEL = "pp-ocrv4"
 
 
 @dataclass
@@ -38,6 +40,10 @@ class Stack:
     prices_yaml: str = 'mock/echo: {input: "0.50", output: "1.50"}\n'
     """Prices for the mock's models (merged over the shipped table)."""
     extra_env: dict[str, str] = field(default_factory=dict)
+    embeddings: bool = False
+    """Also run the embeddings pool, serving all-MiniLM-L6-v2 (the `[embeddings]` extra)."""
+    ocr: bool = False
+    """Also run the OCR pool, serving pp-ocrv4 through RapidOCR (the `[ocr]` extra)."""
     prefix: str = field(default_factory=lambda: f"e{uuid.uuid4().hex[:8]}.")
     ingress_port: int = field(default_factory=free_port)
     mock_port: int = field(default_factory=free_port)
@@ -79,6 +85,10 @@ class Stack:
             "AIBROKER_PRICES_FILE": str(self.logs / "prices.yaml"),
             "AIBROKER_ADMIN_API_KEY": self.admin_key,
             "AIBROKER_INGRESS_KEY_CACHE_TTL_S": "0.5",
+            "AIBROKER_EMBEDDINGS_MODELS": json.dumps(
+                {EMBEDDINGS_MODEL: EMBEDDINGS_MODEL} if self.embeddings else {}
+            ),
+            "AIBROKER_OCR_MODELS": json.dumps({OCR_MODEL: "rapidocr"} if self.ocr else {}),
             **self.extra_env,
         }
 
@@ -101,7 +111,7 @@ class Stack:
         )
         self._run(["topics", "apply"])
         self.api_key = self._run(["keys", "create", "--tenant", "tenant-a"]).strip()
-        for name in SERVICES:
+        for name in self.services():
             self.start_service(name)
         self.wait_ready()
 
@@ -109,9 +119,17 @@ class Stack:
         port = self.metrics_ports.setdefault(name, free_port())
         self._spawn(
             name,
-            [sys.executable, "-m", "aibroker", *SERVICES[name]],
+            [sys.executable, "-m", "aibroker", *self.services()[name]],
             {"AIBROKER_METRICS_PORT": str(port)},
         )
+
+    def services(self) -> dict[str, list[str]]:
+        local = {
+            "embed": ["consumer", "embeddings", "--model", EMBEDDINGS_MODEL],
+            "ocr": ["consumer", "ocr", "--model", OCR_MODEL],
+        }
+        chosen = {"embed": self.embeddings, "ocr": self.ocr}
+        return SERVICES | {name: args for name, args in local.items() if chosen[name]}
 
     def new_key(self, tenant: str) -> str:
         return self._run(["keys", "create", "--tenant", tenant]).strip()
