@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: dev test lint install bench clean
+.PHONY: dev test lint install bench bench-local clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m loadtest.bench --concurrency 96 --update-readme README.md
+
+bench-local: $(STAMP)
+	$(BIN)/python -m loadtest.bench_local --update-readme README.md
 
 clean:
 	rm -rf $(VENV) .aibroker .mypy_cache .ruff_cache .pytest_cache

@@ -237,8 +237,8 @@ def main(argv: list[str] | None = None) -> None:
         update_readme(args.update_readme, text)
 
 
-def update_readme(path: Path, text: str) -> None:
-    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+def update_readme(path: Path, text: str, marker: str = "bench") -> None:
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
     readme = path.read_text()
     head, _, rest = readme.partition(start)
     _, _, tail = rest.partition(end)

@@ -1,0 +1,256 @@
+"""The local-model benchmark: embeddings and OCR through the broker against the same models
+called directly, measured in the same run on the same machine.
+
+    python -m loadtest.bench_local [--seconds 20] [--concurrency 64]
+
+Baselines, in this process, before the broker is loaded:
+  - embeddings: `SentenceTransformer.encode(texts, batch_size=32)` over the same texts, and
+    the same model encoding one sentence a call;
+  - OCR: RapidOCR over the same images, one after another.
+Through the broker: closed-loop single-sentence `/v1/embeddings` requests and `/v1/ocr`
+requests, with each pool's batch size, fill and queue wait read from its metrics.
+Writes loadtest/results/bench_local.json and a Markdown table (--update-readme puts it in
+the README between the bench-local markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import io
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from aibroker import embedded
+from loadtest.driver import closed_loop
+from loadtest.stack import EMBEDDINGS_MODEL, OCR_MODEL, Stack
+
+WORDS = [
+    "broker",
+    "queue",
+    "result",
+    "model",
+    "batch",
+    "token",
+    "vector",
+    "image",
+    "text",
+    "kafka",
+    "redis",
+    "pool",
+]
+
+
+def sentences(n: int) -> list[str]:
+    """Distinct short sentences (8-16 words), the same every run."""
+    out = []
+    for i in range(n):
+        words = [WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(8 + i % 9)]
+        out.append(f"Sentence {i}: " + " ".join(words) + ".")
+    return out
+
+
+def images(n: int) -> list[bytes]:
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=40)
+    out = []
+    for i in range(n):
+        image = Image.new("RGB", (480, 120), "white")
+        ImageDraw.Draw(image).text((20, 35), f"ORDER {1000 + i} PAID", fill="black", font=font)
+        buf = io.BytesIO()
+        image.save(buf, "PNG")
+        out.append(buf.getvalue())
+    return out
+
+
+def direct_embeddings(texts: list[str], serial: int) -> dict[str, float]:
+    from consumers.embeddings import load_model
+
+    model = load_model(EMBEDDINGS_MODEL, "cpu")
+    model.encode(texts[:64], batch_size=32, show_progress_bar=False)  # warm up
+    started = time.perf_counter()
+    model.encode(texts, batch_size=32, show_progress_bar=False)
+    batched = len(texts) / (time.perf_counter() - started)
+    latencies = []
+    for text in texts[:serial]:
+        t0 = time.perf_counter()
+        model.encode([text], show_progress_bar=False)
+        latencies.append(time.perf_counter() - t0)
+    return {
+        "batch32_per_s": round(batched, 1),
+        "one_at_a_time_per_s": round(serial / sum(latencies), 1),
+        "one_at_a_time_p50_ms": round(sorted(latencies)[len(latencies) // 2] * 1000, 2),
+    }
+
+
+def direct_ocr(pictures: list[bytes]) -> dict[str, float]:
+    from consumers.ocr import RapidOcrBackend
+    from consumers.ocr_io import decode_image
+
+    backend = RapidOcrBackend()
+    decoded = [decode_image(p, 10**8) for p in pictures]
+    backend.recognise(decoded[:1])  # warm up
+    started = time.perf_counter()
+    for image in decoded:
+        backend.recognise([image])
+    return {"images_per_s": round(len(decoded) / (time.perf_counter() - started), 2)}
+
+
+async def through_broker(
+    stack: Stack, texts: list[str], pictures: list[bytes], args: argparse.Namespace
+) -> dict[str, Any]:
+    auth = {"Authorization": f"Bearer {stack.api_key}", "Content-Type": "application/json"}
+    embed_url, ocr_url = f"{stack.url}/v1/embeddings", f"{stack.url}/v1/ocr"
+
+    def embed_body(i: int) -> bytes:
+        return orjson.dumps({"model": EMBEDDINGS_MODEL, "input": texts[i % len(texts)]})
+
+    encoded = [base64.b64encode(p).decode() for p in pictures]
+
+    def ocr_body(i: int) -> bytes:
+        return orjson.dumps({"model": OCR_MODEL, "image": encoded[i % len(encoded)]})
+
+    await closed_loop(embed_url, embed_body, auth, concurrency=8, total=200)  # warm up
+    await closed_loop(ocr_url, ocr_body, auth, concurrency=1, total=2)
+    report: dict[str, Any] = {}
+    single = await closed_loop(embed_url, embed_body, auth, concurrency=1, total=200)
+    report["embeddings_concurrency_1"] = single.summary()
+    before = await pool_stats(stack, "embed", f"embed.{EMBEDDINGS_MODEL}")
+    saturated = await closed_loop(
+        embed_url, embed_body, auth, concurrency=args.concurrency, duration_s=args.seconds
+    )
+    report["embeddings_saturated"] = saturated.summary()
+    report["embeddings_batching"] = delta(
+        before, await pool_stats(stack, "embed", f"embed.{EMBEDDINGS_MODEL}")
+    )
+    before = await pool_stats(stack, "ocr", f"ocr.{OCR_MODEL}")
+    ocr = await closed_loop(
+        ocr_url, ocr_body, auth, concurrency=args.ocr_concurrency, duration_s=args.seconds
+    )
+    report["ocr_saturated"] = ocr.summary()
+    report["ocr_batching"] = delta(before, await pool_stats(stack, "ocr", f"ocr.{OCR_MODEL}"))
+    return report
+
+
+async def pool_stats(stack: Stack, service: str, pool: str) -> dict[str, float]:
+    """Sums and counts of the pool's batch histograms, from its metrics port."""
+    port = stack.metrics_ports[service]
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+    stats: dict[str, float] = {}
+    for name in ("items", "fill_ratio", "queue_wait_seconds"):
+        for part in ("sum", "count"):
+            prefix = f'aibroker_batch_{name}_{part}{{pool="{pool}"}}'
+            for line in text.splitlines():
+                if line.startswith(prefix):
+                    stats[f"{name}_{part}"] = float(line.split()[-1])
+    return stats
+
+
+def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    def mean(name: str) -> float:
+        count = after.get(f"{name}_count", 0) - before.get(f"{name}_count", 0)
+        total = after.get(f"{name}_sum", 0) - before.get(f"{name}_sum", 0)
+        return total / count if count else float("nan")
+
+    return {
+        "model_calls": after.get("items_count", 0) - before.get("items_count", 0),
+        "mean_batch_items": round(mean("items"), 2),
+        "mean_batch_fill": round(mean("fill_ratio"), 3),
+        "mean_queue_wait_ms": round(mean("queue_wait_seconds") * 1000, 2),
+    }
+
+
+def table(report: dict[str, Any]) -> str:
+    emb, ocr = report["direct"]["embeddings"], report["direct"]["ocr"]
+    sat, one = (
+        report["broker"]["embeddings_saturated"],
+        report["broker"]["embeddings_concurrency_1"],
+    )
+    batching, ocr_b = report["broker"]["embeddings_batching"], report["broker"]["ocr_batching"]
+    ocr_sat = report["broker"]["ocr_saturated"]
+    rows = [
+        "| measure | direct (baseline) | through the broker | broker vs baseline |",
+        "| --- | --- | --- | --- |",
+        f"| embeddings/s, single-sentence requests at saturation vs `encode(batch_size=32)` "
+        f"| {emb['batch32_per_s']} | {sat['throughput_rps']} "
+        f"| x{report['ratios']['embeddings_vs_batch32']} (goal ≥ 0.85) |",
+        f"| the same vs `encode` one sentence a call | {emb['one_at_a_time_per_s']} "
+        f"| {sat['throughput_rps']} | x{report['ratios']['embeddings_vs_one_at_a_time']} "
+        "(goal ≥ 1.8) |",
+        f"| embedding p50 latency, concurrency 1 | {emb['one_at_a_time_p50_ms']} ms "
+        f"| {one['p50_ms']} ms | +{round(one['p50_ms'] - emb['one_at_a_time_p50_ms'], 2)} ms |",
+        f"| embeddings batching at saturation | — | {batching['mean_batch_items']} texts a call, "
+        f"fill {batching['mean_batch_fill']}, queue wait {batching['mean_queue_wait_ms']} ms "
+        "| — |",
+        f"| OCR images/s (RapidOCR, one image a call) | {ocr['images_per_s']} "
+        f"| {ocr_sat['throughput_rps']} | x{report['ratios']['ocr']} (goal ≥ 0.8) |",
+        f"| OCR batching | — | {ocr_b['mean_batch_items']} images a call, queue wait "
+        f"{ocr_b['mean_queue_wait_ms']} ms | — |",
+    ]
+    return "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="aibroker local-model benchmark")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--ocr-concurrency", type=int, default=8)
+    parser.add_argument("--texts", type=int, default=2048)
+    parser.add_argument("--out", type=Path, default=Path("loadtest/results/bench_local.json"))
+    parser.add_argument("--update-readme", type=Path, default=None)
+    args = parser.parse_args(argv)
+    texts, pictures = sentences(args.texts), images(8)
+    report: dict[str, Any] = {
+        "direct": {"embeddings": direct_embeddings(texts, 200), "ocr": direct_ocr(pictures)}
+    }
+    workdir = Path(tempfile.mkdtemp(prefix="aibroker-bench-local-"))
+    with contextlib.ExitStack() as ctx:
+        bootstrap = os.environ.get("AIBROKER_KAFKA_BOOTSTRAP")
+        if not bootstrap:
+            bootstrap = ctx.enter_context(embedded.tansu(workdir)).url
+        redis_url = os.environ.get("AIBROKER_REDIS_URL")
+        if not redis_url:
+            redis_url = ctx.enter_context(embedded.redis_server(workdir)).url
+        stack = Stack(
+            bootstrap,
+            bool(os.environ.get("AIBROKER_KAFKA_BOOTSTRAP")),
+            redis_url,
+            workdir / "logs",
+            embeddings=True,
+            ocr=True,
+            extra_env={"AIBROKER_CONSUMER_CONCURRENCY": "256", "AIBROKER_LOG_LEVEL": "WARNING"},
+        )
+        ctx.callback(stack.stop)
+        stack.start()
+        report["broker"] = asyncio.run(through_broker(stack, texts, pictures, args))
+    direct, broker = report["direct"], report["broker"]
+    rate = broker["embeddings_saturated"]["throughput_rps"]
+    report["ratios"] = {
+        "embeddings_vs_batch32": round(rate / direct["embeddings"]["batch32_per_s"], 3),
+        "embeddings_vs_one_at_a_time": round(rate / direct["embeddings"]["one_at_a_time_per_s"], 3),
+        "ocr": round(broker["ocr_saturated"]["throughput_rps"] / direct["ocr"]["images_per_s"], 3),
+    }
+    report["meta"] = {"cpus": os.cpu_count(), "seconds": args.seconds, "at": time.time()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    text = table(report)
+    print(text)
+    if args.update_readme:
+        from loadtest.bench import update_readme
+
+        update_readme(args.update_readme, text, marker="bench-local")
+
+
+if __name__ == "__main__":
+    main()
