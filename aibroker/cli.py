@@ -76,7 +76,12 @@ def cmd_topics_apply(settings: Settings, _: argparse.Namespace) -> None:
 
     names = TopicNames(settings.kafka.topic_prefix)
     dispatch = build_route_table(settings).dispatch_topics(names)
-    specs = catalogue(names, dispatch, partitions=settings.kafka.partitions)
+    specs = catalogue(
+        names,
+        dispatch,
+        partitions=settings.kafka.partitions,
+        max_message_bytes=settings.kafka.max_message_bytes,
+    )
     created = asyncio.run(
         apply_topics(
             bootstrap(settings.kafka), specs, replication_factor=settings.kafka.replication_factor

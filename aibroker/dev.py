@@ -135,7 +135,12 @@ async def _serve(settings: Settings, children: list[ChildSpec]) -> None:
     assert settings.kafka.bootstrap
     await apply_topics(
         settings.kafka.bootstrap,
-        catalogue(names, routes.dispatch_topics(names), partitions=settings.kafka.partitions),
+        catalogue(
+            names,
+            routes.dispatch_topics(names),
+            partitions=settings.kafka.partitions,
+            max_message_bytes=settings.kafka.max_message_bytes,
+        ),
     )
     key = await _dev_key(settings.redis, settings.dev.api_key)
     stop = stop_on_signals()

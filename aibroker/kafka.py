@@ -29,6 +29,7 @@ def make_producer(settings: KafkaSettings, **overrides: Any) -> AIOKafkaProducer
         "linger_ms": settings.linger_ms,
         "request_timeout_ms": settings.request_timeout_ms,
         "max_batch_size": 256 * 1024,
+        "max_request_size": settings.max_message_bytes,
         **overrides,
     }
     return AIOKafkaProducer(**options)
@@ -47,6 +48,7 @@ def make_consumer(
         "session_timeout_ms": settings.session_timeout_ms,
         "heartbeat_interval_ms": settings.heartbeat_interval_ms,
         "max_poll_interval_ms": settings.max_poll_interval_ms,
+        "max_partition_fetch_bytes": settings.max_message_bytes,
         "request_timeout_ms": max(settings.request_timeout_ms, settings.session_timeout_ms + 5000),
         **overrides,
     }

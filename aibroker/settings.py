@@ -45,6 +45,10 @@ class KafkaSettings(_Group):
     """Consumer-group heartbeat interval (a third of the session timeout or less)."""
     max_poll_interval_ms: int = 300000
     """Longest gap between polls before the group evicts a member."""
+    max_message_bytes: int = 16 * 1024 * 1024
+    """Largest record: the producers' request size, the consumers' fetch size per partition
+    and every topic's `max.message.bytes` (an OCR image or 2048 embeddings must fit). A
+    result larger than this ends its request with a 413 error instead."""
     partitions: int = 6
     """Partitions of the work topics created by `aibroker topics apply`."""
     replication_factor: int = 1

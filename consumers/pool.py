@@ -14,11 +14,12 @@ import logging
 import time
 from typing import Any
 
+from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.structs import ConsumerRecord
 from redis.exceptions import RedisError
 
 from aibroker.claims import Claim, ClaimStore
-from aibroker.errors import BrokerError
+from aibroker.errors import BrokerError, PayloadTooLarge
 from aibroker.kafka import decode
 from aibroker.prices import PriceTable, cached_tokens, cost
 from aibroker.publish import Publisher, cancelled_error, expired_error, terminal
@@ -102,7 +103,15 @@ class Pool:
             event = self._bill(request, request.target, completion.usage, service_ms)
             result.cost_usd = event.cost_usd
             sends.append(self.publisher.usage(event))
-        await asyncio.gather(*sends)
+        try:
+            await asyncio.gather(*sends)
+        except MessageSizeTooLargeError:
+            too_large = PayloadTooLarge(
+                "The answer is larger than the broker's message limit; send fewer inputs "
+                "per request (or ask the operator to raise AIBROKER_KAFKA_MAX_MESSAGE_BYTES).",
+                code="result_too_large",
+            )
+            await self.publisher.fail(request, too_large)
 
     def _bill(
         self, request: Request, target: Target, usage: Usage, latency_ms: float

@@ -36,7 +36,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        reply_spec = reply_topic_spec(names, instance)
+        reply_spec = reply_topic_spec(
+            names, instance, max_message_bytes=settings.kafka.max_message_bytes
+        )
         await apply_topics(
             bootstrap(settings.kafka),
             [reply_spec],

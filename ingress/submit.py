@@ -8,11 +8,11 @@ import time
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from redis.exceptions import RedisError
 
 from aibroker import metrics
-from aibroker.errors import Unavailable
+from aibroker.errors import PayloadTooLarge, Unavailable
 from aibroker.ids import new_id
 from aibroker.kafka import encode
 from aibroker.keys import KeyInfo
@@ -74,6 +74,10 @@ class Submitter:
         try:
             async with asyncio.timeout(self._produce_timeout_s):
                 await self._producer.send_and_wait(topic, encode(request), key=request.id.encode())
+        except MessageSizeTooLargeError as exc:
+            raise PayloadTooLarge(
+                "The request is larger than the broker's message limit.", param="body"
+            ) from exc
         except (KafkaError, TimeoutError) as exc:
             log.warning("refusing %s: kafka write failed (%r)", request.id, exc)
             raise Unavailable(

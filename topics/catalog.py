@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -70,7 +70,13 @@ class TopicNames:
         return f"{self.prefix}dlq"
 
 
-def catalogue(names: TopicNames, dispatch_topics: list[str], *, partitions: int) -> list[TopicSpec]:
+def catalogue(
+    names: TopicNames,
+    dispatch_topics: list[str],
+    *,
+    partitions: int,
+    max_message_bytes: int | None = None,
+) -> list[TopicSpec]:
     """The shared topics, with these dispatch topics (one per external provider, one per
     local model; `RouteTable.dispatch_topics`). Reply topics are per ingress."""
     work = partitions
@@ -125,12 +131,21 @@ def catalogue(names: TopicNames, dispatch_topics: list[str], *, partitions: int)
         )
         for d in RETRY_DELAYS
     ]
-    return specs
+    return [_sized(s, max_message_bytes) for s in specs]
 
 
-def reply_topic_spec(names: TopicNames, instance: str) -> TopicSpec:
+def _sized(spec: TopicSpec, max_message_bytes: int | None) -> TopicSpec:
+    """Records may be as large as the producers allow (an OCR image, 2048 embeddings)."""
+    if max_message_bytes is None:
+        return spec
+    return replace(spec, configs={**spec.configs, "max.message.bytes": str(max_message_bytes)})
+
+
+def reply_topic_spec(
+    names: TopicNames, instance: str, *, max_message_bytes: int | None = None
+) -> TopicSpec:
     """One ingress instance's reply topic: sync results, short retention."""
-    return TopicSpec(
+    spec = TopicSpec(
         names.replies(instance),
         1,
         HOUR_MS,
@@ -138,3 +153,4 @@ def reply_topic_spec(names: TopicNames, instance: str) -> TopicSpec:
         ("consumers", "dispatcher"),
         (f"ingress {instance}",),
     )
+    return _sized(spec, max_message_bytes)
