@@ -39,6 +39,11 @@ class _Pending(Generic[T, R]):
     queued_at: float = field(default_factory=time.monotonic)
 
 
+def model_thread(pool: str) -> ThreadPoolExecutor:
+    """The single thread a pool loads and runs its model on."""
+    return ThreadPoolExecutor(1, thread_name_prefix=f"model-{pool}")
+
+
 def take_batch(costs: Sequence[int], limits: BatchLimits) -> int:
     """How many of the queued items (oldest first, by cost) the next batch takes: at least
     one, then as many as fit both limits."""
@@ -75,7 +80,11 @@ class MicroBatcher(Generic[T, R]):
         *,
         cost: Callable[[T], int],
         pool: str,
+        executor: ThreadPoolExecutor | None = None,
     ) -> None:
+        """`executor`: the one thread that runs the model (give the one that loaded it:
+        torch keeps a thread pool per calling thread, and two pools on the same cores slow
+        each other down); by default a thread of the batcher's own."""
         self._run = run
         self._limits = limits
         self._cost = cost
@@ -83,7 +92,8 @@ class MicroBatcher(Generic[T, R]):
         self._queue: deque[_Pending[T, R]] = deque()
         self._queued_cost = 0
         self._arrived = asyncio.Event()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{pool}")
+        self._own_executor = executor is None
+        self._executor = executor or model_thread(pool)
         self._loop: asyncio.Task[None] | None = None
         self._metrics = (
             metrics.BATCH_ITEMS.labels(pool),
@@ -103,7 +113,8 @@ class MicroBatcher(Generic[T, R]):
             await asyncio.gather(self._loop, return_exceptions=True)
         for pending in self._queue:
             pending.future.cancel()
-        self._executor.shutdown(wait=True)
+        if self._own_executor:
+            self._executor.shutdown(wait=True)
 
     async def submit(self, items: Sequence[T]) -> list[R]:
         """The results of `items`, in order. If any item failed, its exception is raised once

@@ -11,6 +11,7 @@ import asyncio
 import importlib.util
 import os
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 from aibroker.errors import InvalidRequest
 from aibroker.routes import LocalModel
 from aibroker.settings import EmbeddingsSettings
-from consumers.batcher import BatchLimits, MicroBatcher
+from consumers.batcher import BatchLimits, MicroBatcher, model_thread
 from consumers.embed_io import Vector, embeddings_response, input_texts
 from consumers.engine import Completion
 from schemas.envelopes import Request, Target
@@ -52,29 +53,47 @@ def model_path(source: str) -> str:
     return source
 
 
-def load_model(source: str, device: str) -> SentenceTransformer:
+def load_model(source: str, device: str, threads: int = 0) -> SentenceTransformer:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from disk, never the hub
+    import torch
     from sentence_transformers import SentenceTransformer
 
+    if threads:
+        torch.set_num_threads(threads)
     chosen = None if device == "auto" else device  # None: CUDA if present, else CPU
     return SentenceTransformer(model_path(source), device=chosen)
 
 
 class EmbeddingsEngine:
-    def __init__(self, served: LocalModel, model: SentenceTransformer, cfg: EmbeddingsSettings):
+    def __init__(
+        self,
+        served: LocalModel,
+        model: SentenceTransformer,
+        cfg: EmbeddingsSettings,
+        thread: ThreadPoolExecutor,
+    ) -> None:
         self.served = served
+        self._thread = thread
         self._model = model
         self._dim = _dimension(model)
         self._max_len = int(model.max_seq_length or 512)
+        self._forward_batch = cfg.forward_batch
         limits = BatchLimits(cfg.max_batch, cfg.max_batch_tokens, cfg.max_wait_ms / 1000)
         self._batcher = MicroBatcher[str, Embedded](
-            self._encode, limits, cost=self._estimate_tokens, pool=f"embed.{served.name}"
+            self._encode,
+            limits,
+            cost=self._estimate_tokens,
+            pool=f"embed.{served.name}",
+            executor=thread,
         )
 
     @classmethod
     async def start(cls, served: LocalModel, cfg: EmbeddingsSettings) -> EmbeddingsEngine:
-        model = await asyncio.to_thread(load_model, served.source, cfg.device)
-        engine = cls(served, model, cfg)
+        thread = model_thread(f"embed.{served.name}")  # loads the model and runs every batch
+        model = await asyncio.get_running_loop().run_in_executor(
+            thread, load_model, served.source, cfg.device, cfg.threads
+        )
+        engine = cls(served, model, cfg, thread)
         await engine._batcher.__aenter__()
         return engine
 
@@ -102,13 +121,14 @@ class EmbeddingsEngine:
 
     async def aclose(self) -> None:
         await self._batcher.__aexit__(None, None, None)
+        self._thread.shutdown(wait=True)
 
     def _encode(self, texts: list[str]) -> Sequence[Embedded]:
-        """One model call (on the batcher's thread). sentence-transformers sorts the texts by
-        length inside `encode`, which cuts padding."""
+        """One model call, on the model's thread. `encode` sorts the texts by length and
+        runs them `forward_batch` at a time, which cuts padding."""
         ids = self._model.tokenizer(texts, truncation=True, max_length=self._max_len)["input_ids"]
         vectors = self._model.encode(
-            texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False
+            texts, batch_size=self._forward_batch, convert_to_numpy=True, show_progress_bar=False
         )
         return [(vectors[i], len(ids[i])) for i in range(len(texts))]
 

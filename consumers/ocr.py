@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -18,7 +19,7 @@ from aibroker.errors import InvalidRequest
 from aibroker.netguard import FetchLimits, fetch
 from aibroker.routes import LocalModel
 from aibroker.settings import OcrSettings
-from consumers.batcher import BatchLimits, MicroBatcher
+from consumers.batcher import BatchLimits, MicroBatcher, model_thread
 from consumers.engine import Completion
 from consumers.ocr_io import Image, TextLine, decode_image, image_bytes, ocr_response
 from schemas.envelopes import Request, Target
@@ -104,20 +105,26 @@ def load_backend(source: str, device: str) -> Backend:
 
 
 class OcrEngine:
-    def __init__(self, served: LocalModel, backend: Backend, cfg: OcrSettings) -> None:
+    def __init__(
+        self, served: LocalModel, backend: Backend, cfg: OcrSettings, thread: ThreadPoolExecutor
+    ) -> None:
         self.served = served
+        self._thread = thread
         self._backend = backend
         self._cfg = cfg
         self._fetch = FetchLimits.build(cfg.max_image_bytes, cfg.fetch_timeout_s, cfg.fetch_allow)
         limits = BatchLimits(cfg.max_batch, cfg.max_batch * 4_000_000, cfg.max_wait_ms / 1000)
         self._batcher = MicroBatcher[Image, list[TextLine]](
-            backend.recognise, limits, cost=_pixels, pool=f"ocr.{served.name}"
+            backend.recognise, limits, cost=_pixels, pool=f"ocr.{served.name}", executor=thread
         )
 
     @classmethod
     async def start(cls, served: LocalModel, cfg: OcrSettings) -> OcrEngine:
-        backend = await asyncio.to_thread(load_backend, served.source, cfg.device)
-        engine = cls(served, backend, cfg)
+        thread = model_thread(f"ocr.{served.name}")  # loads the model and runs every batch
+        backend = await asyncio.get_running_loop().run_in_executor(
+            thread, load_backend, served.source, cfg.device
+        )
+        engine = cls(served, backend, cfg, thread)
         await engine._batcher.__aenter__()
         return engine
 
@@ -144,6 +151,7 @@ class OcrEngine:
 
     async def aclose(self) -> None:
         await self._batcher.__aexit__(None, None, None)
+        self._thread.shutdown(wait=True)
 
     async def _image(self, body: OcrRequest) -> Image:
         if body.image is not None:

@@ -148,9 +148,14 @@ async def pool_stats(stack: Stack, service: str, pool: str) -> dict[str, float]:
     async with httpx.AsyncClient() as client:
         text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
     stats: dict[str, float] = {}
-    for name in ("items", "fill_ratio", "queue_wait_seconds"):
+    for name in (
+        "batch_items",
+        "batch_fill_ratio",
+        "batch_queue_wait_seconds",
+        "model_call_seconds",
+    ):
         for part in ("sum", "count"):
-            prefix = f'aibroker_batch_{name}_{part}{{pool="{pool}"}}'
+            prefix = f'aibroker_{name}_{part}{{pool="{pool}"}}'
             for line in text.splitlines():
                 if line.startswith(prefix):
                     stats[f"{name}_{part}"] = float(line.split()[-1])
@@ -163,11 +168,14 @@ def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]
         total = after.get(f"{name}_sum", 0) - before.get(f"{name}_sum", 0)
         return total / count if count else float("nan")
 
+    busy = after.get("model_call_seconds_sum", 0) - before.get("model_call_seconds_sum", 0)
     return {
-        "model_calls": after.get("items_count", 0) - before.get("items_count", 0),
-        "mean_batch_items": round(mean("items"), 2),
-        "mean_batch_fill": round(mean("fill_ratio"), 3),
-        "mean_queue_wait_ms": round(mean("queue_wait_seconds") * 1000, 2),
+        "model_calls": after.get("batch_items_count", 0) - before.get("batch_items_count", 0),
+        "mean_batch_items": round(mean("batch_items"), 2),
+        "mean_batch_fill": round(mean("batch_fill_ratio"), 3),
+        "mean_queue_wait_ms": round(mean("batch_queue_wait_seconds") * 1000, 2),
+        "mean_model_call_ms": round(mean("model_call_seconds") * 1000, 2),
+        "model_busy_s": round(busy, 2),
     }
 
 
@@ -207,6 +215,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--ocr-concurrency", type=int, default=8)
     parser.add_argument("--texts", type=int, default=2048)
+    parser.add_argument(
+        "--embed-threads", type=int, default=0, help="AIBROKER_EMBEDDINGS_THREADS of the pool"
+    )
     parser.add_argument("--out", type=Path, default=Path("loadtest/results/bench_local.json"))
     parser.add_argument("--update-readme", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -229,7 +240,11 @@ def main(argv: list[str] | None = None) -> None:
             workdir / "logs",
             embeddings=True,
             ocr=True,
-            extra_env={"AIBROKER_CONSUMER_CONCURRENCY": "256", "AIBROKER_LOG_LEVEL": "WARNING"},
+            extra_env={
+                "AIBROKER_CONSUMER_CONCURRENCY": "256",
+                "AIBROKER_LOG_LEVEL": "WARNING",
+                "AIBROKER_EMBEDDINGS_THREADS": str(args.embed_threads),
+            },
         )
         ctx.callback(stack.stop)
         stack.start()
@@ -241,7 +256,12 @@ def main(argv: list[str] | None = None) -> None:
         "embeddings_vs_one_at_a_time": round(rate / direct["embeddings"]["one_at_a_time_per_s"], 3),
         "ocr": round(broker["ocr_saturated"]["throughput_rps"] / direct["ocr"]["images_per_s"], 3),
     }
-    report["meta"] = {"cpus": os.cpu_count(), "seconds": args.seconds, "at": time.time()}
+    report["meta"] = {
+        "cpus": os.cpu_count(),
+        "seconds": args.seconds,
+        "embed_threads": args.embed_threads,
+        "at": time.time(),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     text = table(report)
