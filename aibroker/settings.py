@@ -162,7 +162,7 @@ class OcrSettings(_Group):
     """Device of the PaddleOCR engine: `auto` (GPU if Paddle was built with CUDA), `cpu`,
     `gpu:0`, ... (RapidOCR runs on the CPU)."""
     max_batch: int = 8
-    """Most images in one model call."""
+    """Most images in one model call (PaddleOCR; RapidOCR reads one image a call)."""
     max_wait_ms: float = 5.0
     """Longest an image waits for batch-mates before its batch runs anyway."""
     max_image_bytes: int = 10 * 1024 * 1024
@@ -209,6 +209,7 @@ class Settings(BaseSettings):
         env_prefix="AIBROKER_",
         env_nested_delimiter="_",
         env_nested_max_split=1,
+        env_ignore_empty=True,  # `VAR=` (as compose passes an unset ${VAR:-}) means unset
         extra="ignore",
         use_attribute_docstrings=True,
     )

@@ -28,6 +28,8 @@ from schemas.openai import OcrRequest
 
 class Backend(Protocol):
     languages: frozenset[str]
+    max_batch: int
+    """The most images one call takes to any advantage."""
 
     def recognise(self, images: list[Image]) -> list[list[TextLine]]:
         """One model call over a batch of images (on the batcher's thread)."""
@@ -38,6 +40,8 @@ class RapidOcrBackend:
     """PP-OCRv4 (Chinese and English in one model) through ONNX Runtime."""
 
     languages = frozenset({"ch", "en"})
+    max_batch = 1
+    """RapidOCR reads one image a call: a batch would only make the first wait for the last."""
 
     def __init__(self) -> None:
         from rapidocr_onnxruntime import RapidOCR
@@ -72,6 +76,7 @@ class PaddleOcrBackend:
             options["device"] = device
         self._ocr = PaddleOCR(**options)
         self.languages = frozenset({language})
+        self.max_batch = 64  # `predict` batches detection and recognition
 
     def recognise(self, images: list[Image]) -> list[list[TextLine]]:
         # PaddleOCR expects BGR, as OpenCV reads images.
@@ -113,7 +118,8 @@ class OcrEngine:
         self._backend = backend
         self._cfg = cfg
         self._fetch = FetchLimits.build(cfg.max_image_bytes, cfg.fetch_timeout_s, cfg.fetch_allow)
-        limits = BatchLimits(cfg.max_batch, cfg.max_batch * 4_000_000, cfg.max_wait_ms / 1000)
+        size = min(cfg.max_batch, backend.max_batch)
+        limits = BatchLimits(size, size * 4_000_000, cfg.max_wait_ms / 1000)
         self._batcher = MicroBatcher[Image, list[TextLine]](
             backend.recognise, limits, cost=_pixels, pool=f"ocr.{served.name}", executor=thread
         )

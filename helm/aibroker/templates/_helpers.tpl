@@ -15,4 +15,10 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
   value: {{ .Values.kafka.replicationFactor | quote }}
 - name: AIBROKER_REDIS_URL
   value: {{ .Values.redis.url | quote }}
+- name: AIBROKER_EMBEDDINGS_MODELS
+  value: {{ .Values.localModels.embeddings | quote }}
+- name: AIBROKER_OCR_MODELS
+  value: {{ .Values.localModels.ocr | quote }}
+- name: AIBROKER_VLLM_MODELS
+  value: {{ .Values.localModels.vllm | quote }}
 {{- end }}
