@@ -10,7 +10,8 @@ Only this module imports `vllm` (the `[vllm]` extra).
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import AsyncIterator, Iterator
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -39,14 +40,24 @@ def require_extra() -> None:
 
 
 class VllmEngine:
-    def __init__(self, served: LocalModel, engine: Any, tokenizer: Any) -> None:
+    def __init__(
+        self,
+        served: LocalModel,
+        engine: Any,
+        tokenizer: Any,
+        sampling_params: Callable[..., Any],
+    ) -> None:
+        """`engine`: vLLM's EngineClient (`generate`, `check_health`, `errored`);
+        `sampling_params`: `vllm.SamplingParams`."""
         self.served = served
         self._engine = engine
         self._tokenizer = tokenizer
+        self._sampling_params = sampling_params
         self.dead = False
 
     @classmethod
     async def start(cls, served: LocalModel, cfg: VllmSettings) -> VllmEngine:
+        from vllm import SamplingParams
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.engine.async_llm_engine import AsyncLLMEngine
 
@@ -59,7 +70,10 @@ class VllmEngine:
             max_num_seqs=cfg.max_num_seqs,
         )
         engine = AsyncLLMEngine.from_engine_args(args)
-        return cls(served, engine, await engine.get_tokenizer())
+        tokenizer = engine.get_tokenizer()  # a coroutine in some vLLM releases
+        if inspect.isawaitable(tokenizer):
+            tokenizer = await tokenizer
+        return cls(served, engine, tokenizer, SamplingParams)
 
     async def generate(self, request: Request, target: Target) -> Completion:
         final = None
@@ -105,9 +119,7 @@ class VllmEngine:
             shutdown()
 
     async def _run(self, request: Request) -> AsyncIterator[RequestOutput]:
-        from vllm import SamplingParams
-
-        params = SamplingParams(**sampling_options(request.body))
+        params = self._sampling_params(**sampling_options(request.body))
         messages = chat_messages(request.body.get("messages") or [])
         prompt = self._tokenizer.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=True
