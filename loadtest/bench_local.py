@@ -73,10 +73,10 @@ def images(n: int) -> list[bytes]:
     return out
 
 
-def direct_embeddings(texts: list[str], serial: int) -> dict[str, float]:
+def direct_embeddings(texts: list[str], serial: int, threads: int = 0) -> dict[str, float]:
     from consumers.embeddings import load_model
 
-    model = load_model(EMBEDDINGS_MODEL, "cpu")
+    model = load_model(EMBEDDINGS_MODEL, "cpu", threads)
     model.encode(texts[:64], batch_size=32, show_progress_bar=False)  # warm up
     started = time.perf_counter()
     model.encode(texts, batch_size=32, show_progress_bar=False)
@@ -212,7 +212,88 @@ def table(report: dict[str, Any]) -> str:
         f"| OCR at saturation | — | {ocr_b['mean_batch_items']} images a call, model call "
         f"{ocr_b['mean_model_call_ms']} ms, queue wait {ocr_b['mean_queue_wait_ms']} ms | — |",
     ]
+    if "dedicated_core" in report:
+        dc = report["dedicated_core"]
+        dc_batching = dc["broker"]["embeddings_batching"]
+        rows += [
+            f"| dedicated core: embeddings/s vs `encode(batch_size=32)`, both one thread on "
+            f"CPU 1 | {dc['direct']['batch32_per_s']} "
+            f"| {dc['broker']['embeddings_saturated']['throughput_rps']} "
+            f"| x{dc['ratios']['embeddings_vs_batch32']} (goal ≥ 0.85) |",
+            f"| dedicated core: the same vs one sentence a call | "
+            f"{dc['direct']['one_at_a_time_per_s']} "
+            f"| {dc['broker']['embeddings_saturated']['throughput_rps']} "
+            f"| x{dc['ratios']['embeddings_vs_one_at_a_time']} (goal ≥ 1.8) |",
+            f"| dedicated core: batching | — | {dc_batching['mean_batch_items']} texts a call, "
+            f"model busy {dc_batching['model_busy_s']} s of {report['meta']['seconds']} s | — |",
+        ]
     return "\n".join(rows) + "\n"
+
+
+def pin(pid: int, cpu: int) -> None:
+    """Every thread of `pid` onto one CPU (sched_setaffinity of a pid moves one thread)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(int(task.name), {cpu})
+
+
+def dedicated_core(texts: list[str], args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """The embeddings pool alone on CPU 1 (one torch thread), everything else on CPU 0; the
+    baseline is the same model on CPU 1 with one thread. This isolates what the broker costs
+    the model from what sharing its cores costs it, as a GPU or dedicated cores would."""
+    os.sched_setaffinity(0, {1})
+    direct = direct_embeddings(texts, 100, threads=1)
+    pin(os.getpid(), 0)
+    with contextlib.ExitStack() as ctx:
+        kafka = ctx.enter_context(embedded.tansu(workdir / "pinned"))
+        redis = ctx.enter_context(embedded.redis_server(workdir / "pinned"))
+        stack = Stack(
+            kafka.url,
+            False,
+            redis.url,
+            workdir / "pinned" / "logs",
+            embeddings=True,
+            extra_env={
+                "AIBROKER_CONSUMER_CONCURRENCY": "256",
+                "AIBROKER_LOG_LEVEL": "WARNING",
+                "AIBROKER_EMBEDDINGS_THREADS": "1",
+            },
+        )
+        ctx.callback(stack.stop)
+        stack.start()
+        for name, proc in stack.procs.items():
+            pin(proc.pid, 1 if name == "embed" else 0)
+        pin(kafka.process.pid, 0)
+        pin(redis.process.pid, 0)
+        broker = asyncio.run(saturate_embeddings(stack, texts, args))
+    rate = broker["embeddings_saturated"]["throughput_rps"]
+    return {
+        "direct": direct,
+        "broker": broker,
+        "ratios": {
+            "embeddings_vs_batch32": round(rate / direct["batch32_per_s"], 3),
+            "embeddings_vs_one_at_a_time": round(rate / direct["one_at_a_time_per_s"], 3),
+        },
+    }
+
+
+async def saturate_embeddings(
+    stack: Stack, texts: list[str], args: argparse.Namespace
+) -> dict[str, Any]:
+    auth = {"Authorization": f"Bearer {stack.api_key}", "Content-Type": "application/json"}
+    url = f"{stack.url}/v1/embeddings"
+
+    def body(i: int) -> bytes:
+        return orjson.dumps({"model": EMBEDDINGS_MODEL, "input": texts[i % len(texts)]})
+
+    await closed_loop(url, body, auth, concurrency=8, total=200)  # warm up
+    pool = f"embed.{EMBEDDINGS_MODEL}"
+    before = await pool_stats(stack, "embed", pool)
+    run = await closed_loop(url, body, auth, concurrency=args.concurrency, duration_s=args.seconds)
+    return {
+        "embeddings_saturated": run.summary(),
+        "embeddings_batching": delta(before, await pool_stats(stack, "embed", pool)),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -229,6 +310,11 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         default=None,
         help="AIBROKER_KAFKA_FETCH_MAX_WAIT_MS of every process (default: the setting's)",
+    )
+    parser.add_argument(
+        "--dedicated-core",
+        action="store_true",
+        help="also measure the embeddings pool alone on CPU 1, the rest on CPU 0 (Linux)",
     )
     parser.add_argument("--out", type=Path, default=Path("loadtest/results/bench_local.json"))
     parser.add_argument("--update-readme", type=Path, default=None)
@@ -271,6 +357,8 @@ def main(argv: list[str] | None = None) -> None:
             "ocr": direct_ocr(pictures),
         }
         report["broker"] = asyncio.run(through_broker(stack, texts, pictures, args))
+    if args.dedicated_core:
+        report["dedicated_core"] = dedicated_core(texts, args, workdir)
     direct, broker = report["direct"], report["broker"]
     rate = broker["embeddings_saturated"]["throughput_rps"]
     report["ratios"] = {
