@@ -40,7 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python -m loadtest.bench --concurrency 96 --update-readme README.md
 
 bench-local: $(STAMP)
-	$(BIN)/python -m loadtest.bench_local --update-readme README.md
+	$(BIN)/python -m loadtest.bench_local --dedicated-core --update-readme README.md
 
 clean:
 	rm -rf $(VENV) .aibroker .mypy_cache .ruff_cache .pytest_cache
