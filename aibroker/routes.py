@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, Field
@@ -26,12 +27,14 @@ LOCAL_ENGINES: dict[str, Kind] = {"embed": Kind.EMBEDDINGS, "ocr": Kind.OCR, "vl
 
 
 class ProviderConfig(BaseModel):
-    """An OpenAI-compatible upstream."""
+    """An upstream deployment and the API it speaks."""
 
     name: str
     base_url: str
     api_key: str
     timeout_s: float = 120.0
+    kind: Literal["openai", "anthropic"] = "openai"
+    default_max_tokens: int = 4096
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ docstring is its documentation, and the README's settings table lists them all.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -82,6 +82,9 @@ class IngressSettings(_Group):
 
 
 class ConsumerSettings(_Group):
+    drop_unsupported_params: bool = False
+    """Drop request parameters a provider cannot honour instead of refusing the request with
+    a 400 that names them."""
     concurrency: int = 64
     """Requests one pool process works on at once; beyond it the partitions are paused."""
     claim_lease_s: float = 30.0
@@ -123,11 +126,15 @@ class MetricsSettings(_Group):
 
 
 class ProviderSettings(_Group):
-    """One OpenAI-compatible provider, an entry of `AIBROKER_PROVIDERS` (JSON object by name)."""
+    """One provider deployment, an entry of `AIBROKER_PROVIDERS` (JSON object by name)."""
 
     base_url: str
     api_key: str
     timeout_s: float = 120.0
+    kind: Literal["openai", "anthropic"] = "openai"
+    """The API it speaks: `openai` (OpenAI and every compatible server) or `anthropic`."""
+    default_max_tokens: int = 4096
+    """`anthropic`: the `max_tokens` sent when the request names none (Anthropic needs one)."""
 
 
 class EmbeddingsSettings(_Group):
@@ -228,7 +235,9 @@ class Settings(BaseSettings):
     vllm: VllmSettings = Field(default_factory=VllmSettings)
 
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
-    """Extra OpenAI-compatible providers as JSON: `{"name": {"base_url", "api_key"}}`."""
+    """More provider deployments as JSON: `{"name": {"base_url", "api_key", "kind"}}`, `kind`
+    `openai` (default; any OpenAI-compatible server) or `anthropic`. Several deployments of
+    one provider are several names (two OpenAI keys, OpenAI and Azure)."""
     prices_file: Path | None = None
     """YAML price table (USD per million tokens) merged over the shipped one
     (`aibroker/data/prices.yaml`)."""

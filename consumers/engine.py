@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from aibroker.errors import InvalidRequest
 from schemas.envelopes import Request, Target
 from schemas.openai import Usage
 
@@ -29,3 +30,33 @@ class Engine(Protocol):
     async def check_health(self) -> bool: ...
 
     async def aclose(self) -> None: ...
+
+
+class ByProvider:
+    """Several engines behind one: each target goes to the engine of its provider (the
+    external pool serves OpenAI-compatible and Anthropic deployments side by side)."""
+
+    def __init__(self, engines: dict[str, Engine]) -> None:
+        self._engines = engines
+
+    def _for(self, target: Target) -> Engine:
+        engine = self._engines.get(target.provider)
+        if engine is None:
+            raise InvalidRequest(f"provider '{target.provider}' is not served by this pool")
+        return engine
+
+    async def generate(self, request: Request, target: Target) -> Completion:
+        return await self._for(target).generate(request, target)
+
+    def stream(self, request: Request, target: Target) -> AsyncIterator[dict[str, Any]]:
+        return self._for(target).stream(request, target)
+
+    async def check_health(self) -> bool:
+        return all([await e.check_health() for e in self._unique()])
+
+    async def aclose(self) -> None:
+        for engine in self._unique():
+            await engine.aclose()
+
+    def _unique(self) -> list[Engine]:
+        return list({id(e): e for e in self._engines.values()}.values())

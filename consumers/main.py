@@ -18,10 +18,10 @@ from aibroker.kafka import running_producer
 from aibroker.prices import load_prices
 from aibroker.publish import Publisher
 from aibroker.redis import connect
-from aibroker.routes import LocalModel, RouteTable, build_route_table
+from aibroker.routes import LocalModel, ProviderConfig, RouteTable, build_route_table
 from aibroker.runtime import WorkerSpec, run_workers
 from aibroker.settings import Settings
-from consumers.engine import Engine
+from consumers.engine import ByProvider, Engine
 from consumers.pool import Pool
 from topics.catalog import TopicNames
 
@@ -35,8 +35,6 @@ LOCAL_ENGINES = {"embeddings": "embed", "ocr": "ocr", "vllm": "vllm"}
 async def run_external(
     settings: Settings, stop: asyncio.Event, providers: list[str] | None = None
 ) -> None:
-    from consumers.external import OpenAICompatibleEngine
-
     routes = build_route_table(settings)
     chosen = {n: p for n, p in routes.providers.items() if not providers or n in providers}
     if not chosen:
@@ -45,11 +43,28 @@ async def run_external(
             "AIBROKER_OPENAI_API_KEY, or AIBROKER_PROVIDERS"
         )
     names = TopicNames(settings.kafka.topic_prefix)
-    engine = OpenAICompatibleEngine(chosen)
-    topics = [names.dispatch(p) for p in engine.targets()]
+    engine = external_engine(chosen, drop_unsupported=settings.consumer.drop_unsupported_params)
+    topics = [names.dispatch(p) for p in sorted(chosen)]
     await _run_pool(
         settings, stop, engine, "pool.external", topics, "aib-pool-external", concurrency=None
     )
+
+
+def external_engine(providers: dict[str, ProviderConfig], *, drop_unsupported: bool) -> Engine:
+    """One engine per API kind, each serving its deployments; together, by provider."""
+    from consumers.anthropic_engine import AnthropicEngine
+    from consumers.external import OpenAICompatibleEngine
+
+    engines: dict[str, Engine] = {}
+    openai_like = {n: p for n, p in providers.items() if p.kind == "openai"}
+    if openai_like:
+        compatible = OpenAICompatibleEngine(openai_like)
+        engines |= dict.fromkeys(openai_like, compatible)
+    claude = {n: p for n, p in providers.items() if p.kind == "anthropic"}
+    if claude:
+        messages = AnthropicEngine(claude, drop_unsupported=drop_unsupported)
+        engines |= dict.fromkeys(claude, messages)
+    return ByProvider(engines)
 
 
 async def run_local(settings: Settings, stop: asyncio.Event, pool: str, model: str) -> None:

@@ -6,6 +6,8 @@ name (`mock/echo`, `mock/fail-500`, `mock/fail-429`, `mock/fail-400`, `mock/hang
 `+`: `mock/latency-100+fail-503`), or for every
 request through `POST /_control` (`{"latency_ms", "error_rate", "error_status",
 "retry_after", "hang"}`). `GET /_stats` counts the calls it received.
+It also speaks Anthropic's Messages API (`POST /v1/messages`, `loadtest/mock_anthropic.py`);
+`GET /_last/anthropic` returns the last body it received there.
 
     python -m loadtest.mock_provider --port 8090 --latency-ms 50
 """
@@ -27,6 +29,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from loadtest import mock_anthropic as anthropic
+
 
 @dataclass
 class Faults:
@@ -42,6 +46,8 @@ class MockState:
     faults: Faults = field(default_factory=Faults)
     calls: int = 0
     calls_by_model: dict[str, int] = field(default_factory=dict)
+    last: dict[str, Any] = field(default_factory=dict)
+    """The last request body received, by API (`GET /_last/anthropic`)."""
 
 
 def _json(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -155,6 +161,35 @@ def create_app(faults: Faults | None = None) -> Starlette:
             return StreamingResponse(stream(body, wants), media_type="text/event-stream")
         return _json(completion(body))
 
+    async def messages(request: Request) -> Response:
+        """Anthropic's Messages API (see `loadtest/mock_anthropic.py`)."""
+        body = orjson.loads(await request.body())
+        state.last["anthropic"] = body
+        model = str(body.get("model", ""))
+        state.calls += 1
+        state.calls_by_model[model] = state.calls_by_model.get(model, 0) + 1
+        if not (request.headers.get("x-api-key") or request.headers.get("authorization")):
+            return _json(anthropic.error_body(401, "x-api-key header is required"), 401)
+        wants = _directives(model)
+        if wants.get("latency"):
+            await asyncio.sleep(float(wants["latency"]) / 1000)
+        if "hang" in wants:
+            await asyncio.sleep(3600)
+        if "fail" in wants:
+            status = int(wants["fail"] or 500)
+            headers = anthropic.error_headers(status, 1 if status in (429, 529) else None)
+            return _json(anthropic.error_body(status), status, headers)
+        problem = anthropic.invalid(body)
+        if problem:
+            return _json(anthropic.error_body(400, problem), 400)
+        if body.get("stream"):
+            breaks = int(wants["breaks"] or 1) if "breaks" in wants else None
+            return StreamingResponse(anthropic.stream(body, breaks), media_type="text/event-stream")
+        return _json(anthropic.answer(body))
+
+    async def last(request: Request) -> Response:
+        return _json(state.last.get(request.path_params["api"]))
+
     async def models(_: Request) -> Response:
         return _json(
             {
@@ -173,6 +208,8 @@ def create_app(faults: Faults | None = None) -> Starlette:
     return Starlette(
         routes=[
             Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/v1/messages", messages, methods=["POST"]),
+            Route("/_last/{api}", last),
             Route("/v1/models", models),
             Route("/_control", control, methods=["POST"]),
             Route("/_stats", stats),

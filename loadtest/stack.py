@@ -62,7 +62,14 @@ class Stack:
 
     def env(self) -> dict[str, str]:
         providers = {
-            "mock": {"base_url": f"{self.mock_url}/v1", "api_key": "mock", "timeout_s": 10}
+            "mock": {"base_url": f"{self.mock_url}/v1", "api_key": "mock", "timeout_s": 10},
+            # The same mock, through its Anthropic Messages API.
+            "claude": {
+                "base_url": self.mock_url,
+                "api_key": "mock",
+                "timeout_s": 10,
+                "kind": "anthropic",
+            },
         }
         return {
             **{k: v for k, v in os.environ.items() if not k.startswith("AIBROKER_")},

@@ -1,0 +1,146 @@
+"""Anthropic deployments, through the official async `anthropic` SDK.
+
+One client per deployment, built at start and reused, on the SDK's aiohttp transport with
+its own retries off (retries go through the dispatcher's delay topics). Bodies go over the
+wire as `anthropic_io` builds them and come back as plain dicts, so the translation is the
+one place that knows both formats.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anthropic
+from anthropic import RequestOptions
+
+from aibroker.errors import InvalidRequest, ProviderError, ProviderUnavailable
+from aibroker.routes import ProviderConfig
+from consumers.anthropic_io import JSON_TOOL, StreamTranslator, from_message, to_messages
+from consumers.classify import classify_status
+from consumers.engine import Completion
+from schemas.envelopes import Request, Target
+from schemas.openai import Usage
+
+ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+"""Anthropic's error types, for errors that arrive inside a 200 stream."""
+
+
+class AnthropicEngine:
+    def __init__(self, providers: dict[str, ProviderConfig], *, drop_unsupported: bool) -> None:
+        self._configs = providers
+        self._drop = drop_unsupported
+        self._clients = {
+            name: anthropic.AsyncAnthropic(
+                base_url=cfg.base_url,
+                api_key=cfg.api_key,
+                timeout=cfg.timeout_s,
+                max_retries=0,
+                http_client=anthropic.DefaultAioHttpClient(timeout=cfg.timeout_s),
+            )
+            for name, cfg in providers.items()
+        }
+
+    async def generate(self, request: Request, target: Target) -> Completion:
+        client, params, options = self._call(request, target, stream=False)
+        with _translated_errors(target):
+            message = await client.post(
+                "/v1/messages", body=params, options=options, cast_to=object
+            )
+        if not isinstance(message, dict):
+            raise ProviderUnavailable(f"provider '{target.provider}' sent a non-JSON answer")
+        response = from_message(message, json_mode=_json(params))
+        return Completion(response, Usage.model_validate(response["usage"]))
+
+    async def stream(self, request: Request, target: Target) -> AsyncIterator[dict[str, Any]]:
+        client, params, options = self._call(request, target, stream=True)
+        include_usage = bool((request.body.get("stream_options") or {}).get("include_usage"))
+        translator = StreamTranslator(json_mode=_json(params), include_usage=include_usage)
+        with _translated_errors(target):
+            events = await client.post(
+                "/v1/messages",
+                body=params,
+                options=options,
+                cast_to=object,
+                stream=True,
+                stream_cls=anthropic.AsyncStream[object],
+            )
+            async for event in events:
+                if isinstance(event, dict):
+                    for chunk in translator.feed(event):
+                        yield chunk
+        if not translator.finished:
+            raise ProviderUnavailable(f"provider '{target.provider}' ended the stream early")
+
+    async def check_health(self) -> bool:
+        return True
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+
+    def _call(
+        self, request: Request, target: Target, *, stream: bool
+    ) -> tuple[anthropic.AsyncAnthropic, dict[str, Any], RequestOptions]:
+        client = self._clients.get(target.provider)
+        if client is None:
+            raise InvalidRequest(f"provider '{target.provider}' is not served by this pool")
+        cfg = self._configs[target.provider]
+        params = to_messages(
+            request.body,
+            target.model,
+            default_max_tokens=cfg.default_max_tokens,
+            drop_unsupported=self._drop,
+        )
+        if stream:
+            params["stream"] = True
+        options: RequestOptions = {"timeout": call_timeout(cfg.timeout_s, request.deadline)}
+        return client, params, options
+
+
+def call_timeout(provider_s: float, deadline: float | None, *, now: float | None = None) -> float:
+    """The provider's timeout, cut short by the request's deadline (at least 1 s)."""
+    if deadline is None:
+        return provider_s
+    left = deadline - (time.time() if now is None else now)
+    return max(1.0, min(provider_s, left))
+
+
+def _json(params: dict[str, Any]) -> bool:
+    """Whether the request asked for JSON (answered through the forced JSON tool)."""
+    return (params.get("tool_choice") or {}).get("name") == JSON_TOOL
+
+
+@contextlib.contextmanager
+def _translated_errors(target: Target) -> Iterator[None]:
+    """The SDK's exceptions → broker errors, by HTTP status (or, for an error event inside a
+    stream that began with 200, by the error's type)."""
+    try:
+        yield
+    except anthropic.APIStatusError as exc:
+        raise _classify(exc) from exc
+    except anthropic.APIConnectionError as exc:  # includes APITimeoutError
+        raise ProviderUnavailable(
+            f"provider '{target.provider}' unreachable: {type(exc).__name__}"
+        ) from exc
+
+
+def _classify(exc: anthropic.APIStatusError) -> ProviderError:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error")
+    error = error if isinstance(error, dict) else {}
+    status = exc.status_code
+    if status < 400:
+        status = ERROR_STATUS.get(str(error.get("type")), 500)
+    return classify_status(status, exc.response.headers, body)

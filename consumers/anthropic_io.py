@@ -1,0 +1,380 @@
+"""OpenAI chat requests to Anthropic's Messages API and its answers back, as pure functions.
+
+What Anthropic cannot do is refused with a 400 naming the parameter (or dropped, where the
+deployment allows it), never silently lost. `response_format` (JSON mode, JSON schema) is
+translated into one forced tool whose input is the JSON answer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from aibroker.errors import InvalidRequest
+
+JSON_TOOL = "json_answer"
+"""The forced tool that carries a `response_format` answer."""
+PASSED = {"model", "messages", "stream", "stream_options"}
+"""Read by the translation itself."""
+UNSUPPORTED = {
+    "seed": "seed",
+    "logit_bias": "logit_bias",
+    "logprobs": "logprobs",
+    "top_logprobs": "logprobs",
+    "presence_penalty": "presence_penalty",
+    "frequency_penalty": "frequency_penalty",
+    "audio": "audio output",
+    "modalities": "other output modalities",
+    "prediction": "predicted outputs",
+    "functions": "legacy function calling (use tools)",
+    "function_call": "legacy function calling (use tool_choice)",
+}
+FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+def to_messages(
+    body: dict[str, Any], model: str, *, default_max_tokens: int, drop_unsupported: bool
+) -> dict[str, Any]:
+    """The Messages API body for an OpenAI chat body."""
+    params: dict[str, Any] = {"model": model, "max_tokens": default_max_tokens}
+    system, messages = _conversation(body.get("messages") or [])
+    if system:
+        params["system"] = system
+    params["messages"] = messages
+    for name, value in body.items():
+        if value is None or name in PASSED:
+            continue
+        if name in ("max_tokens", "max_completion_tokens"):
+            params["max_tokens"] = value
+        elif name == "temperature":
+            if value > 1:
+                _refuse(name, "Anthropic takes a temperature between 0 and 1", drop_unsupported)
+            else:
+                params["temperature"] = value
+        elif name == "top_p":
+            params["top_p"] = value
+        elif name == "stop":
+            params["stop_sequences"] = [value] if isinstance(value, str) else list(value)
+        elif name == "user":
+            params["metadata"] = {"user_id": value}
+        elif name == "n":
+            if value != 1:
+                _refuse(name, "Anthropic returns one choice (n must be 1)", drop_unsupported)
+        elif name == "tools":
+            params["tools"] = [_tool(t, i) for i, t in enumerate(value)]
+        elif name in ("tool_choice", "parallel_tool_calls", "response_format"):
+            continue  # below, together
+        elif name in UNSUPPORTED:
+            _refuse(name, f"Anthropic does not support {UNSUPPORTED[name]}", drop_unsupported)
+        else:
+            _refuse(name, f"unknown parameter '{name}'", drop_unsupported)
+    choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
+    if choice is not None:
+        params["tool_choice"] = choice
+    _json_mode(body.get("response_format"), params)
+    return params
+
+
+def _refuse(name: str, why: str, drop: bool) -> None:
+    if not drop:
+        raise InvalidRequest(f"{name}: {why}", param=name, code="unsupported_parameter")
+
+
+def _conversation(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """System and developer messages joined into `system`; the rest as Anthropic turns,
+    tool results as user turns, consecutive turns of one role merged."""
+    system: list[str] = []
+    turns: list[dict[str, Any]] = []
+    for i, message in enumerate(messages):
+        role = message.get("role")
+        if role in ("system", "developer"):
+            system.append(_plain_text(message.get("content"), i))
+            continue
+        if role == "tool":
+            blocks = [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": message.get("tool_call_id"),
+                    "content": _plain_text(message.get("content"), i),
+                }
+            ]
+            role = "user"
+        elif role == "user":
+            blocks = _blocks(message.get("content"), i)
+        elif role == "assistant":
+            blocks = _blocks(message.get("content"), i) + [
+                _tool_use(call, i) for call in message.get("tool_calls") or []
+            ]
+        else:
+            raise InvalidRequest(
+                f"messages[{i}]: role '{role}' is not supported by Anthropic",
+                param=f"messages[{i}].role",
+            )
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"] += blocks
+        else:
+            turns.append({"role": role, "content": blocks})
+    return "\n\n".join(s for s in system if s), turns
+
+
+def _plain_text(content: object, i: int) -> str:
+    if content is None or isinstance(content, str):
+        return content or ""
+    return "".join(b["text"] for b in _blocks(content, i) if b["type"] == "text")
+
+
+def _blocks(content: object, i: int) -> list[dict[str, Any]]:
+    if content is None or content == "":
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    blocks = []
+    for j, part in enumerate(content if isinstance(content, list) else []):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            blocks.append({"type": "text", "text": str(part.get("text", ""))})
+        elif kind == "image_url":
+            blocks.append(_image(part.get("image_url") or {}, f"messages[{i}].content[{j}]"))
+        else:
+            raise InvalidRequest(
+                f"messages[{i}].content[{j}]: content of type '{kind}' is not supported by "
+                "Anthropic",
+                param=f"messages[{i}].content[{j}].type",
+            )
+    return blocks
+
+
+def _image(image: dict[str, Any], where: str) -> dict[str, Any]:
+    url = str(image.get("url", ""))
+    if url.startswith("data:"):
+        header, _, data = url.partition(",")
+        media_type = header.removeprefix("data:").removesuffix(";base64")
+        if not header.endswith(";base64") or not media_type.startswith("image/"):
+            raise InvalidRequest(f"{where}: image data URLs must be base64", param=where)
+        source = {"type": "base64", "media_type": media_type, "data": data}
+        return {"type": "image", "source": source}
+    if url.startswith(("http://", "https://")):
+        return {"type": "image", "source": {"type": "url", "url": url}}
+    raise InvalidRequest(f"{where}: image_url must be an http(s) or data URL", param=where)
+
+
+def _tool_use(call: dict[str, Any], i: int) -> dict[str, Any]:
+    function = call.get("function") or {}
+    try:
+        arguments = orjson.loads(function.get("arguments") or "{}")
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(
+            f"messages[{i}]: tool call arguments are not JSON", param=f"messages[{i}].tool_calls"
+        ) from exc
+    return {
+        "type": "tool_use",
+        "id": call.get("id"),
+        "name": function.get("name"),
+        "input": arguments,
+    }
+
+
+def _tool(tool: dict[str, Any], i: int) -> dict[str, Any]:
+    function = tool.get("function") if tool.get("type") == "function" else None
+    if not isinstance(function, dict) or not function.get("name"):
+        raise InvalidRequest(f"tools[{i}] must be a function tool", param=f"tools[{i}]")
+    out: dict[str, Any] = {
+        "name": function["name"],
+        "input_schema": function.get("parameters") or {"type": "object", "properties": {}},
+    }
+    if function.get("description"):
+        out["description"] = function["description"]
+    return out
+
+
+def _tool_choice(choice: Any, parallel: bool | None) -> dict[str, Any] | None:
+    if choice is None and parallel is None:
+        return None
+    if choice is None or choice == "auto":
+        out: dict[str, Any] = {"type": "auto"}
+    elif choice == "required":
+        out = {"type": "any"}
+    elif choice == "none":
+        return {"type": "none"}
+    elif isinstance(choice, dict) and (choice.get("function") or {}).get("name"):
+        out = {"type": "tool", "name": choice["function"]["name"]}
+    else:
+        raise InvalidRequest("tool_choice is not valid", param="tool_choice")
+    if parallel is False:
+        out["disable_parallel_tool_use"] = True
+    return out
+
+
+def _json_mode(response_format: Any, params: dict[str, Any]) -> None:
+    """JSON mode as a forced tool: its input schema is the requested one (any object for
+    `json_object`), and its input comes back as the message content."""
+    if not isinstance(response_format, dict) or response_format.get("type") in (None, "text"):
+        return
+    if params.get("tools"):
+        raise InvalidRequest(
+            "response_format cannot be combined with tools for Anthropic models",
+            param="response_format",
+        )
+    kind = response_format.get("type")
+    if kind == "json_object":
+        schema: dict[str, Any] = {"type": "object"}
+    elif kind == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema") or {"type": "object"}
+    else:
+        raise InvalidRequest(f"response_format type '{kind}' is not known", param="response_format")
+    params["tools"] = [
+        {"name": JSON_TOOL, "description": "Give the answer as JSON.", "input_schema": schema}
+    ]
+    params["tool_choice"] = {"type": "tool", "name": JSON_TOOL}
+
+
+def usage(anthropic_usage: dict[str, Any] | None) -> dict[str, Any]:
+    """OpenAI usage: cache reads and writes count as prompt tokens; reads also as cached."""
+    u = anthropic_usage or {}
+    cached = int(u.get("cache_read_input_tokens") or 0)
+    prompt = (
+        int(u.get("input_tokens") or 0) + cached + int(u.get("cache_creation_input_tokens") or 0)
+    )
+    completion = int(u.get("output_tokens") or 0)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached},
+    }
+
+
+def from_message(message: dict[str, Any], json_mode: bool) -> dict[str, Any]:
+    """An OpenAI `chat.completion` for a Messages API answer."""
+    text: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for block in message.get("content") or []:
+        if block.get("type") == "text":
+            text.append(block.get("text", ""))
+        elif block.get("type") == "tool_use":
+            if json_mode and block.get("name") == JSON_TOOL:
+                text.append(orjson.dumps(block.get("input")).decode())
+            else:
+                calls.append(_call(block))
+    reply: dict[str, Any] = {"role": "assistant", "content": "".join(text) or None}
+    if calls:
+        reply["tool_calls"] = calls
+    reason = FINISH.get(message.get("stop_reason") or "", "stop")
+    if json_mode and reason == "tool_calls" and not calls:
+        reason = "stop"
+    return {
+        "id": message.get("id"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": message.get("model"),
+        "choices": [{"index": 0, "message": reply, "finish_reason": reason}],
+        "usage": usage(message.get("usage")),
+    }
+
+
+def _call(block: dict[str, Any]) -> dict[str, Any]:
+    arguments = orjson.dumps(block.get("input") or {}).decode()
+    return {
+        "id": block.get("id"),
+        "type": "function",
+        "function": {"name": block.get("name"), "arguments": arguments},
+    }
+
+
+@dataclass
+class StreamTranslator:
+    """Anthropic stream events in, OpenAI `chat.completion.chunk`s out."""
+
+    json_mode: bool
+    include_usage: bool
+    id: str = ""
+    model: str = ""
+    prompt_usage: dict[str, Any] = field(default_factory=dict)
+    output_tokens: int = 0
+    tool_index: dict[int, int] = field(default_factory=dict)
+    """Anthropic content-block index → OpenAI tool-call index."""
+    json_blocks: set[int] = field(default_factory=set)
+    finished: bool = False
+
+    def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        kind = event.get("type")
+        if kind == "message_start":
+            message = event.get("message") or {}
+            self.id, self.model = message.get("id", ""), message.get("model", "")
+            self.prompt_usage = message.get("usage") or {}
+            return [self._chunk({"role": "assistant", "content": ""})]
+        if kind == "content_block_start":
+            return self._block_start(int(event.get("index", 0)), event.get("content_block") or {})
+        if kind == "content_block_delta":
+            return self._delta(int(event.get("index", 0)), event.get("delta") or {})
+        if kind == "message_delta":
+            self.output_tokens = int((event.get("usage") or {}).get("output_tokens") or 0)
+            stop = (event.get("delta") or {}).get("stop_reason")
+            reason = FINISH.get(stop or "", "stop")
+            if self.json_mode and reason == "tool_calls" and not self.tool_index:
+                reason = "stop"
+            self.finished = True
+            return [self._chunk({}, finish_reason=reason)]
+        if kind == "message_stop" and self.include_usage:
+            done = usage({**self.prompt_usage, "output_tokens": self.output_tokens})
+            return [{**self._head(), "choices": [], "usage": done}]
+        return []  # ping, content_block_stop, message_stop without usage
+
+    def _block_start(self, index: int, block: dict[str, Any]) -> list[dict[str, Any]]:
+        if block.get("type") != "tool_use":
+            text = block.get("text") or ""
+            return [self._chunk({"content": text})] if text else []
+        if self.json_mode and block.get("name") == JSON_TOOL:
+            self.json_blocks.add(index)
+            return []
+        position = self.tool_index.setdefault(index, len(self.tool_index))
+        call = {
+            "index": position,
+            "id": block.get("id"),
+            "type": "function",
+            "function": {"name": block.get("name"), "arguments": ""},
+        }
+        return [self._chunk({"tool_calls": [call]})]
+
+    def _delta(self, index: int, delta: dict[str, Any]) -> list[dict[str, Any]]:
+        if delta.get("type") == "text_delta":
+            return [self._chunk({"content": delta.get("text", "")})]
+        if delta.get("type") == "input_json_delta":
+            partial = delta.get("partial_json", "")
+            if index in self.json_blocks:
+                return [self._chunk({"content": partial})] if partial else []
+            call = {"index": self.tool_index.get(index, 0), "function": {"arguments": partial}}
+            return [self._chunk({"tool_calls": [call]})]
+        return []  # thinking and signature deltas have no OpenAI counterpart
+
+    def _head(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": self.model,
+        }
+
+    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+        return {**self._head(), "choices": [choice]}
+
+
+def translate_stream(
+    events: Iterable[dict[str, Any]], json_mode: bool, include_usage: bool
+) -> list[dict[str, Any]]:
+    """All chunks of a finished stream (for tests and replays)."""
+    translator = StreamTranslator(json_mode, include_usage)
+    return [chunk for event in events for chunk in translator.feed(event)]
