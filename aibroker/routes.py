@@ -33,7 +33,7 @@ class ProviderConfig(BaseModel):
     base_url: str
     api_key: str
     timeout_s: float = 120.0
-    kind: Literal["openai", "anthropic"] = "openai"
+    kind: Literal["openai", "anthropic", "gemini"] = "openai"
     default_max_tokens: int = 4096
 
 

@@ -131,8 +131,9 @@ class ProviderSettings(_Group):
     base_url: str
     api_key: str
     timeout_s: float = 120.0
-    kind: Literal["openai", "anthropic"] = "openai"
-    """The API it speaks: `openai` (OpenAI and every compatible server) or `anthropic`."""
+    kind: Literal["openai", "anthropic", "gemini"] = "openai"
+    """The API it speaks: `openai` (OpenAI and every compatible server), `anthropic` or
+    `gemini` (the Gemini API; `base_url` https://generativelanguage.googleapis.com)."""
     default_max_tokens: int = 4096
     """`anthropic`: the `max_tokens` sent when the request names none (Anthropic needs one)."""
 
@@ -236,8 +237,8 @@ class Settings(BaseSettings):
 
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     """More provider deployments as JSON: `{"name": {"base_url", "api_key", "kind"}}`, `kind`
-    `openai` (default; any OpenAI-compatible server) or `anthropic`. Several deployments of
-    one provider are several names (two OpenAI keys, OpenAI and Azure)."""
+    `openai` (default; any OpenAI-compatible server), `anthropic` or `gemini`. Several
+    deployments of one provider are several names (two OpenAI keys, OpenAI and Azure)."""
     prices_file: Path | None = None
     """YAML price table (USD per million tokens) merged over the shipped one
     (`aibroker/data/prices.yaml`)."""

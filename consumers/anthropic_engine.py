@@ -9,7 +9,6 @@ one place that knows both formats.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -20,7 +19,7 @@ from aibroker.errors import InvalidRequest, ProviderError, ProviderUnavailable
 from aibroker.routes import ProviderConfig
 from consumers.anthropic_io import JSON_TOOL, StreamTranslator, from_message, to_messages
 from consumers.classify import classify_status
-from consumers.engine import Completion
+from consumers.engine import Completion, call_timeout
 from schemas.envelopes import Request, Target
 from schemas.openai import Usage
 
@@ -107,14 +106,6 @@ class AnthropicEngine:
             params["stream"] = True
         options: RequestOptions = {"timeout": call_timeout(cfg.timeout_s, request.deadline)}
         return client, params, options
-
-
-def call_timeout(provider_s: float, deadline: float | None, *, now: float | None = None) -> float:
-    """The provider's timeout, cut short by the request's deadline (at least 1 s)."""
-    if deadline is None:
-        return provider_s
-    left = deadline - (time.time() if now is None else now)
-    return max(1.0, min(provider_s, left))
 
 
 def _json(params: dict[str, Any]) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -15,6 +16,14 @@ from schemas.openai import Usage
 class Completion:
     response: dict[str, Any]
     usage: Usage | None
+
+
+def call_timeout(provider_s: float, deadline: float | None, *, now: float | None = None) -> float:
+    """The provider's timeout, cut short by the request's deadline (at least 1 s)."""
+    if deadline is None:
+        return provider_s
+    left = deadline - (time.time() if now is None else now)
+    return max(1.0, min(provider_s, left))
 
 
 class Engine(Protocol):

@@ -18,7 +18,7 @@ from openai import RequestOptions
 from aibroker.errors import InvalidRequest, ProviderUnavailable
 from aibroker.routes import ProviderConfig
 from consumers.classify import classify_status
-from consumers.engine import Completion
+from consumers.engine import Completion, call_timeout
 from schemas.envelopes import Request, Target
 from schemas.openai import Usage
 
@@ -40,6 +40,7 @@ class OpenAICompatibleEngine:
             )
             for name, cfg in providers.items()
         }
+        self._timeouts = {name: cfg.timeout_s for name, cfg in providers.items()}
 
     def targets(self) -> list[str]:
         return sorted(self._clients)
@@ -49,7 +50,10 @@ class OpenAICompatibleEngine:
         body: dict[str, Any] = {**request.body, "model": target.model, "stream": False}
         with _translated_errors(target):
             data = await client.post(
-                "/chat/completions", content=orjson.dumps(body), options=_JSON, cast_to=object
+                "/chat/completions",
+                content=orjson.dumps(body),
+                options=self._options(request, target),
+                cast_to=object,
             )
         if not isinstance(data, dict):
             raise ProviderUnavailable(f"provider '{target.provider}' sent a non-JSON answer")
@@ -64,7 +68,7 @@ class OpenAICompatibleEngine:
             chunks = await client.post(
                 "/chat/completions",
                 content=orjson.dumps(body),
-                options=_JSON,
+                options=self._options(request, target),
                 cast_to=object,
                 stream=True,
                 stream_cls=openai.AsyncStream[object],
@@ -73,6 +77,11 @@ class OpenAICompatibleEngine:
                 async for chunk in chunks:
                     if isinstance(chunk, dict):
                         yield chunk
+
+    def _options(self, request: Request, target: Target) -> RequestOptions:
+        """JSON pre-encoded; the provider's timeout, cut short by the request's deadline."""
+        timeout = call_timeout(self._timeouts[target.provider], request.deadline)
+        return {**_JSON, "timeout": timeout}
 
     def _client(self, target: Target) -> openai.AsyncOpenAI:
         client = self._clients.get(target.provider)

@@ -54,6 +54,7 @@ def external_engine(providers: dict[str, ProviderConfig], *, drop_unsupported: b
     """One engine per API kind, each serving its deployments; together, by provider."""
     from consumers.anthropic_engine import AnthropicEngine
     from consumers.external import OpenAICompatibleEngine
+    from consumers.gemini_engine import GeminiEngine
 
     engines: dict[str, Engine] = {}
     openai_like = {n: p for n, p in providers.items() if p.kind == "openai"}
@@ -64,6 +65,10 @@ def external_engine(providers: dict[str, ProviderConfig], *, drop_unsupported: b
     if claude:
         messages = AnthropicEngine(claude, drop_unsupported=drop_unsupported)
         engines |= dict.fromkeys(claude, messages)
+    gemini = {n: p for n, p in providers.items() if p.kind == "gemini"}
+    if gemini:
+        generate = GeminiEngine(gemini, drop_unsupported=drop_unsupported)
+        engines |= dict.fromkeys(gemini, generate)
     return ByProvider(engines)
 
 

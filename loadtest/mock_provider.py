@@ -7,7 +7,9 @@ name (`mock/echo`, `mock/fail-500`, `mock/fail-429`, `mock/fail-400`, `mock/hang
 request through `POST /_control` (`{"latency_ms", "error_rate", "error_status",
 "retry_after", "hang"}`). `GET /_stats` counts the calls it received.
 It also speaks Anthropic's Messages API (`POST /v1/messages`, `loadtest/mock_anthropic.py`);
-`GET /_last/anthropic` returns the last body it received there.
+`GET /_last/anthropic` returns the last body it received there; and Gemini's
+`generateContent` (`POST /v1beta/models/{model}:generateContent`, `loadtest/mock_gemini.py`,
+`GET /_last/gemini`).
 
     python -m loadtest.mock_provider --port 8090 --latency-ms 50
 """
@@ -30,6 +32,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from loadtest import mock_anthropic as anthropic
+from loadtest import mock_gemini as gemini_api
 
 
 @dataclass
@@ -187,6 +190,38 @@ def create_app(faults: Faults | None = None) -> Starlette:
             return StreamingResponse(anthropic.stream(body, breaks), media_type="text/event-stream")
         return _json(anthropic.answer(body))
 
+    async def gemini(request: Request) -> Response:
+        """Gemini's generateContent (see `loadtest/mock_gemini.py`)."""
+        model, _, method = request.path_params["target"].partition(":")
+        body = gemini_api.camel_case(orjson.loads(await request.body()))
+        state.last["gemini"] = body
+        state.calls += 1
+        state.calls_by_model[model] = state.calls_by_model.get(model, 0) + 1
+        if not (request.headers.get("x-goog-api-key") or request.query_params.get("key")):
+            return _json(
+                gemini_api.error_body(403, "Method doesn't allow unregistered callers"), 403
+            )
+        wants = _directives(model)
+        if wants.get("latency"):
+            await asyncio.sleep(float(wants["latency"]) / 1000)
+        if "hang" in wants:
+            await asyncio.sleep(3600)
+        if "fail" in wants:
+            status = int(wants["fail"] or 500)
+            retry = 1.0 if status in (429, 503) else None
+            return _json(gemini_api.error_body(status, retry_s=retry), status)
+        problem = gemini_api.invalid(body)
+        if problem:
+            return _json(gemini_api.error_body(400, problem), 400)
+        if method == "streamGenerateContent":
+            breaks = int(wants["breaks"] or 1) if "breaks" in wants else None
+            return StreamingResponse(
+                gemini_api.stream(body, breaks), media_type="text/event-stream"
+            )
+        if method != "generateContent":
+            return _json(gemini_api.error_body(404, f"method {method} not found"), 404)
+        return _json(gemini_api.answer(body))
+
     async def last(request: Request) -> Response:
         return _json(state.last.get(request.path_params["api"]))
 
@@ -209,6 +244,8 @@ def create_app(faults: Faults | None = None) -> Starlette:
         routes=[
             Route("/v1/chat/completions", chat, methods=["POST"]),
             Route("/v1/messages", messages, methods=["POST"]),
+            Route("/v1/models/{target}", gemini, methods=["POST"]),
+            Route("/v1beta/models/{target}", gemini, methods=["POST"]),
             Route("/_last/{api}", last),
             Route("/v1/models", models),
             Route("/_control", control, methods=["POST"]),

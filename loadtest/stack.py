@@ -70,6 +70,13 @@ class Stack:
                 "timeout_s": 10,
                 "kind": "anthropic",
             },
+            # ...and through its Gemini API.
+            "gemini": {
+                "base_url": self.mock_url,
+                "api_key": "mock",
+                "timeout_s": 10,
+                "kind": "gemini",
+            },
         }
         return {
             **{k: v for k, v in os.environ.items() if not k.startswith("AIBROKER_")},

@@ -17,8 +17,9 @@ from aibroker.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from consumers.anthropic_engine import _classify, call_timeout
+from consumers.anthropic_engine import _classify
 from consumers.anthropic_io import JSON_TOOL, from_message, to_messages, translate_stream
+from consumers.engine import call_timeout
 from loadtest import mock_anthropic
 from schemas.chunks import assemble
 
