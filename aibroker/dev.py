@@ -60,8 +60,14 @@ def run_dev(settings: Settings) -> None:
         children: list[ChildSpec] = []
         if settings.dev.mock_provider:
             port = settings.dev.mock_port
-            providers["mock"] = ProviderSettings(
-                base_url=f"http://127.0.0.1:{port}/v1", api_key="mock"
+            mock = f"http://127.0.0.1:{port}"
+            providers["mock"] = ProviderSettings(base_url=f"{mock}/v1", api_key="mock")
+            # The same mock through its Anthropic and Gemini wire formats.
+            providers["mock-claude"] = ProviderSettings(
+                base_url=mock, api_key="mock", kind="anthropic"
+            )
+            providers["mock-gemini"] = ProviderSettings(
+                base_url=mock, api_key="mock", kind="gemini"
             )
             env["AIBROKER_PROVIDERS"] = json.dumps(
                 {k: v.model_dump() for k, v in providers.items()}

@@ -115,7 +115,8 @@ def _lookup(model: str, table: RouteTable) -> list[Target]:
 
 
 def build_route_table(settings: Settings) -> RouteTable:
-    """Providers from settings (the `openai` group and `providers`), local models from the
+    """Providers from settings (the `openai`, `anthropic` and `gemini` groups and
+    `providers`), local models from the
     `embeddings`, `ocr` and `vllm` groups, aliases from the routes file."""
     providers = {
         name: ProviderConfig(name=name, **cfg.model_dump())
@@ -128,6 +129,15 @@ def build_route_table(settings: Settings) -> RouteTable:
             api_key=settings.openai.api_key,
             timeout_s=settings.openai.timeout_s,
         )
+    for kind, group in (("anthropic", settings.anthropic), ("gemini", settings.gemini)):
+        if group.api_key:
+            providers[kind] = ProviderConfig(
+                name=kind,
+                base_url=group.base_url,
+                api_key=group.api_key,
+                timeout_s=group.timeout_s,
+                kind=kind,
+            )
     clash = sorted(set(providers) & set(LOCAL_ENGINES))
     if clash:
         raise ValueError(f"provider names {clash} are reserved for local engines")

@@ -111,6 +111,25 @@ class OpenAISettings(_Group):
     """Timeout of one call to the provider."""
 
 
+class AnthropicSettings(_Group):
+    api_key: str | None = None
+    """API key of the provider `anthropic` (models `anthropic/<name>`); set to enable it."""
+    base_url: str = "https://api.anthropic.com"
+    """Base URL of the `anthropic` provider."""
+    timeout_s: float = 120.0
+    """Timeout of one call to the provider."""
+
+
+class GeminiSettings(_Group):
+    api_key: str | None = None
+    """API key of the provider `gemini` (models `gemini/<name>`, the Gemini API); set to
+    enable it."""
+    base_url: str = "https://generativelanguage.googleapis.com"
+    """Base URL of the `gemini` provider."""
+    timeout_s: float = 120.0
+    """Timeout of one call to the provider."""
+
+
 class AdminSettings(_Group):
     api_key: str | None = None
     """Bearer key of the admin API (`/admin/v1/...`: API keys). Unset: the admin API is off.
@@ -228,6 +247,8 @@ class Settings(BaseSettings):
     consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
     dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
+    anthropic: AnthropicSettings = Field(default_factory=AnthropicSettings)
+    gemini: GeminiSettings = Field(default_factory=GeminiSettings)
     dev: DevSettings = Field(default_factory=DevSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)

@@ -39,8 +39,8 @@ async def run_external(
     chosen = {n: p for n, p in routes.providers.items() if not providers or n in providers}
     if not chosen:
         raise SystemExit(
-            "no provider to serve: set AIBROKER_OPENAI_BASE_URL and "
-            "AIBROKER_OPENAI_API_KEY, or AIBROKER_PROVIDERS"
+            "no provider to serve: set AIBROKER_OPENAI_BASE_URL and AIBROKER_OPENAI_API_KEY, "
+            "AIBROKER_ANTHROPIC_API_KEY, AIBROKER_GEMINI_API_KEY or AIBROKER_PROVIDERS"
         )
     names = TopicNames(settings.kafka.topic_prefix)
     engine = external_engine(chosen, drop_unsupported=settings.consumer.drop_unsupported_params)

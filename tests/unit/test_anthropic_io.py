@@ -17,6 +17,8 @@ from aibroker.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
+from aibroker.routes import build_route_table
+from aibroker.settings import AnthropicSettings, GeminiSettings, Settings
 from consumers.anthropic_engine import _classify
 from consumers.anthropic_io import JSON_TOOL, from_message, to_messages, translate_stream
 from consumers.engine import call_timeout
@@ -224,3 +226,14 @@ def test_the_deadline_cuts_the_call_timeout() -> None:
     assert call_timeout(120, 1000.0, now=990.0) == 10
     assert call_timeout(120, 1000.0, now=999.9) == 1.0
     assert call_timeout(5, 1000.0, now=900.0) == 5
+
+
+def test_provider_groups_enable_their_kind() -> None:
+    settings = Settings(
+        anthropic=AnthropicSettings(api_key="a"), gemini=GeminiSettings(api_key="g")
+    )
+    providers = build_route_table(settings).providers
+    assert providers["anthropic"].kind == "anthropic"
+    assert providers["anthropic"].base_url == "https://api.anthropic.com"
+    assert providers["gemini"].kind == "gemini"
+    assert "openai" not in providers
