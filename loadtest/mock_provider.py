@@ -1,4 +1,4 @@
-"""An OpenAI-compatible mock provider with faults on demand.
+"""A mock provider speaking the OpenAI, Anthropic and Gemini APIs, with faults on demand.
 
 The answer echoes the last user message. Faults, per request through the upstream model
 name (`mock/echo`, `mock/fail-500`, `mock/fail-429`, `mock/fail-400`, `mock/hang`,
@@ -6,10 +6,10 @@ name (`mock/echo`, `mock/fail-500`, `mock/fail-429`, `mock/fail-400`, `mock/hang
 `+`: `mock/latency-100+fail-503`), or for every
 request through `POST /_control` (`{"latency_ms", "error_rate", "error_status",
 "retry_after", "hang"}`). `GET /_stats` counts the calls it received.
-It also speaks Anthropic's Messages API (`POST /v1/messages`, `loadtest/mock_anthropic.py`);
-`GET /_last/anthropic` returns the last body it received there; and Gemini's
-`generateContent` (`POST /v1beta/models/{model}:generateContent`, `loadtest/mock_gemini.py`,
-`GET /_last/gemini`).
+It also speaks Anthropic's Messages API (`POST /v1/messages`, `loadtest/mock_anthropic.py`)
+and Gemini's `generateContent` (`POST /v1[beta]/models/{model}:generateContent`,
+`loadtest/mock_gemini.py`). `GET /_last/{openai,anthropic,gemini}` returns the last body
+each API received.
 
     python -m loadtest.mock_provider --port 8090 --latency-ms 50
 """
@@ -146,6 +146,7 @@ def create_app(faults: Faults | None = None) -> Starlette:
 
     async def chat(request: Request) -> Response:
         body = orjson.loads(await request.body())
+        state.last["openai"] = body
         model = str(body.get("model", ""))
         state.calls += 1
         state.calls_by_model[model] = state.calls_by_model.get(model, 0) + 1

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import openai
@@ -297,3 +298,28 @@ async def test_cost_is_reported_and_every_billed_call_is_on_the_usage_topic(
     assert mine[0].cost_usd == expected
     assert mine[0].tenant == "tenant-a"
     assert (mine[0].provider, mine[0].upstream_model) == ("mock", "echo")
+
+
+async def test_openai_compatible_providers_get_the_request_as_sent(
+    sdk: openai.AsyncOpenAI, stack: Stack
+) -> None:
+    """Nothing to translate: tools, images, JSON mode and the rest reach the provider as the
+    client wrote them, only `model` changed to the upstream name."""
+    tool: Any = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    image: Any = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0K"}}
+    await sdk.chat.completions.create(
+        model="mock/echo",
+        messages=[{"role": "user", "content": [{"type": "text", "text": "hi"}, image]}],
+        tools=[tool],
+        tool_choice="auto",
+        response_format={"type": "json_object"},
+        seed=3,
+        logit_bias={"50256": -100},
+    )
+    async with httpx.AsyncClient() as client:
+        wire = (await client.get(f"{stack.mock_url}/_last/openai")).json()
+    assert wire["model"] == "echo"
+    assert wire["tools"] == [tool]
+    assert wire["messages"][0]["content"][1] == image
+    assert (wire["seed"], wire["logit_bias"]) == (3, {"50256": -100})
+    assert wire["response_format"] == {"type": "json_object"}
