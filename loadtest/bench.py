@@ -214,6 +214,7 @@ def main(argv: list[str] | None = None) -> None:
             redis_url,
             workdir / "logs",
             mock_latency_ms=args.latency_ms,
+            apis=("openai",),  # one provider, one dispatch topic for the external pool
             extra_env={"AIBROKER_CONSUMER_CONCURRENCY": "256", "AIBROKER_LOG_LEVEL": "WARNING"},
         )
         stack_ctx.callback(broker.stop)

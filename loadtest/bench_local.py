@@ -253,6 +253,7 @@ def dedicated_core(texts: list[str], args: argparse.Namespace, workdir: Path) ->
             redis.url,
             workdir / "pinned" / "logs",
             embeddings=True,
+            apis=("openai",),
             extra_env={
                 "AIBROKER_CONSUMER_CONCURRENCY": "256",
                 "AIBROKER_LOG_LEVEL": "WARNING",
@@ -337,6 +338,7 @@ def main(argv: list[str] | None = None) -> None:
             redis_url,
             workdir / "logs",
             embeddings=True,
+            apis=("openai",),
             ocr=True,
             extra_env={
                 "AIBROKER_CONSUMER_CONCURRENCY": "256",

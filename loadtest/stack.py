@@ -40,6 +40,8 @@ class Stack:
     prices_yaml: str = 'mock/echo: {input: "0.50", output: "1.50"}\n'
     """Prices for the mock's models (merged over the shipped table)."""
     extra_env: dict[str, str] = field(default_factory=dict)
+    apis: tuple[str, ...] = ("openai", "anthropic", "gemini")
+    """The mock's APIs served as providers: `mock` (OpenAI), `claude`, `gemini`."""
     embeddings: bool = False
     """Also run the embeddings pool, serving all-MiniLM-L6-v2 (the `[embeddings]` extra)."""
     ocr: bool = False
@@ -61,7 +63,7 @@ class Stack:
         return f"http://127.0.0.1:{self.mock_port}"
 
     def env(self) -> dict[str, str]:
-        providers = {
+        every = {
             "mock": {"base_url": f"{self.mock_url}/v1", "api_key": "mock", "timeout_s": 10},
             # The same mock, through its Anthropic Messages API.
             "claude": {
@@ -78,6 +80,8 @@ class Stack:
                 "kind": "gemini",
             },
         }
+        kinds = {"mock": "openai", "claude": "anthropic", "gemini": "gemini"}
+        providers = {name: cfg for name, cfg in every.items() if kinds[name] in self.apis}
         return {
             **{k: v for k, v in os.environ.items() if not k.startswith("AIBROKER_")},
             "AIBROKER_KAFKA_BOOTSTRAP": self.bootstrap,
