@@ -75,10 +75,11 @@ class AnthropicEngine:
                 stream=True,
                 stream_cls=anthropic.AsyncStream[object],
             )
-            async for event in events:
-                if isinstance(event, dict):
-                    for chunk in translator.feed(event):
-                        yield chunk
+            async with events:  # closed even when the caller stops reading
+                async for event in events:
+                    if isinstance(event, dict):
+                        for chunk in translator.feed(event):
+                            yield chunk
         if not translator.finished:
             raise ProviderUnavailable(f"provider '{target.provider}' ended the stream early")
 
