@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -11,6 +12,7 @@ from aibroker.keys import KeyInfo
 from aibroker.netguard import check_url
 from aibroker.routes import resolve
 from ingress.auth import authenticate
+from ingress.deadline import request_deadline
 from ingress.flows import submit_once
 from ingress.prefer import parse_prefer
 from ingress.state import services
@@ -28,7 +30,8 @@ async def chat_completions(
 ) -> Response:
     """Synchronous by default (`stream: true`: server-sent events); `Prefer: respond-async`
     answers 202 with the request's id, `Prefer: wait=N` bounds the wait, `Idempotency-Key`
-    makes retries safe."""
+    makes retries safe, `X-Aibroker-Deadline` (Unix time) or `X-Aibroker-Timeout`
+    (seconds) sets a deadline after which it never runs (it ends `expired`, 408)."""
     return await _submit(
         request, caller, Kind.CHAT, body.model, body.model_dump(exclude_unset=True)
     )
@@ -63,7 +66,8 @@ async def _submit(
     limit = svc.settings.ingress.sync_wait_s
     wait = None if prefer.respond_async else min(prefer.wait_s or limit, limit)
     mode = Mode.ASYNC if wait is None else Mode.SYNC
-    envelope = svc.submitter.envelope(caller, kind, model, payload, mode)
+    deadline = request_deadline(request.headers, time.time())
+    envelope = svc.submitter.envelope(caller, kind, model, payload, mode, deadline=deadline)
     return await submit_once(svc, request.headers, kind.endpoint, payload, envelope, wait)
 
 

@@ -17,6 +17,7 @@ from aibroker.netguard import check_url
 from aibroker.publish import cancelled_error
 from aibroker.routes import resolve
 from ingress.auth import authenticate
+from ingress.deadline import request_deadline
 from ingress.flows import read_state, submit_once, wait_for_end
 from ingress.state import services
 from ingress.views import json_response, status_document
@@ -57,8 +58,9 @@ async def submit_request(body: SubmitRequest, request: Request, caller: Caller) 
         check_url(parsed.image_url, "body.image_url")
     resolve(parsed.model, svc.routes, kind)
     payload = parsed.model_dump(exclude_unset=True)
+    deadline = request_deadline(request.headers, time.time(), body.deadline)
     envelope = svc.submitter.envelope(
-        caller, kind, parsed.model, payload, Mode.ASYNC, deadline=body.deadline
+        caller, kind, parsed.model, payload, Mode.ASYNC, deadline=deadline
     )
     return await submit_once(svc, request.headers, body.endpoint, payload, envelope, None)
 

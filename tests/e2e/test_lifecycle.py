@@ -130,3 +130,22 @@ async def test_queued_work_that_is_cancelled_never_reaches_the_provider(
         assert done.json()["status"] == "succeeded"
         await asyncio.sleep(1.0)  # the pool has claimed (and skipped) the cancelled one
     assert await mock_calls(stack, victim) == 0
+
+
+async def test_a_deadline_header_expires_work_that_cannot_start_in_time(
+    http: httpx.AsyncClient,
+) -> None:
+    body = {"model": "mock/echo", "messages": [{"role": "user", "content": "too late"}]}
+    rushed = {"X-Aibroker-Timeout": "0.001"}
+    sync = await http.post("/v1/chat/completions", json=body, headers=rushed)
+    assert sync.status_code == 408
+    assert sync.json()["error"]["code"] == "deadline_exceeded"
+    queued = await http.post(
+        "/v1/chat/completions", json=body, headers={**rushed, "Prefer": "respond-async"}
+    )
+    assert queued.status_code == 202
+    done = await http.get(f"/v1/requests/{queued.json()['id']}", params={"wait": 10})
+    assert done.json()["status"] == "expired"
+    past = await http.post("/v1/chat/completions", json=body, headers={"X-Aibroker-Deadline": "1"})
+    assert past.status_code == 400
+    assert past.json()["error"]["param"] == "x-aibroker-deadline"
