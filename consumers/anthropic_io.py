@@ -8,13 +8,20 @@ translated into one forced tool whose input is the JSON answer.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from aibroker.errors import InvalidRequest
+from consumers.chat_parts import (
+    append_turn,
+    call_arguments,
+    function_of,
+    plain_text,
+    refuse,
+    stop_list,
+)
 
 JSON_TOOL = "json_answer"
 """The forced tool that carries a `response_format` answer."""
@@ -49,6 +56,7 @@ def to_messages(
 ) -> dict[str, Any]:
     """The Messages API body for an OpenAI chat body."""
     params: dict[str, Any] = {"model": model, "max_tokens": default_max_tokens}
+    drop = drop_unsupported
     system, messages = _conversation(body.get("messages") or [])
     if system:
         params["system"] = system
@@ -60,36 +68,43 @@ def to_messages(
             params["max_tokens"] = value
         elif name == "temperature":
             if value > 1:
-                _refuse(name, "Anthropic takes a temperature between 0 and 1", drop_unsupported)
+                refuse(
+                    name,
+                    f"{name}: Anthropic takes a temperature between 0 and 1",
+                    drop=drop_unsupported,
+                )
             else:
                 params["temperature"] = value
         elif name == "top_p":
             params["top_p"] = value
         elif name == "stop":
-            params["stop_sequences"] = [value] if isinstance(value, str) else list(value)
+            params["stop_sequences"] = stop_list(value)
         elif name == "user":
             params["metadata"] = {"user_id": value}
         elif name == "n":
             if value != 1:
-                _refuse(name, "Anthropic returns one choice (n must be 1)", drop_unsupported)
+                refuse(
+                    name,
+                    f"{name}: Anthropic returns one choice (n must be 1)",
+                    drop=drop_unsupported,
+                )
         elif name == "tools":
             params["tools"] = [_tool(t, i) for i, t in enumerate(value)]
         elif name in ("tool_choice", "parallel_tool_calls", "response_format"):
             continue  # below, together
         elif name in UNSUPPORTED:
-            _refuse(name, f"Anthropic does not support {UNSUPPORTED[name]}", drop_unsupported)
+            refuse(
+                name,
+                f"{name}: Anthropic does not support {UNSUPPORTED[name]}",
+                drop=drop_unsupported,
+            )
         else:
-            _refuse(name, f"unknown parameter '{name}'", drop_unsupported)
+            refuse(name, f"{name}: unknown parameter '{name}'", drop=drop)
     choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
     if choice is not None:
         params["tool_choice"] = choice
     _json_mode(body.get("response_format"), params)
     return params
-
-
-def _refuse(name: str, why: str, drop: bool) -> None:
-    if not drop:
-        raise InvalidRequest(f"{name}: {why}", param=name, code="unsupported_parameter")
 
 
 def _conversation(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
@@ -100,14 +115,14 @@ def _conversation(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, A
     for i, message in enumerate(messages):
         role = message.get("role")
         if role in ("system", "developer"):
-            system.append(_plain_text(message.get("content"), i))
+            system.append(plain_text(message.get("content"), i, "Anthropic"))
             continue
         if role == "tool":
             blocks = [
                 {
                     "type": "tool_result",
                     "tool_use_id": message.get("tool_call_id"),
-                    "content": _plain_text(message.get("content"), i),
+                    "content": plain_text(message.get("content"), i, "Anthropic"),
                 }
             ]
             role = "user"
@@ -122,17 +137,8 @@ def _conversation(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, A
                 f"messages[{i}]: role '{role}' is not supported by Anthropic",
                 param=f"messages[{i}].role",
             )
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"] += blocks
-        else:
-            turns.append({"role": role, "content": blocks})
+        append_turn(turns, role, "content", blocks)
     return "\n\n".join(s for s in system if s), turns
-
-
-def _plain_text(content: object, i: int) -> str:
-    if content is None or isinstance(content, str):
-        return content or ""
-    return "".join(b["text"] for b in _blocks(content, i) if b["type"] == "text")
 
 
 def _blocks(content: object, i: int) -> list[dict[str, Any]]:
@@ -171,25 +177,16 @@ def _image(image: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def _tool_use(call: dict[str, Any], i: int) -> dict[str, Any]:
-    function = call.get("function") or {}
-    try:
-        arguments = orjson.loads(function.get("arguments") or "{}")
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(
-            f"messages[{i}]: tool call arguments are not JSON", param=f"messages[{i}].tool_calls"
-        ) from exc
     return {
         "type": "tool_use",
         "id": call.get("id"),
-        "name": function.get("name"),
-        "input": arguments,
+        "name": (call.get("function") or {}).get("name"),
+        "input": call_arguments(call, i),
     }
 
 
 def _tool(tool: dict[str, Any], i: int) -> dict[str, Any]:
-    function = tool.get("function") if tool.get("type") == "function" else None
-    if not isinstance(function, dict) or not function.get("name"):
-        raise InvalidRequest(f"tools[{i}] must be a function tool", param=f"tools[{i}]")
+    function = function_of(tool, i)
     out: dict[str, Any] = {
         "name": function["name"],
         "input_schema": function.get("parameters") or {"type": "object", "properties": {}},
@@ -370,11 +367,3 @@ class StreamTranslator:
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
         choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
         return {**self._head(), "choices": [choice]}
-
-
-def translate_stream(
-    events: Iterable[dict[str, Any]], json_mode: bool, include_usage: bool
-) -> list[dict[str, Any]]:
-    """All chunks of a finished stream (for tests and replays)."""
-    translator = StreamTranslator(json_mode, include_usage)
-    return [chunk for event in events for chunk in translator.feed(event)]

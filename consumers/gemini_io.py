@@ -16,6 +16,14 @@ from typing import Any
 import orjson
 
 from aibroker.errors import InvalidRequest
+from consumers.chat_parts import (
+    append_turn,
+    call_arguments,
+    function_of,
+    plain_text,
+    refuse,
+    stop_list,
+)
 
 PASSED = {"model", "messages", "stream", "stream_options", "user"}
 """Read by the translation itself (`user` has no Gemini counterpart and changes nothing)."""
@@ -63,7 +71,7 @@ def to_generate_content(body: dict[str, Any], *, drop_unsupported: bool) -> dict
         elif name in ("max_tokens", "max_completion_tokens"):
             config["maxOutputTokens"] = value
         elif name == "stop":
-            config["stopSequences"] = [value] if isinstance(value, str) else list(value)
+            config["stopSequences"] = stop_list(value)
         elif name == "tools":
             config["tools"] = [
                 {"functionDeclarations": [_function(t, i) for i, t in enumerate(value)]}
@@ -75,16 +83,10 @@ def to_generate_content(body: dict[str, Any], *, drop_unsupported: bool) -> dict
         elif name == "response_format":
             config |= _json_mode(value)
         elif name in UNSUPPORTED:
-            if not drop_unsupported:
-                raise InvalidRequest(
-                    f"{name}: Gemini does not support {UNSUPPORTED[name]}",
-                    param=name,
-                    code="unsupported_parameter",
-                )
-        elif not drop_unsupported:
-            raise InvalidRequest(
-                f"{name}: unknown parameter '{name}'", param=name, code="unsupported_parameter"
-            )
+            why = f"{name}: Gemini does not support {UNSUPPORTED[name]}"
+            refuse(name, why, drop=drop_unsupported)
+        else:
+            refuse(name, f"{name}: unknown parameter '{name}'", drop=drop_unsupported)
     return {"contents": contents, "config": config}
 
 
@@ -95,7 +97,7 @@ def _conversation(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, A
     for i, message in enumerate(messages):
         role = message.get("role")
         if role in ("system", "developer"):
-            system.append(_text_only(message.get("content"), i))
+            system.append(plain_text(message.get("content"), i, "Gemini"))
             continue
         if role == "user":
             gemini_role, parts = "user", _parts(message.get("content"), i)
@@ -105,9 +107,8 @@ def _conversation(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, A
             for call in message.get("tool_calls") or []:
                 function = call.get("function") or {}
                 names[str(call.get("id"))] = str(function.get("name"))
-                parts.append(
-                    {"functionCall": {"name": function.get("name"), "args": _args(function, i)}}
-                )
+                arguments = call_arguments(call, i)
+                parts.append({"functionCall": {"name": function.get("name"), "args": arguments}})
         elif role == "tool":
             call_id = str(message.get("tool_call_id"))
             if call_id not in names:
@@ -115,7 +116,7 @@ def _conversation(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, A
                     f"messages[{i}]: tool_call_id '{call_id}' answers no earlier tool call",
                     param=f"messages[{i}].tool_call_id",
                 )
-            result = {"content": _text_only(message.get("content"), i)}
+            result = {"content": plain_text(message.get("content"), i, "Gemini")}
             gemini_role = "user"
             parts = [{"functionResponse": {"name": names[call_id], "response": result}}]
         else:
@@ -123,17 +124,8 @@ def _conversation(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, A
                 f"messages[{i}]: role '{role}' is not supported by Gemini",
                 param=f"messages[{i}].role",
             )
-        if contents and contents[-1]["role"] == gemini_role:
-            contents[-1]["parts"] += parts
-        else:
-            contents.append({"role": gemini_role, "parts": parts})
+        append_turn(contents, gemini_role, "parts", parts)
     return "\n\n".join(s for s in system if s), contents
-
-
-def _text_only(content: object, i: int) -> str:
-    if content is None or isinstance(content, str):
-        return content or ""
-    return "".join(p["text"] for p in _parts(content, i) if "text" in p)
 
 
 def _parts(content: object, i: int) -> list[dict[str, Any]]:
@@ -165,19 +157,8 @@ def _parts(content: object, i: int) -> list[dict[str, Any]]:
     return parts
 
 
-def _args(function: dict[str, Any], i: int) -> Any:
-    try:
-        return orjson.loads(function.get("arguments") or "{}")
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(
-            f"messages[{i}]: tool call arguments are not JSON", param=f"messages[{i}].tool_calls"
-        ) from exc
-
-
 def _function(tool: dict[str, Any], i: int) -> dict[str, Any]:
-    function = tool.get("function") if tool.get("type") == "function" else None
-    if not isinstance(function, dict) or not function.get("name"):
-        raise InvalidRequest(f"tools[{i}] must be a function tool", param=f"tools[{i}]")
+    function = function_of(tool, i)
     out: dict[str, Any] = {"name": function["name"]}
     if function.get("description"):
         out["description"] = function["description"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aibroker.errors import InvalidRequest
+from consumers.chat_parts import refuse, stop_list
 
 SAMPLING_FIELDS = {
     # OpenAI name → SamplingParams name
@@ -56,19 +57,15 @@ def sampling_options(body: dict[str, Any]) -> dict[str, Any]:
         elif name in ("max_tokens", "max_completion_tokens"):
             options["max_tokens"] = value
         elif name == "stop":
-            options["stop"] = [value] if isinstance(value, str) else list(value)
+            options["stop"] = stop_list(value)
         elif name == "response_format":
             if not (isinstance(value, dict) and value.get("type") == "text"):
-                raise InvalidRequest(
-                    "response_format other than text is not supported by this model's engine",
-                    param="response_format",
-                )
+                why = "response_format other than text is not supported by this model's engine"
+                refuse(name, why)
         elif name in UNSUPPORTED:
-            raise InvalidRequest(
-                f"{UNSUPPORTED[name]} is not supported by this model's engine", param=name
-            )
+            refuse(name, f"{UNSUPPORTED[name]} is not supported by this model's engine")
         else:
-            raise InvalidRequest(f"unknown parameter '{name}'", param=name)
+            refuse(name, f"unknown parameter '{name}'")
     return options
 
 

@@ -20,7 +20,7 @@ from aibroker.errors import (
 from aibroker.routes import build_route_table
 from aibroker.settings import AnthropicSettings, GeminiSettings, Settings
 from consumers.anthropic_engine import _classify
-from consumers.anthropic_io import JSON_TOOL, from_message, to_messages, translate_stream
+from consumers.anthropic_io import JSON_TOOL, StreamTranslator, from_message, to_messages
 from consumers.engine import call_timeout
 from loadtest import mock_anthropic
 from schemas.chunks import assemble
@@ -149,6 +149,13 @@ def test_answers_come_back_in_openai_shape() -> None:
     }
     assert done["usage"]["prompt_tokens"] == 100
     assert done["usage"]["prompt_tokens_details"] == {"cached_tokens": 90}
+
+
+def translate_stream(
+    events: list[dict[str, Any]], json_mode: bool, include_usage: bool
+) -> list[dict[str, Any]]:
+    translator = StreamTranslator(json_mode, include_usage)
+    return [chunk for event in events for chunk in translator.feed(event)]
 
 
 def events_of(body: dict[str, Any]) -> list[dict[str, Any]]:
