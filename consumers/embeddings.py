@@ -10,18 +10,16 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
 from aibroker.errors import InvalidRequest
 from aibroker.routes import LocalModel
 from aibroker.settings import EmbeddingsSettings
 from consumers.batcher import BatchLimits, MicroBatcher, model_thread
 from consumers.embed_io import Vector, embeddings_response, input_texts
-from consumers.engine import Completion
+from consumers.engine import BatchedEngine, Completion
 from schemas.envelopes import Request, Target
 from schemas.openai import EmbeddingsRequest, Usage
 
@@ -64,7 +62,9 @@ def load_model(source: str, device: str, threads: int = 0) -> SentenceTransforme
     return SentenceTransformer(model_path(source), device=chosen)
 
 
-class EmbeddingsEngine:
+class EmbeddingsEngine(BatchedEngine):
+    what = "embeddings"
+
     def __init__(
         self,
         served: LocalModel,
@@ -98,10 +98,7 @@ class EmbeddingsEngine:
         return engine
 
     async def generate(self, request: Request, target: Target) -> Completion:
-        try:
-            body = EmbeddingsRequest.model_validate(request.body)
-        except ValidationError as exc:
-            raise InvalidRequest(f"invalid embeddings request: {exc.errors()[0]['msg']}") from exc
+        body = self._parse(EmbeddingsRequest, request.body)
         if body.dimensions is not None and body.dimensions > self._dim:
             raise InvalidRequest(
                 f"dimensions must be at most {self._dim} for '{target.model}'", param="dimensions"
@@ -111,17 +108,6 @@ class EmbeddingsEngine:
         tokens = sum(n for _, n in embedded)
         response = embeddings_response(target.model, body, [v for v, _ in embedded], tokens)
         return Completion(response, Usage(prompt_tokens=tokens, total_tokens=tokens))
-
-    async def stream(self, request: Request, target: Target) -> AsyncIterator[dict[str, Any]]:
-        raise InvalidRequest("embeddings cannot be streamed", param="stream")
-        yield {}  # pragma: no cover - makes this an async generator
-
-    async def check_health(self) -> bool:
-        return True
-
-    async def aclose(self) -> None:
-        await self._batcher.__aexit__(None, None, None)
-        self._thread.shutdown(wait=True)
 
     def _encode(self, texts: list[str]) -> Sequence[Embedded]:
         """One model call, on the model's thread. `encode` sorts the texts by length and

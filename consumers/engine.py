@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from aibroker.errors import InvalidRequest
+from consumers.batcher import MicroBatcher
 from schemas.envelopes import Request, Target
 from schemas.openai import Usage
 
@@ -69,3 +73,33 @@ class ByProvider:
 
     def _unique(self) -> list[Engine]:
         return list({id(e): e for e in self._engines.values()}.values())
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class BatchedEngine:
+    """What the local engines behind a micro-batcher share: the request body read with its
+    schema, no streaming, and the batcher and model thread closed together."""
+
+    what: ClassVar[str]
+    """What the engine serves, for messages: `embeddings`, `OCR`."""
+    _batcher: MicroBatcher[Any, Any]
+    _thread: ThreadPoolExecutor
+
+    def _parse(self, schema: type[M], body: dict[str, Any]) -> M:
+        try:
+            return schema.model_validate(body)
+        except ValidationError as exc:
+            raise InvalidRequest(f"invalid {self.what} request: {exc.errors()[0]['msg']}") from exc
+
+    async def stream(self, request: Request, target: Target) -> AsyncIterator[dict[str, Any]]:
+        raise InvalidRequest(f"{self.what} cannot be streamed", param="stream")
+        yield {}  # pragma: no cover - makes this an async generator
+
+    async def check_health(self) -> bool:
+        return True
+
+    async def aclose(self) -> None:
+        await self._batcher.__aexit__(None, None, None)
+        self._thread.shutdown(wait=True)

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
-
-from pydantic import ValidationError
 
 from aibroker.errors import InvalidRequest
 from aibroker.netguard import FetchLimits, fetch
 from aibroker.routes import LocalModel
 from aibroker.settings import OcrSettings
 from consumers.batcher import BatchLimits, MicroBatcher, model_thread
-from consumers.engine import Completion
+from consumers.engine import BatchedEngine, Completion
 from consumers.ocr_io import Image, TextLine, decode_image, image_bytes, ocr_response
 from schemas.envelopes import Request, Target
 from schemas.openai import OcrRequest
@@ -109,7 +107,9 @@ def load_backend(source: str, device: str) -> Backend:
     raise SystemExit(f"unknown OCR engine '{source}': use rapidocr, paddle or paddle:<lang>")
 
 
-class OcrEngine:
+class OcrEngine(BatchedEngine):
+    what = "OCR"
+
     def __init__(
         self, served: LocalModel, backend: Backend, cfg: OcrSettings, thread: ThreadPoolExecutor
     ) -> None:
@@ -135,10 +135,7 @@ class OcrEngine:
         return engine
 
     async def generate(self, request: Request, target: Target) -> Completion:
-        try:
-            body = OcrRequest.model_validate(request.body)
-        except ValidationError as exc:
-            raise InvalidRequest(f"invalid OCR request: {exc.errors()[0]['msg']}") from exc
+        body = self._parse(OcrRequest, request.body)
         if body.language is not None and body.language not in self._backend.languages:
             known = ", ".join(sorted(self._backend.languages))
             raise InvalidRequest(
@@ -147,17 +144,6 @@ class OcrEngine:
         image = await self._image(body)
         (lines,) = await self._batcher.submit([image])
         return Completion(ocr_response(target.model, lines, image), None)
-
-    async def stream(self, request: Request, target: Target) -> AsyncIterator[dict[str, Any]]:
-        raise InvalidRequest("OCR cannot be streamed", param="stream")
-        yield {}  # pragma: no cover - makes this an async generator
-
-    async def check_health(self) -> bool:
-        return True
-
-    async def aclose(self) -> None:
-        await self._batcher.__aexit__(None, None, None)
-        self._thread.shutdown(wait=True)
 
     async def _image(self, body: OcrRequest) -> Image:
         if body.image is not None:
