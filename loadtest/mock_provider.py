@@ -144,13 +144,14 @@ async def stream(body: dict[str, Any], wants: dict[str, str]) -> AsyncIterator[b
 def create_app(faults: Faults | None = None) -> Starlette:
     state = MockState(faults or Faults())
 
-    async def chat(request: Request) -> Response:
-        body = orjson.loads(await request.body())
-        state.last["openai"] = body
-        model = str(body.get("model", ""))
+    def record(api: str, model: str, body: dict[str, Any]) -> None:
+        state.last[api] = body
         state.calls += 1
         state.calls_by_model[model] = state.calls_by_model.get(model, 0) + 1
-        wants = _directives(model)
+
+    async def misbehave(wants: dict[str, str]) -> int | None:
+        """The model's directives and the `/_control` faults, for every API alike: latency
+        and hangs applied here; the error status to answer with, if any."""
         f = state.faults
         latency = float(wants.get("latency") or f.latency_ms)
         if latency:
@@ -158,9 +159,19 @@ def create_app(faults: Faults | None = None) -> Starlette:
         if "hang" in wants or f.hang:
             await asyncio.sleep(3600)
         if "fail" in wants:
-            return _error(int(wants["fail"] or 500), f.retry_after if f.retry_after else 1)
+            return int(wants["fail"] or 500)
         if f.error_rate and random.random() < f.error_rate:
-            return _error(f.error_status, f.retry_after)
+            return f.error_status
+        return None
+
+    async def chat(request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        model = str(body.get("model", ""))
+        record("openai", model, body)
+        wants = _directives(model)
+        if (status := await misbehave(wants)) is not None:
+            retry = (state.faults.retry_after or 1) if "fail" in wants else state.faults.retry_after
+            return _error(status, retry)
         if body.get("stream"):
             return StreamingResponse(stream(body, wants), media_type="text/event-stream")
         return _json(completion(body))
@@ -168,20 +179,14 @@ def create_app(faults: Faults | None = None) -> Starlette:
     async def messages(request: Request) -> Response:
         """Anthropic's Messages API (see `loadtest/mock_anthropic.py`)."""
         body = orjson.loads(await request.body())
-        state.last["anthropic"] = body
         model = str(body.get("model", ""))
-        state.calls += 1
-        state.calls_by_model[model] = state.calls_by_model.get(model, 0) + 1
+        record("anthropic", model, body)
         if not (request.headers.get("x-api-key") or request.headers.get("authorization")):
             return _json(anthropic.error_body(401, "x-api-key header is required"), 401)
         wants = _directives(model)
-        if wants.get("latency"):
-            await asyncio.sleep(float(wants["latency"]) / 1000)
-        if "hang" in wants:
-            await asyncio.sleep(3600)
-        if "fail" in wants:
-            status = int(wants["fail"] or 500)
-            headers = anthropic.error_headers(status, 1 if status in (429, 529) else None)
+        if (status := await misbehave(wants)) is not None:
+            retry = state.faults.retry_after or (1 if status in (429, 529) else None)
+            headers = anthropic.error_headers(status, retry)
             return _json(anthropic.error_body(status), status, headers)
         problem = anthropic.invalid(body)
         if problem:
@@ -195,21 +200,13 @@ def create_app(faults: Faults | None = None) -> Starlette:
         """Gemini's generateContent (see `loadtest/mock_gemini.py`)."""
         model, _, method = request.path_params["target"].partition(":")
         body = gemini_api.camel_case(orjson.loads(await request.body()))
-        state.last["gemini"] = body
-        state.calls += 1
-        state.calls_by_model[model] = state.calls_by_model.get(model, 0) + 1
+        record("gemini", model, body)
         if not (request.headers.get("x-goog-api-key") or request.query_params.get("key")):
-            return _json(
-                gemini_api.error_body(403, "Method doesn't allow unregistered callers"), 403
-            )
+            refused = gemini_api.error_body(403, "Method doesn't allow unregistered callers")
+            return _json(refused, 403)
         wants = _directives(model)
-        if wants.get("latency"):
-            await asyncio.sleep(float(wants["latency"]) / 1000)
-        if "hang" in wants:
-            await asyncio.sleep(3600)
-        if "fail" in wants:
-            status = int(wants["fail"] or 500)
-            retry = 1.0 if status in (429, 503) else None
+        if (status := await misbehave(wants)) is not None:
+            retry = state.faults.retry_after or (1.0 if status in (429, 503) else None)
             return _json(gemini_api.error_body(status, retry_s=retry), status)
         problem = gemini_api.invalid(body)
         if problem:
