@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -24,23 +26,44 @@ aliases:
 """
 
 
-@pytest.fixture(scope="module")
-def stack(
-    kafka: KafkaService, redis_svc: RedisService, tmp_path_factory: pytest.TempPathFactory
+WEATHER: Any = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+"""A function tool for the provider tests."""
+
+
+@contextlib.contextmanager
+def running_stack(
+    kafka: KafkaService, redis_svc: RedisService, logs: Path, **options: Any
 ) -> Iterator[Stack]:
-    """One running broker per test module."""
-    running = Stack(
-        kafka.bootstrap,
-        kafka.idempotent,
-        redis_svc.url,
-        tmp_path_factory.mktemp("stack"),
-        routes_yaml=ROUTES,
-    )
+    """A broker started on the test services, stopped however the block ends."""
+    running = Stack(kafka.bootstrap, kafka.idempotent, redis_svc.url, logs, **options)
     try:
         running.start()
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(
+    kafka: KafkaService, redis_svc: RedisService, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """One running broker per test module."""
+    with running_stack(kafka, redis_svc, tmp_path_factory.mktemp("stack"), routes_yaml=ROUTES) as s:
+        yield s
+
+
+async def wire_body(stack: Stack, api: str) -> dict[str, Any]:
+    """The last body the mock provider received through `api` (openai, anthropic, gemini)."""
+    async with httpx.AsyncClient() as client:
+        body: dict[str, Any] = (await client.get(f"{stack.mock_url}/_last/{api}")).json()
+        return body
 
 
 @pytest.fixture

@@ -12,22 +12,9 @@ import orjson
 import pytest
 
 from loadtest.stack import Stack
+from tests.e2e.conftest import WEATHER, wire_body
 
 pytestmark = pytest.mark.e2e
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather in a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-    },
-}
-
-
-async def last_wire_body(stack: Stack) -> dict[str, Any]:
-    async with httpx.AsyncClient() as client:
-        body: dict[str, Any] = (await client.get(f"{stack.mock_url}/_last/anthropic")).json()
-        return body
 
 
 async def test_chat_with_system_and_usage(sdk: openai.AsyncOpenAI, stack: Stack) -> None:
@@ -46,7 +33,7 @@ async def test_chat_with_system_and_usage(sdk: openai.AsyncOpenAI, stack: Stack)
     assert reply.choices[0].finish_reason == "stop"
     assert reply.usage is not None
     assert reply.usage.prompt_tokens > 0
-    wire = await last_wire_body(stack)
+    wire = await wire_body(stack, "anthropic")
     assert wire["system"] == "Be brief.\n\nNo emoji."
     assert wire["max_tokens"] == 50
     assert wire["stop_sequences"] == ["END"]
@@ -60,7 +47,7 @@ async def test_tool_call_round_trip(sdk: openai.AsyncOpenAI, stack: Stack) -> No
     first = await sdk.chat.completions.create(
         model="claude/echo",
         messages=asked,
-        tools=[WEATHER],  # type: ignore[list-item]
+        tools=[WEATHER],
     )
     choice = first.choices[0]
     assert choice.finish_reason == "tool_calls"
@@ -76,13 +63,13 @@ async def test_tool_call_round_trip(sdk: openai.AsyncOpenAI, stack: Stack) -> No
     second = await sdk.chat.completions.create(
         model="claude/echo",
         messages=history,
-        tools=[WEATHER],  # type: ignore[list-item]
+        tools=[WEATHER],
     )
     assert second.choices[0].message.content == f"echo: [tool {call.id} said sunny, 21C]"
-    wire = await last_wire_body(stack)
+    wire = await wire_body(stack, "anthropic")
     assert [m["role"] for m in wire["messages"]] == ["user", "assistant", "user"]
     assert wire["messages"][1]["content"][0]["type"] == "tool_use"
-    assert wire["tools"][0]["input_schema"] == WEATHER["function"]["parameters"]  # type: ignore[index]
+    assert wire["tools"][0]["input_schema"] == WEATHER["function"]["parameters"]
 
 
 async def test_images_are_passed_as_image_blocks(sdk: openai.AsyncOpenAI, stack: Stack) -> None:
@@ -103,7 +90,7 @@ async def test_images_are_passed_as_image_blocks(sdk: openai.AsyncOpenAI, stack:
     assert reply.choices[0].message.content == (
         "echo: what is this? [image image/png] [image https://example.com/cat.jpg]"
     )
-    blocks = (await last_wire_body(stack))["messages"][0]["content"]
+    blocks = (await wire_body(stack, "anthropic"))["messages"][0]["content"]
     assert blocks[1]["source"] == {"type": "base64", "media_type": "image/png", "data": data}
 
 
@@ -141,7 +128,7 @@ async def test_streaming_a_tool_call(sdk: openai.AsyncOpenAI) -> None:
     stream = await sdk.chat.completions.create(
         model="claude/echo",
         messages=[{"role": "user", "content": "call now"}],
-        tools=[WEATHER],  # type: ignore[list-item]
+        tools=[WEATHER],
         stream=True,
     )
     assert isinstance(stream, openai.AsyncStream)

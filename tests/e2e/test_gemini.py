@@ -12,21 +12,9 @@ import orjson
 import pytest
 
 from loadtest.stack import Stack
+from tests.e2e.conftest import WEATHER, wire_body
 
 pytestmark = pytest.mark.e2e
-WEATHER: Any = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-    },
-}
-
-
-async def last_wire_body(stack: Stack) -> dict[str, Any]:
-    async with httpx.AsyncClient() as client:
-        body: dict[str, Any] = (await client.get(f"{stack.mock_url}/_last/gemini")).json()
-        return body
 
 
 async def test_chat_with_system_n_and_seed(sdk: openai.AsyncOpenAI, stack: Stack) -> None:
@@ -45,7 +33,7 @@ async def test_chat_with_system_n_and_seed(sdk: openai.AsyncOpenAI, stack: Stack
     assert [c.index for c in reply.choices] == [0, 1]
     assert reply.usage is not None
     assert reply.usage.completion_tokens == 6
-    wire = await last_wire_body(stack)
+    wire = await wire_body(stack, "gemini")
     assert wire["systemInstruction"]["parts"] == [{"text": "Be brief."}]
     assert wire["generationConfig"]["candidateCount"] == 2
     assert wire["generationConfig"]["seed"] == 7
@@ -73,7 +61,7 @@ async def test_tool_call_round_trip(sdk: openai.AsyncOpenAI, stack: Stack) -> No
     assert second.choices[0].message.content == (
         "echo: [tool get_weather said {'content': 'cloudy'}]"
     )
-    wire = await last_wire_body(stack)
+    wire = await wire_body(stack, "gemini")
     assert [c["role"] for c in wire["contents"]] == ["user", "model", "user"]
     declared = wire["tools"][0]["functionDeclarations"][0]
     assert declared["parametersJsonSchema"] == WEATHER["function"]["parameters"]
@@ -104,7 +92,7 @@ async def test_json_schema_mode(sdk: openai.AsyncOpenAI, stack: Stack) -> None:
         response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}},
     )
     assert orjson.loads(reply.choices[0].message.content or "") == {"echo": "json please"}
-    config = (await last_wire_body(stack))["generationConfig"]
+    config = (await wire_body(stack, "gemini"))["generationConfig"]
     assert config["responseMimeType"] == "application/json"
     assert config["responseJsonSchema"] == schema
 

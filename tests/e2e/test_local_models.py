@@ -14,6 +14,7 @@ import openai
 import pytest
 
 from loadtest.stack import Stack
+from tests.e2e.conftest import running_stack
 from tests.services import KafkaService, RedisService
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -22,36 +23,19 @@ pytest.importorskip("rapidocr_onnxruntime", reason="needs the [ocr] extra")
 
 
 @pytest.fixture(scope="module")
-def local_stack(
+def stack(
     kafka: KafkaService, redis_svc: RedisService, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    running = Stack(
-        kafka.bootstrap,
-        kafka.idempotent,
-        redis_svc.url,
-        tmp_path_factory.mktemp("local"),
-        embeddings=True,
-        ocr=True,
-    )
-    try:
-        running.start()
+    """This module's broker also runs the embeddings and OCR pools."""
+    logs = tmp_path_factory.mktemp("local")
+    with running_stack(kafka, redis_svc, logs, embeddings=True, ocr=True) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
-async def client(local_stack: Stack) -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI(
-        base_url=f"{local_stack.url}/v1", api_key=local_stack.api_key, max_retries=0, timeout=120
-    ) as sdk:
-        yield sdk
-
-
-@pytest.fixture
-async def http(local_stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {local_stack.api_key}"}
-    async with httpx.AsyncClient(base_url=local_stack.url, headers=headers, timeout=120) as c:
+async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    async with httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=120) as c:
         yield c
 
 
@@ -60,19 +44,19 @@ def cosine(a: list[float], b: list[float]) -> float:
     return float(x @ y / (np.linalg.norm(x) * np.linalg.norm(y)))
 
 
-async def test_embeddings_through_the_official_sdk(client: openai.AsyncOpenAI) -> None:
+async def test_embeddings_through_the_official_sdk(sdk: openai.AsyncOpenAI) -> None:
     texts = [
         "The cat sits on the mat.",
         "A kitten is resting on a rug.",
         "Quarterly revenue grew by eight percent.",
     ]
-    answer = await client.embeddings.create(model="all-minilm-l6-v2", input=texts)
+    answer = await sdk.embeddings.create(model="all-minilm-l6-v2", input=texts)
     vectors = [d.embedding for d in answer.data]
     assert [d.index for d in answer.data] == [0, 1, 2]
     assert all(len(v) == 384 for v in vectors)
     assert answer.usage.prompt_tokens > len(texts)  # real token counts, special tokens included
     assert cosine(vectors[0], vectors[1]) > cosine(vectors[0], vectors[2]) + 0.3
-    again = await client.embeddings.create(model="all-minilm-l6-v2", input=texts[0])
+    again = await sdk.embeddings.create(model="all-minilm-l6-v2", input=texts[0])
     assert np.allclose(again.data[0].embedding, vectors[0], atol=1e-5)  # deterministic
 
 
@@ -103,7 +87,7 @@ async def test_embedding_refusals_name_the_parameter(http: httpx.AsyncClient) ->
 
 
 async def test_many_concurrent_embedding_requests_are_batched(
-    http: httpx.AsyncClient, local_stack: Stack
+    http: httpx.AsyncClient, stack: Stack
 ) -> None:
     import asyncio
 
@@ -115,7 +99,7 @@ async def test_many_concurrent_embedding_requests_are_batched(
         )
     )
     assert [a.status_code for a in answers] == [200] * len(texts)
-    port = local_stack.metrics_ports["embed"]
+    port = stack.metrics_ports["embed"]
     metrics = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
     sizes = _histogram(metrics, "aibroker_batch_items", "embed.all-minilm-l6-v2")
     assert sizes["count"] < sizes["sum"], "no model call held more than one text"
@@ -195,13 +179,13 @@ async def test_bad_images_get_400_with_the_reason(
     assert needle in error["message"]
 
 
-def test_pool_refuses_an_unconfigured_model(local_stack: Stack, tmp_path: Path) -> None:
+def test_pool_refuses_an_unconfigured_model(stack: Stack, tmp_path: Path) -> None:
     import subprocess
     import sys
 
     run = subprocess.run(
         [sys.executable, "-m", "aibroker", "consumer", "embeddings", "--model", "nope"],
-        env=local_stack.env(),
+        env=stack.env(),
         capture_output=True,
         timeout=60,
         check=False,
