@@ -42,9 +42,6 @@ class OpenAICompatibleEngine:
         }
         self._timeouts = {name: cfg.timeout_s for name, cfg in providers.items()}
 
-    def targets(self) -> list[str]:
-        return sorted(self._clients)
-
     async def generate(self, request: Request, target: Target) -> Completion:
         client = self._client(target)
         body: dict[str, Any] = {**request.body, "model": target.model, "stream": False}

@@ -28,7 +28,7 @@ from topics.catalog import TopicNames
 log = logging.getLogger(__name__)
 
 HEALTH_EVERY_S = 10.0
-LOCAL_ENGINES = {"embeddings": "embed", "ocr": "ocr", "vllm": "vllm"}
+POOL_ENGINES = {"embeddings": "embed", "ocr": "ocr", "vllm": "vllm"}
 """`aibroker consumer <pool>` → the engine name local targets carry."""
 
 
@@ -74,7 +74,7 @@ def external_engine(providers: dict[str, ProviderConfig], *, drop_unsupported: b
 
 async def run_local(settings: Settings, stop: asyncio.Event, pool: str, model: str) -> None:
     """One local model's pool; refuses to start, naming the extra, if its engine is missing."""
-    served = _served(build_route_table(settings), LOCAL_ENGINES[pool], model)
+    served = _served(build_route_table(settings), POOL_ENGINES[pool], model)
     names = TopicNames(settings.kafka.topic_prefix)
     engine = await _start_engine(settings, served)
     topic = names.dispatch_local(served.engine, served.name)

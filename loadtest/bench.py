@@ -29,9 +29,8 @@ from typing import Any
 
 import orjson
 
-from aibroker import embedded
 from loadtest.driver import Run, closed_loop
-from loadtest.stack import Stack
+from loadtest.stack import Stack, bench_stack
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -197,29 +196,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="aibroker-bench-"))
+    pids: dict[str, int] = {}
     with contextlib.ExitStack() as stack_ctx:
-        bootstrap = os.environ.get("AIBROKER_KAFKA_BOOTSTRAP")
-        idempotent = bootstrap is not None
-        pids: dict[str, int] = {}
-        if not bootstrap:
-            kafka = stack_ctx.enter_context(embedded.tansu(workdir))
-            bootstrap, pids["kafka (tansu)"] = kafka.url, kafka.process.pid
-        redis_url = os.environ.get("AIBROKER_REDIS_URL")
-        if not redis_url:
-            redis = stack_ctx.enter_context(embedded.redis_server(workdir))
-            redis_url, pids["redis"] = redis.url, redis.process.pid
-        broker = Stack(
-            bootstrap,
-            idempotent,
-            redis_url,
-            workdir / "logs",
+        broker = bench_stack(
+            stack_ctx,
+            workdir,
+            pids,
             mock_latency_ms=args.latency_ms,
             apis=("openai",),  # one provider, one dispatch topic for the external pool
-            extra_env={"AIBROKER_CONSUMER_CONCURRENCY": "256", "AIBROKER_LOG_LEVEL": "WARNING"},
         )
-        stack_ctx.callback(broker.stop)
-        broker.start()
-        pids |= {name: proc.pid for name, proc in broker.procs.items()}
         started = time.time()
         report = asyncio.run(measure(broker, pids, args))
     report["meta"] = {
@@ -227,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         "mock_latency_ms": args.latency_ms,
         "seconds": args.seconds,
         "cpus": os.cpu_count(),
-        "kafka": "external" if idempotent else "embedded tansu",
+        "kafka": "embedded tansu" if "kafka (tansu)" in pids else "external",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -30,9 +30,8 @@ from typing import Any
 import httpx
 import orjson
 
-from aibroker import embedded
 from loadtest.driver import closed_loop
-from loadtest.stack import EMBEDDINGS_MODEL, OCR_MODEL, Stack
+from loadtest.stack import EMBEDDINGS_MODEL, OCR_MODEL, Stack, bench_stack
 
 WORDS = [
     "broker",
@@ -244,28 +243,18 @@ def dedicated_core(texts: list[str], args: argparse.Namespace, workdir: Path) ->
     os.sched_setaffinity(0, {1})
     direct = direct_embeddings(texts, 100, threads=1)
     pin(os.getpid(), 0)
+    pids: dict[str, int] = {}
     with contextlib.ExitStack() as ctx:
-        kafka = ctx.enter_context(embedded.tansu(workdir / "pinned"))
-        redis = ctx.enter_context(embedded.redis_server(workdir / "pinned"))
-        stack = Stack(
-            kafka.url,
-            False,
-            redis.url,
-            workdir / "pinned" / "logs",
+        stack = bench_stack(
+            ctx,
+            workdir / "pinned",
+            pids,
             embeddings=True,
             apis=("openai",),
-            extra_env={
-                "AIBROKER_CONSUMER_CONCURRENCY": "256",
-                "AIBROKER_LOG_LEVEL": "WARNING",
-                "AIBROKER_EMBEDDINGS_THREADS": "1",
-            },
+            extra_env={"AIBROKER_EMBEDDINGS_THREADS": "1"},
         )
-        ctx.callback(stack.stop)
-        stack.start()
-        for name, proc in stack.procs.items():
-            pin(proc.pid, 1 if name == "embed" else 0)
-        pin(kafka.process.pid, 0)
-        pin(redis.process.pid, 0)
+        for name, pid in pids.items():
+            pin(pid, 1 if name == "embed" else 0)
         broker = asyncio.run(saturate_embeddings(stack, texts, args))
     rate = broker["embeddings_saturated"]["throughput_rps"]
     return {
@@ -326,23 +315,14 @@ def main(argv: list[str] | None = None) -> None:
     }
     workdir = Path(tempfile.mkdtemp(prefix="aibroker-bench-local-"))
     with contextlib.ExitStack() as ctx:
-        bootstrap = os.environ.get("AIBROKER_KAFKA_BOOTSTRAP")
-        if not bootstrap:
-            bootstrap = ctx.enter_context(embedded.tansu(workdir)).url
-        redis_url = os.environ.get("AIBROKER_REDIS_URL")
-        if not redis_url:
-            redis_url = ctx.enter_context(embedded.redis_server(workdir)).url
-        stack = Stack(
-            bootstrap,
-            bool(os.environ.get("AIBROKER_KAFKA_BOOTSTRAP")),
-            redis_url,
-            workdir / "logs",
+        stack = bench_stack(
+            ctx,
+            workdir,
+            {},
             embeddings=True,
             apis=("openai",),
             ocr=True,
             extra_env={
-                "AIBROKER_CONSUMER_CONCURRENCY": "256",
-                "AIBROKER_LOG_LEVEL": "WARNING",
                 "AIBROKER_EMBEDDINGS_THREADS": str(args.embed_threads),
                 **(
                     {"AIBROKER_KAFKA_FETCH_MAX_WAIT_MS": str(args.fetch_wait_ms)}
@@ -351,8 +331,6 @@ def main(argv: list[str] | None = None) -> None:
                 ),
             },
         )
-        ctx.callback(stack.stop)
-        stack.start()
         # The same baselines with the broker up but idle: how much its idle polling costs.
         report["direct_beside_idle_broker"] = {
             "embeddings": direct_embeddings(texts, 50),

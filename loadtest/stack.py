@@ -3,6 +3,7 @@ own topic prefix and the mock provider as provider `mock`: for the tests and the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,9 +13,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from aibroker import embedded
 from aibroker.embedded import free_port
 from aibroker.procs import stop_process
 
@@ -197,3 +200,30 @@ class Stack:
             check=True,
         )
         return done.stdout
+
+
+BENCH_ENV = {"AIBROKER_CONSUMER_CONCURRENCY": "256", "AIBROKER_LOG_LEVEL": "WARNING"}
+"""What every benchmark's broker runs with: pools never the limit, logs quiet."""
+
+
+def bench_stack(
+    ctx: contextlib.ExitStack, workdir: Path, pids: dict[str, int], **options: Any
+) -> Stack:
+    """A started broker for a benchmark, on AIBROKER_KAFKA_BOOTSTRAP / AIBROKER_REDIS_URL when
+    set, else on the embedded binaries (their pids go into `pids`, with the broker's own);
+    stopped when `ctx` closes. `extra_env` is added to BENCH_ENV."""
+    bootstrap = os.environ.get("AIBROKER_KAFKA_BOOTSTRAP")
+    idempotent = bootstrap is not None
+    if not bootstrap:
+        kafka = ctx.enter_context(embedded.tansu(workdir))
+        bootstrap, pids["kafka (tansu)"] = kafka.url, kafka.process.pid
+    redis_url = os.environ.get("AIBROKER_REDIS_URL")
+    if not redis_url:
+        redis = ctx.enter_context(embedded.redis_server(workdir))
+        redis_url, pids["redis"] = redis.url, redis.process.pid
+    env = {**BENCH_ENV, **options.pop("extra_env", {})}
+    broker = Stack(bootstrap, idempotent, redis_url, workdir / "logs", extra_env=env, **options)
+    ctx.callback(broker.stop)
+    broker.start()
+    pids |= {name: proc.pid for name, proc in broker.procs.items()}
+    return broker

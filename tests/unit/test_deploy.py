@@ -1,5 +1,6 @@
 """The compose file parses, pins its images, and runs only commands the CLI has."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ from aibroker.cli import build_parser
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
+DEFAULTED = re.compile(r"\$\{\w+:-([^}]*)\}")
+"""`${VAR:-default}`, as compose expands it with VAR unset."""
 
 
 def compose() -> dict[str, dict[str, object]]:
@@ -37,7 +40,7 @@ def test_every_command_exists_in_the_cli() -> None:
     assert commands
     for command in commands:
         assert isinstance(command, list)
-        parts = [str(part).replace("${VLLM_MODEL:-qwen2.5-0.5b}", "m") for part in command]
+        parts = [DEFAULTED.sub(r"\1", str(part)) for part in command]  # as compose expands
         parser.parse_args(parts)  # exits on an unknown command
 
 
