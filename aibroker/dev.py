@@ -88,6 +88,7 @@ def run_dev(settings: Settings) -> None:
             *SERVICES,
             *((f"embed-{m}", ["consumer", "embeddings", "--model", m]) for m in embeddings),
             *((f"ocr-{m}", ["consumer", "ocr", "--model", m]) for m in ocr),
+            *((f"vllm-{m}", ["consumer", "vllm", "--model", m]) for m in settings.vllm.models),
         ]
         children += [
             _child(name, args, {**env, "AIBROKER_METRICS_PORT": str(METRICS_BASE_PORT + i)}, logs)
