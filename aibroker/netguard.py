@@ -12,7 +12,6 @@ import ipaddress
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -68,7 +67,8 @@ async def resolve_checked(
     host: str, port: int, allow: Sequence[Network], param: str
 ) -> list[ResolveResult]:
     try:
-        infos = await _loop_getaddrinfo(host, port)
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
         raise FetchRefused(f"{param}: cannot resolve host '{host}'", param=param) from exc
     results: list[ResolveResult] = []
@@ -91,11 +91,6 @@ async def resolve_checked(
     if not results:
         raise FetchRefused(f"{param}: cannot resolve host '{host}'", param=param)
     return results
-
-
-async def _loop_getaddrinfo(host: str, port: int) -> list[Any]:
-    loop = asyncio.get_running_loop()
-    return await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
 
 
 class _Pinned(AbstractResolver):
