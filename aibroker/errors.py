@@ -7,6 +7,9 @@ BrokerError                      500 server_error
 │   └── KeyReused                422 idempotency_key_reused
 ├── AuthenticationError          401 invalid_api_key
 ├── AdminDisabled                403 admin_api_disabled
+├── ModelNotAllowed              403 model_not_allowed       (the tenant's model list)
+├── QuotaExceeded                429 rate_limit_exceeded     (retryable, Retry-After)
+├── BudgetExhausted              429 insufficient_quota      (the month's budget is spent)
 ├── NotFound                     404 not_found
 ├── Unavailable                  503 service_unavailable    (retryable, Retry-After)
 └── ProviderError                from the provider's status
@@ -59,6 +62,7 @@ class BrokerError(Exception):
             retryable=self.retryable,
             provider_status=self.provider_status,
             http_status=self.http_status,
+            retry_after=self.retry_after,
         )
 
 
@@ -88,6 +92,27 @@ class AdminDisabled(BrokerError):
     status = 403
     type = "invalid_request_error"
     code = "admin_api_disabled"
+
+
+class ModelNotAllowed(BrokerError):
+    status = 403
+    type = "permission_error"
+    code = "model_not_allowed"
+
+
+class QuotaExceeded(BrokerError):
+    """A tenant's or key's rate or concurrency limit; `param` names it (`tenant.rpm`)."""
+
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+    retryable = True
+
+
+class BudgetExhausted(BrokerError):
+    status = 429
+    type = "insufficient_quota"
+    code = "insufficient_quota"
 
 
 class AuthenticationError(BrokerError):

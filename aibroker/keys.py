@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
 import time
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
+from aibroker.cache import TtlCache
 from aibroker.ids import new_id
+from aibroker.limits import Limits
 
 KEY_PREFIX = "aib_"
 
@@ -40,6 +40,7 @@ class KeyRecord:
     prefix: str
     created_at: float
     revoked_at: float | None
+    limits: Limits
 
 
 class KeyStore:
@@ -49,19 +50,31 @@ class KeyStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
-    async def add(self, tenant: str, key: str | None = None) -> tuple[str, KeyInfo]:
+    async def add(
+        self, tenant: str, key: str | None = None, *, limits: Limits | None = None
+    ) -> tuple[str, KeyInfo]:
         """Store a key (a new random one unless given); returns the plaintext and its record.
         Adding a key that exists already returns its record (so a fixed dev key is stable)."""
         plaintext = key or generate_key()
         if not plaintext.startswith(KEY_PREFIX):
             raise ValueError(f"API keys start with {KEY_PREFIX!r}")
-        existing = await self.lookup(plaintext)
+        info = await self.add_hashed(tenant, hash_key(plaintext), plaintext[:10], limits)
+        return plaintext, info
+
+    async def add_hashed(
+        self, tenant: str, digest: str, prefix: str, limits: Limits | None = None
+    ) -> KeyInfo:
+        """Store a key known only by its SHA-256 (as the tenants file gives it)."""
+        existing = await self.lookup_hashed(digest)
         if existing is not None:
             if existing.tenant != tenant:
                 raise ValueError("this key already belongs to another tenant")
-            return plaintext, existing
-        info = KeyInfo(tenant=tenant, key_id=new_id("key"), prefix=plaintext[:10])
-        digest = hash_key(plaintext)
+            if limits is not None:
+                await self._redis.hset(
+                    f"aib:keyid:{existing.key_id}", "limits", limits.model_dump_json()
+                )
+            return existing
+        info = KeyInfo(tenant=tenant, key_id=new_id("key"), prefix=prefix)
         async with self._redis.pipeline(transaction=True) as tx:
             tx.hset(
                 f"aib:key:{digest}",
@@ -74,14 +87,18 @@ class KeyStore:
                     "tenant": tenant,
                     "prefix": info.prefix,
                     "created_at": time.time(),
+                    "limits": (limits or Limits()).model_dump_json(),
                 },
             )
             tx.sadd(f"aib:tenant:{tenant}:keys", info.key_id)
             await tx.execute()
-        return plaintext, info
+        return info
 
     async def lookup(self, key: str) -> KeyInfo | None:
-        found = await self._redis.hgetall(f"aib:key:{hash_key(key)}")
+        return await self.lookup_hashed(hash_key(key))
+
+    async def lookup_hashed(self, digest: str) -> KeyInfo | None:
+        found = await self._redis.hgetall(f"aib:key:{digest}")
         if not found:
             return None
         return KeyInfo(
@@ -99,6 +116,7 @@ class KeyStore:
             prefix=str(found["prefix"]),
             created_at=float(found["created_at"]),
             revoked_at=float(revoked) if revoked else None,
+            limits=Limits.model_validate_json(found.get("limits") or "{}"),
         )
 
     async def list(self, tenant: str) -> list[KeyRecord]:
@@ -119,40 +137,12 @@ class KeyStore:
 
 
 class CachedKeys:
-    """Lookups through an in-process cache (short TTL, so revocation lands within seconds).
-
-    Concurrent lookups of one key share a single Redis call. While Redis is unreachable,
-    keys seen before keep working: ingress keeps accepting work.
-    """
+    """Lookups through an in-process cache (short TTL, so revocation lands within seconds;
+    while Redis is unreachable, keys seen before keep working: ingress keeps accepting)."""
 
     def __init__(self, store: KeyStore, ttl_s: float) -> None:
         self._store = store
-        self._ttl_s = ttl_s
-        self._cache: dict[str, tuple[float, KeyInfo | None]] = {}
-        self._pending: dict[str, asyncio.Future[KeyInfo | None]] = {}
+        self._cache: TtlCache[KeyInfo | None] = TtlCache(store.lookup_hashed, ttl_s)
 
     async def lookup(self, key: str) -> KeyInfo | None:
-        digest = hash_key(key)
-        cached = self._cache.get(digest)
-        if cached and time.monotonic() - cached[0] < self._ttl_s:
-            return cached[1]
-        pending = self._pending.get(digest)
-        if pending is None:
-            pending = asyncio.ensure_future(self._refresh(key, digest, cached))
-            self._pending[digest] = pending
-            pending.add_done_callback(lambda _: self._pending.pop(digest, None))
-        return await asyncio.shield(pending)
-
-    async def _refresh(
-        self, key: str, digest: str, cached: tuple[float, KeyInfo | None] | None
-    ) -> KeyInfo | None:
-        try:
-            info = await self._store.lookup(key)
-        except RedisError:
-            if cached:
-                return cached[1]
-            raise
-        if len(self._cache) > 100_000:
-            self._cache.clear()
-        self._cache[digest] = (time.monotonic(), info)
-        return info
+        return await self._cache.get(hash_key(key))

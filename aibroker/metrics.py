@@ -49,6 +49,19 @@ RETRIES = Counter(
 FALLBACKS = Counter(
     "aibroker_fallbacks_total", "Requests moved on to their next target.", ["provider"]
 )
+QUOTA_WAITS = Counter(
+    "aibroker_quota_waits_total",
+    "Async or batch requests held in a delay topic until they fit their quota, by limit.",
+    ["limit"],
+)
+QUOTA_REJECTIONS = Counter(
+    "aibroker_quota_rejections_total",
+    "Requests refused for quota (sync over a rate limit; any over budget), by limit.",
+    ["limit"],
+)
+BREAKERS_OPENED = Counter(
+    "aibroker_breakers_opened_total", "Times a target's circuit breaker opened.", ["provider"]
+)
 DEAD_LETTERS = Counter("aibroker_dead_letters_total", "Records written to the DLQ.", ["reason"])
 
 BATCH_ITEMS = Histogram(

@@ -1,9 +1,18 @@
 """Providers, local models and aliases: which targets a model name may be sent to.
 
-A model is an alias from the routes file (YAML, `aliases: {name: [{provider, model}]}`), a
-local model's served name (`all-minilm-l6-v2`), or `<provider>/<upstream model>` for any
-configured provider (`openai/gpt-4o`, and `embed/<name>`, `ocr/<name>`, `vllm/<name>` for
-local models).
+A model is an alias from the routes file, a local model's served name (`all-minilm-l6-v2`),
+or `<provider>/<upstream model>` for any configured provider (`openai/gpt-4o`, and
+`embed/<name>`, `ocr/<name>`, `vllm/<name>` for local models). The routes file (YAML):
+
+```yaml
+aliases:
+  fast: [{provider: openai, model: gpt-4o-mini}, {provider: claude, model: claude-3-5-haiku}]
+  embed:                              # a strategy: ordered (default), weighted, cheapest,
+    strategy: least_backlog           # least_backlog (consumer lag of each target's topic)
+    targets:
+      - {provider: embed, model: all-minilm-l6-v2, max_backlog: 500}   # then spill over
+      - {provider: openai, model: text-embedding-3-small, weight: 1, price: "0.02"}
+```
 """
 
 from __future__ import annotations
@@ -11,19 +20,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from aibroker.errors import InvalidRequest, ModelNotFound
+from aibroker.prices import load_prices
 from aibroker.settings import Settings
 from schemas.envelopes import Kind, Target
 from topics.catalog import TopicNames
 
 LOCAL_ENGINES: dict[str, Kind] = {"embed": Kind.EMBEDDINGS, "ocr": Kind.OCR, "vllm": Kind.CHAT}
 """The local engines, by the provider name their targets carry, and what each serves."""
+EXTERNAL_GROUP = "aib-pool-external"
+"""The consumer group of the external pool (every provider's dispatch topic)."""
 
 
 class ProviderConfig(BaseModel):
@@ -51,19 +64,61 @@ class LocalModel:
         return Target(provider=self.engine, model=self.name)
 
 
+class RouteTarget(Target):
+    """A target of an alias, with what the routing strategies weigh."""
+
+    weight: float = Field(default=1.0, gt=0, description="Share of traffic (`weighted`).")
+    price: Decimal | None = Field(
+        default=None,
+        description="USD per million tokens, input + output (`cheapest`); unset: the price "
+        "table's.",
+    )
+    max_backlog: int | None = Field(
+        default=None, ge=0, description="Spill to the next target above this consumer lag."
+    )
+
+    def plain(self) -> Target:
+        return Target(provider=self.provider, model=self.model)
+
+
+Strategy = Literal["ordered", "weighted", "cheapest", "least_backlog"]
+
+
+class Route(BaseModel):
+    strategy: Strategy = "ordered"
+    targets: list[RouteTarget] = Field(min_length=1)
+
+    def plain(self) -> list[Target]:
+        return [t.plain() for t in self.targets]
+
+
 class RoutesFile(BaseModel):
-    aliases: dict[str, list[Target]] = Field(default_factory=dict)
+    aliases: dict[str, Route] = Field(default_factory=dict)
+
+    @field_validator("aliases", mode="before")
+    @classmethod
+    def _lists_are_ordered(cls, value: object) -> object:
+        """`alias: [targets]` is short for `alias: {strategy: ordered, targets: [...]}`."""
+        if isinstance(value, dict):
+            return {k: {"targets": v} if isinstance(v, list) else v for k, v in value.items()}
+        return value
 
 
 @dataclass(frozen=True)
 class RouteTable:
     providers: dict[str, ProviderConfig]
-    aliases: dict[str, list[Target]]
+    aliases: dict[str, Route]
     local: dict[str, LocalModel] = dataclass_field(default_factory=dict)
 
     def known_models(self) -> list[str]:
         """Aliases and local models, then one `<provider>/*` pattern per provider."""
         return sorted([*self.aliases, *self.local]) + [f"{p}/*" for p in sorted(self.providers)]
+
+    def group(self, target: Target) -> str:
+        """The consumer group of the pool that serves the target."""
+        if target.provider in LOCAL_ENGINES:
+            return f"aib-pool-{target.provider}-{target.model.lower()}"
+        return EXTERNAL_GROUP
 
     def kind_of(self, target: Target) -> Kind:
         return LOCAL_ENGINES.get(target.provider, Kind.CHAT)
@@ -79,10 +134,11 @@ class RouteTable:
         return external + sorted(self.topic(names, m.target) for m in self.local.values())
 
 
-def resolve(model: str, table: RouteTable, kind: Kind | None = None) -> list[Target]:
-    """The ordered targets of `model`, or ModelNotFound naming the known models. With `kind`,
-    a model that serves another kind (a chat model asked for embeddings) is refused."""
-    targets = _lookup(model, table)
+def resolve(model: str, table: RouteTable, kind: Kind | None = None) -> Route:
+    """The route of `model`, or ModelNotFound naming the known models. With `kind`, a model
+    that serves another kind (a chat model asked for embeddings) is refused."""
+    route = _lookup(model, table)
+    targets = route.targets
     if kind is not None:
         wrong = [t for t in targets if table.kind_of(t) is not kind]
         if wrong:
@@ -92,26 +148,30 @@ def resolve(model: str, table: RouteTable, kind: Kind | None = None) -> list[Tar
                 param="model",
                 code="model_not_supported",
             )
-    return targets
+    return route
 
 
-def _lookup(model: str, table: RouteTable) -> list[Target]:
+def _lookup(model: str, table: RouteTable) -> Route:
     if model in table.aliases:
-        return list(table.aliases[model])
+        return table.aliases[model]
     if model in table.local:
-        return [table.local[model].target]
+        return _single(table.local[model].target)
     provider, sep, upstream = model.partition("/")
     if sep and upstream:
         if provider in table.providers:
-            return [Target(provider=provider, model=upstream)]
+            return _single(Target(provider=provider, model=upstream))
         local = table.local.get(upstream)
         if local is not None and local.engine == provider:
-            return [local.target]
+            return _single(local.target)
     known = ", ".join(table.known_models()) or "none configured"
     raise ModelNotFound(
         f"The model '{model}' does not exist or is not routed here. Known models: {known}.",
         param="model",
     )
+
+
+def _single(target: Target) -> Route:
+    return Route(targets=[RouteTarget(provider=target.provider, model=target.model)])
 
 
 def build_route_table(settings: Settings) -> RouteTable:
@@ -143,8 +203,11 @@ def build_route_table(settings: Settings) -> RouteTable:
         raise ValueError(f"provider names {clash} are reserved for local engines")
     local = local_models(settings)
     aliases = load_routes_file(settings.routes_file).aliases if settings.routes_file else {}
-    for alias, targets in aliases.items():
-        for target in targets:
+    prices = load_prices(settings.prices_file)
+    for alias, route in aliases.items():
+        for target in route.targets:
+            if target.price is None and (price := prices.find(target.provider, target.model)):
+                target.price = price.input + price.output
             if target.provider in LOCAL_ENGINES:
                 if target.model not in local or local[target.model].engine != target.provider:
                     raise ValueError(f"route '{alias}' names unknown local model '{target.model}'")

@@ -100,6 +100,34 @@ class DispatcherSettings(_Group):
     """First retry delay; doubled each attempt, with full jitter."""
     backoff_max_s: float = 60.0
     """Longest retry delay."""
+    health_refresh_s: float = 1.0
+    """How often each dispatcher re-reads breaker states and (when a route weighs backlog)
+    the consumer lag of the dispatch topics."""
+
+
+class QuotaSettings(_Group):
+    default_completion_tokens: int = 1024
+    """Completion tokens charged at admission to a chat request without `max_tokens`
+    (reconciled with the real usage when it ends)."""
+    lease_s: float = 3600.0
+    """Longest a request holds a concurrency slot: a slot whose result never came is freed
+    after this."""
+    cache_ttl_s: float = 5.0
+    """How long dispatchers and ingress trust a tenant's or key's limits and model list
+    before reading them again (admin changes land within this)."""
+
+
+class BreakerSettings(_Group):
+    window_s: float = 30.0
+    """Window over which a target's calls and failures are counted."""
+    min_calls: int = 10
+    """Calls in the window before the failure rate can open the breaker."""
+    failure_rate: float = 0.5
+    """Share of failed calls (provider-side: 5xx, timeouts, 429) that opens the breaker."""
+    cooldown_s: float = 15.0
+    """How long an open breaker stays open before one probe request may try the target."""
+    probe_timeout_s: float = 10.0
+    """How long a half-open target waits on its probe before another may be sent."""
 
 
 class OpenAISettings(_Group):
@@ -246,6 +274,8 @@ class Settings(BaseSettings):
     ingress: IngressSettings = Field(default_factory=IngressSettings)
     consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
     dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
+    quota: QuotaSettings = Field(default_factory=QuotaSettings)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
     anthropic: AnthropicSettings = Field(default_factory=AnthropicSettings)
     gemini: GeminiSettings = Field(default_factory=GeminiSettings)
@@ -264,7 +294,11 @@ class Settings(BaseSettings):
     """YAML price table (USD per million tokens) merged over the shipped one
     (`aibroker/data/prices.yaml`)."""
     routes_file: Path | None = None
-    """YAML file of model aliases and their targets (see `aibroker/routes.py`)."""
+    """YAML file of model aliases, their targets and routing strategies (see
+    `aibroker/routes.py`)."""
+    tenants_file: Path | None = None
+    """YAML file of tenants (limits, allowed models) and their keys (by SHA-256), written to
+    Redis by every ingress at start (see `aibroker/tenants.py`)."""
     log_level: str = "INFO"
     """Log level of every process."""
 

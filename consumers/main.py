@@ -13,12 +13,19 @@ import logging
 import os
 import socket
 
+from aibroker.breaker import BreakerPolicy, Breakers
 from aibroker.claims import ClaimStore
 from aibroker.kafka import running_producer
 from aibroker.prices import load_prices
 from aibroker.publish import Publisher
 from aibroker.redis import connect
-from aibroker.routes import LocalModel, ProviderConfig, RouteTable, build_route_table
+from aibroker.routes import (
+    EXTERNAL_GROUP,
+    LocalModel,
+    ProviderConfig,
+    RouteTable,
+    build_route_table,
+)
 from aibroker.runtime import WorkerSpec, run_workers
 from aibroker.settings import Settings
 from consumers.engine import ByProvider, Engine
@@ -46,7 +53,7 @@ async def run_external(
     engine = external_engine(chosen, drop_unsupported=settings.consumer.drop_unsupported_params)
     topics = [names.dispatch(p) for p in sorted(chosen)]
     await _run_pool(
-        settings, stop, engine, "pool.external", topics, "aib-pool-external", concurrency=None
+        settings, stop, engine, "pool.external", topics, EXTERNAL_GROUP, concurrency=None
     )
 
 
@@ -74,12 +81,13 @@ def external_engine(providers: dict[str, ProviderConfig], *, drop_unsupported: b
 
 async def run_local(settings: Settings, stop: asyncio.Event, pool: str, model: str) -> None:
     """One local model's pool; refuses to start, naming the extra, if its engine is missing."""
-    served = _served(build_route_table(settings), POOL_ENGINES[pool], model)
+    routes = build_route_table(settings)
+    served = _served(routes, POOL_ENGINES[pool], model)
     names = TopicNames(settings.kafka.topic_prefix)
     engine = await _start_engine(settings, served)
     topic = names.dispatch_local(served.engine, served.name)
     concurrency = settings.vllm.max_num_seqs if served.engine == "vllm" else None
-    group = f"aib-pool-{served.engine}-{served.name.lower()}"
+    group = routes.group(served.target)
     await _run_pool(settings, stop, engine, f"pool.{served.engine}", [topic], group, concurrency)
 
 
@@ -130,6 +138,7 @@ async def _run_pool(
                 Publisher(producer, names),
                 ClaimStore(redis, lease_s=cfg.claim_lease_s, done_ttl_s=settings.redis.ttl_s),
                 load_prices(settings.prices_file),
+                Breakers(redis, BreakerPolicy.of(settings.breaker)),
                 owner=owner,
                 lease_s=cfg.claim_lease_s,
             )

@@ -18,6 +18,8 @@ from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.structs import ConsumerRecord
 from redis.exceptions import RedisError
 
+from aibroker import metrics
+from aibroker.breaker import Breakers, target_key
 from aibroker.claims import Claim, ClaimStore
 from aibroker.errors import BrokerError, PayloadTooLarge
 from aibroker.kafka import decode
@@ -38,10 +40,12 @@ class Pool:
         publisher: Publisher,
         claims: ClaimStore,
         prices: PriceTable,
+        breakers: Breakers,
         *,
         owner: str,
         lease_s: float,
     ) -> None:
+        self.breakers = breakers
         self.engine = engine
         self.publisher = publisher
         self.claims = claims
@@ -81,6 +85,7 @@ class Pool:
             else:
                 completion = await self.engine.generate(request, request.target)
         except BrokerError as exc:
+            await self._record(request.target, ok=not exc.retryable and exc.http_status < 500)
             info = exc.info()
             await self.publisher.outcome(
                 Outcome(request=request, error=info, retry_after=exc.retry_after)
@@ -93,6 +98,7 @@ class Pool:
             log.exception("engine failed on %s", request.id)
             await self.publisher.internal_failure(request, exc)
             return
+        await self._record(request.target, ok=True)
         service_ms = round((time.time() - started) * 1000, 3)
         result = terminal(request, Status.SUCCEEDED, response=completion.response)
         result.usage = completion.usage
@@ -112,6 +118,17 @@ class Pool:
                 code="result_too_large",
             )
             await self.publisher.fail(request, too_large)
+
+    async def _record(self, target: Target, *, ok: bool) -> None:
+        """Feed the target's shared circuit breaker (best effort: Redis may be down)."""
+        try:
+            opened = await self.breakers.record(target, ok, time.time())
+        except RedisError as exc:
+            log.warning("breaker of %s not updated (%r)", target_key(target), exc)
+            return
+        if opened:
+            log.warning("circuit breaker of %s opened", target_key(target))
+            metrics.BREAKERS_OPENED.labels(target.provider).inc()
 
     def _bill(
         self, request: Request, target: Target, usage: Usage, latency_ms: float

@@ -1,14 +1,17 @@
-"""`aibroker results`: `results` → Redis (state, result, completion notice). First result wins."""
+"""`aibroker results`: `results` → Redis (state, result, completion notice; first result wins)
+and the request's quota settled (concurrency slot freed, tokens reconciled, cost spent)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from aiokafka.structs import ConsumerRecord
 
 from aibroker import metrics
 from aibroker.kafka import decode, running_producer
+from aibroker.quota import RedisQuota
 from aibroker.redis import connect
 from aibroker.runtime import WorkerSpec, run_workers
 from aibroker.settings import Settings
@@ -20,12 +23,18 @@ log = logging.getLogger(__name__)
 
 
 class ResultsSink:
-    def __init__(self, store: RequestStore) -> None:
+    def __init__(self, store: RequestStore, quota: RedisQuota) -> None:
         self.store = store
+        self.quota = quota
 
     async def on_result(self, record: ConsumerRecord[bytes, bytes]) -> None:
         result = decode(Result, record.value)
         first = await self.store.finish(result)  # Redis down: the worker retries in place
+        usage = result.usage
+        tokens = (
+            (usage.total_tokens or usage.prompt_tokens + usage.completion_tokens) if usage else None
+        )
+        await self.quota.settle(result.id, tokens, result.cost_usd, time.time())
         if first:
             record_finished(result)
         else:
@@ -50,7 +59,9 @@ def record_finished(result: Result) -> None:
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     names = TopicNames(settings.kafka.topic_prefix)
     async with connect(settings.redis) as redis, running_producer(settings.kafka) as producer:
-        sink = ResultsSink(RequestStore(redis, settings.redis.ttl_s))
+        sink = ResultsSink(
+            RequestStore(redis, settings.redis.ttl_s), RedisQuota(redis, settings.quota.lease_s)
+        )
         spec = WorkerSpec("results", [names.results], "aib-results", sink.on_result, 512)
         await run_workers(
             settings.kafka,

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
+from aibroker.breaker import BreakerPolicy, Breakers
 from aibroker.kafka import running_producer
+from aibroker.keys import KeyStore
+from aibroker.lag import lag_reader
 from aibroker.publish import Publisher
+from aibroker.quota import RedisQuota
+from aibroker.redis import connect
 from aibroker.routes import build_route_table
 from aibroker.runtime import WorkerSpec, run_workers
 from aibroker.settings import Settings
+from aibroker.tenants import TenantStore
+from dispatcher.admission import Admission
+from dispatcher.health import HealthView, watched_topics
 from dispatcher.policy import RetryPolicy
 from dispatcher.service import Dispatcher
 from topics.catalog import RETRY_DELAYS, TopicNames
@@ -18,8 +26,22 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     names = TopicNames(settings.kafka.topic_prefix)
     cfg = settings.dispatcher
     policy = RetryPolicy(cfg.max_attempts, cfg.backoff_base_s, cfg.backoff_max_s)
-    async with running_producer(settings.kafka) as producer:
-        dispatcher = Dispatcher(Publisher(producer, names), build_route_table(settings), policy)
+    routes = build_route_table(settings)
+    async with (
+        running_producer(settings.kafka) as producer,
+        connect(settings.redis) as redis,
+        lag_reader(settings.kafka) as lags,
+    ):
+        gate = Admission(
+            RedisQuota(redis, settings.quota.lease_s),
+            TenantStore(redis),
+            KeyStore(redis),
+            cache_ttl_s=settings.quota.cache_ttl_s,
+            default_completion_tokens=settings.quota.default_completion_tokens,
+        )
+        breakers = Breakers(redis, BreakerPolicy.of(settings.breaker))
+        health = HealthView(breakers, lags, watched_topics(routes, names), cfg.health_refresh_s)
+        dispatcher = Dispatcher(Publisher(producer, names), routes, policy, gate, health, breakers)
         specs = [
             WorkerSpec(
                 "dispatcher.requests",
@@ -45,11 +67,15 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 idle=True,
             ),
         ]
-        await run_workers(
-            settings.kafka,
-            producer,
-            specs,
-            stop,
-            drain_timeout_s=settings.consumer.drain_timeout_s,
-            dlq_topic=names.dlq,
-        )
+        watching = asyncio.create_task(health.run(stop))
+        try:
+            await run_workers(
+                settings.kafka,
+                producer,
+                specs,
+                stop,
+                drain_timeout_s=settings.consumer.drain_timeout_s,
+                dlq_topic=names.dlq,
+            )
+        finally:
+            watching.cancel()

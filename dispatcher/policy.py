@@ -1,18 +1,21 @@
-"""Pure decisions of the dispatcher: where a request goes, and what follows a failure."""
+"""Pure decisions of the dispatcher: admission against quota, and what follows a failure
+(where a request goes is `dispatcher.routing`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aibroker.errors import BrokerError, InvalidRequest
-from aibroker.routes import RouteTable, resolve
-from schemas.envelopes import ErrorInfo, Request, Target
+from aibroker.errors import BrokerError, BudgetExhausted, QuotaExceeded
+from aibroker.quota import Verdict
+from schemas.envelopes import ErrorInfo, Mode, Target
 from topics.catalog import RETRY_DELAYS
 
 
 @dataclass(frozen=True)
 class Dispatch:
     target: Target
+    probe: bool = False
+    """The target's breaker is half-open: this request is its probe, if it can claim it."""
 
 
 @dataclass(frozen=True)
@@ -25,18 +28,45 @@ class Expire:
     """Its deadline passed: it must not be sent anywhere."""
 
 
-def choose_target(request: Request, routes: RouteTable, now: float) -> Dispatch | Reject | Expire:
-    """The first target of the request's model that it has not tried yet."""
-    if request.deadline is not None and now >= request.deadline:
+@dataclass(frozen=True)
+class Admit:
+    """Within quota: route it."""
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Over quota: hold it this long in a delay topic, then try to admit it again."""
+
+    delay_s: float
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Cancelled while it waited: its cancelled result is out already."""
+
+
+def admission(
+    verdict: Verdict, mode: Mode, deadline: float | None, now: float, jitter: float
+) -> Admit | Wait | Reject | Expire | Drop:
+    """What follows a quota check. Over a rate or concurrency limit, a sync request is refused
+    (429 with Retry-After and the limit's name) and async or batch work waits until it fits,
+    unless its deadline comes first. A spent monthly budget refuses every mode. The wait is
+    spread by `jitter` (uniform in [0, 1)) over up to one more `retry_after`, so waiting
+    requests do not all come back at once."""
+    if verdict.admitted:
+        return Admit()
+    if verdict.cancelled:
+        return Drop()
+    limit = verdict.limit or "quota"
+    if verdict.retry_after_s is None:
+        return Reject(BudgetExhausted(f"The monthly budget ({limit}) is spent.", param=limit))
+    retry_after = verdict.retry_after_s
+    if mode is Mode.SYNC:
+        message = f"Rate limit reached ({limit}); retry after {retry_after:.1f} s."
+        return Reject(QuotaExceeded(message, param=limit, retry_after=retry_after))
+    if deadline is not None and now + retry_after >= deadline:
         return Expire()
-    try:
-        targets = resolve(request.model, routes, request.kind)
-    except BrokerError as exc:
-        return Reject(exc)
-    for target in targets:
-        if target not in request.tried:
-            return Dispatch(target)
-    return Reject(InvalidRequest(f"every target of '{request.model}' has been tried"))
+    return Wait(retry_after + jitter * max(retry_after, 1.0))
 
 
 @dataclass(frozen=True)

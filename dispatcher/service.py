@@ -1,31 +1,40 @@
-"""The dispatcher's handlers: requests → target topics, outcomes → retry or terminal error,
-delay topics → back to their destination when due."""
+"""The dispatcher's handlers: requests → admission → target topics, outcomes → retry or
+terminal error, delay topics → back to their destination when due."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
 
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
+from redis.exceptions import RedisError
 
 from aibroker import metrics
+from aibroker.breaker import Breakers, State, target_key
+from aibroker.errors import BrokerError
 from aibroker.kafka import decode
 from aibroker.publish import Publisher, expired_error, terminal
 from aibroker.routes import RouteTable
+from dispatcher.admission import Admission
+from dispatcher.health import HealthView
 from dispatcher.policy import (
     Dispatch,
+    Drop,
     Expire,
     Fail,
     Fallback,
     Reject,
     RetryPolicy,
-    choose_target,
+    Wait,
+    admission,
     delay_topic,
     next_step,
 )
+from dispatcher.routing import choose_target
 from schemas.envelopes import Outcome, Request, Status
 
 log = logging.getLogger(__name__)
@@ -35,36 +44,90 @@ DEST_HEADER = "aib-dest"
 
 
 class Dispatcher:
-    def __init__(self, publisher: Publisher, routes: RouteTable, policy: RetryPolicy) -> None:
+    def __init__(
+        self,
+        publisher: Publisher,
+        routes: RouteTable,
+        policy: RetryPolicy,
+        gate: Admission,
+        health: HealthView,
+        breakers: Breakers,
+    ) -> None:
         self.publisher = publisher
         self.routes = routes
         self.policy = policy
+        self.gate = gate
+        self.health = health
+        self.breakers = breakers
         self.names = publisher.names
 
     async def on_request(self, record: ConsumerRecord[bytes, bytes]) -> None:
         request = decode(Request, record.value)  # undecodable: the worker sends it to the DLQ
         try:
-            await self.route(request)
-        except KafkaError:
-            raise  # the worker retries: the output was not produced
+            await self.admit(request)
+        except (KafkaError, RedisError):
+            raise  # the worker retries: nothing was produced
         except Exception as exc:
             log.exception("routing failed on %s", request.id)
             await self.publisher.internal_failure(request, exc)
 
+    async def admit(self, request: Request) -> None:
+        """Quota first (a request admitted before, redelivered or back from a wait, passes
+        at once), then routing."""
+        now = time.time()
+        checked = await self.gate.check(request, now)
+        if isinstance(checked, BrokerError):
+            await self.publisher.fail(request, checked)
+            return
+        step = admission(checked, request.mode, request.deadline, now, random.random())
+        if isinstance(step, Wait):
+            metrics.QUOTA_WAITS.labels(checked.limit or "").inc()
+            await self._hold(request, step.delay_s, self._lane(request))
+        elif isinstance(step, Reject | Expire):
+            if isinstance(step, Reject):
+                metrics.QUOTA_REJECTIONS.labels(checked.limit or "").inc()
+            await self._end(request, step)
+        elif not isinstance(step, Drop):
+            await self.route(request)
+
     async def route(self, request: Request) -> None:
-        decision = choose_target(request, self.routes, time.time())
-        if isinstance(decision, Expire):
+        health = self.health.current
+        while True:
+            decision = choose_target(request, self.routes, time.time(), health, random.random())
+            if not isinstance(decision, Dispatch) or not decision.probe:
+                break
+            if await self.breakers.claim_probe(decision.target):
+                break  # this request probes the half-open target
+            closed = {**health.breakers, target_key(decision.target): State.OPEN}
+            health = dataclasses.replace(health, breakers=closed)
+        if isinstance(decision, Dispatch):
+            routed = request.model_copy(update={"target": decision.target})
+            await self.publisher.request(self.routes.topic(self.names, decision.target), routed)
+        elif isinstance(decision, Wait):
+            await self._hold(request, decision.delay_s, self._lane(request))
+        else:
+            await self._end(request, decision)
+
+    async def _end(self, request: Request, decision: Reject | Expire) -> None:
+        if isinstance(decision, Reject):
+            await self.publisher.fail(request, decision.error)
+        else:
             await self.publisher.result(
                 terminal(request, Status.EXPIRED, error=expired_error()), request.reply_to
             )
-        elif isinstance(decision, Reject):
-            await self.publisher.fail(request, decision.error)
-        else:
-            await self._dispatch(request, decision)
 
-    async def _dispatch(self, request: Request, decision: Dispatch) -> None:
-        routed = request.model_copy(update={"target": decision.target})
-        await self.publisher.request(self.routes.topic(self.names, decision.target), routed)
+    def _lane(self, request: Request) -> str:
+        if request.priority == "batch":
+            return self.names.requests_batch
+        return self.names.requests_interactive
+
+    async def _hold(self, request: Request, delay_s: float, dest: str) -> None:
+        """Send the request to `dest` after `delay_s`, through a delay topic."""
+        headers = [
+            (DUE_HEADER, f"{time.time() + delay_s:.3f}".encode()),
+            (DEST_HEADER, dest.encode()),
+        ]
+        await self.publisher.request(self.names.retry(delay_topic(delay_s)), request, headers)
 
     async def on_outcome(self, record: ConsumerRecord[bytes, bytes]) -> None:
         outcome = decode(Outcome, record.value)
@@ -80,13 +143,13 @@ class Dispatcher:
                 "attempt": request.attempt + 1,
             }
         )
-        can_fall_back = isinstance(choose_target(rest, self.routes, now), Dispatch)
+        next_target = choose_target(rest, self.routes, now, self.health.current)
         step = next_step(
             request.target_attempt,
             outcome.error,
             outcome.retry_after,
             self.policy,
-            can_fall_back=can_fall_back,
+            can_fall_back=isinstance(next_target, Dispatch),
             jitter=random.random(),
             now=now,
             deadline=request.deadline,
@@ -114,17 +177,12 @@ class Dispatcher:
                     "target_attempt": request.target_attempt + 1,
                 }
             )
-            headers = [
-                (DUE_HEADER, f"{now + step.delay_s:.3f}".encode()),
-                (DEST_HEADER, self.routes.topic(self.names, request.target).encode()),
-            ]
-            topic = self.names.retry(delay_topic(step.delay_s))
             metrics.RETRIES.labels(request.target.provider).inc()
-            await self.publisher.request(topic, again, headers)
+            await self._hold(again, step.delay_s, self.routes.topic(self.names, request.target))
 
     async def on_delayed(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        """Hold a retry until it is due, then send it on. Sleeping is right here: a delay
-        topic holds only waiting work, ordered by due time."""
+        """Hold a delayed request until it is due, then send it on. Sleeping is right here: a
+        delay topic holds only waiting work, ordered by due time."""
         headers = dict(record.headers or ())
         due = float(headers[DUE_HEADER])
         dest = headers[DEST_HEADER].decode()

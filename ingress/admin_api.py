@@ -1,16 +1,21 @@
-"""The admin API (its own bearer key, `AIBROKER_ADMIN_API_KEY`): tenants' API keys."""
+"""The admin API (its own bearer key, `AIBROKER_ADMIN_API_KEY`): tenants, their quota and
+usage, and their API keys."""
 
 from __future__ import annotations
 
 import hmac
+import time
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from aibroker.errors import AdminDisabled, AuthenticationError, NotFound
+from aibroker.keys import KeyRecord
+from aibroker.limits import Limits
+from aibroker.tenants import TENANT_NAME, Tenant
 from ingress.state import services
 from ingress.views import json_response
 
@@ -30,24 +35,31 @@ Admin = Annotated[None, Depends(admin)]
 
 
 class NewKey(BaseModel):
-    tenant: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
+    tenant: str = Field(pattern=TENANT_NAME)
+    limits: Limits = Field(default_factory=Limits)
+
+
+def _key_document(record: KeyRecord, **extra: Any) -> dict[str, Any]:
+    doc = {"object": "api_key", **extra, **asdict(record)}
+    doc["limits"] = record.limits.model_dump(mode="json", exclude_none=True)
+    return doc
 
 
 @router.post("/keys", status_code=201)
 async def create_key(body: NewKey, request: Request, _: Admin) -> Response:
-    """A new API key for the tenant; the key itself is in this answer and nowhere else."""
+    """A new API key for the tenant, with limits of its own if given; the key itself is in
+    this answer and nowhere else."""
     store = services(request).key_store
-    plaintext, info = await store.add(body.tenant)
+    plaintext, info = await store.add(body.tenant, limits=body.limits)
     record = await store.record(info.key_id)
     assert record is not None
-    return json_response({"object": "api_key", "key": plaintext, **asdict(record)}, 201)
+    return json_response(_key_document(record, key=plaintext), 201)
 
 
 @router.get("/keys")
 async def list_keys(tenant: str, request: Request, _: Admin) -> Response:
     records = await services(request).key_store.list(tenant)
-    data = [{"object": "api_key", **asdict(r)} for r in records]
-    return json_response({"object": "list", "data": data})
+    return json_response({"object": "list", "data": [_key_document(r) for r in records]})
 
 
 @router.delete("/keys/{key_id}")
@@ -56,4 +68,51 @@ async def revoke_key(key_id: str, request: Request, _: Admin) -> Response:
     record = await services(request).key_store.revoke(key_id)
     if record is None:
         raise NotFound(f"No key with id '{key_id}'.", param="key_id")
-    return json_response({"object": "api_key", **asdict(record)})
+    return json_response(_key_document(record))
+
+
+class TenantBody(BaseModel):
+    limits: Limits = Field(default_factory=Limits)
+    models: list[str] = Field(default_factory=list)
+
+
+def _tenant_document(tenant: Tenant) -> dict[str, Any]:
+    return {"object": "tenant", **tenant.model_dump(mode="json", exclude_none=True)}
+
+
+@router.put("/tenants/{name}")
+async def put_tenant(name: str, body: TenantBody, request: Request, _: Admin) -> Response:
+    """Create or replace a tenant's limits and model list (dispatchers apply it within
+    `AIBROKER_QUOTA_CACHE_TTL_S`)."""
+    tenant = Tenant(name=name, limits=body.limits, models=body.models)
+    await services(request).tenant_store.put(tenant)
+    return json_response(_tenant_document(tenant))
+
+
+@router.get("/tenants")
+async def list_tenants(request: Request, _: Admin) -> Response:
+    tenants = await services(request).tenant_store.list()
+    return json_response({"object": "list", "data": [_tenant_document(t) for t in tenants]})
+
+
+@router.get("/tenants/{name}")
+async def get_tenant(name: str, request: Request, _: Admin) -> Response:
+    """The tenant, with its usage now: requests in flight and this month's spend (USD)."""
+    svc = services(request)
+    tenant = await svc.tenant_store.get(name)
+    if tenant is None:
+        raise NotFound(f"No tenant '{name}'.", param="name")
+    now = time.time()
+    usage = {
+        "in_flight": await svc.quota.in_flight(f"t:{name}", now),
+        "spend_usd_month": str(await svc.quota.spend(f"t:{name}", now)),
+    }
+    return json_response({**_tenant_document(tenant), "usage": usage})
+
+
+@router.delete("/tenants/{name}")
+async def delete_tenant(name: str, request: Request, _: Admin) -> Response:
+    """The tenant's limits and model list go (its keys stay, and work without limits)."""
+    if not await services(request).tenant_store.delete(name):
+        raise NotFound(f"No tenant '{name}'.", param="name")
+    return json_response({"object": "tenant", "name": name, "deleted": True})

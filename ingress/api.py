@@ -10,8 +10,7 @@ from starlette.responses import Response
 
 from aibroker.keys import KeyInfo
 from aibroker.netguard import check_url
-from aibroker.routes import resolve
-from ingress.auth import authenticate
+from ingress.auth import authenticate, check_model
 from ingress.deadline import request_deadline
 from ingress.flows import submit_once
 from ingress.prefer import parse_prefer
@@ -61,7 +60,7 @@ async def _submit(
     request: Request, caller: KeyInfo, kind: Kind, model: str, payload: dict[str, Any]
 ) -> Response:
     svc = services(request)
-    resolve(model, svc.routes, kind)
+    await check_model(svc, caller, model, kind)
     prefer = parse_prefer(request.headers.getlist("prefer"))
     limit = svc.settings.ingress.sync_wait_s
     wait = None if prefer.respond_async else min(prefer.wait_s or limit, limit)

@@ -10,14 +10,17 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from aibroker.cache import TtlCache
 from aibroker.idempotency import IdempotencyStore
 from aibroker.kafka import bootstrap, make_consumer, running_producer
 from aibroker.keys import CachedKeys, KeyStore
 from aibroker.publish import Publisher
+from aibroker.quota import RedisQuota
 from aibroker.redis import connect
 from aibroker.routes import build_route_table
 from aibroker.settings import Settings
 from aibroker.store import RequestStore
+from aibroker.tenants import TenantStore, seed
 from ingress import admin_api, api, errors, health, requests_api
 from ingress.bodylimit import BodyLimit
 from ingress.replies import CompletionNotices, ReplyListener
@@ -49,6 +52,10 @@ def create_app(settings: Settings) -> FastAPI:
             await reply_consumer.start()
             store = RequestStore(redis, settings.redis.ttl_s)
             key_store = KeyStore(redis)
+            tenant_store = TenantStore(redis)
+            if settings.tenants_file:
+                seeded = await seed(settings.tenants_file, tenant_store, key_store)
+                log.info("seeded %d tenants from %s", seeded, settings.tenants_file)
             svc = Services(
                 settings=settings,
                 routes=routes,
@@ -67,6 +74,9 @@ def create_app(settings: Settings) -> FastAPI:
                 ),
                 publisher=Publisher(producer, names),
                 idempotency=IdempotencyStore(redis, settings.redis.ttl_s),
+                tenant_store=tenant_store,
+                tenants=TtlCache(tenant_store.get, settings.quota.cache_ttl_s),
+                quota=RedisQuota(redis, settings.quota.lease_s),
             )
             app.state.services = svc
             app.state.producer = producer

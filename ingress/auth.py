@@ -1,12 +1,15 @@
-"""Bearer API keys → the caller's tenant."""
+"""Bearer API keys → the caller's tenant; which models that tenant may use."""
 
 from __future__ import annotations
 
 from fastapi import Request
 
-from aibroker.errors import AuthenticationError
+from aibroker.errors import AuthenticationError, ModelNotAllowed
 from aibroker.keys import KeyInfo
-from ingress.state import services
+from aibroker.routes import resolve
+from aibroker.tenants import model_allowed
+from ingress.state import Services, services
+from schemas.envelopes import Kind
 
 
 async def authenticate(request: Request) -> KeyInfo:
@@ -18,3 +21,11 @@ async def authenticate(request: Request) -> KeyInfo:
     if info is None:
         raise AuthenticationError("Incorrect API key provided.")
     return info
+
+
+async def check_model(svc: Services, caller: KeyInfo, model: str, kind: Kind) -> None:
+    """The model exists, serves `kind`, and the caller's tenant may use it (the dispatcher
+    checks again, for direct producers)."""
+    resolve(model, svc.routes, kind)
+    if not model_allowed(await svc.tenants.get(caller.tenant), model):
+        raise ModelNotAllowed(f"Your tenant may not use the model '{model}'.", param="model")

@@ -15,8 +15,7 @@ from starlette.responses import Response
 from aibroker.keys import KeyInfo
 from aibroker.netguard import check_url
 from aibroker.publish import cancelled_error
-from aibroker.routes import resolve
-from ingress.auth import authenticate
+from ingress.auth import authenticate, check_model
 from ingress.deadline import request_deadline
 from ingress.flows import read_state, submit_once, wait_for_end
 from ingress.state import services
@@ -56,7 +55,7 @@ async def submit_request(body: SubmitRequest, request: Request, caller: Caller) 
         ) from exc
     if isinstance(parsed, OcrRequest) and parsed.image_url is not None:
         check_url(parsed.image_url, "body.image_url")
-    resolve(parsed.model, svc.routes, kind)
+    await check_model(svc, caller, parsed.model, kind)
     payload = parsed.model_dump(exclude_unset=True)
     deadline = request_deadline(request.headers, time.time(), body.deadline)
     envelope = svc.submitter.envelope(

@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from fastapi import Request
 from redis.asyncio import Redis
 
+from aibroker.cache import TtlCache
 from aibroker.idempotency import IdempotencyStore
 from aibroker.keys import CachedKeys, KeyStore
 from aibroker.publish import Publisher
+from aibroker.quota import RedisQuota
 from aibroker.routes import RouteTable
 from aibroker.settings import Settings
 from aibroker.store import RequestStore
+from aibroker.tenants import Tenant, TenantStore
 from ingress.replies import CompletionNotices, ReplyListener
 from ingress.submit import Submitter
 
@@ -30,6 +33,9 @@ class Services:
     submitter: Submitter
     publisher: Publisher
     idempotency: IdempotencyStore
+    tenant_store: TenantStore
+    tenants: TtlCache[Tenant | None]
+    quota: RedisQuota
 
 
 def services(request: Request) -> Services:

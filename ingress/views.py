@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -69,4 +70,6 @@ def result_response(result: Result) -> Response:
     type_ = error.type if error else "server_error"
     body = error_body(message, type_, error.code if error else None, error.param if error else None)
     status_code = error.http_status if error else 500
+    if error is not None and error.retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     return Response(body, status_code=status_code, media_type="application/json", headers=headers)

@@ -108,6 +108,9 @@ class ErrorInfo(ErrorObject):
     retryable: bool = False
     provider_status: int | None = None
     http_status: int = 500
+    retry_after: float | None = Field(
+        default=None, description="Seconds after which trying again may succeed."
+    )
 
 
 class Result(BaseModel):

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
+from aibroker.breaker import BreakerPolicy, Breakers
 from aibroker.claims import ClaimStore
 from aibroker.kafka import decode, encode, make_consumer, make_producer
 from aibroker.prices import PriceTable
@@ -95,6 +96,11 @@ async def read(consumer: AIOKafkaConsumer, count: int) -> list[ConsumerRecord[by
     return got
 
 
+BREAKERS = BreakerPolicy(
+    window_s=30, min_calls=10, failure_rate=0.5, cooldown_s=15, probe_timeout_s=5
+)
+
+
 @pytest.fixture
 async def make_pool(
     settings: Settings, names: TopicNames, redis: Redis
@@ -106,7 +112,13 @@ async def make_pool(
     def factory(engine: CountingEngine, lease_s: float = 5.0) -> Pool:
         claims = ClaimStore(redis, lease_s=lease_s, done_ttl_s=60)
         return Pool(
-            engine, Publisher(producer, names), claims, PriceTable({}), owner="o1", lease_s=lease_s
+            engine,
+            Publisher(producer, names),
+            claims,
+            PriceTable({}),
+            Breakers(redis, BREAKERS),
+            owner="o1",
+            lease_s=lease_s,
         )
 
     yield factory

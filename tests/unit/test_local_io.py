@@ -197,9 +197,13 @@ def local_settings() -> Settings:
 
 def test_local_models_resolve_by_served_name_and_by_engine() -> None:
     table = build_route_table(local_settings())
-    assert resolve("MiniLM", table, Kind.EMBEDDINGS) == [Target(provider="embed", model="MiniLM")]
-    assert resolve("ocr/pp-ocrv4", table, Kind.OCR) == [Target(provider="ocr", model="pp-ocrv4")]
-    assert resolve("qwen", table, Kind.CHAT) == [Target(provider="vllm", model="qwen")]
+    assert resolve("MiniLM", table, Kind.EMBEDDINGS).plain() == [
+        Target(provider="embed", model="MiniLM")
+    ]
+    assert resolve("ocr/pp-ocrv4", table, Kind.OCR).plain() == [
+        Target(provider="ocr", model="pp-ocrv4")
+    ]
+    assert resolve("qwen", table, Kind.CHAT).plain() == [Target(provider="vllm", model="qwen")]
     with pytest.raises(ModelNotFound):
         resolve("ocr/MiniLM", table)
     with pytest.raises(BrokerError) as raised:

@@ -1,20 +1,25 @@
 import pytest
 
-from aibroker.errors import ModelNotFound
-from aibroker.routes import ProviderConfig, RouteTable
+from aibroker.errors import BudgetExhausted, ModelNotFound, QuotaExceeded
+from aibroker.quota import Verdict, estimate_tokens
+from aibroker.routes import ProviderConfig, Route, RouteTable, RouteTarget
 from dispatcher.policy import (
+    Admit,
     Dispatch,
+    Drop,
     Expire,
     Fail,
     Fallback,
     Reject,
     Retry,
     RetryPolicy,
-    choose_target,
+    Wait,
+    admission,
     delay_topic,
     next_step,
 )
-from schemas.envelopes import ErrorInfo, Kind, Request, Target
+from dispatcher.routing import choose_target
+from schemas.envelopes import ErrorInfo, Kind, Mode, Request, Target
 
 pytestmark = pytest.mark.unit
 
@@ -23,7 +28,14 @@ ROUTES = RouteTable(
         "a": ProviderConfig(name="a", base_url="http://a", api_key="k"),
         "b": ProviderConfig(name="b", base_url="http://b", api_key="k"),
     },
-    aliases={"smart": [Target(provider="a", model="big"), Target(provider="b", model="large")]},
+    aliases={
+        "smart": Route(
+            targets=[
+                RouteTarget(provider="a", model="big"),
+                RouteTarget(provider="b", model="large"),
+            ]
+        )
+    },
 )
 POLICY = RetryPolicy(max_attempts=4, base_s=1.0, max_s=60.0)
 RETRYABLE = ErrorInfo(message="busy", type="server_error", retryable=True)
@@ -170,3 +182,42 @@ def test_retry_that_would_land_after_the_deadline_fails() -> None:
 )
 def test_delay_topic_never_longer_than_the_delay(delay: float, topic: str) -> None:
     assert delay_topic(delay) == topic
+
+
+@pytest.mark.parametrize("mode", [Mode.ASYNC, Mode.BATCH])
+def test_over_a_rate_limit_async_work_waits_at_least_retry_after(mode: Mode) -> None:
+    verdict = Verdict(admitted=False, limit="tenant.rpm", retry_after_s=2.0)
+    assert admission(verdict, mode, None, now=0, jitter=0.0) == Wait(2.0)
+    assert admission(verdict, mode, None, now=0, jitter=0.5) == Wait(3.0)
+    assert admission(verdict, mode, deadline=1.5, now=0, jitter=0.0) == Expire()
+
+
+def test_over_a_rate_limit_sync_gets_429_naming_the_limit() -> None:
+    verdict = Verdict(admitted=False, limit="key.tpm", retry_after_s=0.4)
+    step = admission(verdict, Mode.SYNC, None, now=0, jitter=0.0)
+    assert isinstance(step, Reject)
+    assert isinstance(step.error, QuotaExceeded)
+    assert step.error.http_status == 429
+    assert step.error.retry_after == 0.4
+    assert step.error.param == "key.tpm"
+
+
+def test_a_spent_budget_refuses_every_mode() -> None:
+    verdict = Verdict(admitted=False, limit="tenant.budget", retry_after_s=None)
+    for mode in Mode:
+        step = admission(verdict, mode, None, now=0, jitter=0.0)
+        assert isinstance(step, Reject)
+        assert isinstance(step.error, BudgetExhausted)
+
+
+def test_admitted_goes_on_and_cancelled_is_dropped() -> None:
+    assert admission(Verdict(admitted=True), Mode.SYNC, None, 0, 0) == Admit()
+    assert admission(Verdict(admitted=False, cancelled=True), Mode.ASYNC, None, 0, 0) == Drop()
+
+
+def test_token_estimate_counts_prompt_and_completion_cap() -> None:
+    chat = {"messages": [{"role": "user", "content": "x" * 400}], "max_tokens": 50}
+    assert estimate_tokens(Kind.CHAT, chat, 1024) == 100 + 1 + 50 + 1  # "user" is 4 chars
+    assert estimate_tokens(Kind.CHAT, {"messages": []}, 1024) == 1 + 1024
+    assert estimate_tokens(Kind.EMBEDDINGS, {"input": ["abcd"] * 10}, 1024) == 11
+    assert estimate_tokens(Kind.OCR, {"image": "x" * 1000}, 1024) == 0

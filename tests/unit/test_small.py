@@ -73,8 +73,8 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert settings.dev.api_key == "aib_x"
     table = build_route_table(settings)
     assert set(table.providers) == {"openai", "local"}
-    assert resolve("fast", table) == [Target(provider="openai", model="gpt-4o-mini")]
-    assert resolve("openai/gpt-4.1", table) == [Target(provider="openai", model="gpt-4.1")]
+    assert resolve("fast", table).plain() == [Target(provider="openai", model="gpt-4o-mini")]
+    assert resolve("openai/gpt-4.1", table).plain() == [Target(provider="openai", model="gpt-4.1")]
     with pytest.raises(ModelNotFound):
         resolve("anthropic/claude", table)
 

@@ -1,0 +1,111 @@
+"""Tenants: their quotas and the models they may use, kept in Redis (`aib:tenant:{name}`) and
+seeded at start from the tenants file (YAML; see `seed`)."""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from redis.asyncio import Redis
+
+from aibroker.keys import KeyStore
+from aibroker.limits import Limits
+
+TENANT_NAME = r"^[A-Za-z0-9._-]{1,128}$"
+
+
+class Tenant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=TENANT_NAME)
+    limits: Limits = Field(default_factory=Limits)
+    models: list[str] = Field(
+        default_factory=list,
+        description="Models the tenant may use (names or `*` patterns); empty: every model.",
+    )
+
+
+def model_allowed(tenant: Tenant | None, model: str) -> bool:
+    """A tenant unknown to the store, or one without a model list, may use every model."""
+    if tenant is None or not tenant.models:
+        return True
+    return any(fnmatch.fnmatchcase(model, pattern) for pattern in tenant.models)
+
+
+class TenantStore:
+    """`aib:tenant:{name}` → the tenant as JSON; `aib:tenants` → every name."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def put(self, tenant: Tenant) -> None:
+        async with self._redis.pipeline(transaction=True) as tx:
+            tx.set(f"aib:tenant:{tenant.name}", tenant.model_dump_json())
+            tx.sadd("aib:tenants", tenant.name)
+            await tx.execute()
+
+    async def get(self, name: str) -> Tenant | None:
+        found = await self._redis.get(f"aib:tenant:{name}")
+        return Tenant.model_validate_json(found) if found else None
+
+    async def list(self) -> list[Tenant]:
+        names = sorted(await self._redis.smembers("aib:tenants"))
+        found = [await self.get(str(name)) for name in names]
+        return [t for t in found if t is not None]
+
+    async def delete(self, name: str) -> bool:
+        async with self._redis.pipeline(transaction=True) as tx:
+            tx.delete(f"aib:tenant:{name}")
+            tx.srem("aib:tenants", name)
+            deleted, _ = await tx.execute()
+        return bool(deleted)
+
+
+class SeedKey(BaseModel):
+    """A key in the tenants file: its SHA-256 (hex) and the first characters to list it by,
+    or, for development only, the key itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    prefix: str = "aib_"
+    key: str | None = None
+    limits: Limits = Field(default_factory=Limits)
+
+
+class SeedTenant(Tenant):
+    keys: list[SeedKey] = Field(default_factory=list)
+
+
+class TenantsFile(BaseModel):
+    """```yaml
+    tenants:
+      - name: acme
+        limits: {rpm: 600, tpm: 200000, concurrency: 32, budget_usd_month: 500}
+        models: [gpt-4o-mini, "mock/*"]
+        keys:
+          - {sha256: <hex of sha256(key)>, prefix: aib_3kX9, limits: {rpm: 60}}
+    ```"""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenants: list[SeedTenant] = Field(default_factory=list)
+
+
+async def seed(path: Path, tenants: TenantStore, keys: KeyStore) -> int:
+    """Write the file's tenants and keys (idempotent: every replica may seed at start; the
+    file wins over earlier admin changes to the same tenants). Returns the tenants seeded."""
+    with path.open() as fh:
+        document = TenantsFile.model_validate(yaml.safe_load(fh) or {})
+    for entry in document.tenants:
+        await tenants.put(Tenant.model_validate(entry.model_dump(exclude={"keys"})))
+        for key in entry.keys:
+            if key.key is not None:
+                await keys.add(entry.name, key.key, limits=key.limits)
+            elif key.sha256 is not None:
+                await keys.add_hashed(entry.name, key.sha256, key.prefix, key.limits)
+            else:
+                raise ValueError(f"a key of tenant '{entry.name}' has neither sha256 nor key")
+    return len(document.tenants)

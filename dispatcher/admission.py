@@ -1,0 +1,46 @@
+"""Admission of fresh requests: the tenant's model list, then quota for the tenant and the
+key, with their limits read through short-lived in-process caches."""
+
+from __future__ import annotations
+
+from aibroker.cache import TtlCache
+from aibroker.errors import ModelNotAllowed
+from aibroker.keys import KeyStore
+from aibroker.limits import Limits
+from aibroker.quota import RedisQuota, Verdict, estimate_tokens
+from aibroker.tenants import Tenant, TenantStore, model_allowed
+from schemas.envelopes import Request
+
+
+class Admission:
+    def __init__(
+        self,
+        quota: RedisQuota,
+        tenants: TenantStore,
+        keys: KeyStore,
+        *,
+        cache_ttl_s: float,
+        default_completion_tokens: int,
+    ) -> None:
+        self._quota = quota
+        self._keys = keys
+        self._tenants: TtlCache[Tenant | None] = TtlCache(tenants.get, cache_ttl_s)
+        self._key_limits: TtlCache[Limits] = TtlCache(self._limits_of_key, cache_ttl_s)
+        self._default_completion = default_completion_tokens
+
+    async def check(self, request: Request, now: float) -> Verdict | ModelNotAllowed:
+        tenant = await self._tenants.get(request.tenant)
+        if not model_allowed(tenant, request.model):
+            return ModelNotAllowed(
+                f"Tenant '{request.tenant}' may not use the model '{request.model}'.",
+                param="model",
+            )
+        scopes = [(f"t:{request.tenant}", tenant.limits if tenant else Limits())]
+        if request.key_id:
+            scopes.append((f"k:{request.key_id}", await self._key_limits.get(request.key_id)))
+        tokens = estimate_tokens(request.kind, request.body, self._default_completion)
+        return await self._quota.admit(request.id, scopes, tokens, now)
+
+    async def _limits_of_key(self, key_id: str) -> Limits:
+        record = await self._keys.record(key_id)
+        return record.limits if record else Limits()

@@ -1,0 +1,77 @@
+"""The dispatcher's view of its targets (breaker states, topic backlogs), refreshed in the
+background so that routing reads memory, never Redis or Kafka, on the hot path."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+
+from aiokafka.errors import KafkaError
+from redis.exceptions import RedisError
+
+from aibroker.breaker import Breakers
+from aibroker.lag import LagReader
+from aibroker.routes import EXTERNAL_GROUP, RouteTable
+from dispatcher.routing import Health
+from topics.catalog import TopicNames
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Watched:
+    key: str
+    """`provider` (external) or `engine/name` (local), as `Health.backlog` is keyed."""
+    topic: str
+    group: str
+
+
+def watched_topics(routes: RouteTable, names: TopicNames) -> list[Watched]:
+    """Every dispatch topic, when some route weighs backlog; else none (no lag reads)."""
+    weighs = any(
+        r.strategy == "least_backlog" or any(t.max_backlog is not None for t in r.targets)
+        for r in routes.aliases.values()
+    )
+    if not weighs:
+        return []
+    external = [Watched(p, names.dispatch(p), EXTERNAL_GROUP) for p in sorted(routes.providers)]
+    local = [
+        Watched(f"{m.engine}/{m.name}", routes.topic(names, m.target), routes.group(m.target))
+        for m in routes.local.values()
+    ]
+    return external + local
+
+
+class HealthView:
+    def __init__(
+        self,
+        breakers: Breakers,
+        lags: LagReader,
+        watched: list[Watched],
+        refresh_s: float,
+    ) -> None:
+        self._breakers = breakers
+        self._lags = lags
+        self._watched = watched
+        self._refresh_s = refresh_s
+        self.current = Health(cooldown_s=breakers.policy.cooldown_s)
+
+    async def refresh(self) -> Health:
+        states = await self._breakers.states(time.time())
+        backlog = {w.key: await self._lags.lag(w.topic, w.group) for w in self._watched}
+        self.current = dataclasses.replace(self.current, breakers=states, backlog=backlog)
+        return self.current
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Refresh until stopped; a failed read keeps the last view (and says so)."""
+        while not stop.is_set():
+            try:
+                await self.refresh()
+            except (RedisError, KafkaError, OSError) as exc:
+                log.warning("target health not refreshed (%r); routing on the last view", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._refresh_s)
