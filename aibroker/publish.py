@@ -68,7 +68,7 @@ class Publisher:
             self.names.dlq,
             encode(request),
             key=request.id.encode(),
-            headers=[("aib-dlq-reason", reason[:1000].encode())],
+            headers=[("aib-dlq-reason", reason[:1000].encode()), ("aib-dlq-kind", kind.encode())],
         )
 
     async def internal_failure(self, request: Request, exc: Exception) -> None:

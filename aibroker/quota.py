@@ -7,15 +7,16 @@ A request is admitted once (`admit`, which also records what it was charged) and
 with the real usage, adds its cost to the month's spend). Both are idempotent on request id.
 
 Keys: `aib:q:t:{tenant}:…` and `aib:q:k:{key id}:…` (`rpm`, `tpm` hashes {v, t}; `conc` a
-sorted set of request ids scored by lease end; `spend:{YYYYMM}`), `aib:q:adm:{id}` the
-admission record.
+sorted set of request ids scored by lease end; `spend:{YYYYMM}` in nano-USD), `aib:q:adm:{id}`
+the admission record. The scripts avoid INCRBYFLOAT and HINCRBYFLOAT: inside Lua they corrupt
+the heap of Redis 6.2 (the embedded server crashed on them).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from redis.asyncio import Redis
@@ -80,16 +81,17 @@ return {'admitted', '0'}
 _SETTLE = """
 local adm = redis.call('HMGET', KEYS[1], 'est', 'scopes')
 if not adm[2] then return 0 end
-local est, actual, cost = tonumber(adm[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local est, actual, nano = tonumber(adm[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 for prefix in string.gmatch(adm[2], '%S+') do
   redis.call('ZREM', prefix .. ':conc', ARGV[1])
   local tpm = prefix .. ':tpm'
-  if actual >= 0 and actual ~= est and redis.call('EXISTS', tpm) == 1 then
-    redis.call('HINCRBYFLOAT', tpm, 'v', est - actual)
+  local v = tonumber(redis.call('HGET', tpm, 'v'))
+  if actual >= 0 and actual ~= est and v then
+    redis.call('HSET', tpm, 'v', v + est - actual)
   end
-  if cost > 0 then
+  if nano > 0 then
     local spend = prefix .. ':spend:' .. ARGV[4]
-    redis.call('INCRBYFLOAT', spend, ARGV[3])
+    redis.call('INCRBY', spend, nano)
     redis.call('EXPIRE', spend, 3024000)
   end
 end
@@ -132,6 +134,14 @@ def _chars(value: object) -> int:
     return 0
 
 
+NANO = Decimal(1_000_000_000)
+
+
+def to_nano(usd: Decimal) -> int:
+    """USD as whole nano-dollars, rounded up (a cost is never under-counted)."""
+    return int((usd * NANO).to_integral_value(rounding=ROUND_CEILING))
+
+
 def month(now: float) -> str:
     return time.strftime("%Y%m", time.gmtime(now))
 
@@ -160,7 +170,8 @@ class RedisQuota:
             keys += [f"{prefix}:rpm", f"{prefix}:tpm", f"{prefix}:conc"]
             keys.append(f"{prefix}:spend:{month(now)}")
             args += [_or_none(limits.rpm), _or_none(limits.tpm), _or_none(limits.concurrency)]
-            args.append(str(limits.budget_usd_month) if limits.budget_usd_month is not None else -1)
+            budget = limits.budget_usd_month
+            args.append(-1 if budget is None else to_nano(budget))
         args += [SCOPES[i] for i in range(len(scopes))]
         name, retry = await self._admit(keys=keys, args=args)
         if name == "admitted":
@@ -177,7 +188,7 @@ class RedisQuota:
     ) -> bool:
         """Release the request's admission; True the first time only."""
         args: list[str | int] = [request_id, -1 if tokens is None else tokens]
-        args += [str(cost or 0), month(now)]
+        args += [to_nano(cost or Decimal(0)), month(now)]
         return bool(await self._settle(keys=[_adm(request_id)], args=args))
 
     async def in_flight(self, scope: str, now: float) -> int:
@@ -186,7 +197,7 @@ class RedisQuota:
 
     async def spend(self, scope: str, now: float) -> Decimal:
         found = await self._redis.get(f"aib:q:{scope}:spend:{month(now)}")
-        return Decimal(str(found or 0))
+        return Decimal(int(found or 0)) / NANO
 
 
 def _adm(request_id: str) -> str:

@@ -100,6 +100,9 @@ class DispatcherSettings(_Group):
     """First retry delay; doubled each attempt, with full jitter."""
     backoff_max_s: float = 60.0
     """Longest retry delay."""
+    batch_yield_ms: float = 50.0
+    """Longest a batch-lane request waits for interactive requests being dispatched to
+    clear: interactive work goes first, batch work is slowed but never starved."""
     health_refresh_s: float = 1.0
     """How often each dispatcher re-reads breaker states and (when a route weighs backlog)
     the consumer lag of the dispatch topics."""

@@ -176,6 +176,7 @@ class KafkaWorker:
             ("aib-dlq-reason", f"{type(exc).__name__}: {exc}"[:1000].encode()),
             ("aib-dlq-source", f"{record.topic}:{record.partition}:{record.offset}".encode()),
             ("aib-dlq-worker", self.config.name.encode()),
+            ("aib-dlq-kind", b"poison"),
         ]
         delay = self.config.retry_backoff_s
         while True:

@@ -17,6 +17,7 @@ from aibroker.settings import Settings
 from aibroker.tenants import TenantStore
 from dispatcher.admission import Admission
 from dispatcher.health import HealthView, watched_topics
+from dispatcher.lanes import LaneGate
 from dispatcher.policy import RetryPolicy
 from dispatcher.service import Dispatcher
 from topics.catalog import RETRY_DELAYS, TopicNames
@@ -41,14 +42,24 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         )
         breakers = Breakers(redis, BreakerPolicy.of(settings.breaker))
         health = HealthView(breakers, lags, watched_topics(routes, names), cfg.health_refresh_s)
-        dispatcher = Dispatcher(Publisher(producer, names), routes, policy, gate, health, breakers)
+        lanes = LaneGate(cfg.batch_yield_ms / 1000)
+        dispatcher = Dispatcher(
+            Publisher(producer, names), routes, policy, gate, health, breakers, lanes
+        )
         specs = [
             WorkerSpec(
-                "dispatcher.requests",
-                [names.requests_interactive, names.requests_batch],
+                "dispatcher.interactive",
+                [names.requests_interactive],
                 "aib-dispatcher",
-                dispatcher.on_request,
+                dispatcher.on_interactive,
                 256,
+            ),
+            WorkerSpec(
+                "dispatcher.batch",
+                [names.requests_batch],
+                "aib-dispatcher-batch",
+                dispatcher.on_batch,
+                64,
             ),
             WorkerSpec(
                 "dispatcher.outcomes",

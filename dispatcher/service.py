@@ -21,6 +21,7 @@ from aibroker.publish import Publisher, expired_error, terminal
 from aibroker.routes import RouteTable
 from dispatcher.admission import Admission
 from dispatcher.health import HealthView
+from dispatcher.lanes import LaneGate
 from dispatcher.policy import (
     Dispatch,
     Drop,
@@ -52,7 +53,9 @@ class Dispatcher:
         gate: Admission,
         health: HealthView,
         breakers: Breakers,
+        lanes: LaneGate,
     ) -> None:
+        self.lanes = lanes
         self.publisher = publisher
         self.routes = routes
         self.policy = policy
@@ -60,6 +63,14 @@ class Dispatcher:
         self.health = health
         self.breakers = breakers
         self.names = publisher.names
+
+    async def on_interactive(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        with self.lanes.interactive():
+            await self.on_request(record)
+
+    async def on_batch(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        await self.lanes.batch_turn()
+        await self.on_request(record)
 
     async def on_request(self, record: ConsumerRecord[bytes, bytes]) -> None:
         request = decode(Request, record.value)  # undecodable: the worker sends it to the DLQ

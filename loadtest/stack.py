@@ -106,6 +106,7 @@ class Stack:
             "AIBROKER_PRICES_FILE": str(self.logs / "prices.yaml"),
             "AIBROKER_ADMIN_API_KEY": self.admin_key,
             "AIBROKER_INGRESS_KEY_CACHE_TTL_S": "0.5",
+            "AIBROKER_QUOTA_CACHE_TTL_S": "0.5",
             "AIBROKER_EMBEDDINGS_MODELS": json.dumps(
                 {EMBEDDINGS_MODEL: EMBEDDINGS_MODEL} if self.embeddings else {}
             ),

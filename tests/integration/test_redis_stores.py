@@ -113,15 +113,16 @@ async def test_keys_are_stored_hashed_and_looked_up(redis: Redis) -> None:
         await keys.add("t", "sk-not-ours")
 
 
-async def test_cached_keys_survive_a_redis_outage(redis: Redis, redis_svc: object) -> None:
+async def test_cached_keys_survive_a_redis_outage(redis: Redis) -> None:
     plaintext, info = await KeyStore(redis).add("t-cache")
-    cached = CachedKeys(KeyStore(redis), ttl_s=0.0)  # always asks Redis
+    store = KeyStore(redis)
+    cached = CachedKeys(store, ttl_s=0.0)  # always asks Redis
     assert await cached.lookup(plaintext) == info
     dead = Redis.from_url(
         "redis://127.0.0.1:1/0", decode_responses=True, socket_connect_timeout=0.5
     )
     try:
-        cached._store = KeyStore(dead)  # the same cache, now with Redis unreachable
+        store._redis = dead  # the same cache, now with Redis unreachable
         assert await cached.lookup(plaintext) == info
         with pytest.raises(RedisConnectionError):
             await cached.lookup("aib_never_seen")

@@ -1,0 +1,131 @@
+"""Reading and replaying the dead-letter topic (one partition, 30 days).
+
+Each record carries `aib-dlq-reason` and `aib-dlq-kind`: `poison` (a record no handler could
+take, with `aib-dlq-source` = topic:partition:offset), `exhausted` or `internal` (a request
+that ended failed; its envelope is the value). Replaying a poison record writes it back to its
+source topic, unchanged. Replaying a failed request submits it again as a new request (its
+first one already has its terminal result, which stands): new id, attempts from zero,
+asynchronous, `replay_of` naming the first.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord, TopicPartition
+from pydantic import ValidationError
+
+from aibroker.errors import InvalidRequest, NotFound
+from aibroker.ids import new_id
+from aibroker.kafka import decode, encode
+from schemas.envelopes import Mode, Request
+from topics.catalog import TopicNames
+
+DLQ_HEADERS = ("aib-dlq-reason", "aib-dlq-kind", "aib-dlq-source", "aib-dlq-worker")
+
+
+@dataclass(frozen=True)
+class Letter:
+    offset: int
+    kind: str
+    reason: str
+    source: str | None
+    request: Request | None
+    """The envelope, when the value is one."""
+    at: float
+
+    def document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "object": "dead_letter",
+            "offset": self.offset,
+            "kind": self.kind,
+            "reason": self.reason,
+            "source": self.source,
+            "at": self.at,
+        }
+        if self.request is not None:
+            doc["request"] = self.request.model_dump(
+                include={"id", "tenant", "kind", "model", "mode", "attempt"}, mode="json"
+            )
+        return doc
+
+
+def letter(record: ConsumerRecord[bytes, bytes]) -> Letter:
+    headers = {k: v.decode(errors="replace") for k, v in record.headers or ()}
+    try:
+        request: Request | None = decode(Request, record.value)
+    except (ValidationError, ValueError):
+        request = None
+    return Letter(
+        offset=record.offset,
+        kind=headers.get("aib-dlq-kind", "poison"),
+        reason=headers.get("aib-dlq-reason", ""),
+        source=headers.get("aib-dlq-source"),
+        request=request,
+        at=record.timestamp / 1000,
+    )
+
+
+async def read(
+    consumer: AIOKafkaConsumer, names: TopicNames, start: int, limit: int
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Up to `limit` records from offset `start` (a started consumer without a group)."""
+    tp = TopicPartition(names.dlq, 0)
+    consumer.assign([tp])
+    end = (await consumer.end_offsets([tp]))[tp]
+    first = max(start, (await consumer.beginning_offsets([tp]))[tp])
+    if first >= end:
+        return []
+    consumer.seek(tp, first)
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    while len(records) < limit and (not records or records[-1].offset + 1 < end):
+        batch = await consumer.getmany(tp, timeout_ms=2000, max_records=limit - len(records))
+        if not batch:
+            break
+        records += batch.get(tp, [])
+    return records
+
+
+async def replay(
+    record: ConsumerRecord[bytes, bytes], producer: AIOKafkaProducer, names: TopicNames
+) -> dict[str, Any]:
+    """Send the dead letter on again; says where it went (and the new request's id)."""
+    found = letter(record)
+    if found.kind == "poison":
+        if not found.source:
+            raise InvalidRequest("This dead letter does not say where it came from.")
+        topic = found.source.rsplit(":", 2)[0]
+        headers = [(k, v) for k, v in record.headers or () if k not in DLQ_HEADERS]
+        await producer.send_and_wait(topic, record.value, key=record.key, headers=headers)
+        return {"replayed": True, "topic": topic}
+    if found.request is None:
+        raise InvalidRequest("This dead letter holds no request envelope to submit again.")
+    again = found.request.model_copy(
+        update={
+            "id": new_id("req"),
+            "replay_of": found.request.id,
+            "mode": Mode.ASYNC,
+            "reply_to": None,
+            "attempt": 1,
+            "target_attempt": 1,
+            "tried": [],
+            "target": None,
+            "idempotency_key": None,
+            "created_at": time.time(),
+        }
+    )
+    lane = names.requests_batch if again.priority == "batch" else names.requests_interactive
+    await producer.send_and_wait(lane, encode(again), key=again.id.encode())
+    return {"replayed": True, "topic": lane, "request_id": again.id}
+
+
+async def one(
+    consumer: AIOKafkaConsumer, names: TopicNames, offset: int
+) -> ConsumerRecord[bytes, bytes]:
+    records = await read(consumer, names, offset, 1)
+    if not records or records[0].offset != offset:
+        raise NotFound(f"No dead letter at offset {offset}.", param="offset")
+    return records[0]

@@ -1,0 +1,56 @@
+"""Admin routes of the dead-letter topic: list what is there, replay one record."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from aiokafka import AIOKafkaConsumer
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from aibroker import dlq
+from aibroker.kafka import make_consumer
+from ingress.admin_api import Admin
+from ingress.state import Services, services
+from ingress.views import json_response
+
+router = APIRouter(prefix="/admin/v1/dlq", tags=["admin"])
+
+
+@contextlib.asynccontextmanager
+async def _reader(svc: Services) -> AsyncIterator[AIOKafkaConsumer]:
+    consumer = make_consumer(svc.settings.kafka, group_id=None)
+    await consumer.start()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
+@router.get("")
+async def list_dead_letters(
+    request: Request,
+    _: Admin,
+    after: Annotated[int, Query(ge=-1, description="List from the offset after this.")] = -1,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Response:
+    """Dead letters, oldest first: offset, kind (`poison`, `exhausted`, `internal`), reason,
+    source, and the request's id, tenant and model when the value is a request."""
+    svc = services(request)
+    async with _reader(svc) as consumer:
+        records = await dlq.read(consumer, svc.publisher.names, after + 1, limit)
+    data = [dlq.letter(r).document() for r in records]
+    return json_response({"object": "list", "data": data, "has_more": len(data) == limit})
+
+
+@router.post("/{offset}/replay")
+async def replay_dead_letter(offset: int, request: Request, _: Admin) -> Response:
+    """A poison record goes back to its source topic; a failed request is submitted again as
+    a new request (answered with its id), its first result standing."""
+    svc = services(request)
+    async with _reader(svc) as consumer:
+        record = await dlq.one(consumer, svc.publisher.names, offset)
+    sent = await dlq.replay(record, svc.publisher.producer, svc.publisher.names)
+    return json_response({"object": "dead_letter.replay", "offset": offset, **sent})
