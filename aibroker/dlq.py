@@ -89,10 +89,17 @@ async def read(
     return records
 
 
+@dataclass(frozen=True)
+class Replayed:
+    topic: str
+    request: Request | None
+    """The new request, when a failed one was submitted again."""
+
+
 async def replay(
     record: ConsumerRecord[bytes, bytes], producer: AIOKafkaProducer, names: TopicNames
-) -> dict[str, Any]:
-    """Send the dead letter on again; says where it went (and the new request's id)."""
+) -> Replayed:
+    """Send the dead letter on again; says where it went (and the new request)."""
     found = letter(record)
     if found.kind == "poison":
         if not found.source:
@@ -100,7 +107,7 @@ async def replay(
         topic = found.source.rsplit(":", 2)[0]
         headers = [(k, v) for k, v in record.headers or () if k not in DLQ_HEADERS]
         await producer.send_and_wait(topic, record.value, key=record.key, headers=headers)
-        return {"replayed": True, "topic": topic}
+        return Replayed(topic, None)
     if found.request is None:
         raise InvalidRequest("This dead letter holds no request envelope to submit again.")
     again = found.request.model_copy(
@@ -119,7 +126,7 @@ async def replay(
     )
     lane = names.requests_batch if again.priority == "batch" else names.requests_interactive
     await producer.send_and_wait(lane, encode(again), key=again.id.encode())
-    return {"replayed": True, "topic": lane, "request_id": again.id}
+    return Replayed(lane, again)
 
 
 async def one(

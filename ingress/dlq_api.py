@@ -15,6 +15,7 @@ from aibroker.kafka import make_consumer
 from ingress.admin_api import Admin
 from ingress.state import Services, services
 from ingress.views import json_response
+from schemas.envelopes import Status
 
 router = APIRouter(prefix="/admin/v1/dlq", tags=["admin"])
 
@@ -53,4 +54,8 @@ async def replay_dead_letter(offset: int, request: Request, _: Admin) -> Respons
     async with _reader(svc) as consumer:
         record = await dlq.one(consumer, svc.publisher.names, offset)
     sent = await dlq.replay(record, svc.publisher.producer, svc.publisher.names)
-    return json_response({"object": "dead_letter.replay", "offset": offset, **sent})
+    doc = {"object": "dead_letter.replay", "offset": offset, "topic": sent.topic}
+    if sent.request is not None:
+        await svc.store.advance(sent.request.id, sent.request.tenant, Status.QUEUED)
+        doc["request_id"] = sent.request.id
+    return json_response(doc)

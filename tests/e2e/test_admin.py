@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
 
+from aibroker.kafka import make_producer
+from aibroker.settings import KafkaSettings
 from loadtest.stack import Stack
+from tests.waiting import eventually
+from topics.catalog import TopicNames
 
 pytestmark = [pytest.mark.e2e]
 
@@ -48,3 +53,63 @@ async def test_the_admin_api_wants_its_own_key(stack: Stack) -> None:
             "/admin/v1/keys/key_nope", headers={"Authorization": f"Bearer {stack.admin_key}"}
         )
         assert unknown.status_code == 404
+
+
+async def test_dead_letters_are_listed_and_replayed(stack: Stack, http: httpx.AsyncClient) -> None:
+    """A request that exhausted its retries is in the DLQ; replayed once the provider is back,
+    it runs again as a new request. A poison record goes back where it came from."""
+    admin = {"Authorization": f"Bearer {stack.admin_key}"}
+    names = TopicNames(stack.prefix)
+    async with httpx.AsyncClient(base_url=stack.mock_url) as mock:
+        await mock.post("/_control", json={"error_rate": 1.0, "error_status": 503})
+        try:
+            failed = await http.post(
+                "/v1/chat/completions",
+                json={"model": "mock/echo", "messages": [{"role": "user", "content": "x"}]},
+            )
+        finally:
+            await mock.post("/_control", json={})
+    assert failed.status_code == 502
+    first_id = failed.headers["x-request-id"]
+    producer = make_producer(KafkaSettings(bootstrap=stack.bootstrap, idempotent=stack.idempotent))
+    await producer.start()
+    try:
+        await producer.send_and_wait(names.requests_interactive, b"\xffnot json", key=b"poison")
+    finally:
+        await producer.stop()
+
+    async def letters() -> list[dict[str, Any]] | None:
+        found = await http.get("/admin/v1/dlq", headers=admin)
+        data: list[dict[str, Any]] = found.json()["data"]
+        return data if {d["kind"] for d in data} >= {"exhausted", "poison"} else None
+
+    listed = await eventually(letters, what="both dead letters listed")
+    assert listed is not None
+    exhausted = next(d for d in listed if d["kind"] == "exhausted")
+    assert exhausted["request"]["id"] == first_id
+    assert "retries exhausted after 4 attempts" in exhausted["reason"]
+    poison = next(d for d in listed if d["kind"] == "poison")
+    assert poison["source"].startswith(names.requests_interactive + ":")
+
+    replayed = await http.post(f"/admin/v1/dlq/{exhausted['offset']}/replay", headers=admin)
+    assert replayed.status_code == 200
+    new_id = replayed.json()["request_id"]
+    assert new_id != first_id
+    done = (await http.get(f"/v1/requests/{new_id}", params={"wait": 20})).json()
+    assert done["status"] == "succeeded"
+    first = (await http.get(f"/v1/requests/{first_id}")).json()
+    assert first["status"] == "failed"  # its first result stands
+
+    again = await http.post(f"/admin/v1/dlq/{poison['offset']}/replay", headers=admin)
+    assert again.json()["topic"] == names.requests_interactive
+    relisted = await eventually(
+        lambda: _poison_count(http, admin, 2), what="the replayed poison dead-lettered again"
+    )
+    assert relisted
+    missing = await http.post("/admin/v1/dlq/999999/replay", headers=admin)
+    assert missing.status_code == 404
+
+
+async def _poison_count(http: httpx.AsyncClient, admin: dict[str, str], n: int) -> bool:
+    data: list[dict[str, Any]] = (await http.get("/admin/v1/dlq", headers=admin)).json()["data"]
+    return sum(d["kind"] == "poison" for d in data) >= n
