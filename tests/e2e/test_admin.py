@@ -112,4 +112,4 @@ async def test_dead_letters_are_listed_and_replayed(stack: Stack, http: httpx.As
 
 async def _poison_count(http: httpx.AsyncClient, admin: dict[str, str], n: int) -> bool:
     data: list[dict[str, Any]] = (await http.get("/admin/v1/dlq", headers=admin)).json()["data"]
-    return sum(d["kind"] == "poison" for d in data) >= n
+    return sum(1 for d in data if d["kind"] == "poison") >= n
