@@ -79,6 +79,8 @@ class RetryPolicy:
 @dataclass(frozen=True)
 class Retry:
     delay_s: float
+    counts: bool = True
+    """Whether it uses up one of the target's attempts."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ def next_step(
     jitter: float,
     now: float,
     deadline: float | None,
+    probe_cooldown_s: float | None = None,
 ) -> Retry | Fallback | Fail:
     """What follows a failed attempt on a target.
 
@@ -109,7 +112,17 @@ def next_step(
     is tried, if there is one. A non-retryable error that is the provider's side (5xx class:
     e.g. the broker's credentials refused) also falls back; one that is the request's own
     (4xx) ends it. `jitter` is a uniform draw in [0, 1) supplied by the caller.
+
+    A request that failed as its target's breaker probe (`probe_cooldown_s` set) learnt only
+    that the target is still down: it falls back at once if it can; else it waits out the
+    cool-down and the failure does not count against its attempts.
     """
+    if probe_cooldown_s is not None and error.retryable:
+        if can_fall_back:
+            return Fallback()
+        delay = max(probe_cooldown_s, retry_after or 0.0)
+        if deadline is None or now + delay < deadline:
+            return Retry(delay, counts=False)
     if not error.retryable:
         provider_side = error.http_status >= 500
         return Fallback() if provider_side and can_fall_back else Fail(exhausted=False)

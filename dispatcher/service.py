@@ -112,7 +112,7 @@ class Dispatcher:
             closed = {**health.breakers, target_key(decision.target): State.OPEN}
             health = dataclasses.replace(health, breakers=closed)
         if isinstance(decision, Dispatch):
-            routed = request.model_copy(update={"target": decision.target})
+            routed = request.model_copy(update={"target": decision.target, "probe": decision.probe})
             await self.publisher.request(self.routes.topic(self.names, decision.target), routed)
         elif isinstance(decision, Wait):
             await self._hold(request, decision.delay_s, self._lane(request))
@@ -164,6 +164,7 @@ class Dispatcher:
             jitter=random.random(),
             now=now,
             deadline=request.deadline,
+            probe_cooldown_s=self.health.current.cooldown_s if request.probe else None,
         )
         if isinstance(step, Fallback):
             log.info(
@@ -185,7 +186,8 @@ class Dispatcher:
             again = request.model_copy(
                 update={
                     "attempt": request.attempt + 1,
-                    "target_attempt": request.target_attempt + 1,
+                    "target_attempt": request.target_attempt + int(step.counts),
+                    "probe": False,
                 }
             )
             metrics.RETRIES.labels(request.target.provider).inc()
@@ -193,11 +195,26 @@ class Dispatcher:
 
     async def on_delayed(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Hold a delayed request until it is due, then send it on. Sleeping is right here: a
-        delay topic holds only waiting work, ordered by due time."""
+        delay topic holds only waiting work. A retry due while its target's breaker is open
+        waits out the cool-down instead, its attempts untouched."""
         headers = dict(record.headers or ())
         due = float(headers[DUE_HEADER])
         dest = headers[DEST_HEADER].decode()
         wait = due - time.time()
         if wait > 0:
             await asyncio.sleep(wait)
+        if any(s is not State.CLOSED for s in self.health.current.breakers.values()):
+            request = decode(Request, record.value)
+            target = request.target
+            state = self.health.current.state(target) if target else State.CLOSED
+            if state is State.HALF_OPEN and target and await self.breakers.claim_probe(target):
+                probe = request.model_copy(update={"probe": True})
+                await self.publisher.request(dest, probe)
+                return
+            if state is not State.CLOSED:
+                if request.deadline is not None and time.time() >= request.deadline:
+                    await self._end(request, Expire())
+                else:
+                    await self._hold(request, self.health.current.cooldown_s, dest)
+                return
         await self.publisher.producer.send_and_wait(dest, record.value, key=record.key)

@@ -5,7 +5,8 @@ name (`mock/echo`, `mock/fail-500`, `mock/fail-429`, `mock/fail-400`, `mock/hang
 `mock/latency-200`, `mock/breaks-3` (a stream that fails after 3 words), combinable with
 `+`: `mock/latency-100+fail-503`), or for every
 request through `POST /_control` (`{"latency_ms", "error_rate", "error_status",
-"retry_after", "hang"}`). `GET /_stats` counts the calls it received.
+"retry_after", "hang"}`). `GET /_stats` counts the calls it received, `GET /_history` lists
+them (time, model, last message).
 It also speaks Anthropic's Messages API (`POST /v1/messages`, `loadtest/mock_anthropic.py`)
 and Gemini's `generateContent` (`POST /v1[beta]/models/{model}:generateContent`,
 `loadtest/mock_gemini.py`). `GET /_last/{openai,anthropic,gemini}` returns the last body
@@ -20,6 +21,7 @@ import argparse
 import asyncio
 import random
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +53,9 @@ class MockState:
     calls_by_model: dict[str, int] = field(default_factory=dict)
     last: dict[str, Any] = field(default_factory=dict)
     """The last request body received, by API (`GET /_last/anthropic`)."""
+    history: deque[tuple[float, str, str]] = field(default_factory=lambda: deque(maxlen=100_000))
+    """(time, model, last message's text) of every call, for tests that check when each
+    request reached the provider (`GET /_history`)."""
 
 
 def _json(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -148,6 +153,9 @@ def create_app(faults: Faults | None = None) -> Starlette:
         state.last[api] = body
         state.calls += 1
         state.calls_by_model[model] = state.calls_by_model.get(model, 0) + 1
+        messages = body.get("messages") or body.get("contents") or [{}]
+        text = messages[-1].get("content") if isinstance(messages[-1], dict) else None
+        state.history.append((time.time(), model, text if isinstance(text, str) else ""))
 
     async def misbehave(wants: dict[str, str]) -> int | None:
         """The model's directives and the `/_control` faults, for every API alike: latency
@@ -235,6 +243,10 @@ def create_app(faults: Faults | None = None) -> Starlette:
         state.faults = Faults(**orjson.loads(await request.body()))
         return _json(vars(state.faults))
 
+    async def history(_: Request) -> Response:
+        calls = [{"at": at, "model": m, "text": text} for at, m, text in state.history]
+        return _json({"calls": calls})
+
     async def stats(_: Request) -> Response:
         return _json({"calls": state.calls, "calls_by_model": state.calls_by_model})
 
@@ -248,6 +260,7 @@ def create_app(faults: Faults | None = None) -> Starlette:
             Route("/v1/models", models),
             Route("/_control", control, methods=["POST"]),
             Route("/_stats", stats),
+            Route("/_history", history),
         ]
     )
 

@@ -99,6 +99,9 @@ class Request(BaseModel):
     target_attempt: int = Field(default=1, ge=1, description="Attempts on the current target.")
     tried: list[Target] = Field(default_factory=list, description="Targets given up on.")
     target: Target | None = None
+    probe: bool = Field(
+        default=False, description="Sent as the probe of its target's half-open breaker."
+    )
     replay_of: str | None = Field(
         default=None, description="The failed request this one replays (from the DLQ)."
     )

@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 
 from aibroker.errors import BudgetExhausted, ModelNotFound, QuotaExceeded
@@ -221,3 +223,26 @@ def test_token_estimate_counts_prompt_and_completion_cap() -> None:
     assert estimate_tokens(Kind.CHAT, {"messages": []}, 1024) == 1 + 1024
     assert estimate_tokens(Kind.EMBEDDINGS, {"input": ["abcd"] * 10}, 1024) == 11
     assert estimate_tokens(Kind.OCR, {"image": "x" * 1000}, 1024) == 0
+
+
+def test_a_failed_probe_waits_out_the_cooldown_without_using_an_attempt() -> None:
+    step = next_step(
+        POLICY.max_attempts,  # even on its last attempt
+        RETRYABLE,
+        2.0,
+        POLICY,
+        can_fall_back=False,
+        jitter=0.5,
+        now=0,
+        deadline=None,
+        probe_cooldown_s=15.0,
+    )
+    assert step == Retry(15.0, counts=False)
+
+
+def test_a_failed_probe_falls_back_when_it_can_and_expires_by_its_deadline() -> None:
+    common: dict[str, Any] = {"jitter": 0.0, "now": 0, "probe_cooldown_s": 15.0}
+    fallback = next_step(1, RETRYABLE, None, POLICY, can_fall_back=True, deadline=None, **common)
+    assert fallback == Fallback()
+    late = next_step(1, RETRYABLE, None, POLICY, can_fall_back=False, deadline=10.0, **common)
+    assert late == Retry(0.0)  # no time for the cool-down: an ordinary, counted retry
