@@ -14,6 +14,8 @@ from schemas.envelopes import Result, Status
 
 DONE_CHANNEL = "aib:done"
 """Pub/sub channel carrying the id of each request that reached a terminal state."""
+CANCEL_CHANNEL = "aib:cancel"
+"""Pub/sub channel carrying the id of each request a client cancelled (pools abort it)."""
 
 _ADVANCE = """
 local s = redis.call('HGET', KEYS[1], 'status')
@@ -27,6 +29,7 @@ _CANCEL = """
 local s = redis.call('HGET', KEYS[1], 'status')
 if s == 'succeeded' or s == 'failed' or s == 'cancelled' or s == 'expired' then return 0 end
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1
 """
 
@@ -66,9 +69,10 @@ class RequestStore:
 
     async def request_cancel(self, request_id: str) -> bool:
         """Flag a request that has not ended as cancelled (pools check the flag when they
-        claim it); False when it has already ended."""
+        claim it, and abort it if it is running); False when it has already ended."""
         flagged = await self._cancel(
-            keys=[_req(request_id), cancel_key(request_id)], args=[self._ttl_s]
+            keys=[_req(request_id), cancel_key(request_id)],
+            args=[self._ttl_s, CANCEL_CHANNEL, request_id],
         )
         return bool(flagged)
 

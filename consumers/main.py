@@ -143,14 +143,18 @@ async def _run_pool(
                 lease_s=cfg.claim_lease_s,
             )
             spec = WorkerSpec(name, topics, group, pool.on_request, concurrency or cfg.concurrency)
-            await run_workers(
-                settings.kafka,
-                producer,
-                [spec],
-                stop,
-                drain_timeout_s=cfg.drain_timeout_s,
-                dlq_topic=names.dlq,
-            )
+            cancels = asyncio.create_task(pool.watch_cancels(redis))
+            try:
+                await run_workers(
+                    settings.kafka,
+                    producer,
+                    [spec],
+                    stop,
+                    drain_timeout_s=cfg.drain_timeout_s,
+                    dlq_topic=names.dlq,
+                )
+            finally:
+                cancels.cancel()
     finally:
         watch.cancel()
         await engine.aclose()

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.structs import ConsumerRecord
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from aibroker import metrics
@@ -25,6 +26,8 @@ from aibroker.errors import BrokerError, PayloadTooLarge
 from aibroker.kafka import decode
 from aibroker.prices import PriceTable, cached_tokens, cost
 from aibroker.publish import Publisher, cancelled_error, expired_error, terminal
+from aibroker.redis import listen
+from aibroker.store import CANCEL_CHANNEL
 from consumers.engine import Completion, Engine
 from schemas.chunks import assemble
 from schemas.envelopes import Outcome, Request, Status, Target, UsageEvent
@@ -46,6 +49,8 @@ class Pool:
         lease_s: float,
     ) -> None:
         self.breakers = breakers
+        self.running: dict[str, asyncio.Task[Completion]] = {}
+        """Engine calls in flight, by request id: what a client's cancel aborts."""
         self.engine = engine
         self.publisher = publisher
         self.claims = claims
@@ -79,11 +84,23 @@ class Pool:
             raise ValueError("request reached a pool without a target")
         started = time.time()
         streamed = bool(request.body.get("stream")) and request.reply_to is not None
+        call = asyncio.ensure_future(
+            self._stream(request, request.target)
+            if streamed
+            else self.engine.generate(request, request.target)
+        )
+        self.running[request.id] = call
+        call.add_done_callback(lambda _: self.running.pop(request.id, None))
         try:
-            if streamed:
-                completion = await self._stream(request, request.target)
-            else:
-                completion = await self.engine.generate(request, request.target)
+            completion = await call
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the pool itself is stopping: the request will be redelivered
+            log.info("aborted %s: the client cancelled it", request.id)
+            result = terminal(request, Status.CANCELLED, error=cancelled_error())
+            await self.publisher.result(result, request.reply_to)
+            return
         except BrokerError as exc:
             await self._record(request.target, ok=not exc.retryable and exc.http_status < 500)
             info = exc.info()
@@ -118,6 +135,16 @@ class Pool:
                 code="result_too_large",
             )
             await self.publisher.fail(request, too_large)
+
+    async def watch_cancels(self, redis: Redis) -> None:
+        """Abort the engine call of each request a client cancels while it runs (vLLM frees
+        its sequence, an HTTP call to a provider is closed)."""
+        await listen(redis, CANCEL_CHANNEL, self._abort)
+
+    def _abort(self, request_id: str) -> None:
+        call = self.running.get(request_id)
+        if call is not None:
+            call.cancel()
 
     async def _record(self, target: Target, *, ok: bool) -> None:
         """Feed the target's shared circuit breaker (best effort: Redis may be down)."""

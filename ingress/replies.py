@@ -17,9 +17,9 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 from pydantic import ValidationError
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from aibroker.publish import KIND_HEADER
+from aibroker.redis import listen
 from aibroker.store import DONE_CHANNEL
 from schemas.envelopes import Chunk, Result
 
@@ -96,19 +96,8 @@ class CompletionNotices:
                     del self._events[request_id]
 
     async def run(self) -> None:
-        """Listen for ever, reconnecting with backoff when Redis goes away."""
-        delay = 0.5
-        while True:
-            try:
-                async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(DONE_CHANNEL)
-                    delay = 0.5
-                    while True:
-                        message = await pubsub.get_message(timeout=1.0)
-                        if message is not None:
-                            for event in self._events.get(str(message["data"]), ()):
-                                event.set()
-            except (RedisError, OSError) as exc:
-                log.warning("completion notices lost (%r); reconnecting in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        await listen(self._redis, DONE_CHANNEL, self._notify)
+
+    def _notify(self, request_id: str) -> None:
+        for event in self._events.get(request_id, ()):
+            event.set()

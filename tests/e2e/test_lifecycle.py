@@ -9,8 +9,12 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from aibroker.kafka import make_consumer
+from aibroker.settings import KafkaSettings
 from loadtest.stack import Stack
+from schemas.envelopes import UsageEvent
 from tests.waiting import eventually
+from topics.catalog import TopicNames
 
 pytestmark = [pytest.mark.e2e]
 
@@ -67,9 +71,7 @@ async def test_a_key_reused_with_another_body_is_refused(http: httpx.AsyncClient
     assert other.json()["error"]["code"] == "idempotency_key_reused"
 
 
-async def test_cancelling_running_work_discards_its_result(
-    stack: Stack, http: httpx.AsyncClient
-) -> None:
+async def test_cancelling_running_work_aborts_it(stack: Stack, http: httpx.AsyncClient) -> None:
     model = tagged("latency-1500")
     submitted = await http.post(
         "/v1/chat/completions",
@@ -77,13 +79,30 @@ async def test_cancelling_running_work_discards_its_result(
         json={"model": f"mock/{model}", "messages": HELLO},
     )
     request_id = submitted.json()["id"]
+    await eventually(lambda: mock_calls(stack, model), what="the provider call running")
     cancelled = await http.delete(f"/v1/requests/{request_id}")
     assert cancelled.status_code == 200
     assert cancelled.json()["status"] == "cancelled"
     assert cancelled.json()["error"]["code"] == "request_cancelled"
-    await asyncio.sleep(2.5)  # the provider call has ended by now; its result must lose
+    await asyncio.sleep(2.5)  # the provider call would have ended by now
     later = await http.get(f"/v1/requests/{request_id}")
     assert later.json()["status"] == "cancelled"
+    assert request_id not in await billed(stack)  # aborted: no answer came, nothing billed
+
+
+async def billed(stack: Stack) -> set[str]:
+    """Request ids on the usage topic (one event per answered provider call)."""
+    settings = KafkaSettings(bootstrap=stack.bootstrap)
+    consumer = make_consumer(settings, TopicNames(stack.prefix).usage, group_id=None)
+    await consumer.start()
+    ids: set[str] = set()
+    try:
+        while batch := await consumer.getmany(timeout_ms=1500):
+            for records in batch.values():
+                ids.update(UsageEvent.model_validate_json(r.value).request_id for r in records)
+    finally:
+        await consumer.stop()
+    return ids
 
 
 async def test_cancelling_an_ended_request_changes_nothing(http: httpx.AsyncClient) -> None:
