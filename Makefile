@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: dev test lint install bench bench-local clean
+.PHONY: dev test lint install bench bench-local bench-dispatch clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ bench: $(STAMP)
 
 bench-local: $(STAMP)
 	$(BIN)/python -m loadtest.bench_local --dedicated-core --update-readme README.md
+
+bench-dispatch: $(STAMP)
+	$(BIN)/python -m loadtest.bench_dispatch --update-readme README.md
 
 clean:
 	rm -rf $(VENV) .aibroker .mypy_cache .ruff_cache .pytest_cache

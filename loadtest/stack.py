@@ -114,7 +114,8 @@ class Stack:
             **self.extra_env,
         }
 
-    def start(self) -> None:
+    def start(self, services: list[str] | None = None) -> None:
+        """The mock, the topics, a key for tenant-a, then the services (all by default)."""
         self.logs.mkdir(parents=True, exist_ok=True)
         if self.routes_yaml:
             (self.logs / "routes.yaml").write_text(self.routes_yaml)
@@ -131,19 +132,23 @@ class Stack:
                 str(self.mock_latency_ms),
             ],
         )
-        self._run(["topics", "apply"])
+        self.create_topics()
         self.api_key = self._run(["keys", "create", "--tenant", "tenant-a"]).strip()
-        for name in self.services():
+        for name in self.services() if services is None else services:
             self.start_service(name)
-        self.wait_ready()
+        if services is None or "ingress" in services:
+            self.wait_ready()
+
+    def create_topics(self) -> None:
+        self._run(["topics", "apply"])
 
     def start_service(self, name: str) -> None:
+        """One of `services()`, or `forwarder` (the dispatcher benchmark's baseline)."""
         port = self.metrics_ports.setdefault(name, free_port())
-        self._spawn(
-            name,
-            [sys.executable, "-m", "aibroker", *self.services()[name]],
-            {"AIBROKER_METRICS_PORT": str(port)},
+        module = (
+            ["loadtest.forwarder"] if name == "forwarder" else ["aibroker", *self.services()[name]]
         )
+        self._spawn(name, [sys.executable, "-m", *module], {"AIBROKER_METRICS_PORT": str(port)})
 
     def services(self) -> dict[str, list[str]]:
         local = {
@@ -212,7 +217,8 @@ def bench_stack(
 ) -> Stack:
     """A started broker for a benchmark, on AIBROKER_KAFKA_BOOTSTRAP / AIBROKER_REDIS_URL when
     set, else on the embedded binaries (their pids go into `pids`, with the broker's own);
-    stopped when `ctx` closes. `extra_env` is added to BENCH_ENV."""
+    stopped when `ctx` closes. `extra_env` is added to BENCH_ENV; `services` picks the
+    services to start (default: all)."""
     bootstrap = os.environ.get("AIBROKER_KAFKA_BOOTSTRAP")
     idempotent = bootstrap is not None
     if not bootstrap:
@@ -223,8 +229,9 @@ def bench_stack(
         redis = ctx.enter_context(embedded.redis_server(workdir))
         redis_url, pids["redis"] = redis.url, redis.process.pid
     env = {**BENCH_ENV, **options.pop("extra_env", {})}
+    services = options.pop("services", None)
     broker = Stack(bootstrap, idempotent, redis_url, workdir / "logs", extra_env=env, **options)
     ctx.callback(broker.stop)
-    broker.start()
+    broker.start(services)
     pids |= {name: proc.pid for name, proc in broker.procs.items()}
     return broker

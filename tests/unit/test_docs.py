@@ -4,8 +4,11 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
+from aibroker.routes import load_routes_file
 from aibroker.settings import settings_table
+from aibroker.tenants import TenantsFile
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,3 +24,11 @@ def test_env_example_names_only_real_settings() -> None:
     assert named
     for name in named:
         assert f"`{name}`" in table, name
+
+
+def test_the_example_routes_and_tenants_files_load() -> None:
+    routes = load_routes_file(ROOT / "routes.example.yaml")
+    assert routes.aliases["fast"].strategy == "ordered"
+    with (ROOT / "tenants.example.yaml").open() as fh:
+        tenants = TenantsFile.model_validate(yaml.safe_load(fh))
+    assert tenants.tenants[0].limits.rpm == 600
