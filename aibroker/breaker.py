@@ -1,10 +1,11 @@
 """Circuit breakers per target, shared in Redis by every pool (which records each call's
 outcome) and every dispatcher (which skips open targets).
 
-`aib:cb:{provider}/{model}` holds the state: closed (counting calls and failures in a fixed
-window), open (since `opened`, for the cool-down), then half-open: one probe request at a
-time (`…:probe`, SET NX) decides between closed and open again. `aib:cb:targets` lists every
-target that has a breaker.
+`aib:cb:{topic prefix}{provider}/{model}` holds the state: closed (counting calls and
+failures in a fixed window), open (since `opened`, for the cool-down), then half-open: one
+probe request at a time (`…:probe`, SET NX) decides between closed and open again.
+`aib:cb:{topic prefix}targets` lists every target that has a breaker. (The topic prefix
+keeps two deployments sharing a Redis apart.)
 """
 
 from __future__ import annotations
@@ -90,9 +91,10 @@ def state_at(stored: str | None, opened: float, now: float, cooldown_s: float) -
 
 
 class Breakers:
-    def __init__(self, redis: Redis, policy: BreakerPolicy) -> None:
+    def __init__(self, redis: Redis, policy: BreakerPolicy, namespace: str) -> None:
         self._redis = redis
         self.policy = policy
+        self._ns = f"aib:cb:{namespace}"
         self._record = redis.register_script(_RECORD)
 
     async def record(self, target: Target, ok: bool, now: float) -> bool:
@@ -101,17 +103,17 @@ class Breakers:
         p = self.policy
         name = target_key(target)
         found = await self._record(
-            keys=[f"aib:cb:{name}", "aib:cb:targets"],
+            keys=[f"{self._ns}{name}", f"{self._ns}targets"],
             args=[now, int(ok), p.window_s, p.min_calls, p.failure_rate, p.cooldown_s, name],
         )
         return str(found) == "opened"
 
     async def states(self, now: float) -> dict[str, State]:
         """Every known target's state, by `provider/model`."""
-        names = sorted(str(n) for n in await self._redis.smembers("aib:cb:targets"))
+        names = sorted(str(n) for n in await self._redis.smembers(f"{self._ns}targets"))
         async with self._redis.pipeline(transaction=False) as pipe:
             for name in names:
-                pipe.hmget(f"aib:cb:{name}", "state", "opened")
+                pipe.hmget(f"{self._ns}{name}", "state", "opened")
             rows = await pipe.execute()
         return {
             name: state_at(row[0], float(row[1] or 0), now, self.policy.cooldown_s)
@@ -120,6 +122,6 @@ class Breakers:
 
     async def claim_probe(self, target: Target) -> bool:
         """True for the one caller that may send the next probe to a half-open target."""
-        key = f"aib:cb:{target_key(target)}:probe"
+        key = f"{self._ns}{target_key(target)}:probe"
         ms = int(self.policy.probe_timeout_s * 1000)
         return bool(await self._redis.set(key, "1", nx=True, px=ms))

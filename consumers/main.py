@@ -138,7 +138,7 @@ async def _run_pool(
                 Publisher(producer, names),
                 ClaimStore(redis, lease_s=cfg.claim_lease_s, done_ttl_s=settings.redis.ttl_s),
                 load_prices(settings.prices_file),
-                Breakers(redis, BreakerPolicy.of(settings.breaker)),
+                Breakers(redis, BreakerPolicy.of(settings.breaker), settings.kafka.topic_prefix),
                 owner=owner,
                 lease_s=cfg.claim_lease_s,
             )

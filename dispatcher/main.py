@@ -40,7 +40,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             cache_ttl_s=settings.quota.cache_ttl_s,
             default_completion_tokens=settings.quota.default_completion_tokens,
         )
-        breakers = Breakers(redis, BreakerPolicy.of(settings.breaker))
+        breakers = Breakers(redis, BreakerPolicy.of(settings.breaker), settings.kafka.topic_prefix)
         health = HealthView(breakers, lags, watched_topics(routes, names), cfg.health_refresh_s)
         lanes = LaneGate(cfg.batch_yield_ms / 1000)
         dispatcher = Dispatcher(

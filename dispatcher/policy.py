@@ -103,7 +103,7 @@ def next_step(
     jitter: float,
     now: float,
     deadline: float | None,
-    probe_cooldown_s: float | None = None,
+    down_cooldown_s: float | None = None,
 ) -> Retry | Fallback | Fail:
     """What follows a failed attempt on a target.
 
@@ -113,14 +113,15 @@ def next_step(
     e.g. the broker's credentials refused) also falls back; one that is the request's own
     (4xx) ends it. `jitter` is a uniform draw in [0, 1) supplied by the caller.
 
-    A request that failed as its target's breaker probe (`probe_cooldown_s` set) learnt only
-    that the target is still down: it falls back at once if it can; else it waits out the
-    cool-down and the failure does not count against its attempts.
+    A request whose target is known down (`down_cooldown_s` set: it was the target's breaker
+    probe, or the breaker is open) learnt nothing about itself: it falls back at once if it
+    can; else it waits out the cool-down and the failure does not count against its
+    attempts.
     """
-    if probe_cooldown_s is not None and error.retryable:
+    if down_cooldown_s is not None and error.retryable:
         if can_fall_back:
             return Fallback()
-        delay = max(probe_cooldown_s, retry_after or 0.0)
+        delay = max(down_cooldown_s, retry_after or 0.0)
         if deadline is None or now + delay < deadline:
             return Retry(delay, counts=False)
     if not error.retryable:

@@ -146,14 +146,7 @@ class Dispatcher:
         if request.target is None:
             raise ValueError("an outcome without a target cannot be retried")
         now = time.time()
-        rest = request.model_copy(
-            update={
-                "tried": [*request.tried, request.target],
-                "target": None,
-                "target_attempt": 1,
-                "attempt": request.attempt + 1,
-            }
-        )
+        rest = _moved_on(request, request.attempt + 1)
         next_target = choose_target(rest, self.routes, now, self.health.current)
         step = next_step(
             request.target_attempt,
@@ -164,17 +157,10 @@ class Dispatcher:
             jitter=random.random(),
             now=now,
             deadline=request.deadline,
-            probe_cooldown_s=self.health.current.cooldown_s if request.probe else None,
+            down_cooldown_s=self.health.current.cooldown_s if self._known_down(request) else None,
         )
         if isinstance(step, Fallback):
-            log.info(
-                "request %s falls back from %s/%s",
-                request.id,
-                request.target.provider,
-                request.target.model,
-            )
-            metrics.FALLBACKS.labels(request.target.provider).inc()
-            await self.route(rest)
+            await self._fall_back(request, rest)
         elif isinstance(step, Fail):
             if step.exhausted:
                 reason = f"retries exhausted after {request.attempt} attempts: "
@@ -193,10 +179,23 @@ class Dispatcher:
             metrics.RETRIES.labels(request.target.provider).inc()
             await self._hold(again, step.delay_s, self.routes.topic(self.names, request.target))
 
+    def _known_down(self, request: Request) -> bool:
+        """It was its target's probe, or the target's breaker is not closed."""
+        target = request.target
+        return request.probe or (
+            target is not None and self.health.current.state(target) is not State.CLOSED
+        )
+
+    async def _fall_back(self, request: Request, rest: Request) -> None:
+        assert request.target is not None
+        log.info("request %s falls back from %s", request.id, target_key(request.target))
+        metrics.FALLBACKS.labels(request.target.provider).inc()
+        await self.route(rest)
+
     async def on_delayed(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Hold a delayed request until it is due, then send it on. Sleeping is right here: a
         delay topic holds only waiting work. A retry due while its target's breaker is open
-        waits out the cool-down instead, its attempts untouched."""
+        falls back if it can, else waits out the cool-down, its attempts untouched."""
         headers = dict(record.headers or ())
         due = float(headers[DUE_HEADER])
         dest = headers[DEST_HEADER].decode()
@@ -212,9 +211,23 @@ class Dispatcher:
                 await self.publisher.request(dest, probe)
                 return
             if state is not State.CLOSED:
-                if request.deadline is not None and time.time() >= request.deadline:
-                    await self._end(request, Expire())
-                else:
-                    await self._hold(request, self.health.current.cooldown_s, dest)
+                await self._around(request, dest)
                 return
         await self.publisher.producer.send_and_wait(dest, record.value, key=record.key)
+
+    async def _around(self, request: Request, dest: str) -> None:
+        """A retry whose target is down: the next target, else wait (or expire)."""
+        rest = _moved_on(request, request.attempt)
+        if isinstance(choose_target(rest, self.routes, time.time(), self.health.current), Dispatch):
+            await self._fall_back(request, rest)
+        elif request.deadline is not None and time.time() >= request.deadline:
+            await self._end(request, Expire())
+        else:
+            await self._hold(request, self.health.current.cooldown_s, dest)
+
+
+def _moved_on(request: Request, attempt: int) -> Request:
+    """The request given up on its current target, to be routed to the next one."""
+    assert request.target is not None
+    update = {"tried": [*request.tried, request.target], "target": None, "target_attempt": 1}
+    return request.model_copy(update={**update, "attempt": attempt, "probe": False})

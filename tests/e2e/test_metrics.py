@@ -80,6 +80,6 @@ async def test_metrics_move_with_real_requests(stack: Stack) -> None:
 
     handled = "aibroker_worker_messages_total"
     after_dispatcher = await scrape(dispatcher)
-    assert value(after_dispatcher, handled, worker="dispatcher.requests", outcome="ok") > value(
-        before[dispatcher], handled, worker="dispatcher.requests", outcome="ok"
+    assert value(after_dispatcher, handled, worker="dispatcher.interactive", outcome="ok") > value(
+        before[dispatcher], handled, worker="dispatcher.interactive", outcome="ok"
     )

@@ -15,7 +15,7 @@ import pytest
 
 from loadtest.stack import Stack
 from tests.e2e.conftest import running_stack
-from tests.e2e.test_faults import results_per_id
+from tests.e2e.test_faults import final_states, results_per_id
 from tests.services import KafkaService, RedisService
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -63,16 +63,7 @@ async def test_provider_down_for_30s_loses_nothing(stack: Stack, http: httpx.Asy
         await mock.post("/_control", json={})
         recovered = time.time()
 
-        async def final(request_id: str) -> dict[str, object]:
-            for _ in range(8):
-                doc: dict[str, object] = (
-                    await http.get(f"/v1/requests/{request_id}", params={"wait": 10})
-                ).json()
-                if doc["status"] not in {"queued", "running"}:
-                    return doc
-            return doc
-
-        docs = await asyncio.gather(*(final(i) for i in ids))
+        docs = list((await final_states(http, list(ids))).values())
         history = (await mock.get("/_history")).json()["calls"]
 
     assert [d["status"] for d in docs] == ["succeeded"] * len(ids)

@@ -116,7 +116,7 @@ async def make_pool(
             Publisher(producer, names),
             claims,
             PriceTable({}),
-            Breakers(redis, BREAKERS),
+            Breakers(redis, BREAKERS, "t."),
             owner="o1",
             lease_s=lease_s,
         )

@@ -144,7 +144,7 @@ POLICY = BreakerPolicy(window_s=30, min_calls=4, failure_rate=0.5, cooldown_s=10
 async def test_a_breaker_opens_on_failures_and_every_replica_sees_it(
     redis: Redis, replica: Redis
 ) -> None:
-    pool, dispatcher = Breakers(redis, POLICY), Breakers(replica, POLICY)
+    pool, dispatcher = Breakers(redis, POLICY, "t."), Breakers(replica, POLICY, "t.")
     target = Target(provider="p", model=uuid.uuid4().hex)
     name = f"p/{target.model}"
     assert not await pool.record(target, True, NOW)
@@ -154,13 +154,13 @@ async def test_a_breaker_opens_on_failures_and_every_replica_sees_it(
     assert (await dispatcher.states(NOW + 4))[name] is State.OPEN
     assert (await dispatcher.states(NOW + 14))[name] is State.HALF_OPEN
     assert await dispatcher.claim_probe(target)
-    assert not await Breakers(redis, POLICY).claim_probe(target)  # one probe at a time
+    assert not await Breakers(redis, POLICY, "t.").claim_probe(target)  # one probe at a time
     assert not await pool.record(target, True, NOW + 15)  # the probe succeeded: closed
     assert (await dispatcher.states(NOW + 15))[name] is State.CLOSED
 
 
 async def test_a_failed_probe_opens_the_breaker_again(redis: Redis) -> None:
-    breakers = Breakers(redis, POLICY)
+    breakers = Breakers(redis, POLICY, "t.")
     target = Target(provider="p", model=uuid.uuid4().hex)
     for i in range(4):
         await breakers.record(target, False, NOW + i)
@@ -169,7 +169,7 @@ async def test_a_failed_probe_opens_the_breaker_again(redis: Redis) -> None:
 
 
 async def test_failures_spread_over_windows_do_not_open(redis: Redis) -> None:
-    breakers = Breakers(redis, POLICY)
+    breakers = Breakers(redis, POLICY, "t.")
     target = Target(provider="p", model=uuid.uuid4().hex)
     for i in range(12):  # one failure in two, but only 3 calls per 30 s window
         assert not await breakers.record(target, i % 2 == 0, NOW + i * 10)

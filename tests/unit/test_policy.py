@@ -235,13 +235,13 @@ def test_a_failed_probe_waits_out_the_cooldown_without_using_an_attempt() -> Non
         jitter=0.5,
         now=0,
         deadline=None,
-        probe_cooldown_s=15.0,
+        down_cooldown_s=15.0,
     )
     assert step == Retry(15.0, counts=False)
 
 
 def test_a_failed_probe_falls_back_when_it_can_and_expires_by_its_deadline() -> None:
-    common: dict[str, Any] = {"jitter": 0.0, "now": 0, "probe_cooldown_s": 15.0}
+    common: dict[str, Any] = {"jitter": 0.0, "now": 0, "down_cooldown_s": 15.0}
     fallback = next_step(1, RETRYABLE, None, POLICY, can_fall_back=True, deadline=None, **common)
     assert fallback == Fallback()
     late = next_step(1, RETRYABLE, None, POLICY, can_fall_back=False, deadline=10.0, **common)
