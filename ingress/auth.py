@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import Request
+from redis.exceptions import RedisError
 
 from aibroker.errors import AuthenticationError, ModelNotAllowed
 from aibroker.keys import KeyInfo
@@ -27,5 +28,9 @@ async def check_model(svc: Services, caller: KeyInfo, model: str, kind: Kind) ->
     """The model exists, serves `kind`, and the caller's tenant may use it (the dispatcher
     checks again, for direct producers)."""
     resolve(model, svc.routes, kind)
-    if not model_allowed(await svc.tenants.get(caller.tenant), model):
+    try:
+        tenant = await svc.tenants.get(caller.tenant)
+    except RedisError:
+        return  # Redis down and the tenant not cached: accept; the dispatcher checks again
+    if not model_allowed(tenant, model):
         raise ModelNotAllowed(f"Your tenant may not use the model '{model}'.", param="model")
