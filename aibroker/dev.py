@@ -23,6 +23,7 @@ from aibroker.routes import build_route_table
 from aibroker.runtime import stop_on_signals
 from aibroker.settings import ProviderSettings, RedisSettings, Settings, child_environment
 from aibroker.supervisor import ChildSpec, Supervisor
+from aibroker.tenants import Tenant, TenantStore, new_webhook_secret
 from topics.apply import apply_topics
 from topics.catalog import TopicNames, catalogue
 
@@ -33,6 +34,7 @@ SERVICES = [
     ("dispatcher", ["dispatcher"]),
     ("consumer-external", ["consumer", "external"]),
     ("results", ["results"]),
+    ("webhooks", ["webhooks"]),
 ]
 DEV_EMBEDDINGS_MODEL = "all-minilm-l6-v2"
 DEV_OCR_MODEL = "pp-ocrv4"
@@ -149,24 +151,31 @@ async def _serve(settings: Settings, children: list[ChildSpec]) -> None:
             max_message_bytes=settings.kafka.max_message_bytes,
         ),
     )
-    key = await _dev_key(settings.redis, settings.dev.api_key)
+    key, secret = await _dev_tenant(settings.redis, settings.dev.api_key)
     stop = stop_on_signals()
     supervisor = Supervisor(children, stop_timeout_s=settings.consumer.drain_timeout_s + 5)
     running = asyncio.create_task(supervisor.run(stop))
     url = f"http://{settings.ingress.host}:{settings.ingress.port}"
     if await _ready(url, stop):
         model = "openai/gpt-4o-mini" if "openai" in providers else "mock/echo"
-        _banner(url, key, settings.admin.api_key or "", model, settings.dev.data_dir / "logs")
+        admin = settings.admin.api_key or ""
+        _banner(url, key, admin, secret, model, settings.dev.data_dir / "logs")
         for name in routes.local:
             _say(f"  local model: {name}   ({routes.local[name].engine} pool)")
     await running
     _say("stopped; every child process has exited")
 
 
-async def _dev_key(redis_settings: RedisSettings, key: str | None) -> str:
+async def _dev_tenant(redis_settings: RedisSettings, key: str | None) -> tuple[str, str]:
+    """The `dev` tenant's key, and its webhook secret (made the first time)."""
     async with connect(redis_settings) as redis:
         plaintext, _ = await KeyStore(redis).add("dev", key)
-        return plaintext
+        tenants = TenantStore(redis)
+        tenant = await tenants.get("dev") or Tenant(name="dev")
+        if not tenant.webhook_secrets:
+            tenant.webhook_secrets = [new_webhook_secret()]
+            await tenants.put(tenant)
+        return plaintext, tenant.webhook_secrets[0]
 
 
 async def _ready(url: str, stop: asyncio.Event, timeout_s: float = 90) -> bool:
@@ -182,12 +191,13 @@ async def _ready(url: str, stop: asyncio.Event, timeout_s: float = 90) -> bool:
     return False
 
 
-def _banner(url: str, key: str, admin: str, model: str, logs: Path) -> None:
+def _banner(url: str, key: str, admin: str, secret: str, model: str, logs: Path) -> None:
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello!"}]})
     _say(f"""
 aibroker is running at {url}   (Ctrl-C stops everything)
   API key (tenant dev): {key}
-  admin key:            {admin}   (/admin/v1/keys)
+  admin key:            {admin}   (/admin/v1/...)
+  webhook secret:       {secret}   (verifies the dev tenant's webhooks)
   logs:                 {logs}/
 
   curl {url}/v1/chat/completions \\

@@ -62,6 +62,11 @@ QUOTA_REJECTIONS = Counter(
 BREAKERS_OPENED = Counter(
     "aibroker_breakers_opened_total", "Times a target's circuit breaker opened.", ["provider"]
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "aibroker_webhook_attempts_total",
+    "Webhook delivery attempts by what followed: delivered, retryin, giveup, disable.",
+    ["outcome"],
+)
 DEAD_LETTERS = Counter("aibroker_dead_letters_total", "Records written to the DLQ.", ["reason"])
 
 BATCH_ITEMS = Histogram(

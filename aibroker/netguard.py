@@ -8,9 +8,10 @@ elsewhere (no rebinding). Redirects are not followed; size and time are capped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -36,7 +37,11 @@ class FetchLimits:
 
     @classmethod
     def build(cls, max_bytes: int, timeout_s: float, allow: Sequence[str]) -> FetchLimits:
-        return cls(max_bytes, timeout_s, tuple(ipaddress.ip_network(n) for n in allow))
+        return cls(max_bytes, timeout_s, networks(allow))
+
+
+def networks(cidrs: Sequence[str]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(n) for n in cidrs)
 
 
 def check_url(url: str, param: str) -> tuple[str, int]:
@@ -51,6 +56,17 @@ def check_url(url: str, param: str) -> tuple[str, int]:
     except ValueError as exc:
         raise FetchRefused(f"{param} has an invalid port", param=param) from exc
     return parts.hostname, port
+
+
+async def check_receiver(
+    url: str, *, allow_http: bool, allow: Sequence[Network], param: str
+) -> None:
+    """A URL we will call (a webhook): HTTPS (HTTP only where allowed), and every address
+    its host resolves to public or allowlisted. Checked again at each call."""
+    if not (url.startswith("https://") or (allow_http and url.startswith("http://"))):
+        raise FetchRefused(f"{param} must be an https URL", param=param)
+    host, port = check_url(url, param)
+    await resolve_checked(host, port, allow, param)
 
 
 def address_allowed(address: Address, allow: Sequence[Network]) -> bool:
@@ -108,15 +124,24 @@ class _Pinned(AbstractResolver):
         return None
 
 
-async def fetch(url: str, limits: FetchLimits, *, param: str = "url") -> bytes:
-    """The body of a GET of `url`, within the limits; FetchRefused (400) otherwise."""
+@contextlib.asynccontextmanager
+async def pinned_session(
+    url: str, limits: FetchLimits, param: str
+) -> AsyncIterator[aiohttp.ClientSession]:
+    """A session whose only way out is the checked addresses of `url`'s host."""
     host, port = check_url(url, param)
     pinned = await resolve_checked(host, port, limits.allow, param)
     connector = aiohttp.TCPConnector(resolver=_Pinned(pinned), use_dns_cache=False)
     timeout = aiohttp.ClientTimeout(total=limits.timeout_s)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        yield session
+
+
+async def fetch(url: str, limits: FetchLimits, *, param: str = "url") -> bytes:
+    """The body of a GET of `url`, within the limits; FetchRefused (400) otherwise."""
     try:
         async with (
-            aiohttp.ClientSession(connector=connector, timeout=timeout) as session,
+            pinned_session(url, limits, param) as session,
             session.get(url, allow_redirects=False) as response,
         ):
             if response.status != 200:
@@ -125,16 +150,48 @@ async def fetch(url: str, limits: FetchLimits, *, param: str = "url") -> bytes:
                     "followed; give the final URL)",
                     param=param,
                 )
-            if (response.content_length or 0) > limits.max_bytes:
-                raise _too_large(param, limits)
-            body = bytearray()
-            async for chunk in response.content.iter_chunked(64 * 1024):
-                body += chunk
-                if len(body) > limits.max_bytes:
-                    raise _too_large(param, limits)
-            return bytes(body)
+            return await _read_capped(response, limits, param)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise FetchRefused(f"{param}: fetch failed ({type(exc).__name__})", param=param) from exc
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    retry_after: float | None
+
+
+async def post(
+    url: str, body: bytes, headers: dict[str, str], limits: FetchLimits, *, param: str = "url"
+) -> Answer:
+    """POST `body` to `url` through the guard: the status (redirects not followed) and its
+    Retry-After; at most `max_bytes` of the answer are read. FetchRefused when the URL may
+    not be reached; aiohttp's errors and TimeoutError when it cannot."""
+    async with (
+        pinned_session(url, limits, param) as session,
+        session.post(url, data=body, headers=headers, allow_redirects=False) as response,
+    ):
+        with contextlib.suppress(FetchRefused):
+            await _read_capped(response, limits, param)
+        return Answer(response.status, _seconds(response.headers.get("retry-after")))
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None  # an HTTP date: rare from webhook receivers; the schedule applies
+
+
+async def _read_capped(response: aiohttp.ClientResponse, limits: FetchLimits, param: str) -> bytes:
+    if (response.content_length or 0) > limits.max_bytes:
+        raise _too_large(param, limits)
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limits.max_bytes:
+            raise _too_large(param, limits)
+    return bytes(body)
 
 
 def _too_large(param: str, limits: FetchLimits) -> FetchRefused:

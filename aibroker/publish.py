@@ -8,13 +8,18 @@ import time
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from pydantic import BaseModel
 
 from aibroker import metrics
 from aibroker.errors import BrokerError
 from aibroker.kafka import encode
 from schemas.envelopes import Chunk, ErrorInfo, Outcome, Request, Result, Status, UsageEvent
-from topics.catalog import TopicNames
+from topics.catalog import TopicNames, delay_topic
 
+DUE_HEADER = "aib-due"
+"""On delay topics: the Unix time the record is due."""
+DEST_HEADER = "aib-dest"
+"""On delay topics: the topic the record goes to when due."""
 KIND_HEADER = "aib-kind"
 """On reply topics: `chunk` for a streamed Chunk; absent for a Result."""
 CHUNK_HEADERS = [(KIND_HEADER, b"chunk")]
@@ -30,6 +35,18 @@ class Publisher:
     ) -> None:
         await self.producer.send_and_wait(
             topic, encode(request), key=request.id.encode(), headers=headers
+        )
+
+    async def later(self, dest: str, envelope: BaseModel, key: str, delay_s: float) -> None:
+        """Send `envelope` to `dest` after `delay_s`, through the delay topic that fits (the
+        dispatcher's delay loop sends it on when due)."""
+        headers = [
+            (DUE_HEADER, f"{time.time() + delay_s:.3f}".encode()),
+            (DEST_HEADER, dest.encode()),
+        ]
+        topic = self.names.retry(delay_topic(delay_s))
+        await self.producer.send_and_wait(
+            topic, encode(envelope), key=key.encode(), headers=headers
         )
 
     async def chunk(self, request: Request, seq: int, data: dict[str, Any]) -> asyncio.Future[Any]:
@@ -103,6 +120,7 @@ def terminal(
         attempts=request.attempt,
         total_ms=round((now - request.created_at) * 1000, 3),
         finished_at=now,
+        webhook=request.webhook,
     )
 
 

@@ -120,6 +120,28 @@ class QuotaSettings(_Group):
     before reading them again (admin changes land within this)."""
 
 
+class WebhookSettings(_Group):
+    allow_http: bool = False
+    """Accept `http://` webhook URLs (local development); otherwise HTTPS only."""
+    allow: list[str] = Field(default_factory=list)
+    """Networks (CIDR) webhooks may reach besides public addresses, JSON list, for internal
+    receivers, e.g. `["10.1.0.0/16"]`. Loopback, private, link-local and the like are refused
+    otherwise, at registration and again at delivery."""
+    timeout_s: float = 10.0
+    """Time limit of one delivery attempt."""
+    max_response_bytes: int = 64 * 1024
+    """Most of a receiver's answer that is read."""
+    max_payload_bytes: int = 256 * 1024
+    """A result larger than this is announced with its status and URL only."""
+    schedule_s: list[float] = Field(
+        default_factory=lambda: [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0]
+    )
+    """Wait before each attempt, JSON list (the first is immediate), spread ±10 %."""
+    tenant_in_flight: int = 16
+    """Deliveries one tenant may have in flight in one deliverer; more wait (unaffected
+    attempts), so a slow receiver never holds up other tenants."""
+
+
 class BreakerSettings(_Group):
     window_s: float = 30.0
     """Window over which a target's calls and failures are counted."""
@@ -279,6 +301,7 @@ class Settings(BaseSettings):
     dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
     quota: QuotaSettings = Field(default_factory=QuotaSettings)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
     anthropic: AnthropicSettings = Field(default_factory=AnthropicSettings)
     gemini: GeminiSettings = Field(default_factory=GeminiSettings)

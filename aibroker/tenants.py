@@ -3,7 +3,9 @@ seeded at start from the tenants file (YAML; see `seed`)."""
 
 from __future__ import annotations
 
+import base64
 import fnmatch
+import secrets
 from pathlib import Path
 
 import yaml
@@ -12,8 +14,15 @@ from redis.asyncio import Redis
 
 from aibroker.keys import KeyStore
 from aibroker.limits import Limits
+from schemas.envelopes import Webhook
 
 TENANT_NAME = r"^[A-Za-z0-9._-]{1,128}$"
+
+
+class Endpoint(Webhook):
+    """A webhook endpoint a tenant registered: it hears about every request of the tenant."""
+
+    disabled_at: float | None = Field(default=None, description="Set when it answered 410.")
 
 
 class Tenant(BaseModel):
@@ -25,6 +34,15 @@ class Tenant(BaseModel):
         default_factory=list,
         description="Models the tenant may use (names or `*` patterns); empty: every model.",
     )
+    webhooks: list[Endpoint] = Field(default_factory=list)
+    webhook_secrets: list[str] = Field(
+        default_factory=list,
+        description="`whsec_` secrets that sign its webhooks, newest first (two while rotating).",
+    )
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
 def model_allowed(tenant: Tenant | None, model: str) -> bool:
@@ -54,6 +72,16 @@ class TenantStore:
         names = sorted(await self._redis.smembers("aib:tenants"))
         found = [await self.get(str(name)) for name in names]
         return [t for t in found if t is not None]
+
+    async def disable_endpoint(self, name: str, url: str, now: float) -> None:
+        """An endpoint answered 410 Gone: stop delivering to it."""
+        tenant = await self.get(name)
+        if tenant is None:
+            return
+        for endpoint in tenant.webhooks:
+            if endpoint.url == url and endpoint.disabled_at is None:
+                endpoint.disabled_at = now
+        await self.put(tenant)
 
     async def delete(self, name: str) -> bool:
         async with self._redis.pipeline(transaction=True) as tx:

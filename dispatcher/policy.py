@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from aibroker.errors import BrokerError, BudgetExhausted, QuotaExceeded
 from aibroker.quota import Verdict
 from schemas.envelopes import ErrorInfo, Mode, Target
-from topics.catalog import RETRY_DELAYS
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ class Wait:
 
 @dataclass(frozen=True)
 class Drop:
-    """Cancelled while it waited: its cancelled result is out already."""
+    """Cancelled while it waited: it goes no further."""
 
 
 def admission(
@@ -133,10 +132,3 @@ def next_step(
     if target_attempt < policy.max_attempts and fits:
         return Retry(delay)
     return Fallback() if can_fall_back else Fail(exhausted=True)
-
-
-def delay_topic(delay_s: float) -> str:
-    """The longest delay topic not longer than the delay (the shortest for tiny delays)."""
-    seconds = {"1s": 1, "10s": 10, "60s": 60, "10m": 600}
-    fitting = [d for d in RETRY_DELAYS if seconds[d] <= delay_s]
-    return fitting[-1] if fitting else RETRY_DELAYS[0]

@@ -17,7 +17,14 @@ from aibroker import metrics
 from aibroker.breaker import Breakers, State, target_key
 from aibroker.errors import BrokerError
 from aibroker.kafka import decode
-from aibroker.publish import Publisher, expired_error, terminal
+from aibroker.publish import (
+    DEST_HEADER,
+    DUE_HEADER,
+    Publisher,
+    cancelled_error,
+    expired_error,
+    terminal,
+)
 from aibroker.routes import RouteTable
 from dispatcher.admission import Admission
 from dispatcher.health import HealthView
@@ -32,16 +39,12 @@ from dispatcher.policy import (
     RetryPolicy,
     Wait,
     admission,
-    delay_topic,
     next_step,
 )
 from dispatcher.routing import choose_target
 from schemas.envelopes import Outcome, Request, Status
 
 log = logging.getLogger(__name__)
-
-DUE_HEADER = "aib-due"
-DEST_HEADER = "aib-dest"
 
 
 class Dispatcher:
@@ -98,7 +101,10 @@ class Dispatcher:
             if isinstance(step, Reject):
                 metrics.QUOTA_REJECTIONS.labels(checked.limit or "").inc()
             await self._end(request, step)
-        elif not isinstance(step, Drop):
+        elif isinstance(step, Drop):  # ingress published its result; this one carries the
+            cancelled = terminal(request, Status.CANCELLED, error=cancelled_error())
+            await self.publisher.result(cancelled, request.reply_to)  # webhook, if any
+        else:
             await self.route(request)
 
     async def route(self, request: Request) -> None:
@@ -134,11 +140,7 @@ class Dispatcher:
 
     async def _hold(self, request: Request, delay_s: float, dest: str) -> None:
         """Send the request to `dest` after `delay_s`, through a delay topic."""
-        headers = [
-            (DUE_HEADER, f"{time.time() + delay_s:.3f}".encode()),
-            (DEST_HEADER, dest.encode()),
-        ]
-        await self.publisher.request(self.names.retry(delay_topic(delay_s)), request, headers)
+        await self.publisher.later(dest, request, request.id, delay_s)
 
     async def on_outcome(self, record: ConsumerRecord[bytes, bytes]) -> None:
         outcome = decode(Outcome, record.value)

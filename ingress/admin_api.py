@@ -12,12 +12,13 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from aibroker.errors import AdminDisabled, AuthenticationError, NotFound
+from aibroker.errors import AdminDisabled, AuthenticationError, InvalidRequest, NotFound
 from aibroker.keys import KeyRecord
 from aibroker.limits import Limits
-from aibroker.tenants import TENANT_NAME, Tenant
+from aibroker.tenants import TENANT_NAME, Endpoint, Tenant, new_webhook_secret
 from ingress.state import services
 from ingress.views import json_response
+from ingress.webhooks import check_url
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"])
 
@@ -74,6 +75,11 @@ async def revoke_key(key_id: str, request: Request, _: Admin) -> Response:
 class TenantBody(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     models: list[str] = Field(default_factory=list)
+    webhooks: list[Endpoint] = Field(default_factory=list)
+    webhook_secrets: list[str] = Field(
+        default_factory=list,
+        description="`whsec_` secrets, newest first; one is made when webhooks need one.",
+    )
 
 
 def _tenant_document(tenant: Tenant) -> dict[str, Any]:
@@ -82,10 +88,18 @@ def _tenant_document(tenant: Tenant) -> dict[str, Any]:
 
 @router.put("/tenants/{name}")
 async def put_tenant(name: str, body: TenantBody, request: Request, _: Admin) -> Response:
-    """Create or replace a tenant's limits and model list (dispatchers apply it within
-    `AIBROKER_QUOTA_CACHE_TTL_S`)."""
-    tenant = Tenant(name=name, limits=body.limits, models=body.models)
-    await services(request).tenant_store.put(tenant)
+    """Create or replace a tenant's limits, model list, webhook endpoints and secrets
+    (services apply it within `AIBROKER_QUOTA_CACHE_TTL_S`). Endpoint URLs pass the SSRF
+    guard here and again at each delivery."""
+    svc = services(request)
+    for i, endpoint in enumerate(body.webhooks):
+        await check_url(endpoint.url, svc.settings.webhooks, f"webhooks[{i}].url")
+    secrets = body.webhook_secrets or ([new_webhook_secret()] if body.webhooks else [])
+    for secret in secrets:
+        if not secret.startswith("whsec_"):
+            raise InvalidRequest("Webhook secrets start with 'whsec_'.", param="webhook_secrets")
+    tenant = Tenant.model_validate(body.model_dump() | {"name": name, "webhook_secrets": secrets})
+    await svc.tenant_store.put(tenant)
     return json_response(_tenant_document(tenant))
 
 

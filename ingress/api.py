@@ -16,6 +16,7 @@ from ingress.flows import submit_once
 from ingress.prefer import parse_prefer
 from ingress.state import services
 from ingress.views import json_response
+from ingress.webhooks import request_webhook
 from schemas.envelopes import Kind, Mode
 from schemas.openai import ChatCompletionRequest, EmbeddingsRequest, OcrRequest
 
@@ -66,7 +67,10 @@ async def _submit(
     wait = None if prefer.respond_async else min(prefer.wait_s or limit, limit)
     mode = Mode.ASYNC if wait is None else Mode.SYNC
     deadline = request_deadline(request.headers, time.time())
-    envelope = svc.submitter.envelope(caller, kind, model, payload, mode, deadline=deadline)
+    webhook = await request_webhook(svc, caller, None, request.headers)
+    envelope = svc.submitter.envelope(
+        caller, kind, model, payload, mode, deadline=deadline, webhook=webhook
+    )
     return await submit_once(svc, request.headers, kind.endpoint, payload, envelope, wait)
 
 

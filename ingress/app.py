@@ -21,7 +21,7 @@ from aibroker.routes import build_route_table
 from aibroker.settings import Settings
 from aibroker.store import RequestStore
 from aibroker.tenants import TenantStore, seed
-from ingress import admin_api, api, dlq_api, errors, health, requests_api
+from ingress import admin_api, api, deliveries_api, dlq_api, errors, health, requests_api
 from ingress.bodylimit import BodyLimit
 from ingress.replies import CompletionNotices, ReplyListener
 from ingress.state import Services
@@ -104,6 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(requests_api.router)
     app.include_router(admin_api.router)
     app.include_router(dlq_api.router)
+    app.include_router(deliveries_api.router)
     app.include_router(health.router)
     app.add_middleware(BodyLimit, max_bytes=settings.ingress.max_body_bytes)
     return app

@@ -19,9 +19,11 @@ from ingress.auth import authenticate, check_model
 from ingress.deadline import request_deadline
 from ingress.flows import read_state, submit_once, wait_for_end
 from ingress.state import services
-from ingress.views import json_response, status_document
-from schemas.envelopes import Kind, Mode, Result, Status
+from ingress.views import json_response
+from ingress.webhooks import request_webhook
+from schemas.envelopes import Kind, Mode, Result, Status, Webhook
 from schemas.openai import ChatCompletionRequest, EmbeddingsRequest, OcrRequest
+from schemas.status import status_document
 
 router = APIRouter(tags=["broker"])
 Caller = Annotated[KeyInfo, Depends(authenticate)]
@@ -41,6 +43,9 @@ class SubmitRequest(BaseModel):
     endpoint: Literal["/v1/chat/completions", "/v1/embeddings", "/v1/ocr"]
     body: dict[str, Any] = Field(description="The body the endpoint itself would take.")
     deadline: float | None = Field(default=None, description="Unix time after which it expires.")
+    webhook: Webhook | None = Field(
+        default=None, description="Announce the request's end here (signed, retried)."
+    )
 
 
 @router.post("/v1/requests", status_code=202)
@@ -58,8 +63,9 @@ async def submit_request(body: SubmitRequest, request: Request, caller: Caller) 
     await check_model(svc, caller, parsed.model, kind)
     payload = parsed.model_dump(exclude_unset=True)
     deadline = request_deadline(request.headers, time.time(), body.deadline)
+    webhook = await request_webhook(svc, caller, body.webhook, request.headers)
     envelope = svc.submitter.envelope(
-        caller, kind, parsed.model, payload, Mode.ASYNC, deadline=deadline
+        caller, kind, parsed.model, payload, Mode.ASYNC, deadline=deadline, webhook=webhook
     )
     return await submit_once(svc, request.headers, body.endpoint, payload, envelope, None)
 

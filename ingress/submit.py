@@ -17,7 +17,7 @@ from aibroker.ids import new_id
 from aibroker.kafka import encode
 from aibroker.keys import KeyInfo
 from aibroker.store import RequestStore
-from schemas.envelopes import Kind, Mode, Request, Status
+from schemas.envelopes import Kind, Mode, Request, Status, Webhook
 from topics.catalog import TopicNames
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class Submitter:
         mode: Mode,
         *,
         deadline: float | None = None,
+        webhook: Webhook | None = None,
     ) -> Request:
         return Request(
             id=new_id("req"),
@@ -61,6 +62,7 @@ class Submitter:
             reply_to=self._reply_topic if mode is Mode.SYNC else None,
             priority="batch" if mode is Mode.BATCH else "interactive",
             deadline=deadline,
+            webhook=webhook,
             created_at=time.time(),
         )
 

@@ -25,6 +25,7 @@ SERVICES = {
     "dispatcher": ["dispatcher"],
     "consumer": ["consumer", "external"],
     "results": ["results"],
+    "webhooks": ["webhooks"],
     "ingress": ["ingress"],
 }
 EMBEDDINGS_MODEL = "all-minilm-l6-v2"

@@ -71,6 +71,31 @@ class Status(StrEnum):
 _TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.EXPIRED})
 
 
+class WebhookEvent(StrEnum):
+    """What a webhook announces."""
+
+    REQUEST_COMPLETED = "request.completed"
+    """The request succeeded."""
+    REQUEST_FAILED = "request.failed"
+    """The request ended with an error."""
+    REQUEST_CANCELLED = "request.cancelled"
+    """The client cancelled it."""
+    REQUEST_EXPIRED = "request.expired"
+    """Its deadline passed before it could run."""
+
+
+REQUEST_EVENTS = [e for e in WebhookEvent if e.value.startswith("request.")]
+
+
+class Webhook(BaseModel):
+    """Where a request's end is announced (Standard Webhooks, signed with the tenant's secret)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=2048)
+    events: list[WebhookEvent] = Field(default_factory=lambda: list(REQUEST_EVENTS))
+
+
 class Target(BaseModel):
     """Where the dispatcher sent a request: a provider and the model name it knows."""
 
@@ -95,6 +120,7 @@ class Request(BaseModel):
     priority: Literal["interactive", "batch"] = "interactive"
     deadline: float | None = Field(default=None, description="Unix time after which it expires.")
     idempotency_key: str | None = None
+    webhook: Webhook | None = None
     attempt: int = Field(default=1, ge=1, description="Attempts so far, all targets counted.")
     target_attempt: int = Field(default=1, ge=1, description="Attempts on the current target.")
     tried: list[Target] = Field(default_factory=list, description="Targets given up on.")
@@ -138,6 +164,9 @@ class Result(BaseModel):
     service_ms: float | None = None
     total_ms: float | None = None
     finished_at: float
+    webhook: Webhook | None = Field(
+        default=None, description="The request's webhook, for the deliverer; never shown."
+    )
 
 
 class Outcome(BaseModel):
@@ -183,3 +212,23 @@ class UsageEvent(BaseModel):
     cost_usd: Decimal | None = Field(default=None, description="None: the model has no price.")
     latency_ms: float
     at: float
+
+
+class Delivery(BaseModel):
+    """One webhook message on its way (the `webhooks` topic, keyed by request id): the same
+    `id` (`webhook-id`) and payload on every attempt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    v: Literal[1] = 1
+    id: str
+    request_id: str
+    tenant: str
+    url: str
+    event: WebhookEvent
+    payload: dict[str, Any]
+    attempt: int = Field(default=1, ge=1)
+    endpoint: bool = Field(
+        default=False, description="A tenant's registered endpoint (410 disables it)."
+    )
+    created_at: float

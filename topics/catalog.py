@@ -66,6 +66,10 @@ class TopicNames:
         return f"{self.prefix}usage"
 
     @property
+    def webhooks(self) -> str:
+        return f"{self.prefix}webhooks"
+
+    @property
     def dlq(self) -> str:
         return f"{self.prefix}dlq"
 
@@ -107,6 +111,14 @@ def catalogue(
             ("results sink",),
         ),
         TopicSpec(names.usage, work, 30 * DAY_MS, "tenant", ("results sink",), ("billing",)),
+        TopicSpec(
+            names.webhooks,
+            work,
+            7 * DAY_MS,
+            "request id",
+            ("webhook deliverer (retries)", "admin (redelivery)"),
+            ("webhook deliverer",),
+        ),
         TopicSpec(names.dlq, 1, 30 * DAY_MS, "request id", ("any",), ("operators",)),
     ]
     specs += [
@@ -154,3 +166,10 @@ def reply_topic_spec(
         (f"ingress {instance}",),
     )
     return _sized(spec, max_message_bytes)
+
+
+def delay_topic(delay_s: float) -> str:
+    """The longest delay topic not longer than the delay (the shortest for tiny delays)."""
+    seconds = {"1s": 1, "10s": 10, "60s": 60, "10m": 600}
+    fitting = [d for d in RETRY_DELAYS if seconds[d] <= delay_s]
+    return fitting[-1] if fitting else RETRY_DELAYS[0]

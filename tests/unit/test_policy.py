@@ -17,11 +17,11 @@ from dispatcher.policy import (
     RetryPolicy,
     Wait,
     admission,
-    delay_topic,
     next_step,
 )
 from dispatcher.routing import choose_target
 from schemas.envelopes import ErrorInfo, Kind, Mode, Request, Target
+from topics.catalog import delay_topic
 
 pytestmark = pytest.mark.unit
 

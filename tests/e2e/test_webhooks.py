@@ -1,0 +1,229 @@
+"""Webhooks end to end: a receiver in the test verifies each message with the
+`standardwebhooks` library; retries keep their webhook-id; 410 disables an endpoint; URLs
+that would reach inside the network are refused when they are given."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+from standardwebhooks.webhooks import Webhook as Verifier
+
+from aibroker.embedded import free_port
+from aibroker.tenants import new_webhook_secret
+from loadtest.stack import Stack
+from tests.e2e.conftest import running_stack
+from tests.services import KafkaService, RedisService
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.e2e
+
+CHAT = {"model": "mock/echo", "messages": [{"role": "user", "content": "hook"}]}
+
+
+@pytest.fixture(scope="module")
+def stack(
+    kafka: KafkaService, redis_svc: RedisService, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    env = {
+        "AIBROKER_WEBHOOKS_ALLOW_HTTP": "true",
+        "AIBROKER_WEBHOOKS_ALLOW": '["127.0.0.0/8"]',  # the test's receiver
+        "AIBROKER_WEBHOOKS_SCHEDULE_S": "[0, 0.3, 0.6, 1]",
+    }
+    with running_stack(kafka, redis_svc, tmp_path_factory.mktemp("hooks"), extra_env=env) as s:
+        yield s
+
+
+@dataclass
+class Receiver:
+    url: str
+    answers: list[int] = field(default_factory=list)
+    """Statuses to answer with, in turn; 200 once they run out."""
+    got: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    other: int = 0
+    """Messages received at `url + "2"` (always answered 200)."""
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    port = free_port()
+    box = Receiver(f"http://127.0.0.1:{port}/hook")
+
+    async def hook(request: web.Request) -> web.Response:
+        box.got.append((dict(request.headers), await request.read()))
+        return web.Response(status=box.answers.pop(0) if box.answers else 200)
+
+    async def hook2(_: web.Request) -> web.Response:
+        box.other += 1
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    app.router.add_post("/hook2", hook2)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield box
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def admin(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"Authorization": f"Bearer {stack.admin_key}"}
+    async with httpx.AsyncClient(
+        base_url=f"{stack.url}/admin/v1", headers=headers, timeout=30
+    ) as client:
+        yield client
+
+
+async def tenant(
+    stack: Stack, admin: httpx.AsyncClient, **body: Any
+) -> tuple[str, str, httpx.AsyncClient]:
+    """A new tenant and a client with its key. Its webhook secret is given, or made by the
+    admin API when the tenant registers endpoints."""
+    name = f"hooks-{uuid.uuid4().hex[:8]}"
+    if "webhooks" not in body:
+        body["webhook_secrets"] = [new_webhook_secret()]
+    made = await admin.put(f"/tenants/{name}", json=body)
+    assert made.status_code == 200, made.text
+    secret: str = made.json()["webhook_secrets"][0]
+    assert secret.startswith("whsec_")
+    key = (await admin.post("/keys", json={"tenant": name})).json()["key"]
+    client = httpx.AsyncClient(
+        base_url=stack.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    )
+    return name, secret, client
+
+
+async def test_a_request_webhook_is_signed_and_carries_the_result(
+    stack: Stack, admin: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    _, secret, client = await tenant(stack, admin)
+    async with client:
+        submitted = await client.post(
+            "/v1/requests",
+            json={
+                "endpoint": "/v1/chat/completions",
+                "body": CHAT,
+                "webhook": {"url": receiver.url},
+            },
+        )
+    assert submitted.status_code == 202
+    await eventually(lambda: _has(receiver, 1), what="the webhook delivered")
+    headers, body = receiver.got[0]
+    payload = Verifier(secret).verify(body, headers)
+    assert payload["type"] == "request.completed"
+    assert payload["data"]["id"] == submitted.json()["id"]
+    assert payload["data"]["status"] == "succeeded"
+    assert payload["data"]["response"]["choices"][0]["message"]["content"] == "echo: hook"
+
+
+async def test_retries_keep_the_webhook_id_and_are_logged(
+    stack: Stack, admin: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    receiver.answers = [500, 503]  # then 200
+    _, secret, client = await tenant(stack, admin)
+    async with client:
+        submitted = await client.post(
+            "/v1/chat/completions", json=CHAT, headers={"X-Aibroker-Webhook": receiver.url}
+        )
+    assert submitted.status_code == 200
+    await eventually(lambda: _has(receiver, 3), what="three attempts")
+    ids = {headers["webhook-id"] for headers, _ in receiver.got}
+    assert len(ids) == 1
+    for headers, body in receiver.got:
+        Verifier(secret).verify(body, headers)
+    request_id = submitted.headers["x-request-id"]
+    logged = await eventually(lambda: _log(admin, request_id, 3), what="three log entries")
+    assert logged is not None
+    assert [(e["status"], e["outcome"]) for e in logged] == [
+        (500, "retryin"),
+        (503, "retryin"),
+        (200, "delivered"),
+    ]
+    again = await admin.post(f"/webhooks/{ids.pop()}/redeliver")
+    assert again.status_code == 202
+    await eventually(lambda: _has(receiver, 4), what="the redelivery")
+
+
+async def test_an_endpoint_that_answers_410_is_disabled(
+    stack: Stack, admin: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    receiver.answers = [410]
+    name, _, client = await tenant(stack, admin, webhooks=[{"url": receiver.url}])
+    async with client:
+        first = await client.post("/v1/chat/completions", json=CHAT)
+        assert first.status_code == 200
+        await eventually(lambda: _has(receiver, 1), what="the first delivery")
+        doc = await eventually(lambda: _disabled(admin, name), what="the endpoint disabled")
+        assert doc is not None
+        assert doc["webhooks"][0]["disabled_at"] > 0
+        # A later request with a webhook of its own: the endpoint's message would go first.
+        headers = {"X-Aibroker-Webhook": receiver.url + "2"}
+        second = await client.post("/v1/chat/completions", json=CHAT, headers=headers)
+        assert second.status_code == 200
+        await eventually(lambda: _other(receiver), what="the request's own webhook")
+    assert len(receiver.got) == 1  # nothing more to the endpoint after its 410
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.7/hook",
+        "http://[::1]:8080/hook",
+        "http://167772161/hook",  # 10.0.0.1, decimal
+        "http://0xa9fea9fe/latest/meta-data",  # 169.254.169.254, hex
+        "ftp://example.com/hook",
+    ],
+)
+async def test_urls_inside_the_network_are_refused_when_given(
+    stack: Stack, admin: httpx.AsyncClient, url: str
+) -> None:
+    _, _, client = await tenant(stack, admin)
+    async with client:
+        refused = await client.post(
+            "/v1/requests",
+            json={"endpoint": "/v1/chat/completions", "body": CHAT, "webhook": {"url": url}},
+        )
+    assert refused.status_code == 400
+    assert refused.json()["error"]["param"] == "webhook.url"
+    registered = await admin.put("/tenants/x-ssrf", json={"webhooks": [{"url": url}]})
+    assert registered.status_code == 400
+
+
+async def test_a_tenant_without_a_secret_cannot_ask_for_webhooks(
+    stack: Stack, receiver: Receiver
+) -> None:
+    async with httpx.AsyncClient(
+        base_url=stack.url, headers={"Authorization": f"Bearer {stack.api_key}"}
+    ) as client:
+        refused = await client.post(
+            "/v1/chat/completions", json=CHAT, headers={"X-Aibroker-Webhook": receiver.url}
+        )
+    assert refused.status_code == 400
+    assert "secret" in refused.json()["error"]["message"]
+
+
+async def _has(receiver: Receiver, n: int) -> bool:
+    return len(receiver.got) >= n
+
+
+async def _other(receiver: Receiver) -> bool:
+    return receiver.other >= 1
+
+
+async def _log(admin: httpx.AsyncClient, request_id: str, n: int) -> list[dict[str, Any]] | None:
+    found = await admin.get(f"/requests/{request_id}/webhooks")
+    data: list[dict[str, Any]] = found.json()["data"]
+    return data if len(data) >= n else None
+
+
+async def _disabled(admin: httpx.AsyncClient, name: str) -> dict[str, Any] | None:
+    doc: dict[str, Any] = (await admin.get(f"/tenants/{name}")).json()
+    return doc if doc["webhooks"][0].get("disabled_at") else None
