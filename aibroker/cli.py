@@ -74,6 +74,12 @@ def cmd_webhooks(settings: Settings, _: argparse.Namespace) -> None:
     _service(run, settings)
 
 
+def cmd_batches(settings: Settings, _: argparse.Namespace) -> None:
+    from consumers.batches import run
+
+    _service(run, settings)
+
+
 def cmd_topics_apply(settings: Settings, _: argparse.Namespace) -> None:
     from aibroker.kafka import bootstrap
     from aibroker.routes import build_route_table
@@ -152,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     consumer.set_defaults(func=cmd_consumer)
     sub.add_parser("results", help="the results sink").set_defaults(func=cmd_results)
     sub.add_parser("webhooks", help="the webhook deliverer").set_defaults(func=cmd_webhooks)
+    sub.add_parser("batches", help="the batch runner").set_defaults(func=cmd_batches)
     topics = sub.add_parser("topics", help="the topic catalogue")
     topics_sub = topics.add_subparsers(dest="action", required=True)
     topics_sub.add_parser("apply", help="create missing topics").set_defaults(func=cmd_topics_apply)

@@ -35,6 +35,7 @@ SERVICES = [
     ("consumer-external", ["consumer", "external"]),
     ("results", ["results"]),
     ("webhooks", ["webhooks"]),
+    ("batches", ["batches"]),
 ]
 DEV_EMBEDDINGS_MODEL = "all-minilm-l6-v2"
 DEV_OCR_MODEL = "pp-ocrv4"

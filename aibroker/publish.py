@@ -121,6 +121,8 @@ def terminal(
         total_ms=round((now - request.created_at) * 1000, 3),
         finished_at=now,
         webhook=request.webhook,
+        batch_id=request.batch_id,
+        custom_id=request.custom_id,
     )
 
 

@@ -142,6 +142,21 @@ class WebhookSettings(_Group):
     attempts), so a slow receiver never holds up other tenants."""
 
 
+class BatchSettings(_Group):
+    files_dir: Path = Path(".aibroker/files")
+    """Where uploaded files and batch outputs are kept (shared by every ingress and batch
+    runner: a shared volume when there are several machines)."""
+    max_file_bytes: int = 200 * 1024 * 1024
+    """Largest file `POST /v1/files` accepts."""
+    max_lines: int = 50_000
+    """Most request lines in one batch."""
+    expand_per_s: float = 500.0
+    """Lines a batch runner feeds into the batch lane per second (per batch): a huge batch
+    never floods the broker; quota makes it wait further when its tenant is at its limit."""
+    sweep_s: float = 1.0
+    """How often a batch runner looks for cancelled and expired batches."""
+
+
 class BreakerSettings(_Group):
     window_s: float = 30.0
     """Window over which a target's calls and failures are counted."""
@@ -302,6 +317,7 @@ class Settings(BaseSettings):
     quota: QuotaSettings = Field(default_factory=QuotaSettings)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    batch: BatchSettings = Field(default_factory=BatchSettings)
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
     anthropic: AnthropicSettings = Field(default_factory=AnthropicSettings)
     gemini: GeminiSettings = Field(default_factory=GeminiSettings)

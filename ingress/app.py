@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from aibroker.batches import BatchStore
 from aibroker.cache import TtlCache
+from aibroker.files import Files, LocalFileStore
 from aibroker.idempotency import IdempotencyStore
 from aibroker.kafka import bootstrap, make_consumer, running_producer
 from aibroker.keys import CachedKeys, KeyStore
@@ -21,7 +23,17 @@ from aibroker.routes import build_route_table
 from aibroker.settings import Settings
 from aibroker.store import RequestStore
 from aibroker.tenants import TenantStore, seed
-from ingress import admin_api, api, deliveries_api, dlq_api, errors, health, requests_api
+from ingress import (
+    admin_api,
+    api,
+    batches_api,
+    deliveries_api,
+    dlq_api,
+    errors,
+    files_api,
+    health,
+    requests_api,
+)
 from ingress.bodylimit import BodyLimit
 from ingress.replies import CompletionNotices, ReplyListener
 from ingress.state import Services
@@ -77,6 +89,8 @@ def create_app(settings: Settings) -> FastAPI:
                 tenant_store=tenant_store,
                 tenants=TtlCache(tenant_store.get, settings.quota.cache_ttl_s),
                 quota=RedisQuota(redis, settings.quota.lease_s),
+                files=Files(redis, LocalFileStore(settings.batch.files_dir)),
+                batches=BatchStore(redis, settings.redis.ttl_s),
             )
             app.state.services = svc
             app.state.producer = producer
@@ -105,6 +119,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admin_api.router)
     app.include_router(dlq_api.router)
     app.include_router(deliveries_api.router)
+    app.include_router(files_api.router)
+    app.include_router(batches_api.router)
     app.include_router(health.router)
-    app.add_middleware(BodyLimit, max_bytes=settings.ingress.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.ingress.max_body_bytes,
+        paths={"/v1/files": settings.batch.max_file_bytes},
+    )
     return app

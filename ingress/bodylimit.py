@@ -13,17 +13,20 @@ class BodyLimit:
     """By Content-Length up front; while streaming for chunked bodies (the route's error
     handlers turn the raised 413 into an OpenAI-style body)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, paths: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.paths = paths or {}
+        """Limits of their own for some paths (file uploads)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        message = f"Request body exceeds the limit of {self.max_bytes} bytes."
+        limit = self.paths.get(scope["path"], self.max_bytes)
+        message = f"Request body exceeds the limit of {limit} bytes."
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
                 await error_response(PayloadTooLarge(message))(scope, receive, send)
                 return
         seen = 0
@@ -33,7 +36,7 @@ class BodyLimit:
             received = await receive()
             if received["type"] == "http.request":
                 seen += len(received.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     raise HTTPException(413, detail=message)
             return received
 

@@ -21,20 +21,14 @@ from ingress.flows import read_state, submit_once, wait_for_end
 from ingress.state import services
 from ingress.views import json_response
 from ingress.webhooks import request_webhook
-from schemas.envelopes import Kind, Mode, Result, Status, Webhook
-from schemas.openai import ChatCompletionRequest, EmbeddingsRequest, OcrRequest
+from schemas.bodies import BODIES
+from schemas.envelopes import Mode, Result, Status, Webhook
+from schemas.openai import OcrRequest
 from schemas.status import status_document
 
 router = APIRouter(tags=["broker"])
 Caller = Annotated[KeyInfo, Depends(authenticate)]
 CANCEL_WAIT_S = 5.0
-
-
-BODIES: dict[str, tuple[Kind, type[ChatCompletionRequest | EmbeddingsRequest | OcrRequest]]] = {
-    Kind.CHAT.endpoint: (Kind.CHAT, ChatCompletionRequest),
-    Kind.EMBEDDINGS.endpoint: (Kind.EMBEDDINGS, EmbeddingsRequest),
-    Kind.OCR.endpoint: (Kind.OCR, OcrRequest),
-}
 
 
 class SubmitRequest(BaseModel):

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from fastapi import Request
 from redis.asyncio import Redis
 
+from aibroker.batches import BatchStore
 from aibroker.cache import TtlCache
+from aibroker.files import Files
 from aibroker.idempotency import IdempotencyStore
 from aibroker.keys import CachedKeys, KeyStore
 from aibroker.publish import Publisher
@@ -36,6 +38,8 @@ class Services:
     tenant_store: TenantStore
     tenants: TtlCache[Tenant | None]
     quota: RedisQuota
+    files: Files
+    batches: BatchStore
 
 
 def services(request: Request) -> Services:

@@ -26,6 +26,7 @@ SERVICES = {
     "consumer": ["consumer", "external"],
     "results": ["results"],
     "webhooks": ["webhooks"],
+    "batches": ["batches"],
     "ingress": ["ingress"],
 }
 EMBEDDINGS_MODEL = "all-minilm-l6-v2"
@@ -108,6 +109,7 @@ class Stack:
             "AIBROKER_ADMIN_API_KEY": self.admin_key,
             "AIBROKER_INGRESS_KEY_CACHE_TTL_S": "0.5",
             "AIBROKER_QUOTA_CACHE_TTL_S": "0.5",
+            "AIBROKER_BATCH_FILES_DIR": str(self.logs / "files"),
             "AIBROKER_EMBEDDINGS_MODELS": json.dumps(
                 {EMBEDDINGS_MODEL: EMBEDDINGS_MODEL} if self.embeddings else {}
             ),

@@ -121,6 +121,8 @@ class Request(BaseModel):
     deadline: float | None = Field(default=None, description="Unix time after which it expires.")
     idempotency_key: str | None = None
     webhook: Webhook | None = None
+    batch_id: str | None = Field(default=None, description="The batch job it is a line of.")
+    custom_id: str | None = Field(default=None, description="Its line's `custom_id`.")
     attempt: int = Field(default=1, ge=1, description="Attempts so far, all targets counted.")
     target_attempt: int = Field(default=1, ge=1, description="Attempts on the current target.")
     tried: list[Target] = Field(default_factory=list, description="Targets given up on.")
@@ -167,6 +169,8 @@ class Result(BaseModel):
     webhook: Webhook | None = Field(
         default=None, description="The request's webhook, for the deliverer; never shown."
     )
+    batch_id: str | None = None
+    custom_id: str | None = None
 
 
 class Outcome(BaseModel):

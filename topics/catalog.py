@@ -66,6 +66,10 @@ class TopicNames:
         return f"{self.prefix}usage"
 
     @property
+    def batches(self) -> str:
+        return f"{self.prefix}batches"
+
+    @property
     def webhooks(self) -> str:
         return f"{self.prefix}webhooks"
 
@@ -111,6 +115,7 @@ def catalogue(
             ("results sink",),
         ),
         TopicSpec(names.usage, work, 30 * DAY_MS, "tenant", ("results sink",), ("billing",)),
+        TopicSpec(names.batches, work, 7 * DAY_MS, "batch id", ("ingress",), ("batch runner",)),
         TopicSpec(
             names.webhooks,
             work,

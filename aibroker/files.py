@@ -1,0 +1,96 @@
+"""Files (`/v1/files`): bytes behind a small store interface, their records in Redis
+(`aib:file:{id}`, `aib:tenant:{tenant}:files`). The local directory store is the default; a
+deployment with several ingress replicas points it at a shared volume."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+
+class FileRecord(BaseModel):
+    """An OpenAI file object, plus its owner."""
+
+    id: str
+    object: str = "file"
+    bytes: int
+    created_at: int
+    filename: str
+    purpose: str
+    status: str = "processed"
+    tenant: str
+
+    def document(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"tenant"})
+
+
+class FileStore(Protocol):
+    async def write(self, file_id: str, data: bytes) -> None: ...
+    async def read(self, file_id: str) -> bytes: ...
+    async def delete(self, file_id: str) -> None: ...
+
+
+class LocalFileStore:
+    """One file per id in a directory (written whole, then renamed: never half a file)."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    async def write(self, file_id: str, data: bytes) -> None:
+        await asyncio.to_thread(self._write, file_id, data)
+
+    def _write(self, file_id: str, data: bytes) -> None:
+        self._root.mkdir(parents=True, exist_ok=True)
+        partial = self._root / f".{file_id}.part"
+        partial.write_bytes(data)
+        partial.replace(self._root / file_id)
+
+    async def read(self, file_id: str) -> bytes:
+        return await asyncio.to_thread((self._root / file_id).read_bytes)
+
+    async def delete(self, file_id: str) -> None:
+        await asyncio.to_thread((self._root / file_id).unlink, True)
+
+
+class Files:
+    """Records in Redis, bytes in the store."""
+
+    def __init__(self, redis: Redis, store: FileStore) -> None:
+        self._redis = redis
+        self.store = store
+
+    async def put(
+        self, file_id: str, tenant: str, filename: str, purpose: str, data: bytes
+    ) -> FileRecord:
+        await self.store.write(file_id, data)
+        record = FileRecord(
+            id=file_id,
+            bytes=len(data),
+            created_at=int(time.time()),
+            filename=filename,
+            purpose=purpose,
+            tenant=tenant,
+        )
+        async with self._redis.pipeline(transaction=True) as tx:
+            tx.set(f"aib:file:{file_id}", record.model_dump_json())
+            tx.sadd(f"aib:tenant:{tenant}:files", file_id)
+            await tx.execute()
+        return record
+
+    async def get(self, file_id: str, tenant: str) -> FileRecord | None:
+        """The tenant's file; None for another tenant's (as for a missing one)."""
+        found = await self._redis.get(f"aib:file:{file_id}")
+        record = FileRecord.model_validate_json(found) if found else None
+        return record if record is not None and record.tenant == tenant else None
+
+    async def delete(self, record: FileRecord) -> None:
+        async with self._redis.pipeline(transaction=True) as tx:
+            tx.delete(f"aib:file:{record.id}")
+            tx.srem(f"aib:tenant:{record.tenant}:files", record.id)
+            await tx.execute()
+        await self.store.delete(record.id)

@@ -1,0 +1,159 @@
+"""`/v1/batches` (OpenAI Batch API-compatible): a file of request lines run as one job. The
+file is checked whole before anything is enqueued; a bad one fails the batch with `errors`
+naming the lines."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Annotated, Any, Literal
+
+import orjson
+from aiokafka.errors import KafkaError
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from starlette.responses import Response
+
+from aibroker.errors import BrokerError, InvalidRequest, NotFound, Unavailable
+from aibroker.ids import new_id
+from aibroker.keys import KeyInfo
+from aibroker.routes import resolve
+from aibroker.tenants import model_allowed
+from consumers.batch_io import LineError, read_input
+from ingress.auth import authenticate
+from ingress.files_api import owned
+from ingress.state import Services, services
+from ingress.views import json_response
+from schemas.bodies import BODIES
+
+router = APIRouter(prefix="/v1/batches", tags=["openai"])
+Caller = Annotated[KeyInfo, Depends(authenticate)]
+WINDOW = re.compile(r"^(\d+)([smh])$")
+
+
+class NewBatch(BaseModel):
+    input_file_id: str
+    endpoint: Literal["/v1/chat/completions", "/v1/embeddings", "/v1/ocr"]
+    completion_window: str = Field(
+        default="24h", description="`24h` as OpenAI has it; any `<n>s|m|h` here."
+    )
+    metadata: dict[str, str] | None = None
+
+
+@router.post("")
+async def create(body: NewBatch, request: Request, caller: Caller) -> Response:
+    svc = services(request)
+    window = WINDOW.match(body.completion_window)
+    if window is None:
+        raise InvalidRequest("completion_window must look like '24h'.", param="completion_window")
+    seconds = int(window[1]) * {"s": 1, "m": 60, "h": 3600}[window[2]]
+    record = await owned(svc, body.input_file_id, caller)
+    data = await svc.files.store.read(record.id)
+    lines = read_input(data, body.endpoint, svc.settings.batch.max_lines)
+    errors = [e for e in lines if isinstance(e, LineError)] or await _route_errors(
+        svc, caller, body.endpoint, lines
+    )
+    now = int(time.time())
+    doc: dict[str, Any] = {
+        "id": new_id("batch"),
+        "object": "batch",
+        "endpoint": body.endpoint,
+        "errors": None,
+        "input_file_id": body.input_file_id,
+        "completion_window": body.completion_window,
+        "status": "in_progress",
+        "output_file_id": None,
+        "error_file_id": None,
+        "created_at": now,
+        "in_progress_at": now,
+        "expires_at": now + seconds,
+        "finalizing_at": None,
+        "completed_at": None,
+        "failed_at": None,
+        "expired_at": None,
+        "cancelling_at": None,
+        "cancelled_at": None,
+        "metadata": body.metadata,
+        "key_id": caller.key_id,
+    }
+    if errors:
+        data_ = [e.document() for e in errors]
+        doc |= {"status": "failed", "failed_at": now, "in_progress_at": None}
+        doc["errors"] = {"object": "list", "data": data_}
+    await svc.batches.create(doc, caller.tenant, 0 if errors else len(lines))
+    if not errors:
+        try:
+            event = orjson.dumps({"batch_id": doc["id"]})
+            await svc.publisher.producer.send_and_wait(
+                svc.publisher.names.batches, event, key=doc["id"].encode()
+            )
+        except KafkaError as exc:
+            await svc.batches.transition(doc["id"], "failed", now, from_=("in_progress",))
+            raise Unavailable("The broker cannot start batches right now.", retry_after=2) from exc
+    return json_response(_document(await svc.batches.get(doc["id"], caller.tenant)))
+
+
+async def _route_errors(
+    svc: Services, caller: KeyInfo, endpoint: str, lines: list[Any]
+) -> list[LineError]:
+    """Models that do not exist, serve another endpoint, or are not the tenant's to use."""
+    kind, _ = BODIES[endpoint]
+    tenant = await svc.tenants.get(caller.tenant)
+    errors: list[LineError] = []
+    checked: dict[str, str | None] = {}
+    for line in lines:
+        model = line.body.model
+        if model not in checked:
+            try:
+                resolve(model, svc.routes, kind)
+                checked[model] = None if model_allowed(tenant, model) else "model_not_allowed"
+            except BrokerError as exc:
+                checked[model] = exc.error_code or "invalid_model"
+        if checked[model]:
+            message = f"The model '{model}' cannot be used here ({checked[model]})."
+            errors.append(LineError(checked[model] or "", message, line.number, "body.model"))
+    return errors[:100]
+
+
+def _document(doc: dict[str, Any] | None) -> dict[str, Any]:
+    if doc is None:
+        raise NotFound("No such batch.", param="batch_id")
+    return {k: v for k, v in doc.items() if k not in ("tenant", "key_id")}
+
+
+@router.get("/{batch_id}")
+async def retrieve(batch_id: str, request: Request, caller: Caller) -> Response:
+    """The batch, with `request_counts` as they are now."""
+    return json_response(_document(await services(request).batches.get(batch_id, caller.tenant)))
+
+
+@router.get("")
+async def page(
+    request: Request,
+    caller: Caller,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Response:
+    docs = await services(request).batches.page(caller.tenant, limit + 1, after)
+    data = [_document(d) for d in docs[:limit]]
+    return json_response(
+        {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": len(docs) > limit,
+        }
+    )
+
+
+@router.post("/{batch_id}/cancel")
+async def cancel(batch_id: str, request: Request, caller: Caller) -> Response:
+    """Stop feeding the batch and stop its running lines; what finished is kept (the output
+    file has it). The batch is `cancelling`, then `cancelled` within a second or so."""
+    svc = services(request)
+    _document(await svc.batches.get(batch_id, caller.tenant))
+    await svc.batches.transition(
+        batch_id, "cancelling", int(time.time()), from_=("validating", "in_progress")
+    )
+    return json_response(_document(await svc.batches.get(batch_id, caller.tenant)))

@@ -1,0 +1,15 @@
+"""Which body each endpoint takes, for the routes that carry another endpoint's body
+(`/v1/requests`, batch lines)."""
+
+from __future__ import annotations
+
+from schemas.envelopes import Kind
+from schemas.openai import ChatCompletionRequest, EmbeddingsRequest, OcrRequest
+
+Body = ChatCompletionRequest | EmbeddingsRequest | OcrRequest
+
+BODIES: dict[str, tuple[Kind, type[Body]]] = {
+    Kind.CHAT.endpoint: (Kind.CHAT, ChatCompletionRequest),
+    Kind.EMBEDDINGS.endpoint: (Kind.EMBEDDINGS, EmbeddingsRequest),
+    Kind.OCR.endpoint: (Kind.OCR, OcrRequest),
+}

@@ -1,0 +1,177 @@
+"""Batch jobs through the official `openai` SDK: files and batches round-trip, a bad file
+fails with its line numbers, cancel keeps what finished, and a batch runner killed mid-batch
+still yields each custom_id exactly once."""
+
+from __future__ import annotations
+
+import io
+import signal
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import orjson
+import pytest
+
+from loadtest.stack import Stack
+from tests.e2e.conftest import running_stack
+from tests.services import KafkaService, RedisService
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack(
+    kafka: KafkaService, redis_svc: RedisService, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    env = {"AIBROKER_BATCH_EXPAND_PER_S": "200"}
+    with running_stack(kafka, redis_svc, tmp_path_factory.mktemp("batches"), extra_env=env) as s:
+        yield s
+
+
+def jsonl(lines: list[dict[str, Any]]) -> io.BytesIO:
+    return io.BytesIO(b"\n".join(orjson.dumps(line) for line in lines) + b"\n")
+
+
+def chat_lines(n: int, model: str = "mock/echo") -> list[dict[str, Any]]:
+    return [
+        {
+            "custom_id": f"line-{i}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": model, "messages": [{"role": "user", "content": f"n{i}"}]},
+        }
+        for i in range(n)
+    ]
+
+
+async def ended(sdk: openai.AsyncOpenAI, batch_id: str, timeout_s: float = 60) -> Any:
+    async def done() -> Any:
+        batch = await sdk.batches.retrieve(batch_id)
+        return batch if batch.status in {"completed", "failed", "expired", "cancelled"} else None
+
+    return await eventually(
+        done, what=f"batch {batch_id} ended", timeout_s=timeout_s, interval_s=0.3
+    )
+
+
+async def output(sdk: openai.AsyncOpenAI, file_id: str | None) -> list[dict[str, Any]]:
+    if file_id is None:
+        return []
+    content = await sdk.files.content(file_id)
+    return [orjson.loads(line) for line in content.read().splitlines() if line.strip()]
+
+
+async def test_the_sdk_round_trips_files_and_batches(sdk: openai.AsyncOpenAI) -> None:
+    uploaded = await sdk.files.create(file=("in.jsonl", jsonl(chat_lines(20))), purpose="batch")
+    assert (await sdk.files.retrieve(uploaded.id)).bytes == uploaded.bytes
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id,
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        metadata={"job": "nightly"},
+    )
+    assert batch.status == "in_progress"
+    done = await ended(sdk, batch.id)
+    assert done.status == "completed"
+    assert done.request_counts is not None
+    assert (done.request_counts.total, done.request_counts.completed) == (20, 20)
+    assert done.metadata == {"job": "nightly"}
+    lines = await output(sdk, done.output_file_id)
+    assert sorted(line["custom_id"] for line in lines) == sorted(f"line-{i}" for i in range(20))
+    first = next(line for line in lines if line["custom_id"] == "line-3")
+    assert first["response"]["status_code"] == 200
+    assert first["response"]["body"]["choices"][0]["message"]["content"] == "echo: n3"
+    listed = await sdk.batches.list(limit=5)
+    assert batch.id in [b.id for b in listed.data]
+    deleted = await sdk.files.delete(uploaded.id)
+    assert deleted.deleted
+
+
+async def test_failed_lines_go_to_the_error_file(sdk: openai.AsyncOpenAI) -> None:
+    lines = chat_lines(3) + chat_lines(1, "mock/fail-400")
+    lines[-1]["custom_id"] = "bad"
+    uploaded = await sdk.files.create(file=("in.jsonl", jsonl(lines)), purpose="batch")
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    done = await ended(sdk, batch.id)
+    assert done.status == "completed"
+    assert done.request_counts is not None
+    assert (done.request_counts.completed, done.request_counts.failed) == (3, 1)
+    [error] = await output(sdk, done.error_file_id)
+    assert error["custom_id"] == "bad"
+    assert error["response"]["status_code"] == 400
+
+
+async def test_a_bad_file_fails_naming_its_lines_and_enqueues_nothing(
+    sdk: openai.AsyncOpenAI,
+) -> None:
+    lines = chat_lines(4)
+    lines[1]["custom_id"] = "line-0"  # a duplicate
+    lines[2]["url"] = "/v1/embeddings"
+    raw = b"\n".join(orjson.dumps(line) for line in lines) + b"\n{not json\n"
+    uploaded = await sdk.files.create(file=("in.jsonl", io.BytesIO(raw)), purpose="batch")
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert batch.status == "failed"
+    assert batch.errors is not None
+    found = {(e.line, e.code) for e in batch.errors.data or []}
+    assert found == {
+        (2, "duplicate_custom_id"),
+        (3, "mismatched_endpoint"),
+        (5, "invalid_json_line"),
+    }
+    assert batch.output_file_id is None
+
+
+async def test_cancel_keeps_what_finished(sdk: openai.AsyncOpenAI) -> None:
+    lines = chat_lines(300, "mock/latency-200")
+    uploaded = await sdk.files.create(file=("in.jsonl", jsonl(lines)), purpose="batch")
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+
+    async def some_done() -> bool:
+        counts = (await sdk.batches.retrieve(batch.id)).request_counts
+        return counts is not None and counts.completed >= 5
+
+    await eventually(some_done, what="a few lines done", timeout_s=30)
+    cancelling = await sdk.batches.cancel(batch.id)
+    assert cancelling.status == "cancelling"
+    done = await ended(sdk, batch.id)
+    assert done.status == "cancelled"
+    assert done.request_counts is not None
+    assert done.request_counts.completed >= 5
+    assert done.request_counts.completed + done.request_counts.failed == 300
+    ok = await output(sdk, done.output_file_id)
+    errors = await output(sdk, done.error_file_id)
+    assert len(ok) == done.request_counts.completed
+    assert {e["error"]["code"] for e in errors if e["error"]} <= {"batch_cancelled"}
+    assert len({line["custom_id"] for line in ok + errors}) == 300
+
+
+async def test_a_killed_runner_still_yields_each_custom_id_once(
+    stack: Stack, sdk: openai.AsyncOpenAI
+) -> None:
+    uploaded = await sdk.files.create(file=("in.jsonl", jsonl(chat_lines(600))), purpose="batch")
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+
+    async def under_way() -> bool:
+        counts = (await sdk.batches.retrieve(batch.id)).request_counts
+        return counts is not None and counts.completed >= 50
+
+    await eventually(under_way, what="the batch under way", timeout_s=30)
+    stack.kill("batches", signal.SIGKILL)  # mid-expansion and mid-aggregation
+    stack.start_service("batches")
+    done = await ended(sdk, batch.id, timeout_s=90)
+    assert done.status == "completed"
+    lines = await output(sdk, done.output_file_id) + await output(sdk, done.error_file_id)
+    counts = Counter(line["custom_id"] for line in lines)
+    assert len(counts) == 600
+    assert set(counts.values()) == {1}
