@@ -14,14 +14,16 @@ from redis.asyncio import Redis
 
 from aibroker.keys import KeyStore
 from aibroker.limits import Limits
-from schemas.envelopes import Webhook
+from schemas.envelopes import Webhook, WebhookEvent
 
 TENANT_NAME = r"^[A-Za-z0-9._-]{1,128}$"
 
 
 class Endpoint(Webhook):
-    """A webhook endpoint a tenant registered: it hears about every request of the tenant."""
+    """A webhook endpoint a tenant registered: it hears about every request and batch of the
+    tenant (or the events it names)."""
 
+    events: list[WebhookEvent] = Field(default_factory=lambda: list(WebhookEvent))
     disabled_at: float | None = Field(default=None, description="Set when it answered 410.")
 
 

@@ -24,7 +24,9 @@ from aibroker.redis import connect
 from aibroker.runtime import WorkerSpec, run_workers
 from aibroker.settings import BatchSettings, Settings
 from aibroker.store import cancel_key
+from aibroker.tenants import TenantStore
 from consumers.batch_io import Line, line_request_id, output_line, read_input, unrun_line
+from consumers.webhooks import announce_batch
 from schemas.bodies import BODIES
 from schemas.envelopes import Mode, Request, Result
 from topics.catalog import TopicNames
@@ -45,6 +47,7 @@ class BatchRunner:
         settings: BatchSettings,
         ttl_s: int,
     ) -> None:
+        self.tenants = TenantStore(redis)
         self.publisher = publisher
         self.redis = redis
         self.batches = batches
@@ -141,6 +144,9 @@ class BatchRunner:
         )
         if await self.batches.transition(batch_id, end, int(time.time()), from_=allowed):
             log.info("batch %s %s (%d ok, %d failed)", batch_id, end, len(ok), len(failed))
+            ended = await self.batches.get(batch_id)
+            assert ended is not None
+            await announce_batch(self.publisher, self.tenants, ended)
 
     async def sweep(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -4,9 +4,11 @@ signature headers."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from standardwebhooks.webhooks import Webhook as Signer
@@ -54,6 +56,33 @@ def messages(
             created_at=now,
         )
         for hook, endpoint in hooks
+        if event in hook.events
+    ]
+
+
+def batch_messages(
+    tenant: str, batch: dict[str, Any], endpoints: list[Webhook], now: float
+) -> list[Delivery]:
+    """One delivery per endpoint of the tenant that wants this ended batch's event, with a
+    `webhook-id` fixed by batch and endpoint (a repeat after a crash is the same message)."""
+    event = WebhookEvent(f"batch.{batch['status']}")
+    payload = {
+        "type": event.value,
+        "timestamp": datetime.fromtimestamp(now, UTC).isoformat(),
+        "data": {k: v for k, v in batch.items() if k not in ("tenant", "key_id")},
+    }
+    return [
+        Delivery(
+            id="msg_" + hashlib.sha256(f"{batch['id']}\0{hook.url}".encode()).hexdigest()[:26],
+            request_id=batch["id"],
+            tenant=tenant,
+            url=hook.url,
+            event=event,
+            payload=payload,
+            endpoint=True,
+            created_at=now,
+        )
+        for hook in endpoints
         if event in hook.events
     ]
 

@@ -12,6 +12,7 @@ import logging
 import random
 import time
 from collections import Counter
+from typing import Any
 
 import aiohttp
 import orjson
@@ -20,14 +21,22 @@ from redis.asyncio import Redis
 
 from aibroker import metrics
 from aibroker.cache import TtlCache
-from aibroker.kafka import decode, running_producer
+from aibroker.kafka import decode, encode, running_producer
 from aibroker.netguard import FetchLimits, FetchRefused, post
 from aibroker.publish import Publisher
 from aibroker.redis import connect
 from aibroker.runtime import WorkerSpec, run_workers
 from aibroker.settings import Settings, WebhookSettings
 from aibroker.tenants import Tenant, TenantStore
-from consumers.webhook_io import Delivered, Disable, GiveUp, after_attempt, messages, signed_headers
+from consumers.webhook_io import (
+    Delivered,
+    Disable,
+    GiveUp,
+    after_attempt,
+    batch_messages,
+    messages,
+    signed_headers,
+)
 from schemas.envelopes import Delivery, Result
 from topics.catalog import TopicNames
 
@@ -151,6 +160,16 @@ class Deliverer:
             pipe.ltrim(key, -100, -1)
             pipe.expire(key, self.ttl_s)
             await pipe.execute()
+
+
+async def announce_batch(publisher: Publisher, tenants: TenantStore, batch: dict[str, Any]) -> None:
+    """Queue the webhooks of an ended batch for the deliverer (its `webhooks` topic)."""
+    tenant = await tenants.get(batch["tenant"])
+    endpoints = [e for e in tenant.webhooks if e.disabled_at is None] if tenant else []
+    for delivery in batch_messages(batch["tenant"], batch, [*endpoints], time.time()):
+        await publisher.producer.send_and_wait(
+            publisher.names.webhooks, encode(delivery), key=delivery.request_id.encode()
+        )
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:

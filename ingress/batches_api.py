@@ -4,6 +4,7 @@ naming the lines."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from typing import Annotated, Any, Literal
@@ -20,6 +21,7 @@ from aibroker.keys import KeyInfo
 from aibroker.routes import resolve
 from aibroker.tenants import model_allowed
 from consumers.batch_io import LineError, read_input
+from consumers.webhooks import announce_batch
 from ingress.auth import authenticate
 from ingress.files_api import owned
 from ingress.state import Services, services
@@ -81,7 +83,10 @@ async def create(body: NewBatch, request: Request, caller: Caller) -> Response:
         doc |= {"status": "failed", "failed_at": now, "in_progress_at": None}
         doc["errors"] = {"object": "list", "data": data_}
     await svc.batches.create(doc, caller.tenant, 0 if errors else len(lines))
-    if not errors:
+    if errors:
+        with contextlib.suppress(KafkaError):  # the answer says it failed; a webhook may not
+            await announce_batch(svc.publisher, svc.tenant_store, doc | {"tenant": caller.tenant})
+    else:
         try:
             event = orjson.dumps({"batch_id": doc["id"]})
             await svc.publisher.producer.send_and_wait(

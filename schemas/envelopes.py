@@ -82,6 +82,14 @@ class WebhookEvent(StrEnum):
     """The client cancelled it."""
     REQUEST_EXPIRED = "request.expired"
     """Its deadline passed before it could run."""
+    BATCH_COMPLETED = "batch.completed"
+    """A batch job ran every line (some may have failed: see its error file)."""
+    BATCH_FAILED = "batch.failed"
+    """A batch job's input was refused."""
+    BATCH_EXPIRED = "batch.expired"
+    """A batch job's completion window ended first."""
+    BATCH_CANCELLED = "batch.cancelled"
+    """A batch job was cancelled."""
 
 
 REQUEST_EVENTS = [e for e in WebhookEvent if e.value.startswith("request.")]
@@ -219,14 +227,14 @@ class UsageEvent(BaseModel):
 
 
 class Delivery(BaseModel):
-    """One webhook message on its way (the `webhooks` topic, keyed by request id): the same
-    `id` (`webhook-id`) and payload on every attempt."""
+    """One webhook message on its way (the `webhooks` topic, keyed by request or batch id):
+    the same `id` (`webhook-id`) and payload on every attempt."""
 
     model_config = ConfigDict(extra="forbid")
 
     v: Literal[1] = 1
     id: str
-    request_id: str
+    request_id: str = Field(description="The request's id, or the batch's for batch events.")
     tenant: str
     url: str
     event: WebhookEvent

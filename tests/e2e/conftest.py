@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
+from aiohttp import web
 
+from aibroker.embedded import free_port
 from loadtest.stack import Stack
 from tests.services import KafkaService, RedisService
 
@@ -107,3 +110,36 @@ async def sdk(stack: Stack) -> AsyncIterator[openai.AsyncOpenAI]:
         base_url=f"{stack.url}/v1", api_key=stack.api_key, max_retries=0
     ) as client:
         yield client
+
+
+@dataclass
+class Receiver:
+    url: str
+    answers: list[int] = field(default_factory=list)
+    """Statuses to answer with, in turn; 200 once they run out."""
+    got: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    other: int = 0
+    """Messages received at `url + "2"` (always answered 200)."""
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    port = free_port()
+    box = Receiver(f"http://127.0.0.1:{port}/hook")
+
+    async def hook(request: web.Request) -> web.Response:
+        box.got.append((dict(request.headers), await request.read()))
+        return web.Response(status=box.answers.pop(0) if box.answers else 200)
+
+    async def hook2(_: web.Request) -> web.Response:
+        box.other += 1
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    app.router.add_post("/hook2", hook2)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield box
+    await runner.cleanup()

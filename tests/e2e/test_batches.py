@@ -10,12 +10,14 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import openai
 import orjson
 import pytest
+from standardwebhooks.webhooks import Webhook as Verifier
 
 from loadtest.stack import Stack
-from tests.e2e.conftest import running_stack
+from tests.e2e.conftest import Receiver, running_stack
 from tests.services import KafkaService, RedisService
 from tests.waiting import eventually
 
@@ -26,7 +28,11 @@ pytestmark = pytest.mark.e2e
 def stack(
     kafka: KafkaService, redis_svc: RedisService, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    env = {"AIBROKER_BATCH_EXPAND_PER_S": "200"}
+    env = {
+        "AIBROKER_BATCH_EXPAND_PER_S": "200",
+        "AIBROKER_WEBHOOKS_ALLOW_HTTP": "true",
+        "AIBROKER_WEBHOOKS_ALLOW": '["127.0.0.0/8"]',
+    }
     with running_stack(kafka, redis_svc, tmp_path_factory.mktemp("batches"), extra_env=env) as s:
         yield s
 
@@ -175,3 +181,33 @@ async def test_a_killed_runner_still_yields_each_custom_id_once(
     counts = Counter(line["custom_id"] for line in lines)
     assert len(counts) == 600
     assert set(counts.values()) == {1}
+
+
+async def test_an_ended_batch_is_announced_to_the_tenants_endpoints(
+    stack: Stack, sdk: openai.AsyncOpenAI, receiver: Receiver
+) -> None:
+    admin = {"Authorization": f"Bearer {stack.admin_key}"}
+    async with httpx.AsyncClient(base_url=f"{stack.url}/admin/v1", headers=admin) as client:
+        hooks = {"webhooks": [{"url": receiver.url, "events": ["batch.completed"]}]}
+        made = await client.put("/tenants/tenant-a", json=hooks)
+        assert made.status_code == 200
+        secret = made.json()["webhook_secrets"][0]
+        try:
+            uploaded = await sdk.files.create(
+                file=("in.jsonl", jsonl(chat_lines(5))), purpose="batch"
+            )
+            batch = await sdk.batches.create(
+                input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+            )
+            await eventually(lambda: _got(receiver), what="the batch.completed webhook")
+        finally:
+            await client.delete("/tenants/tenant-a")
+    headers, body = receiver.got[0]
+    payload = Verifier(secret).verify(body, headers)
+    assert payload["type"] == "batch.completed"
+    assert payload["data"]["id"] == batch.id
+    assert payload["data"]["request_counts"]["completed"] == 5
+
+
+async def _got(receiver: Receiver) -> bool:
+    return bool(receiver.got)
