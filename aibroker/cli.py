@@ -80,6 +80,16 @@ def cmd_batches(settings: Settings, _: argparse.Namespace) -> None:
     _service(run, settings)
 
 
+def cmd_batch_submit(settings: Settings, args: argparse.Namespace) -> None:
+    from aibroker.batch_client import run
+
+    url = args.url or f"http://{settings.ingress.host}:{settings.ingress.port}"
+    key = args.key or settings.dev.api_key
+    if not key:
+        raise SystemExit("give --key (or set AIBROKER_DEV_API_KEY)")
+    raise SystemExit(run(url, key, args.file, args.endpoint, args.window, wait=args.wait))
+
+
 def cmd_topics_apply(settings: Settings, _: argparse.Namespace) -> None:
     from aibroker.kafka import bootstrap
     from aibroker.routes import build_route_table
@@ -162,6 +172,16 @@ def build_parser() -> argparse.ArgumentParser:
     topics = sub.add_parser("topics", help="the topic catalogue")
     topics_sub = topics.add_subparsers(dest="action", required=True)
     topics_sub.add_parser("apply", help="create missing topics").set_defaults(func=cmd_topics_apply)
+    batch = sub.add_parser("batch", help="batch jobs, as a client of the broker")
+    batch_sub = batch.add_subparsers(dest="action", required=True)
+    submit = batch_sub.add_parser("submit", help="upload a JSONL file and start its batch")
+    submit.add_argument("file", type=Path)
+    submit.add_argument("--endpoint", default="/v1/chat/completions")
+    submit.add_argument("--window", default="24h", help="completion window")
+    submit.add_argument("--wait", action="store_true", help="show progress, then download")
+    submit.add_argument("--url", help="the broker (default: this machine's ingress)")
+    submit.add_argument("--key", help="an API key (default: AIBROKER_DEV_API_KEY)")
+    submit.set_defaults(func=cmd_batch_submit)
     keys = sub.add_parser("keys", help="API keys")
     keys_sub = keys.add_subparsers(dest="action", required=True)
     create = keys_sub.add_parser("create", help="create a key (printed once)")

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import io
 import signal
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -211,3 +214,22 @@ async def test_an_ended_batch_is_announced_to_the_tenants_endpoints(
 
 async def _got(receiver: Receiver) -> bool:
     return bool(receiver.got)
+
+
+def test_the_cli_submits_waits_and_downloads(stack: Stack, tmp_path: Path) -> None:
+    path = tmp_path / "job.jsonl"
+    path.write_bytes(jsonl(chat_lines(12)).getvalue())
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "aibroker", "batch", "submit", str(path), "--wait"),
+            *("--url", stack.url, "--key", stack.api_key),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "12/12" in done.stdout
+    lines = (tmp_path / "job.output.jsonl").read_bytes().splitlines()
+    assert len(lines) == 12
