@@ -137,6 +137,8 @@ class WebhookSettings(_Group):
         default_factory=lambda: [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0]
     )
     """Wait before each attempt, JSON list (the first is immediate), spread ±10 %."""
+    concurrency: int = 256
+    """Deliveries one deliverer process attempts at once."""
     tenant_in_flight: int = 16
     """Deliveries one tenant may have in flight in one deliverer; more wait (unaffected
     attempts), so a slow receiver never holds up other tenants."""

@@ -185,14 +185,18 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         )
         specs = [
             WorkerSpec(
-                "webhooks.results", [names.results], "aib-webhooks", deliverer.on_result, 256
+                "webhooks.results",
+                [names.results],
+                "aib-webhooks",
+                deliverer.on_result,
+                settings.webhooks.concurrency,
             ),
             WorkerSpec(
                 "webhooks.retries",
                 [names.webhooks],
                 "aib-webhooks-retries",
                 deliverer.on_delivery,
-                256,
+                settings.webhooks.concurrency,
             ),
         ]
         await run_workers(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -120,6 +121,13 @@ class Receiver:
     got: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     other: int = 0
     """Messages received at `url + "2"` (always answered 200)."""
+    slow: int = 0
+    """Messages received at `/slow` (never answered in time)."""
+    moved: int = 0
+    """Messages received at `/moved` (answered 302 to `url + "2"`)."""
+
+    def at(self, path: str) -> str:
+        return self.url.removesuffix("/hook") + path
 
 
 @pytest.fixture
@@ -135,9 +143,20 @@ async def receiver() -> AsyncIterator[Receiver]:
         box.other += 1
         return web.Response(status=200)
 
+    async def slow(_: web.Request) -> web.Response:
+        box.slow += 1
+        await asyncio.sleep(60)
+        return web.Response(status=200)
+
+    async def moved(_: web.Request) -> web.Response:
+        box.moved += 1
+        raise web.HTTPFound(box.url + "2")
+
     app = web.Application()
     app.router.add_post("/hook", hook)
     app.router.add_post("/hook2", hook2)
+    app.router.add_post("/slow", slow)
+    app.router.add_post("/moved", moved)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

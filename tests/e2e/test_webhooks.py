@@ -31,6 +31,9 @@ def stack(
         "AIBROKER_WEBHOOKS_ALLOW_HTTP": "true",
         "AIBROKER_WEBHOOKS_ALLOW": '["127.0.0.0/8"]',  # the test's receiver
         "AIBROKER_WEBHOOKS_SCHEDULE_S": "[0, 0.3, 0.6, 1]",
+        "AIBROKER_WEBHOOKS_TIMEOUT_S": "20",
+        "AIBROKER_WEBHOOKS_CONCURRENCY": "8",
+        "AIBROKER_WEBHOOKS_TENANT_IN_FLIGHT": "2",
     }
     with running_stack(kafka, redis_svc, tmp_path_factory.mktemp("hooks"), extra_env=env) as s:
         yield s
@@ -191,3 +194,39 @@ async def _log(admin: httpx.AsyncClient, request_id: str, n: int) -> list[dict[s
 async def _disabled(admin: httpx.AsyncClient, name: str) -> dict[str, Any] | None:
     doc: dict[str, Any] = (await admin.get(f"/tenants/{name}")).json()
     return doc if doc["webhooks"][0].get("disabled_at") else None
+
+
+async def test_a_redirect_is_not_followed(
+    stack: Stack, admin: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    _, _, client = await tenant(stack, admin)
+    async with client:
+        headers = {"X-Aibroker-Webhook": receiver.at("/moved")}
+        answer = await client.post("/v1/chat/completions", json=CHAT, headers=headers)
+    request_id = answer.headers["x-request-id"]
+    logged = await eventually(lambda: _log(admin, request_id, 1), what="the attempt logged")
+    assert logged is not None
+    assert (logged[0]["status"], logged[0]["outcome"]) == (302, "retryin")
+    assert receiver.other == 0  # the redirect's target was never called
+
+
+async def test_a_dead_receiver_does_not_hold_up_other_tenants(
+    stack: Stack, admin: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """8 delivery slots, 2 per tenant: a tenant whose receiver hangs keeps 2 of them."""
+    _, _, stuck = await tenant(stack, admin)
+    _, _, other = await tenant(stack, admin)
+    async with stuck, other:
+        for _ in range(10):
+            submit = {"endpoint": "/v1/chat/completions", "body": CHAT}
+            hook = {"webhook": {"url": receiver.at("/slow")}}
+            assert (await stuck.post("/v1/requests", json=submit | hook)).status_code == 202
+        await eventually(lambda: _slow(receiver, 2), what="the hanging receiver called")
+        headers = {"X-Aibroker-Webhook": receiver.url}
+        assert (await other.post("/v1/chat/completions", json=CHAT, headers=headers)).is_success
+        await eventually(lambda: _has(receiver, 1), what="the other tenant's webhook", timeout_s=8)
+    assert receiver.slow <= 2  # the stuck tenant never had more than its share in flight
+
+
+async def _slow(receiver: Receiver, n: int) -> bool:
+    return receiver.slow >= n
