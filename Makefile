@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: dev test lint install bench bench-local bench-dispatch clean
+.PHONY: dev test lint install bench bench-local bench-dispatch bench-batch clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ bench-local: $(STAMP)
 
 bench-dispatch: $(STAMP)
 	$(BIN)/python -m loadtest.bench_dispatch --update-readme README.md
+
+bench-batch: $(STAMP)
+	$(BIN)/python -m loadtest.bench_batch --update-readme README.md
 
 clean:
 	rm -rf $(VENV) .aibroker .mypy_cache .ruff_cache .pytest_cache

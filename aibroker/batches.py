@@ -27,6 +27,7 @@ return 0
 _RECORD = """
 if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 1 then
   redis.call('HINCRBY', KEYS[1], ARGV[3], 1)
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
 end
 return {tonumber(redis.call('HGET', KEYS[1], 'completed') or 0),
         tonumber(redis.call('HGET', KEYS[1], 'failed') or 0),
@@ -95,9 +96,9 @@ class BatchStore:
         value = (b"1" if ok else b"0") + orjson.dumps(line)
         counter = "completed" if ok else "failed"
         found = await self._record(
-            keys=[_key(batch_id), f"{_key(batch_id)}:lines"], args=[custom_id, value, counter]
+            keys=[_key(batch_id), f"{_key(batch_id)}:lines"],
+            args=[custom_id, value, counter, self._ttl_s],
         )
-        await self._redis.expire(f"{_key(batch_id)}:lines", self._ttl_s)
         completed, failed, total = (int(n) for n in found)
         return completed, failed, total
 

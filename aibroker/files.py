@@ -1,6 +1,6 @@
 """Files (`/v1/files`): bytes behind a small store interface, their records in Redis
-(`aib:file:{id}`, `aib:tenant:{tenant}:files`). The local directory store is the default; a
-deployment with several ingress replicas points it at a shared volume."""
+(`aib:file:{id}`, `aib:tenant:{tenant}:files`). A local directory by default (a shared volume
+when there are several machines), an S3-compatible bucket as an option."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
+
+from aibroker.settings import BatchSettings
 
 
 class FileRecord(BaseModel):
@@ -55,6 +57,42 @@ class LocalFileStore:
 
     async def delete(self, file_id: str) -> None:
         await asyncio.to_thread((self._root / file_id).unlink, True)
+
+
+class S3FileStore:
+    """Objects in an S3 (or S3-compatible) bucket, through boto3 in worker threads."""
+
+    def __init__(self, bucket: str, prefix: str, endpoint_url: str | None) -> None:
+        import boto3  # the [s3] extra
+
+        self._s3 = boto3.client("s3", endpoint_url=endpoint_url)
+        self._bucket = bucket
+        self._prefix = prefix
+
+    async def write(self, file_id: str, data: bytes) -> None:
+        await asyncio.to_thread(
+            self._s3.put_object, Bucket=self._bucket, Key=self._prefix + file_id, Body=data
+        )
+
+    async def read(self, file_id: str) -> bytes:
+        def get() -> bytes:
+            found = self._s3.get_object(Bucket=self._bucket, Key=self._prefix + file_id)
+            data: bytes = found["Body"].read()
+            return data
+
+        return await asyncio.to_thread(get)
+
+    async def delete(self, file_id: str) -> None:
+        await asyncio.to_thread(
+            self._s3.delete_object, Bucket=self._bucket, Key=self._prefix + file_id
+        )
+
+
+def file_store(settings: BatchSettings) -> FileStore:
+    """S3 when a bucket is set, else the local directory."""
+    if settings.s3_bucket:
+        return S3FileStore(settings.s3_bucket, settings.s3_prefix, settings.s3_endpoint_url)
+    return LocalFileStore(settings.files_dir)
 
 
 class Files:

@@ -148,6 +148,13 @@ class BatchSettings(_Group):
     files_dir: Path = Path(".aibroker/files")
     """Where uploaded files and batch outputs are kept (shared by every ingress and batch
     runner: a shared volume when there are several machines)."""
+    s3_bucket: str | None = None
+    """Keep files in this S3 (or S3-compatible) bucket instead of `files_dir` (the `[s3]`
+    extra; credentials the usual AWS way: `AWS_ACCESS_KEY_ID`, a role, ...)."""
+    s3_prefix: str = "aibroker/files/"
+    """Key prefix of the files in the bucket."""
+    s3_endpoint_url: str | None = None
+    """Endpoint of an S3-compatible store (MinIO, Ceph, R2, ...); unset: AWS."""
     max_file_bytes: int = 200 * 1024 * 1024
     """Largest file `POST /v1/files` accepts."""
     max_lines: int = 50_000

@@ -17,7 +17,7 @@ from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
 from aibroker.batches import ENDED, BatchStore
-from aibroker.files import Files, LocalFileStore
+from aibroker.files import Files, file_store
 from aibroker.kafka import decode, encode, running_producer
 from aibroker.publish import Publisher
 from aibroker.redis import connect
@@ -198,7 +198,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             Publisher(producer, names),
             redis,
             BatchStore(redis, settings.redis.ttl_s),
-            Files(redis, LocalFileStore(settings.batch.files_dir)),
+            Files(redis, file_store(settings.batch)),
             settings.batch,
             settings.redis.ttl_s,
         )

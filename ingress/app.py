@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from aibroker.batches import BatchStore
 from aibroker.cache import TtlCache
-from aibroker.files import Files, LocalFileStore
+from aibroker.files import Files, file_store
 from aibroker.idempotency import IdempotencyStore
 from aibroker.kafka import bootstrap, make_consumer, running_producer
 from aibroker.keys import CachedKeys, KeyStore
@@ -89,7 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
                 tenant_store=tenant_store,
                 tenants=TtlCache(tenant_store.get, settings.quota.cache_ttl_s),
                 quota=RedisQuota(redis, settings.quota.lease_s),
-                files=Files(redis, LocalFileStore(settings.batch.files_dir)),
+                files=Files(redis, file_store(settings.batch)),
                 batches=BatchStore(redis, settings.redis.ttl_s),
             )
             app.state.services = svc
