@@ -111,7 +111,9 @@ class BatchRunner:
             result.batch_id, result.custom_id, ok, line
         )
         if completed + failed >= total:
-            await self.finalize(result.batch_id, "completed")
+            batch = await self.batches.get(result.batch_id)
+            late = batch is not None and time.time() >= batch["expires_at"]
+            await self.finalize(result.batch_id, "expired" if late else "completed")
 
     async def finalize(
         self, batch_id: str, end: Literal["completed", "cancelled", "expired"]

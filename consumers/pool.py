@@ -102,7 +102,9 @@ class Pool:
             await self.publisher.result(result, request.reply_to)
             return
         except BrokerError as exc:
-            await self._record(request.target, ok=not exc.retryable and exc.http_status < 500)
+            # A call cut short by the request's own deadline says nothing about the provider.
+            if request.deadline is None or time.time() < request.deadline:
+                await self._record(request.target, ok=not exc.retryable and exc.http_status < 500)
             info = exc.info()
             await self.publisher.outcome(
                 Outcome(request=request, error=info, retry_after=exc.retry_after)

@@ -42,7 +42,7 @@ from dispatcher.policy import (
     next_step,
 )
 from dispatcher.routing import choose_target
-from schemas.envelopes import Outcome, Request, Status
+from schemas.envelopes import Mode, Outcome, Request, Status
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +148,9 @@ class Dispatcher:
         if request.target is None:
             raise ValueError("an outcome without a target cannot be retried")
         now = time.time()
+        if outcome.error.retryable and request.deadline is not None and now >= request.deadline:
+            await self._end(request, Expire())  # it ran out of time: expired, not failed
+            return
         rest = _moved_on(request, request.attempt + 1)
         next_target = choose_target(rest, self.routes, now, self.health.current)
         step = next_step(
@@ -182,7 +185,10 @@ class Dispatcher:
             await self._hold(again, step.delay_s, self.routes.topic(self.names, request.target))
 
     def _known_down(self, request: Request) -> bool:
-        """It was its target's probe, or the target's breaker is not closed."""
+        """It was its target's probe, or the target's breaker is not closed. Only async and
+        batch work waits a target out: a sync caller gets its answer (or error) now."""
+        if request.mode is Mode.SYNC:
+            return False
         target = request.target
         return request.probe or (
             target is not None and self.health.current.state(target) is not State.CLOSED
@@ -218,10 +224,13 @@ class Dispatcher:
         await self.publisher.producer.send_and_wait(dest, record.value, key=record.key)
 
     async def _around(self, request: Request, dest: str) -> None:
-        """A retry whose target is down: the next target, else wait (or expire)."""
+        """A retry whose target is down: the next target, else wait (or expire); a sync one
+        with nowhere else to go is sent anyway (its caller is waiting for an answer)."""
         rest = _moved_on(request, request.attempt)
         if isinstance(choose_target(rest, self.routes, time.time(), self.health.current), Dispatch):
             await self._fall_back(request, rest)
+        elif request.mode is Mode.SYNC:
+            await self.publisher.request(dest, request)
         elif request.deadline is not None and time.time() >= request.deadline:
             await self._end(request, Expire())
         else:

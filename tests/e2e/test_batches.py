@@ -233,3 +233,25 @@ def test_the_cli_submits_waits_and_downloads(stack: Stack, tmp_path: Path) -> No
     assert "12/12" in done.stdout
     lines = (tmp_path / "job.output.jsonl").read_bytes().splitlines()
     assert len(lines) == 12
+
+
+async def test_a_batch_expires_at_its_window_keeping_what_finished(
+    sdk: openai.AsyncOpenAI,
+) -> None:
+    # 40 lines that cannot end in time, fewer than the pool's slots: the 2 others run at once.
+    lines = chat_lines(2) + chat_lines(42, "mock/latency-8000")[2:]
+    uploaded = await sdk.files.create(file=("in.jsonl", jsonl(lines)), purpose="batch")
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id,
+        endpoint="/v1/chat/completions",
+        completion_window="6s",  # type: ignore[arg-type]  # the broker takes any window
+    )
+    done = await ended(sdk, batch.id, timeout_s=30)
+    assert done.status == "expired"
+    assert done.expired_at is not None
+    assert done.request_counts is not None
+    errors = await output(sdk, done.error_file_id)
+    assert done.request_counts.completed == 2
+    assert done.request_counts.failed == 40
+    assert errors
+    assert {e["error"]["code"] for e in errors} == {"batch_expired"}
