@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from aibroker.kafka import make_consumer
-from aibroker.settings import KafkaSettings
+from aibroker.settings import KafkaSettings, Settings
 from aibroker.worker import Handler, KafkaWorker, WorkerConfig
+from topics.catalog import TopicNames
 
 
 def stop_on_signals() -> asyncio.Event:
@@ -56,3 +59,27 @@ async def run_workers(
         await asyncio.gather(*(w.run(stop) for w in workers))
     finally:
         await asyncio.gather(*(w.consumer.stop() for w in workers), return_exceptions=True)
+
+
+async def run_service(
+    settings: Settings,
+    producer: AIOKafkaProducer,
+    specs: list[WorkerSpec],
+    stop: asyncio.Event,
+    *background: Coroutine[Any, Any, None],
+) -> None:
+    """A service's workers with its settings (drain time, DLQ), and its background loops
+    alongside them, cancelled once the workers have drained."""
+    tasks = [asyncio.create_task(loop) for loop in background]
+    try:
+        await run_workers(
+            settings.kafka,
+            producer,
+            specs,
+            stop,
+            drain_timeout_s=settings.consumer.drain_timeout_s,
+            dlq_topic=TopicNames(settings.kafka.topic_prefix).dlq,
+        )
+    finally:
+        for task in tasks:
+            task.cancel()

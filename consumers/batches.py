@@ -21,7 +21,7 @@ from aibroker.files import Files, file_store
 from aibroker.kafka import decode, encode, running_producer
 from aibroker.publish import Publisher
 from aibroker.redis import connect
-from aibroker.runtime import WorkerSpec, run_workers
+from aibroker.runtime import WorkerSpec, run_service
 from aibroker.settings import BatchSettings, Settings
 from aibroker.store import cancel_key
 from aibroker.tenants import TenantStore
@@ -210,15 +210,4 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             ),
             WorkerSpec("batches.aggregator", [names.results], "aib-batches", runner.on_result, 256),
         ]
-        sweeping = asyncio.create_task(runner.sweep(stop))
-        try:
-            await run_workers(
-                settings.kafka,
-                producer,
-                specs,
-                stop,
-                drain_timeout_s=settings.consumer.drain_timeout_s,
-                dlq_topic=names.dlq,
-            )
-        finally:
-            sweeping.cancel()
+        await run_service(settings, producer, specs, stop, runner.sweep(stop))

@@ -26,7 +26,7 @@ from aibroker.routes import (
     RouteTable,
     build_route_table,
 )
-from aibroker.runtime import WorkerSpec, run_workers
+from aibroker.runtime import WorkerSpec, run_service
 from aibroker.settings import Settings
 from consumers.engine import ByProvider, Engine
 from consumers.pool import Pool
@@ -143,18 +143,7 @@ async def _run_pool(
                 lease_s=cfg.claim_lease_s,
             )
             spec = WorkerSpec(name, topics, group, pool.on_request, concurrency or cfg.concurrency)
-            cancels = asyncio.create_task(pool.watch_cancels(redis))
-            try:
-                await run_workers(
-                    settings.kafka,
-                    producer,
-                    [spec],
-                    stop,
-                    drain_timeout_s=cfg.drain_timeout_s,
-                    dlq_topic=names.dlq,
-                )
-            finally:
-                cancels.cancel()
+            await run_service(settings, producer, [spec], stop, pool.watch_cancels(redis))
     finally:
         watch.cancel()
         await engine.aclose()

@@ -13,7 +13,7 @@ from aibroker import metrics
 from aibroker.kafka import decode, running_producer
 from aibroker.quota import RedisQuota
 from aibroker.redis import connect
-from aibroker.runtime import WorkerSpec, run_workers
+from aibroker.runtime import WorkerSpec, run_service
 from aibroker.settings import Settings
 from aibroker.store import RequestStore
 from schemas.envelopes import Result
@@ -63,11 +63,4 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             RequestStore(redis, settings.redis.ttl_s), RedisQuota(redis, settings.quota.lease_s)
         )
         spec = WorkerSpec("results", [names.results], "aib-results", sink.on_result, 512)
-        await run_workers(
-            settings.kafka,
-            producer,
-            [spec],
-            stop,
-            drain_timeout_s=settings.consumer.drain_timeout_s,
-            dlq_topic=names.dlq,
-        )
+        await run_service(settings, producer, [spec], stop)

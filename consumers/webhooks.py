@@ -25,7 +25,7 @@ from aibroker.kafka import decode, encode, running_producer
 from aibroker.netguard import FetchLimits, FetchRefused, post
 from aibroker.publish import Publisher
 from aibroker.redis import connect
-from aibroker.runtime import WorkerSpec, run_workers
+from aibroker.runtime import WorkerSpec, run_service
 from aibroker.settings import Settings, WebhookSettings
 from aibroker.tenants import Tenant, TenantStore
 from consumers.webhook_io import (
@@ -199,11 +199,4 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 settings.webhooks.concurrency,
             ),
         ]
-        await run_workers(
-            settings.kafka,
-            producer,
-            specs,
-            stop,
-            drain_timeout_s=settings.consumer.drain_timeout_s,
-            dlq_topic=names.dlq,
-        )
+        await run_service(settings, producer, specs, stop)

@@ -12,7 +12,7 @@ from aibroker.publish import Publisher
 from aibroker.quota import RedisQuota
 from aibroker.redis import connect
 from aibroker.routes import build_route_table
-from aibroker.runtime import WorkerSpec, run_workers
+from aibroker.runtime import WorkerSpec, run_service
 from aibroker.settings import Settings
 from aibroker.tenants import TenantStore
 from dispatcher.admission import Admission
@@ -78,15 +78,4 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 idle=True,
             ),
         ]
-        watching = asyncio.create_task(health.run(stop))
-        try:
-            await run_workers(
-                settings.kafka,
-                producer,
-                specs,
-                stop,
-                drain_timeout_s=settings.consumer.drain_timeout_s,
-                dlq_topic=names.dlq,
-            )
-        finally:
-            watching.cancel()
+        await run_service(settings, producer, specs, stop, health.run(stop))
