@@ -66,6 +66,7 @@ class Dispatcher:
         self.health = health
         self.breakers = breakers
         self.names = publisher.names
+        self.dispatch_topics = set(routes.dispatch_topics(publisher.names))
 
     async def on_interactive(self, record: ConsumerRecord[bytes, bytes]) -> None:
         with self.lanes.interactive():
@@ -210,8 +211,9 @@ class Dispatcher:
         wait = due - time.time()
         if wait > 0:
             await asyncio.sleep(wait)
-        if any(s is not State.CLOSED for s in self.health.current.breakers.values()):
-            request = decode(Request, record.value)
+        breakers = self.health.current.breakers.values()
+        if dest in self.dispatch_topics and any(s is not State.CLOSED for s in breakers):
+            request = decode(Request, record.value)  # a retry: its target may be down
             target = request.target
             state = self.health.current.state(target) if target else State.CLOSED
             if state is State.HALF_OPEN and target and await self.breakers.claim_probe(target):

@@ -34,6 +34,8 @@ def stack(
         "AIBROKER_WEBHOOKS_TIMEOUT_S": "20",
         "AIBROKER_WEBHOOKS_CONCURRENCY": "8",
         "AIBROKER_WEBHOOKS_TENANT_IN_FLIGHT": "2",
+        "AIBROKER_BREAKER_MIN_CALLS": "4",
+        "AIBROKER_BREAKER_COOLDOWN_S": "60",
     }
     with running_stack(kafka, redis_svc, tmp_path_factory.mktemp("hooks"), extra_env=env) as s:
         yield s
@@ -230,3 +232,18 @@ async def test_a_dead_receiver_does_not_hold_up_other_tenants(
 
 async def _slow(receiver: Receiver, n: int) -> bool:
     return receiver.slow >= n
+
+
+async def test_retries_pass_the_delay_loop_while_a_breaker_is_open(
+    stack: Stack, admin: httpx.AsyncClient, http: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """The dispatcher's delay loop holds back retries of a target whose breaker is open; a
+    webhook's retry, which goes through the same loop, must pass untouched."""
+    failing = await http.post("/v1/chat/completions", json={**CHAT, "model": "mock/fail-503"})
+    assert failing.status_code == 502  # its breaker is open now
+    receiver.answers = [500]
+    _, _, client = await tenant(stack, admin)
+    async with client:
+        headers = {"X-Aibroker-Webhook": receiver.url}
+        assert (await client.post("/v1/chat/completions", json=CHAT, headers=headers)).is_success
+    await eventually(lambda: _has(receiver, 2), what="the retry delivered")
