@@ -105,6 +105,16 @@ async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
+async def admin(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the module's admin API."""
+    headers = {"Authorization": f"Bearer {stack.admin_key}"}
+    async with httpx.AsyncClient(
+        base_url=f"{stack.url}/admin/v1", headers=headers, timeout=30
+    ) as client:
+        yield client
+
+
+@pytest.fixture
 async def sdk(stack: Stack) -> AsyncIterator[openai.AsyncOpenAI]:
     """The official openai SDK pointed at the module's broker."""
     async with openai.AsyncOpenAI(

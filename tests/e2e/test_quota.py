@@ -7,7 +7,7 @@ import asyncio
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -33,15 +33,6 @@ def stack(
     with running_stack(kafka, redis_svc, logs, routes_yaml=ROUTES, extra_env=env) as s:
         s._spawn("dispatcher-2", [sys.executable, "-m", "aibroker", "dispatcher"])
         yield s
-
-
-@pytest.fixture
-async def admin(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {stack.admin_key}"}
-    async with httpx.AsyncClient(
-        base_url=f"{stack.url}/admin/v1", headers=headers, timeout=30
-    ) as client:
-        yield client
 
 
 async def tenant_client(

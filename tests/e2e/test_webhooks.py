@@ -5,7 +5,7 @@ that would reach inside the network are refused when they are given."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -39,15 +39,6 @@ def stack(
     }
     with running_stack(kafka, redis_svc, tmp_path_factory.mktemp("hooks"), extra_env=env) as s:
         yield s
-
-
-@pytest.fixture
-async def admin(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {stack.admin_key}"}
-    async with httpx.AsyncClient(
-        base_url=f"{stack.url}/admin/v1", headers=headers, timeout=30
-    ) as client:
-        yield client
 
 
 async def tenant(
