@@ -59,7 +59,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 [names.requests_batch],
                 "aib-dispatcher-batch",
                 dispatcher.on_batch,
-                64,
+                256,
             ),
             WorkerSpec(
                 "dispatcher.outcomes",
