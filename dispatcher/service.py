@@ -102,9 +102,11 @@ class Dispatcher:
             if isinstance(step, Reject):
                 metrics.QUOTA_REJECTIONS.labels(checked.limit or "").inc()
             await self._end(request, step)
-        elif isinstance(step, Drop):  # ingress published its result; this one carries the
+        elif isinstance(step, Drop):
+            # Ingress already published a cancelled result; this one also carries the
+            # request's webhook and batch line, for the deliverer and the batch runner.
             cancelled = terminal(request, Status.CANCELLED, error=cancelled_error())
-            await self.publisher.result(cancelled, request.reply_to)  # webhook, if any
+            await self.publisher.result(cancelled, request.reply_to)
         else:
             await self.route(request)
 
@@ -116,8 +118,8 @@ class Dispatcher:
                 break
             if await self.breakers.claim_probe(decision.target):
                 break  # this request probes the half-open target
-            closed = {**health.breakers, target_key(decision.target): State.OPEN}
-            health = dataclasses.replace(health, breakers=closed)
+            taken = {**health.breakers, target_key(decision.target): State.OPEN}
+            health = dataclasses.replace(health, breakers=taken)  # another has the probe
         if isinstance(decision, Dispatch):
             routed = request.model_copy(update={"target": decision.target, "probe": decision.probe})
             await self.publisher.request(self.routes.topic(self.names, decision.target), routed)
