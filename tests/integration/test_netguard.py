@@ -9,7 +9,14 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from aibroker.netguard import FetchLimits, FetchRefused, address_allowed, check_url, fetch
+from aibroker.netguard import (
+    FetchLimits,
+    FetchRefused,
+    address_allowed,
+    check_receiver,
+    check_url,
+    fetch,
+)
 
 pytestmark = pytest.mark.integration
 LOCAL = ("127.0.0.0/8",)
@@ -95,3 +102,29 @@ async def test_bodies_over_the_limit_are_refused(server: str) -> None:
 async def test_hosts_that_do_not_resolve_are_refused() -> None:
     with pytest.raises(FetchRefused, match="cannot resolve"):
         await fetch("http://no-such-host.invalid/a.png", FetchLimits.build(500, 5, ()))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/hook",
+        "https://localhost/hook",  # a name resolving to loopback
+        "https://2130706433/hook",  # 127.0.0.1, decimal
+        "https://0x7f000001/hook",  # 127.0.0.1, hex
+        "https://[::1]/hook",
+        "https://[::ffff:10.0.0.1]/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://10.1.2.3/hook",
+        "https://100.64.0.1/hook",  # CGNAT
+        "https://224.0.0.1/hook",  # multicast
+        "http://93.184.215.14/hook",  # public, but plain HTTP
+    ],
+)
+async def test_webhook_receivers_inside_the_network_are_refused(url: str) -> None:
+    with pytest.raises(FetchRefused):
+        await check_receiver(url, allow_http=False, allow=(), param="webhook.url")
+
+
+async def test_an_allowlisted_network_may_receive_webhooks() -> None:
+    allow = (ipaddress.ip_network("127.0.0.0/8"),)
+    await check_receiver("http://127.0.0.1:9/hook", allow_http=True, allow=allow, param="u")
