@@ -13,7 +13,6 @@ from typing import Any
 import orjson
 from standardwebhooks.webhooks import Webhook as Signer
 
-from aibroker.ids import new_id
 from schemas.envelopes import Delivery, Result, Status, Webhook, WebhookEvent
 from schemas.status import status_document
 
@@ -46,7 +45,7 @@ def messages(
     hooks += [(result.webhook, False)] if result.webhook else []
     return [
         Delivery(
-            id=new_id("msg"),
+            id=message_id(result.id, hook.url),
             request_id=result.id,
             tenant=result.tenant,
             url=hook.url,
@@ -73,7 +72,7 @@ def batch_messages(
     }
     return [
         Delivery(
-            id="msg_" + hashlib.sha256(f"{batch['id']}\0{hook.url}".encode()).hexdigest()[:26],
+            id=message_id(batch["id"], hook.url),
             request_id=batch["id"],
             tenant=tenant,
             url=hook.url,
@@ -85,6 +84,12 @@ def batch_messages(
         for hook in endpoints
         if event in hook.events
     ]
+
+
+def message_id(subject: str, url: str) -> str:
+    """The `webhook-id` of the message about a request or batch to one URL: the same however
+    often it is made again (a result redelivered after a crash), so receivers can dedupe."""
+    return "msg_" + hashlib.sha256(f"{subject}\0{url}".encode()).hexdigest()[:26]
 
 
 @dataclass(frozen=True)

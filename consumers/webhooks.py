@@ -7,7 +7,6 @@ sent through the SSRF guard, logged, and retried through the delay topics on the
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import random
 import time
@@ -75,15 +74,11 @@ class Deliverer:
             return
         made = messages(result, [*endpoints], self.settings.max_payload_bytes, time.time())
         for delivery in made:
-            digest = hashlib.sha256(delivery.url.encode()).hexdigest()[:16]
-            first = await self.redis.set(
-                f"aib:wh:made:{result.id}:{digest}", delivery.id, nx=True, ex=self.ttl_s
-            )
-            if first:  # a redelivered or duplicate result makes no second message
-                await self.redis.set(
-                    f"aib:wh:msg:{delivery.id}", delivery.model_dump_json(), ex=self.ttl_s
-                )
-                await self.attempt(delivery)
+            stored = f"aib:wh:msg:{delivery.id}"
+            if await self.redis.exists(stored):
+                continue  # a redelivered or duplicate result: its message is made already
+            await self.attempt(delivery)  # first: a crash before the mark below redoes it
+            await self.redis.set(stored, delivery.model_dump_json(), ex=self.ttl_s)
 
     async def on_delivery(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """A retry come due, or an operator's redelivery."""

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from aibroker.errors import NotFound
+from aibroker.kafka import encode
 from ingress.admin_api import Admin
 from ingress.state import services
 from ingress.views import json_response
@@ -33,8 +34,6 @@ async def redeliver(webhook_id: str, request: Request, _: Admin) -> Response:
         raise NotFound(f"No webhook message '{webhook_id}'.", param="webhook_id")
     delivery = Delivery.model_validate_json(stored).model_copy(update={"attempt": 1})
     await svc.publisher.producer.send_and_wait(
-        svc.publisher.names.webhooks,
-        delivery.model_dump_json().encode(),
-        key=delivery.request_id.encode(),
+        svc.publisher.names.webhooks, encode(delivery), key=delivery.request_id.encode()
     )
     return json_response({"object": "webhook.redelivery", "webhook_id": webhook_id}, 202)
