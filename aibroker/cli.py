@@ -11,6 +11,7 @@ from pathlib import Path
 
 import uvloop
 
+from aibroker import tracing
 from aibroker.logs import setup_logging
 from aibroker.settings import Settings, load_settings
 
@@ -208,6 +209,8 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     settings = load_settings()
     setup_logging(settings.log_level, json=args.command != "dev")
+    service = "-".join(["aibroker", args.command, *([args.pool] if "pool" in args else [])])
+    tracing.setup(settings.otel, service)
     args.func(settings, args)
 
 

@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import BaseModel
 
 from aibroker.settings import KafkaSettings
+from aibroker.tracing import TracingProducer
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -32,7 +33,7 @@ def make_producer(settings: KafkaSettings, **overrides: Any) -> AIOKafkaProducer
         "max_request_size": settings.max_message_bytes,
         **overrides,
     }
-    return AIOKafkaProducer(**options)
+    return TracingProducer(**options)
 
 
 def make_consumer(

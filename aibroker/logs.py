@@ -1,12 +1,20 @@
-"""Structured JSON logs on stderr, one object a line; never prompt or result bodies."""
+"""Structured JSON logs on stderr, one object a line, with the request id and trace id of the
+work at hand; never prompt or result bodies (unless `AIBROKER_LOG_BODIES`, for debugging)."""
 
 from __future__ import annotations
 
 import logging
 import sys
 import time
+from contextvars import ContextVar
 
 import orjson
+
+from aibroker import tracing
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+"""The request (or record key) the current task works on; set by the worker per record and
+by ingress per submission, read into every log line."""
 
 
 class JsonFormatter(logging.Formatter):
@@ -17,6 +25,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        if (request_id := REQUEST_ID.get()) is not None:
+            doc["request_id"] = request_id
+        if (trace_id := tracing.trace_id()) is not None:
+            doc["trace_id"] = trace_id
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(doc).decode()

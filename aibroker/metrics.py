@@ -21,17 +21,27 @@ REFUSED = Counter(
 )
 FINISHED = Counter(
     "aibroker_requests_finished_total",
-    "Terminal results stored (first result per request only).",
-    ["provider", "status"],
+    "Terminal results stored (first result per request only), by the target that served "
+    "them (provider, catalogue model; `none` when no target was reached).",
+    ["provider", "model", "status"],
 )
 STAGE_SECONDS = Histogram(
     "aibroker_request_stage_seconds",
-    "Time per stage: queue (accepted to work started), service (the "
-    "provider call), total (accepted to result).",
+    "Time per stage: accept (ingress's Kafka write), queue (accepted to work started), "
+    "service (the provider or model call), total (accepted to result).",
     ["stage"],
     buckets=LATENCY_BUCKETS,
 )
-TOKENS = Counter("aibroker_tokens_total", "Tokens in finished requests.", ["provider", "direction"])
+TOKENS = Counter(
+    "aibroker_tokens_total",
+    "Tokens in finished requests, by tenant and serving model.",
+    ["tenant", "provider", "model", "direction"],
+)
+COST = Counter(
+    "aibroker_cost_usd_total",
+    "What finished requests cost at the price table, by tenant and serving model.",
+    ["tenant", "provider", "model"],
+)
 WORKER_MESSAGES = Counter(
     "aibroker_worker_messages_total",
     "Kafka records handled by a worker, by outcome.",
@@ -42,6 +52,30 @@ WORKER_IN_FLIGHT = Gauge(
 )
 WORKER_PAUSED = Gauge(
     "aibroker_worker_paused", "1 while a full worker pauses its partitions.", ["worker"]
+)
+HANDLE_SECONDS = Histogram(
+    "aibroker_worker_handle_seconds",
+    "Time a worker spent on one record (for the dispatcher: the dispatch stage).",
+    ["worker"],
+    buckets=LATENCY_BUCKETS,
+)
+RECORD_AGE_SECONDS = Histogram(
+    "aibroker_worker_record_age_seconds",
+    "Time from a record's write to a worker starting on it: the queue wait of each hop.",
+    ["worker"],
+    buckets=LATENCY_BUCKETS,
+)
+CONSUMER_LAG = Gauge(
+    "aibroker_consumer_lag",
+    "Records in this replica's partitions past its finished work (sum over replicas for a "
+    "group's lag).",
+    ["topic", "group"],
+)
+BREAKER_STATE = Gauge(
+    "aibroker_breaker_state",
+    "1 for a target's current circuit-breaker state (closed, open, half_open), else 0; as "
+    "the dispatcher last read it.",
+    ["target", "state"],
 )
 RETRIES = Counter(
     "aibroker_retries_total", "Attempts sent back through a delay topic.", ["provider"]

@@ -28,11 +28,17 @@ class PartitionOffsets:
     def in_flight(self) -> int:
         return len(self._in_flight)
 
+    def done_up_to(self) -> int | None:
+        """Every offset below this one is finished (None before the first record)."""
+        if self._next is None:
+            return None
+        return min(self._in_flight) if self._in_flight else self._next
+
     def position(self) -> int | None:
         """The offset to commit now, or None when there is nothing new to commit."""
         if self._next is None:
             return None
-        pos = min(self._in_flight) if self._in_flight else self._next
+        pos = self.done_up_to()
         return None if pos == self._committed else pos
 
     def committed(self, position: int) -> None:

@@ -44,6 +44,7 @@ async def run_workers(
     *,
     drain_timeout_s: float,
     dlq_topic: str,
+    log_bodies: bool = False,
 ) -> None:
     """Start one consumer per spec and run them all until `stop`; then drain and leave."""
     workers: list[KafkaWorker] = []
@@ -51,7 +52,14 @@ async def run_workers(
         for spec in specs:
             wait = kafka.idle_fetch_max_wait_ms if spec.idle else kafka.fetch_max_wait_ms
             consumer = make_consumer(kafka, group_id=spec.group_id, fetch_max_wait_ms=wait)
-            config = WorkerConfig(spec.name, spec.concurrency, drain_timeout_s, dlq_topic)
+            config = WorkerConfig(
+                spec.name,
+                spec.concurrency,
+                drain_timeout_s,
+                dlq_topic,
+                group=spec.group_id,
+                log_bodies=log_bodies,
+            )
             worker = KafkaWorker(consumer, producer, spec.handler, config)
             consumer.subscribe(spec.topics, listener=worker.listener())
             workers.append(worker)
@@ -79,6 +87,7 @@ async def run_service(
             stop,
             drain_timeout_s=settings.consumer.drain_timeout_s,
             dlq_topic=TopicNames(settings.kafka.topic_prefix).dlq,
+            log_bodies=settings.log_bodies,
         )
     finally:
         for task in tasks:

@@ -221,6 +221,14 @@ class MetricsSettings(_Group):
     """Address the metrics port binds."""
 
 
+class OtelSettings(_Group):
+    endpoint: str | None = None
+    """OTLP/HTTP traces endpoint (`http://otel-collector:4318/v1/traces`). Unset: no traces
+    are recorded or exported (the tracer is a no-op)."""
+    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    """Share of new traces recorded; a request's later hops follow its ingress decision."""
+
+
 class ProviderSettings(_Group):
     """One provider deployment, an entry of `AIBROKER_PROVIDERS` (JSON object by name)."""
 
@@ -333,6 +341,7 @@ class Settings(BaseSettings):
     dev: DevSettings = Field(default_factory=DevSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
+    otel: OtelSettings = Field(default_factory=OtelSettings)
     embeddings: EmbeddingsSettings = Field(default_factory=EmbeddingsSettings)
     ocr: OcrSettings = Field(default_factory=OcrSettings)
     vllm: VllmSettings = Field(default_factory=VllmSettings)
@@ -352,6 +361,9 @@ class Settings(BaseSettings):
     Redis by every ingress at start (see `aibroker/tenants.py`)."""
     log_level: str = "INFO"
     """Log level of every process."""
+    log_bodies: bool = False
+    """Debugging only: put the first 2 KiB of a record that failed its handler in the log.
+    Off, no prompt or result body is ever logged."""
 
 
 def load_settings(**overrides: Any) -> Settings:

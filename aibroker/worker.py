@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -23,8 +24,9 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from redis.exceptions import RedisError
 
-from aibroker import metrics
+from aibroker import metrics, tracing
 from aibroker.errors import BrokerError
+from aibroker.logs import REQUEST_ID
 from aibroker.offsets import PartitionOffsets
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,10 @@ class WorkerConfig:
     commit_interval_s: float = 0.2
     retry_backoff_s: float = 0.5
     retry_backoff_max_s: float = 10.0
+    group: str = ""
+    """The consumer group (a label of the lag metric)."""
+    log_bodies: bool = False
+    """Put the head of a record whose handler failed in the log (debugging only)."""
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -73,6 +79,9 @@ class KafkaWorker:
         # The metric children, looked up once: the per-record path only counts.
         self._in_flight_gauge = metrics.WORKER_IN_FLIGHT.labels(config.name)
         self._paused_gauge = metrics.WORKER_PAUSED.labels(config.name)
+        self._lag_topics: set[str] = set()
+        self._handle_seconds = metrics.HANDLE_SECONDS.labels(config.name)
+        self._record_age = metrics.RECORD_AGE_SECONDS.labels(config.name)
         self._handled = {
             outcome: metrics.WORKER_MESSAGES.labels(config.name, outcome)
             for outcome in ("ok", "retried", "dead_lettered")
@@ -101,6 +110,7 @@ class KafkaWorker:
                     await self._wait_for_slot(0.1)
                 if loop.time() >= next_commit:
                     await self.commit()
+                    self._report_lag()
                     next_commit = loop.time() + self.config.commit_interval_s
         finally:
             await self._drain(set(self._tasks.values()), self.config.drain_timeout_s)
@@ -108,6 +118,20 @@ class KafkaWorker:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self.commit()
+
+    def _report_lag(self) -> None:
+        """Per topic: records of this replica's partitions past its finished work, from the
+        high watermarks of the last fetches (no extra request to Kafka)."""
+        lag: dict[str, int] = dict.fromkeys(self._lag_topics, 0)
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            offsets = self._offsets.get(tp)
+            done = offsets.done_up_to() if offsets else None
+            if high is not None and done is not None:
+                lag[tp.topic] = lag.get(tp.topic, 0) + max(high - done, 0)
+        for topic, records in lag.items():
+            metrics.CONSUMER_LAG.labels(topic, self.config.group).set(records)
+        self._lag_topics = set(lag)
 
     def _set_paused(self, paused: bool) -> None:
         if paused == self._paused:
@@ -140,6 +164,15 @@ class KafkaWorker:
         self._slot_freed.set()
 
     async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """Handle one record in its own task, traced and logged under the record's key."""
+        REQUEST_ID.set(record.key.decode("utf-8", "replace") if record.key else None)
+        started = time.time()
+        self._record_age.observe(max(started - record.timestamp / 1000, 0.0))
+        with tracing.consuming(self.config.name, record):
+            await self._handle_until_done(record)
+        self._handle_seconds.observe(time.time() - started)
+
+    async def _handle_until_done(self, record: ConsumerRecord[bytes, bytes]) -> None:
         delay = self.config.retry_backoff_s
         while True:
             try:
@@ -155,11 +188,12 @@ class KafkaWorker:
                 log.warning("%s: %r; retrying in %.1fs", self.config.name, exc, delay)
             except Exception as exc:
                 log.exception(
-                    "%s: handler failed on %s:%d@%d",
+                    "%s: handler failed on %s:%d@%d%s",
                     self.config.name,
                     record.topic,
                     record.partition,
                     record.offset,
+                    f": {record.value[:2048]!r}" if self.config.log_bodies and record.value else "",
                 )
                 await self._dead_letter(record, exc)
                 return

@@ -16,10 +16,11 @@ from typing import Any
 
 from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.structs import ConsumerRecord
+from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from aibroker import metrics
+from aibroker import metrics, tracing
 from aibroker.breaker import Breakers, target_key
 from aibroker.claims import Claim, ClaimStore
 from aibroker.errors import BrokerError, PayloadTooLarge
@@ -83,16 +84,8 @@ class Pool:
         if request.target is None:
             raise ValueError("request reached a pool without a target")
         started = time.time()
-        streamed = bool(request.body.get("stream")) and request.reply_to is not None
-        call = asyncio.ensure_future(
-            self._stream(request, request.target)
-            if streamed
-            else self.engine.generate(request, request.target)
-        )
-        self.running[request.id] = call
-        call.add_done_callback(lambda _: self.running.pop(request.id, None))
         try:
-            completion = await call
+            completion = await self._call(request, request.target)
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
@@ -137,6 +130,26 @@ class Pool:
                 code="result_too_large",
             )
             await self.publisher.fail(request, too_large)
+
+    async def _call(self, request: Request, target: Target) -> Completion:
+        """The engine call, in a client span, cancellable by the client (`_abort`)."""
+        streamed = bool(request.body.get("stream")) and request.reply_to is not None
+        with tracing.TRACER.start_as_current_span(
+            f"call {target_key(target)}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "gen_ai.system": target.provider,
+                "gen_ai.request.model": target.model,
+                "aibroker.attempt": request.attempt,
+                "aibroker.streamed": streamed,
+            },
+        ):
+            call = asyncio.ensure_future(
+                self._stream(request, target) if streamed else self.engine.generate(request, target)
+            )
+            self.running[request.id] = call
+            call.add_done_callback(lambda _: self.running.pop(request.id, None))
+            return await call
 
     async def watch_cancels(self, redis: Redis) -> None:
         """Abort the engine call of each request a client cancels while it runs (vLLM frees

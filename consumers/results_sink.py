@@ -42,8 +42,12 @@ class ResultsSink:
 
 
 def record_finished(result: Result) -> None:
-    provider = result.served_by.provider if result.served_by else "none"
-    metrics.FINISHED.labels(provider, result.status.value).inc()
+    provider, model = (
+        (result.served_by.provider, result.served_by.model)
+        if result.served_by
+        else ("none", "none")
+    )
+    metrics.FINISHED.labels(provider, model, result.status.value).inc()
     for stage, ms in (
         ("queue", result.queued_ms),
         ("service", result.service_ms),
@@ -52,8 +56,13 @@ def record_finished(result: Result) -> None:
         if ms is not None:
             metrics.STAGE_SECONDS.labels(stage).observe(ms / 1000)
     if result.usage:
-        metrics.TOKENS.labels(provider, "prompt").inc(result.usage.prompt_tokens)
-        metrics.TOKENS.labels(provider, "completion").inc(result.usage.completion_tokens)
+        for direction, tokens in (
+            ("prompt", result.usage.prompt_tokens),
+            ("completion", result.usage.completion_tokens),
+        ):
+            metrics.TOKENS.labels(result.tenant, provider, model, direction).inc(tokens)
+    if result.cost_usd:
+        metrics.COST.labels(result.tenant, provider, model).inc(float(result.cost_usd))
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:

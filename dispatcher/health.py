@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
-from aibroker.breaker import Breakers
+from aibroker import metrics
+from aibroker.breaker import Breakers, State
 from aibroker.lag import LagReader
 from aibroker.routes import EXTERNAL_GROUP, RouteTable
 from dispatcher.routing import Health
@@ -64,6 +65,9 @@ class HealthView:
         states = await self._breakers.states(time.time())
         backlog = {w.key: await self._lags.lag(w.topic, w.group) for w in self._watched}
         self.current = dataclasses.replace(self.current, breakers=states, backlog=backlog)
+        for target, now in states.items():
+            for state in State:
+                metrics.BREAKER_STATE.labels(target, state.value).set(int(state is now))
         return self.current
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -13,7 +13,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from redis.exceptions import RedisError
 
-from aibroker import metrics
+from aibroker import metrics, tracing
 from aibroker.breaker import Breakers, State, target_key
 from aibroker.errors import BrokerError
 from aibroker.kafka import decode
@@ -122,6 +122,12 @@ class Dispatcher:
             health = dataclasses.replace(health, breakers=taken)  # another has the probe
         if isinstance(decision, Dispatch):
             routed = request.model_copy(update={"target": decision.target, "probe": decision.probe})
+            tracing.event(
+                "route",
+                target=target_key(decision.target),
+                attempt=request.attempt,
+                probe=decision.probe,
+            )
             await self.publisher.request(self.routes.topic(self.names, decision.target), routed)
         elif isinstance(decision, Wait):
             await self._hold(request, decision.delay_s, self._lane(request))
@@ -185,6 +191,12 @@ class Dispatcher:
                 }
             )
             metrics.RETRIES.labels(request.target.provider).inc()
+            tracing.event(
+                "retry",
+                target=target_key(request.target),
+                attempt=again.attempt,
+                delay_s=step.delay_s,
+            )
             await self._hold(again, step.delay_s, self.routes.topic(self.names, request.target))
 
     def _known_down(self, request: Request) -> bool:
@@ -201,6 +213,7 @@ class Dispatcher:
         assert request.target is not None
         log.info("request %s falls back from %s", request.id, target_key(request.target))
         metrics.FALLBACKS.labels(request.target.provider).inc()
+        tracing.event("fallback", source=target_key(request.target))
         await self.route(rest)
 
     async def on_delayed(self, record: ConsumerRecord[bytes, bytes]) -> None:

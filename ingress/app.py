@@ -9,6 +9,7 @@ import secrets
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from aibroker.batches import BatchStore
 from aibroker.cache import TtlCache
@@ -114,6 +115,9 @@ def create_app(settings: Settings) -> FastAPI:
         description="OpenAI-compatible, Kafka-backed asynchronous broker for AI requests.",
     )
     errors.install(app)
+    # Server spans per HTTP call (no-op unless AIBROKER_OTEL_ENDPOINT); the request's Kafka
+    # record carries the span's context on to the dispatcher.
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="health/.*,metrics")
     app.include_router(api.router)
     app.include_router(requests_api.router)
     app.include_router(admin_api.router)

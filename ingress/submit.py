@@ -9,13 +9,15 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from opentelemetry.trace import SpanKind
 from redis.exceptions import RedisError
 
-from aibroker import metrics
+from aibroker import metrics, tracing
 from aibroker.errors import PayloadTooLarge, Unavailable
 from aibroker.ids import new_id
 from aibroker.kafka import encode
 from aibroker.keys import KeyInfo
+from aibroker.logs import REQUEST_ID
 from aibroker.store import RequestStore
 from schemas.envelopes import Kind, Mode, Request, Status, Webhook
 from topics.catalog import TopicNames
@@ -73,9 +75,24 @@ class Submitter:
             if request.priority == "batch"
             else self._names.requests_interactive
         )
+        REQUEST_ID.set(request.id)
+        started = time.perf_counter()
         try:
-            async with asyncio.timeout(self._produce_timeout_s):
-                await self._producer.send_and_wait(topic, encode(request), key=request.id.encode())
+            with tracing.TRACER.start_as_current_span(
+                f"publish {topic}",
+                kind=SpanKind.PRODUCER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": topic,
+                    "aibroker.request_id": request.id,
+                    "aibroker.tenant": request.tenant,
+                    "aibroker.model": request.model,
+                },
+            ):
+                async with asyncio.timeout(self._produce_timeout_s):
+                    await self._producer.send_and_wait(
+                        topic, encode(request), key=request.id.encode()
+                    )
         except MessageSizeTooLargeError as exc:
             raise PayloadTooLarge(
                 "The request is larger than the broker's message limit.", param="body"
@@ -86,6 +103,7 @@ class Submitter:
                 "The broker cannot accept requests right now; retry shortly.", retry_after=2
             ) from exc
         metrics.ACCEPTED.labels(request.kind.value, request.mode.value).inc()
+        metrics.STAGE_SECONDS.labels("accept").observe(time.perf_counter() - started)
         if request.mode is Mode.SYNC:
             task = asyncio.create_task(self._record_queued(request))
             self._background.add(task)

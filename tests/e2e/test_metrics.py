@@ -27,7 +27,9 @@ async def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float
 def value(
     samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
 ) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
+    """The sum of `name`'s samples that carry (at least) these labels."""
+    wanted = set(labels.items())
+    return sum(v for (n, have), v in samples.items() if n == name and wanted <= have)
 
 
 async def test_metrics_move_with_real_requests(stack: Stack) -> None:
@@ -65,8 +67,8 @@ async def test_metrics_move_with_real_requests(stack: Stack) -> None:
 
     async def sink_counted() -> bool:
         now = await scrape(sink)
-        return value(now, finished, provider="mock", status="succeeded") > value(
-            before[sink], finished, provider="mock", status="succeeded"
+        return value(now, finished, provider="mock", model="echo", status="succeeded") > value(
+            before[sink], finished, provider="mock", model="echo", status="succeeded"
         )
 
     await eventually(sink_counted, what="the results sink counted the request")
@@ -74,8 +76,14 @@ async def test_metrics_move_with_real_requests(stack: Stack) -> None:
     total = "aibroker_request_stage_seconds_count"
     assert value(after_sink, total, stage="total") > value(before[sink], total, stage="total")
     tokens = "aibroker_tokens_total"
-    assert value(after_sink, tokens, provider="mock", direction="completion") > value(
-        before[sink], tokens, provider="mock", direction="completion"
+    assert value(after_sink, tokens, model="echo", direction="completion") > value(
+        before[sink], tokens, model="echo", direction="completion"
+    )
+    cost = "aibroker_cost_usd_total"  # the stack prices mock/echo
+    assert value(after_sink, cost, model="echo") > value(before[sink], cost, model="echo")
+    accept = "aibroker_request_stage_seconds_count"
+    assert value(after_ingress, accept, stage="accept") > value(
+        before[ingress], accept, stage="accept"
     )
 
     handled = "aibroker_worker_messages_total"
@@ -83,3 +91,12 @@ async def test_metrics_move_with_real_requests(stack: Stack) -> None:
     assert value(after_dispatcher, handled, worker="dispatcher.interactive", outcome="ok") > value(
         before[dispatcher], handled, worker="dispatcher.interactive", outcome="ok"
     )
+    for per_record in (
+        "aibroker_worker_handle_seconds_count",
+        "aibroker_worker_record_age_seconds_count",
+    ):
+        assert value(after_dispatcher, per_record, worker="dispatcher.interactive") > value(
+            before[dispatcher], per_record, worker="dispatcher.interactive"
+        )
+    lag = [n for (n, labels) in after_dispatcher if n == "aibroker_consumer_lag"]
+    assert lag  # reported per topic and group; its value comes and goes with the traffic

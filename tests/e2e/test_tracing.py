@@ -1,0 +1,160 @@
+"""One request, one trace: ingress, dispatcher, pool and results sink spans, linked through the
+Kafka headers, exported over OTLP/HTTP by the real processes to a collector run by the test."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from aibroker.embedded import free_port
+from loadtest.stack import Stack
+from tests.e2e.conftest import ROUTES, running_stack
+from tests.services import KafkaService, RedisService
+from tests.waiting import eventually
+
+pytestmark = [pytest.mark.e2e]
+
+
+@dataclass(frozen=True)
+class Span:
+    service: str
+    name: str
+    trace_id: str
+    span_id: str
+    parent_id: str
+    error: bool
+    events: tuple[str, ...]
+    request_id: str
+    """The `aibroker.request_id` attribute, where the span has one."""
+
+
+class Collector:
+    """An OTLP/HTTP traces endpoint (protobuf), keeping every span it is sent."""
+
+    def __init__(self) -> None:
+        self.spans: list[Span] = []
+        self.port = free_port()
+        collector = self
+
+        class Receive(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                collector.take(ExportTraceServiceRequest.FromString(body))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.end_headers()
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Receive)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1/traces"
+
+    def take(self, export: ExportTraceServiceRequest) -> None:
+        for resource in export.resource_spans:
+            attributes = {a.key: a.value.string_value for a in resource.resource.attributes}
+            for scope in resource.scope_spans:
+                self.spans.extend(
+                    Span(
+                        service=attributes.get("service.name", ""),
+                        name=span.name,
+                        trace_id=span.trace_id.hex(),
+                        span_id=span.span_id.hex(),
+                        parent_id=span.parent_span_id.hex(),
+                        error=span.status.code == 2,  # STATUS_CODE_ERROR
+                        events=tuple(event.name for event in span.events),
+                        request_id=next(
+                            (
+                                a.value.string_value
+                                for a in span.attributes
+                                if a.key == "aibroker.request_id"
+                            ),
+                            "",
+                        ),
+                    )
+                    for span in scope.spans
+                )
+
+
+@pytest.fixture(scope="module")
+def collector() -> Iterator[Collector]:
+    running = Collector()
+    yield running
+    running.server.shutdown()
+    running.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def traced(
+    kafka: KafkaService,
+    redis_svc: RedisService,
+    collector: Collector,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    env = {"AIBROKER_OTEL_ENDPOINT": collector.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    logs: Path = tmp_path_factory.mktemp("traced")
+    with running_stack(kafka, redis_svc, logs, routes_yaml=ROUTES, extra_env=env) as stack:
+        yield stack
+
+
+async def test_one_request_is_one_trace_across_every_hop(
+    traced: Stack, collector: Collector
+) -> None:
+    headers = {"Authorization": f"Bearer {traced.api_key}"}
+    async with httpx.AsyncClient(base_url=traced.url, headers=headers, timeout=30) as client:
+        # Its first target refuses the broker's key: one failed call, a fallback, then echo.
+        answer = await client.post(
+            "/v1/chat/completions",
+            json={"model": "refused-key", "messages": [{"role": "user", "content": "trace me"}]},
+        )
+    assert answer.status_code == 200
+    request_id = answer.headers["x-request-id"]
+
+    def publish_span() -> Span | None:
+        return next((s for s in collector.spans if s.request_id == request_id), None)
+
+    def trace() -> list[Span]:
+        first = publish_span()
+        return [s for s in collector.spans if first and s.trace_id == first.trace_id]
+
+    async def complete() -> bool:
+        services = {s.service for s in trace() if s.name.startswith("process")}
+        return {"aibroker-dispatcher", "aibroker-consumer-external", "aibroker-results"} <= (
+            services
+        ) and sum(s.name.startswith("call ") or not s.parent_id for s in trace()) == 3
+
+    await eventually(complete, what=f"every hop of {request_id} exported its span")
+    spans = trace()
+    by_id = {s.span_id: s for s in spans}
+    roots = [s for s in spans if not s.parent_id]
+    assert [(r.service, r.name) for r in roots] == [
+        ("aibroker-ingress", "POST /v1/chat/completions")
+    ]
+    for span in spans:  # every span hangs off the ingress's, hop by hop
+        assert span is roots[0] or span.parent_id in by_id, span
+
+    def parent_service(span: Span) -> str:
+        return by_id[span.parent_id].service
+
+    dispatched = [s for s in spans if s.service == "aibroker-dispatcher"]
+    assert any(parent_service(s) == "aibroker-ingress" for s in dispatched)
+    assert any("fallback" in s.events for s in dispatched)  # the outcome's span
+    calls = sorted((s for s in spans if s.name.startswith("call ")), key=lambda s: s.name)
+    assert [(c.name, c.error) for c in calls] == [
+        ("call mock/echo", False),
+        ("call mock/fail-401", True),
+    ]
+    sink = [s for s in spans if s.service == "aibroker-results"]
+    assert sink
+    assert all(parent_service(s) == "aibroker-consumer-external" for s in sink)
