@@ -44,8 +44,29 @@ def test_every_command_exists_in_the_cli() -> None:
         parser.parse_args(parts)  # exits on an unknown command
 
 
-def test_helm_values_name_real_commands() -> None:
-    values = yaml.safe_load((ROOT / "helm/aibroker/values.yaml").read_text())
-    parser = build_parser()
-    for service in values["services"].values():
-        parser.parse_args(service["args"])
+def test_the_full_stack_is_there() -> None:
+    services = compose()
+    wanted = {"kafka", "redis", "topics", "ingress", "dispatcher", "consumer-external", "results"}
+    wanted |= {"webhooks", "batches", "prometheus", "grafana", "otel-collector", "jaeger"}
+    assert wanted <= set(services)
+    assert services["consumer-vllm"]["profiles"] == ["gpu"]
+
+
+def test_prometheus_scrapes_every_broker_service() -> None:
+    config = yaml.safe_load((ROOT / "deploy/prometheus.yml").read_text())
+    (job,) = config["scrape_configs"]
+    scraped = set(job["dns_sd_configs"][0]["names"])
+    broker = {
+        name
+        for name, service in compose().items()
+        if str(service.get("image", "")).startswith("aibroker") and name != "topics"
+    }
+    assert broker - {"mock-provider"} <= scraped
+
+
+def test_every_mounted_file_exists() -> None:
+    for name, service in compose().items():
+        for volume in service.get("volumes", []):  # type: ignore[attr-defined]
+            source = str(volume).split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), (name, source)
