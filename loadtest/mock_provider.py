@@ -5,8 +5,8 @@ name (`mock/echo`, `mock/fail-500`, `mock/fail-429`, `mock/fail-400`, `mock/hang
 `mock/latency-200`, `mock/breaks-3` (a stream that fails after 3 words), combinable with
 `+`: `mock/latency-100+fail-503`), or for every
 request through `POST /_control` (`{"latency_ms", "error_rate", "error_status",
-"retry_after", "hang"}`). `GET /_stats` counts the calls it received, `GET /_history` lists
-them (time, model, last message).
+"retry_after", "hang"}`). `GET /_stats` counts the calls it received (and those in
+flight), `GET /_history` lists them (time, model, last message).
 It also speaks Anthropic's Messages API (`POST /v1/messages`, `loadtest/mock_anthropic.py`)
 and Gemini's `generateContent` (`POST /v1[beta]/models/{model}:generateContent`,
 `loadtest/mock_gemini.py`). `GET /_last/{openai,anthropic,gemini}` returns the last body
@@ -50,6 +50,8 @@ class Faults:
 class MockState:
     faults: Faults = field(default_factory=Faults)
     calls: int = 0
+    in_flight: int = 0
+    """Calls sleeping in their latency or hang right now (a fault's in-flight work)."""
     calls_by_model: dict[str, int] = field(default_factory=dict)
     last: dict[str, Any] = field(default_factory=dict)
     """The last request body received, by API (`GET /_last/anthropic`)."""
@@ -162,10 +164,14 @@ def create_app(faults: Faults | None = None) -> Starlette:
         and hangs applied here; the error status to answer with, if any."""
         f = state.faults
         latency = float(wants.get("latency") or f.latency_ms)
-        if latency:
-            await asyncio.sleep(latency / 1000)
-        if "hang" in wants or f.hang:
-            await asyncio.sleep(3600)
+        state.in_flight += 1
+        try:
+            if latency:
+                await asyncio.sleep(latency / 1000)
+            if "hang" in wants or f.hang:
+                await asyncio.sleep(3600)
+        finally:
+            state.in_flight -= 1
         if "fail" in wants:
             return int(wants["fail"] or 500)
         if f.error_rate and random.random() < f.error_rate:
@@ -248,7 +254,13 @@ def create_app(faults: Faults | None = None) -> Starlette:
         return _json({"calls": calls})
 
     async def stats(_: Request) -> Response:
-        return _json({"calls": state.calls, "calls_by_model": state.calls_by_model})
+        return _json(
+            {
+                "calls": state.calls,
+                "in_flight": state.in_flight,
+                "calls_by_model": state.calls_by_model,
+            }
+        )
 
     return Starlette(
         routes=[

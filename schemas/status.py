@@ -26,6 +26,7 @@ def status_document(request_id: str, status: Status, result: Result | None) -> d
                     "queued_ms",
                     "service_ms",
                     "total_ms",
+                    "finished_at",
                 },
                 exclude_none=True,
                 mode="json",

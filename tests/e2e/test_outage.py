@@ -13,10 +13,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from loadtest.history import final_states, published_results
 from loadtest.stack import Stack
 from tests.e2e.conftest import running_stack
-from tests.e2e.test_faults import final_states, results_per_id
 from tests.services import KafkaService, RedisService
+from topics.catalog import TopicNames
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -68,7 +69,7 @@ async def test_provider_down_for_30s_loses_nothing(stack: Stack, http: httpx.Asy
 
     assert [d["status"] for d in docs] == ["succeeded"] * len(ids)
     assert len(ids) >= 100
-    counts = await results_per_id(stack)
+    counts = await published_results(stack.bootstrap, TopicNames(stack.prefix).results)
     assert {counts[i] for i in ids} == {1}  # one terminal result each: none lost, none twice
 
     calls: dict[str, list[float]] = defaultdict(list)
