@@ -92,8 +92,12 @@ class History:
         except httpx.TransportError:
             self.transport_errors += 1
             return None
-        request_id = answer.headers.get("x-request-id") or _json(answer).get("id")
-        if answer.status_code == 202 or (sync and request_id and answer.status_code < 500):
+        # Only an accepted request (written to Kafka) has an id: in `x-request-id` on every
+        # sync answer that carries its result, in the body of a 202.
+        request_id = answer.headers.get("x-request-id")
+        if answer.status_code == 202:
+            request_id = request_id or _json(answer).get("id")
+        if request_id:
             assert request_id, answer.text
             self.accepted[request_id] = Submitted(
                 token, "sync" if sync else "async", deadline, time.time()

@@ -179,8 +179,8 @@ async def test_redis_down_for_10s(
 
 
 @pytest.fixture
-def durable_kafka(tmp_path: Path) -> Iterator[faults.DurableKafka]:
-    kafka = faults.durable_kafka(tmp_path / "kafka")
+def cuttable_kafka(tmp_path: Path) -> Iterator[faults.CuttableKafka]:
+    kafka = faults.cuttable_kafka(tmp_path / "kafka")
     kafka.start()
     try:
         yield kafka
@@ -188,24 +188,25 @@ def durable_kafka(tmp_path: Path) -> Iterator[faults.DurableKafka]:
         kafka.stop()
 
 
-async def test_kafka_broker_restarted(
-    durable_kafka: faults.DurableKafka,
+async def test_kafka_broker_gone_for_4s(
+    cuttable_kafka: faults.CuttableKafka,
     redis_svc: RedisService,
     tmp_path: Path,
     client_of: Callable[[Stack], httpx.AsyncClient],
 ) -> None:
-    """While the broker is down ingress answers 503 + Retry-After, never 202 without a write;
-    afterwards everything accepted ends once."""
-    stack = Stack(durable_kafka.bootstrap, False, redis_svc.url, tmp_path / "s")
+    """Every connection to the broker dropped and refused for 4 s, as in a broker restart:
+    ingress answers 503 + Retry-After, never 202 without a write; afterwards everything
+    accepted ends once."""
+    stack = Stack(cuttable_kafka.bootstrap, False, redis_svc.url, tmp_path / "s")
     stack.start()
     try:
         history = History(model="mock/latency-300")
 
         async def restart() -> int:
             in_flight = mock_in_flight(stack)
-            durable_kafka.broker.stop(kill=True)
+            cuttable_kafka.cut()
             await asyncio.sleep(4)
-            durable_kafka.broker.start()
+            cuttable_kafka.mend()
             return in_flight
 
         await with_fault(stack, history, client_of(stack), restart)
