@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: dev test lint install bench bench-local bench-dispatch bench-batch clean
+.PHONY: dev test lint install bench bench-local bench-dispatch bench-batch bench-scenarios bench-all soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,16 @@ bench-dispatch: $(STAMP)
 
 bench-batch: $(STAMP)
 	$(BIN)/python -m loadtest.bench_batch --update-readme README.md
+
+bench-scenarios: $(STAMP)
+	$(BIN)/python -m loadtest.scenarios --update-readme README.md
+
+# The standard set: every benchmark above, each refreshing its table in the README.
+bench-all: bench bench-local bench-dispatch bench-batch bench-scenarios
+
+# 30 minutes at a steady rate with random faults (loadtest/reports/soak.json, soak.png).
+soak: $(STAMP)
+	$(BIN)/python -m loadtest.soak --minutes 30
 
 clean:
 	rm -rf $(VENV) .aibroker .mypy_cache .ruff_cache .pytest_cache

@@ -6,17 +6,31 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_COUNT = 10**12
+"""Larger limits mean "none" in practice, and must stay within Redis's 64-bit integers (the
+quota script multiplies them)."""
+
 
 class Limits(BaseModel):
     """Quota of a tenant or of one of its keys; None: no limit of that kind."""
 
     model_config = ConfigDict(extra="forbid")
 
-    rpm: int | None = Field(default=None, ge=1, description="Requests admitted per minute.")
-    tpm: int | None = Field(
-        default=None, ge=1, description="Tokens per minute (prompt + max_tokens, reconciled)."
+    rpm: int | None = Field(
+        default=None, ge=1, le=MAX_COUNT, description="Requests admitted per minute."
     )
-    concurrency: int | None = Field(default=None, ge=1, description="Requests in flight at once.")
+    tpm: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_COUNT,
+        description="Tokens per minute (prompt + max_tokens, reconciled).",
+    )
+    concurrency: int | None = Field(
+        default=None, ge=1, le=MAX_COUNT, description="Requests in flight at once."
+    )
     budget_usd_month: Decimal | None = Field(
-        default=None, ge=0, description="Spend per calendar month (UTC), from results' cost."
+        default=None,
+        ge=0,
+        le=10**9,
+        description="Spend per calendar month (UTC), from results' cost.",
     )

@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
@@ -86,8 +86,12 @@ def _tenant_document(tenant: Tenant) -> dict[str, Any]:
     return {"object": "tenant", **tenant.model_dump(mode="json", exclude_none=True)}
 
 
+TenantName = Annotated[str, Path(pattern=TENANT_NAME)]
+"""A tenant name in a path: letters, digits, `.`, `_`, `-` (anything else is a clear 400)."""
+
+
 @router.put("/tenants/{name}")
-async def put_tenant(name: str, body: TenantBody, request: Request, _: Admin) -> Response:
+async def put_tenant(name: TenantName, body: TenantBody, request: Request, _: Admin) -> Response:
     """Create or replace a tenant's limits, model list, webhook endpoints and secrets
     (services apply it within `AIBROKER_QUOTA_CACHE_TTL_S`). Endpoint URLs pass the SSRF
     guard here and again at each delivery."""
@@ -110,7 +114,7 @@ async def list_tenants(request: Request, _: Admin) -> Response:
 
 
 @router.get("/tenants/{name}")
-async def get_tenant(name: str, request: Request, _: Admin) -> Response:
+async def get_tenant(name: TenantName, request: Request, _: Admin) -> Response:
     """The tenant, with its usage now: requests in flight and this month's spend (USD)."""
     svc = services(request)
     tenant = await svc.tenant_store.get(name)
@@ -125,7 +129,7 @@ async def get_tenant(name: str, request: Request, _: Admin) -> Response:
 
 
 @router.delete("/tenants/{name}")
-async def delete_tenant(name: str, request: Request, _: Admin) -> Response:
+async def delete_tenant(name: TenantName, request: Request, _: Admin) -> Response:
     """The tenant's limits and model list go (its keys stay, and work without limits)."""
     if not await services(request).tenant_store.delete(name):
         raise NotFound(f"No tenant '{name}'.", param="name")

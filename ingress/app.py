@@ -112,6 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
         title="aibroker",
         version="0.1.0",
         lifespan=lifespan,
+        responses=errors.ERROR_RESPONSES,
         description="OpenAI-compatible, Kafka-backed asynchronous broker for AI requests.",
     )
     errors.install(app)

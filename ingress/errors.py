@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
@@ -15,12 +17,46 @@ from starlette.responses import Response
 from aibroker import metrics
 from aibroker.errors import BrokerError, Unavailable
 
+log = logging.getLogger(__name__)
+
 _TYPES = {
     401: "invalid_request_error",
     404: "invalid_request_error",
     405: "invalid_request_error",
     429: "rate_limit_error",
 }
+
+
+class ErrorObject(BaseModel):
+    message: str
+    type: str
+    code: str | None = None
+    param: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every error ingress answers, as OpenAI's API has it."""
+
+    error: ErrorObject
+
+
+_MEANING = {
+    400: "Invalid request (the error's `param` names the field).",
+    401: "Missing or unknown API key.",
+    403: "The key may not use this model or resource.",
+    404: "No such model, request, file or batch (another tenant's ids included).",
+    408: "The request's deadline passed before it ran.",
+    409: "The request was cancelled.",
+    413: "The body is larger than the broker accepts.",
+    429: "A rate, concurrency or budget limit; `Retry-After` says when to retry.",
+    500: "The broker failed on this request (it is kept in the DLQ).",
+    502: "The provider failed, or refused the broker's credentials.",
+    503: "Kafka or Redis cannot be reached, or every target is down; see `Retry-After`.",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": meaning} for status, meaning in _MEANING.items()
+}
+"""The error statuses every route may answer, for the OpenAPI document."""
 
 
 def error_body(
@@ -88,6 +124,12 @@ def install(app: FastAPI) -> None:
         else:
             message = f"{param or 'body'}: {first.get('msg', 'invalid value')}"
         return refusal(400, message, "invalid_request_error", "invalid_value", param or None)
+
+    @app.exception_handler(Exception)
+    async def bug(_: Request, exc: Exception) -> Response:
+        """A bug: still an OpenAI-style error (the traceback goes to the log)."""
+        log.error("unhandled %s on a request", type(exc).__name__, exc_info=exc)
+        return refusal(500, "The broker failed on this request.", "server_error", "internal_error")
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> Response:

@@ -42,7 +42,25 @@ class SubmitRequest(BaseModel):
     )
 
 
-@router.post("/v1/requests", status_code=202)
+ACCEPTED_LINKS: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "Accepted: the request is on Kafka; follow it at its `url`.",
+        "links": {
+            "GetRequest": {
+                "operationId": "get_request",
+                "parameters": {"request_id": "$response.body#/id"},
+            },
+            "CancelRequest": {
+                "operationId": "cancel_request",
+                "parameters": {"request_id": "$response.body#/id"},
+            },
+        },
+    }
+}
+"""OpenAPI links: submit → poll → cancel (what stateful API testers follow)."""
+
+
+@router.post("/v1/requests", status_code=202, responses=ACCEPTED_LINKS)
 async def submit_request(body: SubmitRequest, request: Request, caller: Caller) -> Response:
     svc = services(request)
     kind, model_type = BODIES[body.endpoint]
@@ -64,7 +82,7 @@ async def submit_request(body: SubmitRequest, request: Request, caller: Caller) 
     return await submit_once(svc, request.headers, body.endpoint, payload, envelope, None)
 
 
-@router.get("/v1/requests/{request_id}")
+@router.get("/v1/requests/{request_id}", operation_id="get_request")
 async def get_request(
     request_id: str,
     request: Request,
@@ -79,7 +97,7 @@ async def get_request(
     return json_response(status_document(request_id, state.status, state.result))
 
 
-@router.delete("/v1/requests/{request_id}")
+@router.delete("/v1/requests/{request_id}", operation_id="cancel_request")
 async def cancel_request(request_id: str, request: Request, caller: Caller) -> Response:
     """Cancel a request that has not ended: queued work never starts; work already running
     finishes but its result is discarded. Answers the request's state once it has ended."""

@@ -1,0 +1,343 @@
+"""Open-loop scenarios through the whole broker, each next to the baseline measured in the same
+run (the mock provider called directly at the same rate):
+
+- sync chat (`POST /v1/chat/completions`, answer in the response);
+- async + long-poll (`POST /v1/requests`, then `GET /v1/requests/{id}?wait=`);
+- async + webhook (the same, the answer delivered, signed, to a receiver of this driver's);
+- direct producers (Request envelopes written to the requests topic; done when the result
+  appears on the `results` topic).
+
+Every scenario reports throughput, p50/p95/p99 end-to-end latency, the error rate and the
+p50/p99 of the broker's own stages (queue, service) from the requests' status documents.
+Writes loadtest/reports/scenarios.json and scenarios.png (latency distributions);
+`--update-readme` refreshes the README table. `make bench-all` runs this and the other
+benchmarks (local models, dispatcher hop, batch files) in one go.
+
+    python -m loadtest.scenarios [--rate 100] [--seconds 20] [--latency-ms 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from aiohttp import web
+
+from aibroker.embedded import free_port
+from aibroker.kafka import make_consumer, make_producer
+from aibroker.settings import KafkaSettings
+from loadtest.bench import update_readme
+from loadtest.driver import Run
+from loadtest.stack import Stack, bench_stack
+from topics.catalog import TopicNames
+
+REPORTS = Path(__file__).parent / "reports"
+MODEL = "mock/echo"
+
+
+@dataclass
+class Outcome:
+    run: Run = field(default_factory=Run)
+    stages: dict[str, list[float]] = field(default_factory=lambda: {"queue": [], "service": []})
+
+    def note_stages(self, doc: dict[str, Any]) -> None:
+        for stage, key in (("queue", "queued_ms"), ("service", "service_ms")):
+            if (ms := doc.get(key)) is not None:
+                self.stages[stage].append(ms / 1000)
+
+    def summary(self) -> dict[str, Any]:
+        total = len(self.run.latencies) + self.run.errors
+        stages = {
+            f"{stage}_{q}_ms": round(Run(latencies=values).percentile(q) * 1000, 2)
+            for stage, values in self.stages.items()
+            if values
+            for q in (50, 99)
+        }
+        return {
+            **self.run.summary(),
+            "error_rate": round(self.run.errors / total, 4) if total else None,
+            **stages,
+        }
+
+
+async def open_loop(
+    rate: float, seconds: float, one: Callable[[int], Coroutine[Any, Any, None]]
+) -> float:
+    """`one(i)` launched `rate` times a second for `seconds`, not waiting on each other; the
+    elapsed time once all have finished."""
+    started = time.monotonic()
+    tasks = []
+    for i in range(int(rate * seconds)):
+        delay = started + i / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
+    return time.monotonic() - started
+
+
+def chat(i: int) -> dict[str, Any]:
+    return {"model": MODEL, "messages": [{"role": "user", "content": f"request {i}"}]}
+
+
+async def timed(outcome: Outcome, call: Awaitable[bool]) -> None:
+    t0 = time.perf_counter()
+    try:
+        ok = await call
+    except (httpx.HTTPError, TimeoutError):
+        ok = False
+    if ok:
+        outcome.run.latencies.append(time.perf_counter() - t0)
+    else:
+        outcome.run.errors += 1
+
+
+async def baseline(stack: Stack, rate: float, seconds: float) -> Outcome:
+    outcome = Outcome()
+    async with httpx.AsyncClient(base_url=stack.mock_url, timeout=60) as client:
+
+        async def call(i: int) -> bool:
+            return (await client.post("/v1/chat/completions", json=chat(i))).status_code == 200
+
+        outcome.run.elapsed_s = await open_loop(rate, seconds, lambda i: timed(outcome, call(i)))
+    return outcome
+
+
+async def sync_chat(stack: Stack, client: httpx.AsyncClient, rate: float, s: float) -> Outcome:
+    outcome = Outcome()
+
+    async def call(i: int) -> bool:
+        return (await client.post("/v1/chat/completions", json=chat(i))).status_code == 200
+
+    outcome.run.elapsed_s = await open_loop(rate, s, lambda i: timed(outcome, call(i)))
+    return outcome
+
+
+async def long_poll(stack: Stack, client: httpx.AsyncClient, rate: float, s: float) -> Outcome:
+    outcome = Outcome()
+
+    async def call(i: int) -> bool:
+        envelope = {"endpoint": "/v1/chat/completions", "body": chat(i)}
+        accepted = await client.post("/v1/requests", json=envelope)
+        if accepted.status_code != 202:
+            return False
+        url = f"/v1/requests/{accepted.json()['id']}"
+        for _ in range(6):
+            doc = (await client.get(url, params={"wait": 10})).json()
+            if doc["status"] not in ("queued", "running"):
+                outcome.note_stages(doc)
+                return bool(doc["status"] == "succeeded")
+        return False
+
+    outcome.run.elapsed_s = await open_loop(rate, s, lambda i: timed(outcome, call(i)))
+    return outcome
+
+
+async def webhooks(stack: Stack, client: httpx.AsyncClient, rate: float, s: float) -> Outcome:
+    """Latency: submission to the signed webhook's arrival at the receiver."""
+    outcome = Outcome()
+    arrived: dict[str, asyncio.Future[dict[str, Any]]] = {}
+
+    async def receive(request: web.Request) -> web.Response:
+        event = orjson.loads(await request.read())
+        doc = event["data"]
+        arrived.setdefault(doc["id"], asyncio.get_running_loop().create_future()).set_result(doc)
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    hook = {"X-Aibroker-Webhook": f"http://127.0.0.1:{port}/hook"}
+    try:
+
+        async def call(i: int) -> bool:
+            envelope = {"endpoint": "/v1/chat/completions", "body": chat(i)}
+            accepted = await client.post("/v1/requests", json=envelope, headers=hook)
+            if accepted.status_code != 202:
+                return False
+            request_id = accepted.json()["id"]
+            future = arrived.setdefault(request_id, asyncio.get_running_loop().create_future())
+            doc = await asyncio.wait_for(future, 60)
+            outcome.note_stages(doc)
+            return bool(doc["status"] == "succeeded")
+
+        outcome.run.elapsed_s = await open_loop(rate, s, lambda i: timed(outcome, call(i)))
+    finally:
+        await runner.cleanup()
+    return outcome
+
+
+async def direct_producers(
+    stack: Stack, client: httpx.AsyncClient, rate: float, s: float
+) -> Outcome:
+    """Envelopes written straight to the requests topic (a backend producer); done when the
+    result is on `results`."""
+    outcome = Outcome()
+    names = TopicNames(stack.prefix)
+    kafka = KafkaSettings(bootstrap=stack.bootstrap, idempotent=stack.idempotent)
+    results = make_consumer(kafka, names.results, group_id=None, auto_offset_reset="latest")
+    producer = make_producer(kafka, linger_ms=1)
+    await results.start()
+    await producer.start()
+    waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+
+    async def collect() -> None:
+        while True:
+            batch = await results.getmany(timeout_ms=200)
+            for records in batch.values():
+                for record in records:
+                    result = orjson.loads(record.value)
+                    future = waiting.get(result["id"])
+                    if future is not None and not future.done():
+                        future.set_result(result)
+
+    collector = asyncio.create_task(collect())
+    try:
+        await results.getmany(timeout_ms=500)  # positioned at the end before sending
+        await asyncio.sleep(1.0)
+
+        async def call(i: int) -> bool:
+            request_id = f"req_{uuid.uuid4().hex}"
+            future = waiting[request_id] = asyncio.get_running_loop().create_future()
+            envelope = {
+                "v": 1,
+                "id": request_id,
+                "tenant": "tenant-a",
+                "kind": "chat",
+                "model": MODEL,
+                "body": chat(i),
+                "mode": "async",
+                "created_at": time.time(),
+            }
+            await producer.send_and_wait(
+                names.requests_interactive, orjson.dumps(envelope), key=request_id.encode()
+            )
+            result = await asyncio.wait_for(future, 60)
+            outcome.note_stages(result)
+            return bool(result["status"] == "succeeded")
+
+        outcome.run.elapsed_s = await open_loop(rate, s, lambda i: timed(outcome, call(i)))
+    finally:
+        collector.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await collector
+        await producer.stop()
+        await results.stop()
+    return outcome
+
+
+SCENARIOS = {
+    "sync chat": sync_chat,
+    "async + long-poll": long_poll,
+    "async + webhook": webhooks,
+    "direct producers": direct_producers,
+}
+
+
+async def prepare_webhooks(stack: Stack) -> None:
+    """tenant-a gets a webhook secret (webhooks need one)."""
+    headers = {"Authorization": f"Bearer {stack.admin_key}"}
+    async with httpx.AsyncClient(base_url=f"{stack.url}/admin/v1", headers=headers) as admin:
+        secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        answer = await admin.put("/tenants/tenant-a", json={"webhook_secrets": [secret]})
+        answer.raise_for_status()
+
+
+async def measure(stack: Stack, rate: float, seconds: float) -> dict[str, dict[str, Any]]:
+    await prepare_webhooks(stack)
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+    async with httpx.AsyncClient(
+        base_url=stack.url, headers=headers, timeout=60, limits=limits
+    ) as client:
+        for i in range(20):  # warm: keys cached, every consumer assigned
+            await client.post("/v1/chat/completions", json=chat(i))
+        report = {"baseline (mock direct)": (await baseline(stack, rate, seconds)).summary()}
+        for name, scenario in SCENARIOS.items():
+            report[name] = (await scenario(stack, client, rate, seconds)).summary()
+            print(f"{name}: {report[name]}", flush=True)
+    return report
+
+
+def table(report: dict[str, dict[str, Any]], rate: float) -> str:
+    base = report["baseline (mock direct)"]["p50_ms"]
+    rows = [
+        f"Open loop at {rate:g} requests/s, mock provider latency as set; p50 overhead is the "
+        "scenario's p50 minus the baseline's.",
+        "",
+        "| scenario | req/s | p50 | p95 | p99 | errors | queue p50 / p99 | service p50 "
+        "| p50 over baseline |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, r in report.items():
+        queue = f"{r['queue_50_ms']} / {r['queue_99_ms']} ms" if "queue_50_ms" in r else "—"
+        service = f"{r['service_50_ms']} ms" if "service_50_ms" in r else "—"
+        over = "—" if name.startswith("baseline") else f"+{r['p50_ms'] - base:.1f} ms"
+        rows.append(
+            f"| {name} | {r['throughput_rps']} | {r['p50_ms']} ms | {r['p95_ms']} ms "
+            f"| {r['p99_ms']} ms | {r['error_rate']} | {queue} | {service} | {over} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def plot(report: dict[str, dict[str, Any]], path: Path, rate: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(report)
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for q, marker in ((50, "o"), (95, "s"), (99, "^")):
+        ax.scatter(names, [report[n][f"p{q}_ms"] for n in names], marker=marker, label=f"p{q}")
+    ax.set_yscale("log")
+    ax.set_ylabel("end-to-end latency (ms, log)")
+    ax.set_title(f"Scenarios at {rate:g} req/s (open loop) vs the mock called directly")
+    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    plt.setp(ax.get_xticklabels(), rotation=15, ha="right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--latency-ms", type=float, default=50)
+    parser.add_argument("--update-readme", type=Path)
+    args = parser.parse_args()
+    env = {
+        "AIBROKER_WEBHOOKS_ALLOW_HTTP": "true",
+        "AIBROKER_WEBHOOKS_ALLOW": '["127.0.0.0/8"]',
+    }
+    with tempfile.TemporaryDirectory(prefix="aib-scen-") as tmp, contextlib.ExitStack() as ctx:
+        pids: dict[str, int] = {}
+        stack = bench_stack(ctx, Path(tmp), pids, mock_latency_ms=args.latency_ms, extra_env=env)
+        report = asyncio.run(measure(stack, args.rate, args.seconds))
+    REPORTS.mkdir(exist_ok=True)
+    result = {"rate": args.rate, "seconds": args.seconds, "latency_ms": args.latency_ms}
+    (REPORTS / "scenarios.json").write_text(json.dumps({**result, "report": report}, indent=1))
+    plot(report, REPORTS / "scenarios.png", args.rate)
+    text = table(report, args.rate)
+    print(text)
+    if args.update_readme:
+        update_readme(args.update_readme, text, marker="bench-scenarios")
+
+
+if __name__ == "__main__":
+    main()
