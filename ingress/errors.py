@@ -9,13 +9,13 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from aibroker import metrics
 from aibroker.errors import BrokerError, Unavailable
+from schemas.openai import ErrorBody
 
 log = logging.getLogger(__name__)
 
@@ -25,19 +25,6 @@ _TYPES = {
     405: "invalid_request_error",
     429: "rate_limit_error",
 }
-
-
-class ErrorObject(BaseModel):
-    message: str
-    type: str
-    code: str | None = None
-    param: str | None = None
-
-
-class ErrorResponse(BaseModel):
-    """Every error ingress answers, as OpenAI's API has it."""
-
-    error: ErrorObject
 
 
 _MEANING = {
@@ -54,7 +41,7 @@ _MEANING = {
     503: "Kafka or Redis cannot be reached, or every target is down; see `Retry-After`.",
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": meaning} for status, meaning in _MEANING.items()
+    status: {"model": ErrorBody, "description": meaning} for status, meaning in _MEANING.items()
 }
 """The error statuses every route may answer, for the OpenAPI document."""
 

@@ -4,10 +4,13 @@ can be cut."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from aibroker import embedded
 from aibroker.procs import die_with_parent, stop_process
@@ -48,6 +51,24 @@ class Restartable:
             else:
                 stop_process(self.process, timeout_s=10)
             self.process = None
+
+
+class Startable(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Startable)
+
+
+@contextlib.contextmanager
+def running(server: S) -> Iterator[S]:
+    """`server` started, and stopped however the block ends."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def redis(workdir: Path) -> Restartable:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from aiokafka.structs import ConsumerRecord
 
 from aibroker.kafka import make_consumer
 from aibroker.settings import KafkaSettings
@@ -242,16 +243,21 @@ async def call_times(mock_url: str) -> dict[str, list[float]]:
 async def published_results(bootstrap: str, topic: str) -> Counter[str]:
     """Records on the results topic, by request id (duplicates are allowed there: the sinks
     keep the first; the checker looks at what clients saw)."""
+    return Counter(r.key.decode() for r in await read_topic(bootstrap, topic) if r.key)
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of `topic` now, from the beginning (no group: nothing committed)."""
     consumer = make_consumer(KafkaSettings(bootstrap=bootstrap), topic, group_id=None)
     await consumer.start()
-    counts: Counter[str] = Counter()
+    records: list[ConsumerRecord[bytes, bytes]] = []
     try:
         while batch := await consumer.getmany(timeout_ms=1500):
-            for records in batch.values():
-                counts.update(r.key.decode() for r in records if r.key)
+            for partition in batch.values():
+                records.extend(partition)
     finally:
         await consumer.stop()
-    return counts
+    return records
 
 
 def _json(answer: httpx.Response) -> dict[str, Any]:

@@ -21,10 +21,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aibroker.kafka import make_consumer, running_producer
+from aibroker.kafka import running_producer
 from aibroker.settings import KafkaSettings
 from loadtest import faults
-from loadtest.history import History, call_times, provider_calls, published_results
+from loadtest.history import (
+    History,
+    call_times,
+    provider_calls,
+    published_results,
+    read_topic,
+)
 from loadtest.stack import Stack
 from tests.services import KafkaService, RedisService
 from tests.waiting import eventually
@@ -144,12 +150,8 @@ async def test_a_service_dies_mid_work(
 
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[faults.Restartable]:
-    server = faults.redis(tmp_path / "redis")
-    server.start()
-    try:
+    with faults.running(faults.redis(tmp_path / "redis")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 async def test_redis_down_for_10s(
@@ -180,12 +182,8 @@ async def test_redis_down_for_10s(
 
 @pytest.fixture
 def cuttable_kafka(tmp_path: Path) -> Iterator[faults.CuttableKafka]:
-    kafka = faults.cuttable_kafka(tmp_path / "kafka")
-    kafka.start()
-    try:
+    with faults.running(faults.cuttable_kafka(tmp_path / "kafka")) as kafka:
         yield kafka
-    finally:
-        kafka.stop()
 
 
 async def test_kafka_broker_gone_for_4s(
@@ -283,18 +281,12 @@ async def test_poison_on_every_topic_goes_to_the_dlq(
 
 
 async def dlq_sources(bootstrap: str, topic: str) -> set[str]:
-    consumer = make_consumer(KafkaSettings(bootstrap=bootstrap), topic, group_id=None)
-    await consumer.start()
+    """The topics the DLQ's poison records came from."""
     sources: set[str] = set()
-    try:
-        while batch := await consumer.getmany(timeout_ms=1000):
-            for records in batch.values():
-                for record in records:
-                    headers = dict(record.headers or ())
-                    if headers.get("aib-dlq-kind") == b"poison":
-                        sources.add(headers["aib-dlq-source"].decode().rsplit(":", 2)[0])
-    finally:
-        await consumer.stop()
+    for record in await read_topic(bootstrap, topic):
+        headers = dict(record.headers or ())
+        if headers.get("aib-dlq-kind") == b"poison":
+            sources.add(headers["aib-dlq-source"].decode().rsplit(":", 2)[0])
     return sources
 
 
