@@ -50,6 +50,7 @@ def test_the_full_stack_is_there() -> None:
     wanted |= {"webhooks", "batches", "prometheus", "grafana", "otel-collector", "jaeger"}
     assert wanted <= set(services)
     assert services["consumer-vllm"]["profiles"] == ["gpu"]
+    assert services["consumer-paddle"]["profiles"] == ["gpu"]
 
 
 def test_prometheus_scrapes_every_broker_service() -> None:
