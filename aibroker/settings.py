@@ -264,6 +264,12 @@ class EmbeddingsSettings(_Group):
     """Most (estimated) tokens in one model call: long texts make smaller batches."""
     max_wait_ms: float = 5.0
     """Longest a text waits for batch-mates before its batch runs anyway."""
+    qdrant_url: str | None = None
+    """Qdrant that embeddings requests with `store` write to: `http://qdrant:6333`, or a
+    directory for qdrant-client's local mode (one pool process only). Unset: `store` is
+    refused with a 400."""
+    qdrant_api_key: str | None = None
+    """API key of that Qdrant, if it asks for one."""
 
 
 class OcrSettings(_Group):

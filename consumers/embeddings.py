@@ -14,12 +14,15 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from aibroker.errors import InvalidRequest
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from aibroker.errors import InvalidRequest, ProviderUnavailable
 from aibroker.routes import LocalModel
 from aibroker.settings import EmbeddingsSettings
 from consumers.batcher import BatchLimits, MicroBatcher, model_thread
-from consumers.embed_io import Vector, embeddings_response, input_texts
+from consumers.embed_io import Vector, embeddings_response, fit_dimensions, input_texts
 from consumers.engine import BatchedEngine, Completion
+from consumers.vectors import VectorSink, points
 from schemas.envelopes import Request, Target
 from schemas.openai import EmbeddingsRequest, Usage
 
@@ -73,6 +76,9 @@ class EmbeddingsEngine(BatchedEngine):
         thread: ThreadPoolExecutor,
     ) -> None:
         self.served = served
+        self._vectors = (
+            VectorSink.connect(cfg.qdrant_url, cfg.qdrant_api_key) if cfg.qdrant_url else None
+        )
         self._thread = thread
         self._model = model
         self._dim = _dimension(model)
@@ -106,8 +112,32 @@ class EmbeddingsEngine(BatchedEngine):
         texts = input_texts(body, self._decode)
         embedded = await self._batcher.submit(texts)
         tokens = sum(n for _, n in embedded)
-        response = embeddings_response(target.model, body, [v for v, _ in embedded], tokens)
+        vectors = [v for v, _ in embedded]
+        response = embeddings_response(target.model, body, vectors, tokens)
+        if body.store is not None:
+            response["stored"] = await self._store(body, request.id, texts, vectors)
         return Completion(response, Usage(prompt_tokens=tokens, total_tokens=tokens))
+
+    async def _store(
+        self, body: EmbeddingsRequest, request_id: str, texts: list[str], vectors: list[Vector]
+    ) -> dict[str, object]:
+        """Write the request's vectors to Qdrant (before answering: a stored answer means
+        stored points). A Qdrant that fails is a retryable failure of the request."""
+        assert body.store is not None
+        if self._vectors is None:
+            raise InvalidRequest("No vector store is configured for embeddings.", param="store")
+        stored = [fit_dimensions(v, body.dimensions) for v in vectors]
+        batch = points(body.store, request_id, texts, stored)
+        try:
+            count = await self._vectors.write(body.store.collection, len(stored[0]), batch)
+        except (OSError, ResponseHandlingException, UnexpectedResponse) as exc:
+            raise ProviderUnavailable(f"The vector store failed: {exc}") from exc
+        return {"collection": body.store.collection, "points": count}
+
+    async def aclose(self) -> None:
+        if self._vectors is not None:
+            await self._vectors.aclose()
+        await super().aclose()
 
     def _encode(self, texts: list[str]) -> Sequence[Embedded]:
         """One model call, on the model's thread. `encode` sorts the texts by length and

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from aibroker.errors import InvalidRequest
 from aibroker.keys import KeyInfo
 from aibroker.netguard import check_url
 from ingress.auth import authenticate, check_model
@@ -40,7 +41,10 @@ async def chat_completions(
 @router.post("/v1/embeddings", tags=["openai"])
 async def embeddings(body: EmbeddingsRequest, request: Request, caller: Caller) -> Response:
     """Vectors for a string, a list of strings or token ids, from a local embeddings pool
-    (micro-batched with other requests). `Prefer` and `Idempotency-Key` as for chat."""
+    (micro-batched with other requests). `Prefer` and `Idempotency-Key` as for chat. With
+    `store: {collection, ids?, payloads?}` the vectors are also written to Qdrant."""
+    if body.store is not None and not services(request).settings.embeddings.qdrant_url:
+        raise InvalidRequest("No vector store is configured for embeddings.", param="store")
     return await _submit(
         request, caller, Kind.EMBEDDINGS, body.model, body.model_dump(exclude_unset=True)
     )

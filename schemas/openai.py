@@ -59,6 +59,19 @@ MAX_EMBEDDING_INPUTS = 2048
 EmbeddingInput = str | list[str] | list[int] | list[list[int]]
 
 
+class VectorStore(BaseModel):
+    """Broker extension of `POST /v1/embeddings`: also write the vectors to a Qdrant
+    collection (made on first use, cosine distance), one point per input, its text in the
+    payload. Ids (integers or strings) default to ones derived from the request, so a request
+    redone after a crash overwrites its own points."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    collection: str = Field(pattern=r"^[A-Za-z0-9_-]{1,255}$")
+    ids: list[int | str] | None = None
+    payloads: list[dict[str, Any]] | None = None
+
+
 class EmbeddingsRequest(BaseModel):
     """`POST /v1/embeddings`: text, a list of texts, or token ids (one list or several)."""
 
@@ -69,6 +82,25 @@ class EmbeddingsRequest(BaseModel):
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(default=None, ge=1)
     user: str | None = None
+    store: VectorStore | None = None
+
+    def input_count(self) -> int:
+        """How many vectors the answer holds: one per string or per token list."""
+        value = self.input
+        if isinstance(value, str) or all(isinstance(item, int) for item in value):
+            return 1
+        return len(value)
+
+    @model_validator(mode="after")
+    def _one_id_and_payload_per_input(self) -> EmbeddingsRequest:
+        if self.store is None:
+            return self
+        count = self.input_count()
+        for name in ("ids", "payloads"):
+            given = getattr(self.store, name)
+            if given is not None and len(given) != count:
+                raise ValueError(f"store.{name} must hold one entry per input ({count})")
+        return self
 
     @field_validator("input")
     @classmethod

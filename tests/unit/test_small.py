@@ -90,3 +90,23 @@ def test_request_envelope_schema_is_exportable() -> None:
     schema = Request.model_json_schema()
     assert {"id", "tenant", "kind", "model", "body", "created_at"} <= set(schema["required"])
     assert schema["properties"]["v"]["const"] == 1
+
+
+def test_vector_points_have_stable_ids_and_their_text() -> None:
+    import numpy as np
+
+    from consumers.vectors import points
+    from schemas.openai import VectorStore
+
+    store = VectorStore(collection="docs", ids=["a", 5], payloads=[{}, {"k": 1}])
+    vectors = [np.ones(3, dtype=np.float32)] * 2
+    made = points(store, "req_1", ["x", "y"], vectors)
+    assert made[1].id == 5
+    assert made[1].payload == {"k": 1, "text": "y", "request_id": "req_1", "id": 5}
+    elsewhere = points(VectorStore(collection="other", ids=["a"]), "req_1", ["x"], vectors[:1])
+    assert made[0].id != elsewhere[0].id  # a string id is per collection
+
+    unnamed = VectorStore(collection="docs")
+    first = [p.id for p in points(unnamed, "req_1", ["x", "y"], vectors)]
+    assert first == [p.id for p in points(unnamed, "req_1", ["x", "y"], vectors)]  # redone
+    assert first != [p.id for p in points(unnamed, "req_2", ["x", "y"], vectors)]

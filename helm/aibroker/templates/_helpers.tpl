@@ -86,6 +86,10 @@ app.kubernetes.io/component: {{ .name }}
   value: {{ .Values.metrics.port | quote }}
 - name: AIBROKER_METRICS_HOST
   value: "0.0.0.0"
+{{- with .Values.vectors.qdrantUrl }}
+- name: AIBROKER_EMBEDDINGS_QDRANT_URL
+  value: {{ . | quote }}
+{{- end }}
 {{- with .Values.otel.endpoint }}
 - name: AIBROKER_OTEL_ENDPOINT
   value: {{ . | quote }}
