@@ -268,11 +268,11 @@ async def measure(stack: Stack, rate: float, seconds: float) -> dict[str, dict[s
     return report
 
 
-def table(report: dict[str, dict[str, Any]], rate: float) -> str:
+def table(report: dict[str, dict[str, Any]], rate: float, latency_ms: float) -> str:
     base = report["baseline (mock direct)"]["p50_ms"]
     rows = [
-        f"Open loop at {rate:g} requests/s, mock provider latency as set; p50 overhead is the "
-        "scenario's p50 minus the baseline's.",
+        f"Open loop at {rate:g} requests/s for each scenario, mock provider at {latency_ms:g} ms; "
+        "the last column is the scenario's p50 minus the baseline's.",
         "",
         "| scenario | req/s | p50 | p95 | p99 | errors | queue p50 / p99 | service p50 "
         "| p50 over baseline |",
@@ -328,7 +328,7 @@ def main() -> None:
     result = {"rate": args.rate, "seconds": args.seconds, "latency_ms": args.latency_ms}
     (REPORTS / "scenarios.json").write_text(json.dumps({**result, "report": report}, indent=1))
     plot(report, REPORTS / "scenarios.png", args.rate)
-    text = table(report, args.rate)
+    text = table(report, args.rate, args.latency_ms)
     print(text)
     if args.update_readme:
         update_readme(args.update_readme, text, marker="bench-scenarios")

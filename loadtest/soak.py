@@ -180,7 +180,7 @@ def report(soak: Soak, broken: list[str]) -> dict[str, Any]:
         back = next((s["t"] for s in after if s["lag"] <= steady), None)
         since = round(back - fault["t"], 1) if back else None
         recovery.append({**fault, "lag_peak": peak, "lag_back_after_s": since})
-    first, last = soak.samples[0], soak.samples[-1]
+    first, last = (samples or soak.samples)[0], soak.samples[-1]  # sockets: after warm-up
     socket_keys = sorted(k for k in last if k.startswith("sockets."))
     return {
         "minutes": round((time.time() - soak.started) / 60, 1),
