@@ -80,7 +80,7 @@ def event(name: str, **attributes: str | int | float | bool) -> None:
 
 
 @contextmanager
-def consuming(worker: str, record: ConsumerRecord[bytes, bytes]) -> Iterator[Span]:
+def consuming(worker: str, group: str, record: ConsumerRecord[bytes, bytes]) -> Iterator[Span]:
     """A consumer span around handling one record, child of the context the record carries."""
     attributes: dict[str, Any] = {
         "messaging.system": "kafka",
@@ -88,7 +88,8 @@ def consuming(worker: str, record: ConsumerRecord[bytes, bytes]) -> Iterator[Spa
         "messaging.destination.name": record.topic,
         "messaging.destination.partition.id": str(record.partition),
         "messaging.kafka.offset": record.offset,
-        "messaging.consumer.group.name": worker,
+        "messaging.consumer.group.name": group,
+        "aibroker.worker": worker,
     }
     if record.key:
         attributes["messaging.kafka.message.key"] = record.key.decode("utf-8", "replace")

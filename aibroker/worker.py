@@ -168,7 +168,7 @@ class KafkaWorker:
         REQUEST_ID.set(record.key.decode("utf-8", "replace") if record.key else None)
         started = time.time()
         self._record_age.observe(max(started - record.timestamp / 1000, 0.0))
-        with tracing.consuming(self.config.name, record):
+        with tracing.consuming(self.config.name, self.config.group, record):
             await self._handle_until_done(record)
         self._handle_seconds.observe(time.time() - started)
 
