@@ -140,7 +140,7 @@ def cmd_schemas_export(_: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_settings(_: Settings, args: argparse.Namespace) -> None:
-    from aibroker.settings import settings_table
+    from aibroker.settings_doc import settings_table
 
     table = settings_table()
     if args.update_readme is None:

