@@ -66,6 +66,24 @@ async def ended(sdk: openai.AsyncOpenAI, batch_id: str, timeout_s: float = 60) -
     )
 
 
+async def start_batch(sdk: openai.AsyncOpenAI, lines: io.BytesIO) -> Any:
+    """Upload a chat batch file and start its batch (24 h window)."""
+    uploaded = await sdk.files.create(file=("in.jsonl", lines), purpose="batch")
+    return await sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+
+
+async def progressed(sdk: openai.AsyncOpenAI, batch_id: str, completed: int) -> None:
+    """Wait until at least `completed` lines of the batch are done."""
+
+    async def enough() -> bool:
+        counts = (await sdk.batches.retrieve(batch_id)).request_counts
+        return counts is not None and counts.completed >= completed
+
+    await eventually(enough, what=f"{completed} lines of {batch_id} done", timeout_s=30)
+
+
 async def output(sdk: openai.AsyncOpenAI, file_id: str | None) -> list[dict[str, Any]]:
     if file_id is None:
         return []
@@ -102,10 +120,7 @@ async def test_the_sdk_round_trips_files_and_batches(sdk: openai.AsyncOpenAI) ->
 async def test_failed_lines_go_to_the_error_file(sdk: openai.AsyncOpenAI) -> None:
     lines = chat_lines(3) + chat_lines(1, "mock/fail-400")
     lines[-1]["custom_id"] = "bad"
-    uploaded = await sdk.files.create(file=("in.jsonl", jsonl(lines)), purpose="batch")
-    batch = await sdk.batches.create(
-        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
-    )
+    batch = await start_batch(sdk, jsonl(lines))
     done = await ended(sdk, batch.id)
     assert done.status == "completed"
     assert done.request_counts is not None
@@ -122,10 +137,7 @@ async def test_a_bad_file_fails_naming_its_lines_and_enqueues_nothing(
     lines[1]["custom_id"] = "line-0"  # a duplicate
     lines[2]["url"] = "/v1/embeddings"
     raw = b"\n".join(orjson.dumps(line) for line in lines) + b"\n{not json\n"
-    uploaded = await sdk.files.create(file=("in.jsonl", io.BytesIO(raw)), purpose="batch")
-    batch = await sdk.batches.create(
-        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
-    )
+    batch = await start_batch(sdk, io.BytesIO(raw))
     assert batch.status == "failed"
     assert batch.errors is not None
     found = {(e.line, e.code) for e in batch.errors.data or []}
@@ -139,16 +151,8 @@ async def test_a_bad_file_fails_naming_its_lines_and_enqueues_nothing(
 
 async def test_cancel_keeps_what_finished(sdk: openai.AsyncOpenAI) -> None:
     lines = chat_lines(300, "mock/latency-200")
-    uploaded = await sdk.files.create(file=("in.jsonl", jsonl(lines)), purpose="batch")
-    batch = await sdk.batches.create(
-        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
-    )
-
-    async def some_done() -> bool:
-        counts = (await sdk.batches.retrieve(batch.id)).request_counts
-        return counts is not None and counts.completed >= 5
-
-    await eventually(some_done, what="a few lines done", timeout_s=30)
+    batch = await start_batch(sdk, jsonl(lines))
+    await progressed(sdk, batch.id, 5)
     cancelling = await sdk.batches.cancel(batch.id)
     assert cancelling.status == "cancelling"
     done = await ended(sdk, batch.id)
@@ -166,16 +170,8 @@ async def test_cancel_keeps_what_finished(sdk: openai.AsyncOpenAI) -> None:
 async def test_a_killed_runner_still_yields_each_custom_id_once(
     stack: Stack, sdk: openai.AsyncOpenAI
 ) -> None:
-    uploaded = await sdk.files.create(file=("in.jsonl", jsonl(chat_lines(600))), purpose="batch")
-    batch = await sdk.batches.create(
-        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
-    )
-
-    async def under_way() -> bool:
-        counts = (await sdk.batches.retrieve(batch.id)).request_counts
-        return counts is not None and counts.completed >= 50
-
-    await eventually(under_way, what="the batch under way", timeout_s=30)
+    batch = await start_batch(sdk, jsonl(chat_lines(600)))
+    await progressed(sdk, batch.id, 50)
     stack.kill("batches", signal.SIGKILL)  # mid-expansion and mid-aggregation
     stack.start_service("batches")
     done = await ended(sdk, batch.id, timeout_s=90)
