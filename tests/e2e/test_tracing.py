@@ -129,10 +129,16 @@ async def test_one_request_is_one_trace_across_every_hop(
         return [s for s in collector.spans if first and s.trace_id == first.trace_id]
 
     async def complete() -> bool:
-        services = {s.service for s in trace() if s.name.startswith("process")}
-        return {"aibroker-dispatcher", "aibroker-consumer-external", "aibroker-results"} <= (
-            services
-        ) and sum(s.name.startswith("call ") or not s.parent_id for s in trace()) == 3
+        """Every hop's spans are in: a span ends (and is exported) before the one around it,
+        so wait until no exported span still misses its parent."""
+        spans = trace()
+        services = {s.service for s in spans if s.name.startswith("process")}
+        ids = {s.span_id for s in spans}
+        return (
+            {"aibroker-dispatcher", "aibroker-consumer-external", "aibroker-results"} <= services
+            and sum(s.name.startswith("call ") or not s.parent_id for s in spans) == 3
+            and all(not s.parent_id or s.parent_id in ids for s in spans)
+        )
 
     await eventually(complete, what=f"every hop of {request_id} exported its span")
     spans = trace()
