@@ -28,10 +28,23 @@ def _service(run: Callable[[Settings, asyncio.Event], Awaitable[None]], settings
     uvloop.run(main())
 
 
-def cmd_dev(settings: Settings, _: argparse.Namespace) -> None:
+def cmd_dev(settings: Settings, args: argparse.Namespace) -> None:
     from aibroker.dev import run_dev
 
-    run_dev(settings)
+    if args.kafka or args.kafka_brokers:
+        dev = settings.dev.model_copy(
+            update={
+                "kafka": "apache" if args.kafka_brokers else args.kafka,
+                **({"kafka_brokers": args.kafka_brokers} if args.kafka_brokers else {}),
+            }
+        )
+        settings = settings.model_copy(update={"dev": dev})
+    from aibroker.apache_kafka import KafkaSetupError
+
+    try:
+        run_dev(settings)
+    except KafkaSetupError as exc:
+        raise SystemExit(f"aibroker dev: {exc}") from None
 
 
 def cmd_ingress(settings: Settings, _: argparse.Namespace) -> None:
@@ -105,11 +118,8 @@ def cmd_topics_apply(settings: Settings, _: argparse.Namespace) -> None:
         partitions=settings.kafka.partitions,
         max_message_bytes=settings.kafka.max_message_bytes,
     )
-    created = asyncio.run(
-        apply_topics(
-            bootstrap(settings.kafka), specs, replication_factor=settings.kafka.replication_factor
-        )
-    )
+    bootstrap(settings.kafka)
+    created = asyncio.run(apply_topics(settings.kafka, specs))
     print(f"{len(specs)} topics in the catalogue, {len(created)} created: {', '.join(created)}")
 
 
@@ -155,7 +165,19 @@ def cmd_settings(_: Settings, args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aibroker", description="Kafka-driven AI request broker")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("dev", help="run everything on the embedded stack").set_defaults(func=cmd_dev)
+    dev = sub.add_parser("dev", help="run everything on the embedded stack")
+    dev.add_argument(
+        "--kafka",
+        choices=["tansu", "apache"],
+        help="the broker to start (AIBROKER_DEV_KAFKA; default tansu)",
+    )
+    dev.add_argument(
+        "--kafka-brokers",
+        type=int,
+        choices=[1, 3],
+        help="Apache Kafka brokers to start (AIBROKER_DEV_KAFKA_BROKERS; implies --kafka apache)",
+    )
+    dev.set_defaults(func=cmd_dev)
     sub.add_parser("ingress", help="the HTTP ingress").set_defaults(func=cmd_ingress)
     sub.add_parser("dispatcher", help="routing, retries, delay topics").set_defaults(
         func=cmd_dispatcher

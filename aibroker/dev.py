@@ -1,7 +1,7 @@
 """`aibroker dev`: the whole broker on one machine, on the embedded Kafka and Redis.
 
-Starts what is not given (Tansu, Redis, the mock provider), creates the topics and the `dev`
-tenant's key, runs every service as a supervised child, prints how to call it.
+Starts what is not given (Tansu or Apache Kafka, Redis, the mock provider), creates the topics
+and the `dev` tenant's key, runs every service as a supervised child, prints how to call it.
 """
 
 from __future__ import annotations
@@ -16,12 +16,19 @@ from pathlib import Path
 
 import httpx
 
-from aibroker import embedded
+from aibroker import apache_kafka, embedded
+from aibroker.kafka import wait_for_brokers
 from aibroker.keys import KeyStore, generate_key
 from aibroker.redis import connect
 from aibroker.routes import build_route_table
 from aibroker.runtime import stop_on_signals
-from aibroker.settings import ProviderSettings, RedisSettings, Settings, child_environment
+from aibroker.settings import (
+    ProviderSettings,
+    RedisSettings,
+    Settings,
+    child_environment,
+    group_environment,
+)
 from aibroker.supervisor import ChildSpec, Supervisor
 from aibroker.tenants import Tenant, TenantStore, new_webhook_secret
 from topics.apply import apply_topics
@@ -37,6 +44,8 @@ SERVICES = [
     ("webhooks", ["webhooks"]),
     ("batches", ["batches"]),
 ]
+KAFKA_STOP_S = 30.0
+"""How long a dev Apache Kafka node may take over its controlled shutdown."""
 DEV_EMBEDDINGS_MODEL = "all-minilm-l6-v2"
 DEV_OCR_MODEL = "pp-ocrv4"
 
@@ -47,11 +56,32 @@ def run_dev(settings: Settings) -> None:
     env: dict[str, str] = {}
     kafka, redis = settings.kafka, settings.redis
     providers = dict(settings.providers)
+    brokers: list[ChildSpec] = []
     with contextlib.ExitStack() as stack:
-        if not kafka.bootstrap:
+        if not kafka.bootstrap and settings.dev.kafka == "apache":
+            cluster = _apache_cluster(settings)
+            brokers = [
+                ChildSpec(
+                    f"kafka-{n.node_id}",
+                    cluster.argv(n),
+                    child_environment({}),
+                    logs / f"kafka-{n.node_id}.log",
+                )
+                for n in cluster.nodes
+            ]
+            rf = len(cluster.nodes)
+            kafka = kafka.model_copy(
+                update={"bootstrap": cluster.bootstrap, "engine": "kafka", "replication_factor": rf}
+            )
+            env |= group_environment("kafka", kafka)
+            _say(
+                f"Apache Kafka {settings.dev.kafka_version} (KRaft, {rf} broker{'s' * (rf > 1)}) "
+                f"at {cluster.bootstrap}, data kept in {cluster.data_dir}"
+            )
+        elif not kafka.bootstrap:
             server = stack.enter_context(embedded.tansu(logs))
-            kafka = kafka.model_copy(update={"bootstrap": server.url, "idempotent": False})
-            env |= {"AIBROKER_KAFKA_BOOTSTRAP": server.url, "AIBROKER_KAFKA_IDEMPOTENT": "false"}
+            kafka = kafka.model_copy(update={"bootstrap": server.url, "engine": "tansu"})
+            env |= group_environment("kafka", kafka)
             _say(f"embedded Kafka (Tansu, in memory: for development only) at {server.url}")
         if not redis.url:
             server = stack.enter_context(embedded.redis_server(logs))
@@ -107,7 +137,22 @@ def run_dev(settings: Settings) -> None:
                 "ocr": settings.ocr.model_copy(update={"models": ocr}),
             }
         )
-        asyncio.run(_serve(final, children))
+        asyncio.run(_serve(final, children, brokers))
+
+
+def _apache_cluster(settings: Settings) -> apache_kafka.Cluster:
+    """The dev Apache Kafka: jars from the cache (Maven fetches them the first time), data
+    under the data dir, one directory per cluster size (a 1-node and a 3-node cluster cannot
+    share a quorum)."""
+    dev = settings.dev
+    cache = dev.kafka_cache.expanduser() / f"kafka-{dev.kafka_version}"
+    if not (cache / ".complete").exists():
+        _say(f"fetching Apache Kafka {dev.kafka_version} with Maven, once, into {cache}")
+    libs = apache_kafka.kafka_libs(dev.kafka_version, dev.kafka_cache)
+    data = (dev.data_dir / "kafka" / f"{dev.kafka_brokers}-node").resolve()
+    cluster = apache_kafka.plan(libs, data, dev.kafka_brokers)
+    cluster.prepare()
+    return cluster
 
 
 def _local_models(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
@@ -138,13 +183,34 @@ def _child(
     return ChildSpec(name, argv, child_environment(env), logs / f"{name}.log")
 
 
-async def _serve(settings: Settings, children: list[ChildSpec]) -> None:
+async def _serve(settings: Settings, children: list[ChildSpec], brokers: list[ChildSpec]) -> None:
+    """The brokers (if we run Apache Kafka) first and last; the services in between."""
+    stop = stop_on_signals()
+    kafka_stop = asyncio.Event()
+    kafka = Supervisor(brokers, stop_timeout_s=KAFKA_STOP_S)
+    kafka_running = asyncio.create_task(kafka.run(kafka_stop))
+    try:
+        if brokers:
+            waiting = asyncio.create_task(wait_for_brokers(settings.kafka, len(brokers)))
+            await asyncio.wait(
+                [waiting, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+            )
+            if not waiting.done():
+                waiting.cancel()
+                return
+            await waiting
+        await _services(settings, children, stop)
+    finally:
+        kafka_stop.set()
+        await kafka_running
+
+
+async def _services(settings: Settings, children: list[ChildSpec], stop: asyncio.Event) -> None:
     names = TopicNames(settings.kafka.topic_prefix)
     routes = build_route_table(settings)
     providers = list(routes.providers)
-    assert settings.kafka.bootstrap
     await apply_topics(
-        settings.kafka.bootstrap,
+        settings.kafka,
         catalogue(
             names,
             routes.dispatch_topics(names),
@@ -153,7 +219,6 @@ async def _serve(settings: Settings, children: list[ChildSpec]) -> None:
         ),
     )
     key, secret = await _dev_tenant(settings.redis, settings.dev.api_key)
-    stop = stop_on_signals()
     supervisor = Supervisor(children, stop_timeout_s=settings.consumer.drain_timeout_s + 5)
     running = asyncio.create_task(supervisor.run(stop))
     url = f"http://{settings.ingress.host}:{settings.ingress.port}"

@@ -1,12 +1,17 @@
-"""Kafka clients built from settings, tuned for latency, and envelope encoding."""
+"""Kafka clients built from settings (connection and security options in one place, tuned per
+engine), and envelope encoding."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from aiokafka.helpers import create_ssl_context
 from pydantic import BaseModel
 
 from aibroker.settings import KafkaSettings
@@ -21,12 +26,39 @@ def bootstrap(settings: KafkaSettings) -> str:
     return settings.bootstrap
 
 
-def make_producer(settings: KafkaSettings, **overrides: Any) -> AIOKafkaProducer:
-    """acks=all always; idempotence per settings (the embedded Tansu broker refuses it)."""
+def connection(settings: KafkaSettings) -> dict[str, Any]:
+    """Where and how every client connects: producers, consumers, the admin client."""
     options: dict[str, Any] = {
         "bootstrap_servers": bootstrap(settings),
+        "security_protocol": settings.security_protocol,
+    }
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        context = create_ssl_context(
+            cafile=settings.ssl_cafile and str(settings.ssl_cafile),
+            certfile=settings.ssl_certfile and str(settings.ssl_certfile),
+            keyfile=settings.ssl_keyfile and str(settings.ssl_keyfile),
+        )
+        context.check_hostname = settings.ssl_check_hostname
+        options["ssl_context"] = context
+    if settings.security_protocol.startswith("SASL_"):
+        options |= {
+            "sasl_mechanism": settings.sasl_mechanism,
+            "sasl_plain_username": settings.sasl_username,
+            "sasl_plain_password": settings.sasl_password,
+        }
+    return options
+
+
+def make_admin(settings: KafkaSettings) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**connection(settings), request_timeout_ms=30000)
+
+
+def make_producer(settings: KafkaSettings, **overrides: Any) -> AIOKafkaProducer:
+    """acks=all always; idempotent unless the engine refuses it (the embedded Tansu)."""
+    options: dict[str, Any] = {
+        **connection(settings),
         "acks": "all",
-        "enable_idempotence": settings.idempotent,
+        "enable_idempotence": settings.producer_idempotent,
         "linger_ms": settings.linger_ms,
         "request_timeout_ms": settings.request_timeout_ms,
         "max_batch_size": 256 * 1024,
@@ -41,11 +73,11 @@ def make_consumer(
 ) -> AIOKafkaConsumer:
     """Manual commits only: the worker commits what is done, never what was merely fetched."""
     options: dict[str, Any] = {
-        "bootstrap_servers": bootstrap(settings),
+        **connection(settings),
         "group_id": group_id,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
-        "fetch_max_wait_ms": settings.fetch_max_wait_ms,
+        "fetch_max_wait_ms": settings.fetch_wait_ms(),
         "session_timeout_ms": settings.session_timeout_ms,
         "heartbeat_interval_ms": settings.heartbeat_interval_ms,
         "max_poll_interval_ms": settings.max_poll_interval_ms,
@@ -76,3 +108,31 @@ def decode(model: type[M], data: bytes | None) -> M:
     if data is None:
         raise ValueError("empty message")
     return model.model_validate_json(data)
+
+
+async def wait_for_brokers(settings: KafkaSettings, count: int, timeout_s: float = 120) -> None:
+    """Until the cluster answers metadata with `count` brokers (a replication factor of 3 needs
+    all three registered)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    seen = 0
+    host, _, port = bootstrap(settings).split(",")[0].rpartition(":")
+    while loop.time() < deadline:
+        try:  # a plain TCP connect first: a client would log every refused attempt
+            _, writer = await asyncio.open_connection(host, int(port))
+            writer.close()
+        except OSError:
+            await asyncio.sleep(0.3)
+            continue
+        admin = make_admin(settings)
+        try:
+            await asyncio.wait_for(admin.start(), 10)
+            seen = len((await asyncio.wait_for(admin.describe_cluster(), 10))["brokers"])
+            if seen >= count:
+                return
+        except (KafkaError, TimeoutError, OSError):
+            pass
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"{count} Kafka brokers expected at {settings.bootstrap}, {seen} seen")

@@ -1,6 +1,6 @@
-"""Consumer-group lag of a topic, read the way every Kafka-protocol broker answers: the group's
-committed offsets (a consumer's `committed()`, not the admin API, which Tansu refuses) against
-the partitions' end offsets."""
+"""Consumer-group lag of a topic: the group's committed offsets against the partitions' end
+offsets. On Apache Kafka the committed offsets come from the admin API (OffsetFetch, what KEDA
+reads); Tansu fails that request, so there a probe consumer of the group asks instead."""
 
 from __future__ import annotations
 
@@ -8,35 +8,64 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
-from aibroker.kafka import make_consumer
+from aibroker.kafka import make_admin, make_consumer
 from aibroker.settings import KafkaSettings
 
 
+def lag_of(
+    ends: dict[TopicPartition, int],
+    starts: dict[TopicPartition, int],
+    committed: dict[TopicPartition, int | None],
+) -> int:
+    """Records not yet done: a partition the group never committed counts from its start."""
+    total = 0
+    for tp, end in ends.items():
+        done = committed.get(tp)
+        total += max(0, end - (starts[tp] if done is None else done))
+    return total
+
+
 class LagReader:
-    """One idle consumer per group asks for that group's committed offsets; it never joins
-    the group (no subscription), so reading lag never triggers a rebalance."""
+    """One consumer outside any group reads end offsets; committed offsets come from the admin
+    client (Kafka) or from an idle consumer per group that never joins it (Tansu), so reading
+    lag never triggers a rebalance."""
 
     def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
-        self._probes: dict[str, AIOKafkaConsumer] = {}
+        self._admin: AIOKafkaAdminClient | None = None
+        self._probes: dict[str | None, AIOKafkaConsumer] = {}
 
     async def lag(self, topic: str, group: str) -> int:
-        probe = await self._probe(group)
-        await probe.topics()  # refreshes metadata, so new topics' partitions are known
-        partitions = [TopicPartition(topic, p) for p in probe.partitions_for_topic(topic) or ()]
+        offsets = await self._probe(None)
+        await offsets.topics()  # refreshes metadata, so new topics' partitions are known
+        partitions = [TopicPartition(topic, p) for p in offsets.partitions_for_topic(topic) or ()]
         if not partitions:
             return 0
-        ends = await probe.end_offsets(partitions)
-        starts = await probe.beginning_offsets(partitions)
-        total = 0
-        for tp in partitions:
-            committed = await probe.committed(tp)
-            total += max(0, ends[tp] - (starts[tp] if committed is None else committed))
-        return total
+        ends = await offsets.end_offsets(partitions)
+        starts = await offsets.beginning_offsets(partitions)
+        return lag_of(ends, starts, await self._committed(group, partitions))
 
-    async def _probe(self, group: str) -> AIOKafkaConsumer:
+    async def _committed(
+        self, group: str, partitions: list[TopicPartition]
+    ) -> dict[TopicPartition, int | None]:
+        if self._settings.engine == "kafka":
+            admin = await self._admin_client()
+            found = await admin.list_consumer_group_offsets(group, partitions=partitions)
+            return {tp: (meta.offset if meta.offset >= 0 else None) for tp, meta in found.items()}
+        probe = await self._probe(group)
+        return {tp: await probe.committed(tp) for tp in partitions}
+
+    async def _admin_client(self) -> AIOKafkaAdminClient:
+        if self._admin is None:
+            admin = make_admin(self._settings)
+            await admin.start()
+            self._admin = admin
+        return self._admin
+
+    async def _probe(self, group: str | None) -> AIOKafkaConsumer:
         if group not in self._probes:
             probe = make_consumer(self._settings, group_id=group)
             await probe.start()
@@ -47,6 +76,9 @@ class LagReader:
         for probe in self._probes.values():
             await probe.stop()
         self._probes.clear()
+        if self._admin is not None:
+            await self._admin.close()
+            self._admin = None
 
 
 @contextlib.asynccontextmanager

@@ -50,7 +50,7 @@ async def run_workers(
     workers: list[KafkaWorker] = []
     try:
         for spec in specs:
-            wait = kafka.idle_fetch_max_wait_ms if spec.idle else kafka.fetch_max_wait_ms
+            wait = kafka.fetch_wait_ms(idle=spec.idle)
             consumer = make_consumer(kafka, group_id=spec.group_id, fetch_max_wait_ms=wait)
             config = WorkerConfig(
                 spec.name,

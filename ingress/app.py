@@ -15,7 +15,7 @@ from aibroker.batches import BatchStore
 from aibroker.cache import TtlCache
 from aibroker.files import Files, file_store
 from aibroker.idempotency import IdempotencyStore
-from aibroker.kafka import bootstrap, make_consumer, running_producer
+from aibroker.kafka import make_consumer, running_producer
 from aibroker.keys import CachedKeys, KeyStore
 from aibroker.publish import Publisher
 from aibroker.quota import RedisQuota
@@ -55,11 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
         reply_spec = reply_topic_spec(
             names, instance, max_message_bytes=settings.kafka.max_message_bytes
         )
-        await apply_topics(
-            bootstrap(settings.kafka),
-            [reply_spec],
-            replication_factor=settings.kafka.replication_factor,
-        )
+        await apply_topics(settings.kafka, [reply_spec])
         reply_consumer = make_consumer(settings.kafka, group_id=None)
         async with connect(settings.redis) as redis, running_producer(settings.kafka) as producer:
             await reply_consumer.start()
@@ -106,7 +102,7 @@ def create_app(settings: Settings) -> FastAPI:
                 await reply_consumer.stop()
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5):
-                await delete_topics(bootstrap(settings.kafka), [reply_spec.name])
+                await delete_topics(settings.kafka, [reply_spec.name])
 
     app = FastAPI(
         title="aibroker",

@@ -28,7 +28,6 @@ import openai
 import orjson
 
 from aibroker.kafka import make_consumer
-from aibroker.settings import KafkaSettings
 from loadtest.bench import update_readme
 from loadtest.driver import closed_loop
 from loadtest.stack import EMBEDDINGS_MODEL, Stack, bench_stack
@@ -79,7 +78,7 @@ async def batch_rate(stack: Stack, endpoint: str, model: str, n: int) -> float:
 
 async def async_rate(stack: Stack, endpoint: str, model: str, n: int) -> float:
     names = TopicNames(stack.prefix)
-    kafka = KafkaSettings(bootstrap=stack.bootstrap)
+    kafka = stack.kafka
     results = make_consumer(kafka, names.results, group_id=None, auto_offset_reset="latest")
     await results.start()
     try:

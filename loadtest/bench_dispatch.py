@@ -29,7 +29,6 @@ from redis.asyncio import Redis
 
 from aibroker.kafka import make_consumer, make_producer
 from aibroker.limits import Limits
-from aibroker.settings import KafkaSettings
 from aibroker.tenants import Tenant, TenantStore
 from loadtest.bench import cpu_seconds, update_readme
 from loadtest.driver import Run
@@ -40,7 +39,7 @@ from topics.catalog import TopicNames
 async def drive(stack: Stack, rate: float, seconds: float) -> Run:
     """Send `rate` envelopes a second for `seconds`; the latency of each one that came out."""
     names = TopicNames(stack.prefix)
-    kafka = KafkaSettings(bootstrap=stack.bootstrap, idempotent=stack.idempotent)
+    kafka = stack.kafka
     out = make_consumer(kafka, names.dispatch("mock"), group_id=None, auto_offset_reset="latest")
     producer = make_producer(kafka, linger_ms=1)
     await out.start()

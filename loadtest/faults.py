@@ -14,6 +14,7 @@ from typing import Protocol, TypeVar
 
 from aibroker import embedded
 from aibroker.procs import die_with_parent, stop_process
+from aibroker.settings import KafkaSettings
 
 HOST = "127.0.0.1"
 
@@ -98,6 +99,10 @@ class CuttableKafka:
     @property
     def bootstrap(self) -> str:
         return f"{HOST}:{self.proxy.port}"
+
+    @property
+    def settings(self) -> KafkaSettings:
+        return KafkaSettings(bootstrap=self.bootstrap, engine="tansu")
 
     def start(self) -> None:
         self.broker.start()

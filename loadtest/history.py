@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from aibroker.kafka import make_consumer
 from aibroker.settings import KafkaSettings
@@ -240,21 +240,32 @@ async def call_times(mock_url: str) -> dict[str, list[float]]:
     return times
 
 
-async def published_results(bootstrap: str, topic: str) -> Counter[str]:
+async def published_results(kafka: KafkaSettings, topic: str) -> Counter[str]:
     """Records on the results topic, by request id (duplicates are allowed there: the sinks
     keep the first; the checker looks at what clients saw)."""
-    return Counter(r.key.decode() for r in await read_topic(bootstrap, topic) if r.key)
+    return Counter(r.key.decode() for r in await read_topic(kafka, topic) if r.key)
 
 
-async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record of `topic` now, from the beginning (no group: nothing committed)."""
-    consumer = make_consumer(KafkaSettings(bootstrap=bootstrap), topic, group_id=None)
+async def read_topic(
+    kafka: KafkaSettings, topic: str, timeout_s: float = 60
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of `topic` now, from the beginning to the end offsets read at the start
+    (no group: nothing committed)."""
+    consumer = make_consumer(kafka, group_id=None)
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
-        while batch := await consumer.getmany(timeout_ms=1500):
-            for partition in batch.values():
-                records.extend(partition)
+        await consumer.topics()  # metadata, so the topic's partitions are known
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        deadline = time.monotonic() + timeout_s
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic} was not read to its end in {timeout_s}s")
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                records.extend(batch)
     finally:
         await consumer.stop()
     return records

@@ -36,7 +36,6 @@ from aiohttp import web
 
 from aibroker.embedded import free_port
 from aibroker.kafka import make_consumer, make_producer
-from aibroker.settings import KafkaSettings
 from loadtest.bench import update_readme
 from loadtest.driver import Run
 from loadtest.stack import Stack, bench_stack
@@ -183,7 +182,7 @@ async def direct_producers(
     result is on `results`."""
     outcome = Outcome()
     names = TopicNames(stack.prefix)
-    kafka = KafkaSettings(bootstrap=stack.bootstrap, idempotent=stack.idempotent)
+    kafka = stack.kafka
     results = make_consumer(kafka, names.results, group_id=None, auto_offset_reset="latest")
     producer = make_producer(kafka, linger_ms=1)
     await results.start()

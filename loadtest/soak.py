@@ -35,7 +35,6 @@ import httpx
 
 from aibroker.lag import lag_reader
 from aibroker.routes import EXTERNAL_GROUP
-from aibroker.settings import KafkaSettings
 from loadtest import faults
 from loadtest.bench import rss_mb
 from loadtest.history import History, provider_calls, published_results
@@ -94,7 +93,7 @@ class Soak:
 
     async def sample(self, until: float) -> None:
         names = TopicNames(self.stack.prefix)
-        async with lag_reader(KafkaSettings(bootstrap=self.stack.bootstrap)) as lags:
+        async with lag_reader(self.stack.kafka) as lags:
             while time.time() < until:
                 row: dict[str, Any] = {"t": round(time.time() - self.started, 1)}
                 for name, pid in self.pids().items():
@@ -228,7 +227,7 @@ async def run(
     kafka, redis = faults.cuttable_kafka(workdir / "kafka"), faults.redis(workdir / "redis")
     kafka.start()
     redis.start()
-    stack = Stack(kafka.bootstrap, False, faults.redis_url(redis), workdir / "stack")
+    stack = Stack(kafka.settings, faults.redis_url(redis), workdir / "stack")
     stack.start()
     soak = Soak(stack, kafka, redis, rate, warmup_s)
     try:
@@ -242,7 +241,7 @@ async def run(
             await soak.history.settle(client, timeout_s=300)
         broken = soak.history.check(
             provider_calls=await provider_calls(stack.mock_url),
-            published=await published_results(stack.bootstrap, TopicNames(stack.prefix).results),
+            published=await published_results(stack.kafka, TopicNames(stack.prefix).results),
             # A SIGKILLed pool or a restarted broker may redo what was in flight then.
             in_flight_at_fault=sum(f["in_flight"] for f in soak.faults_done),
         )

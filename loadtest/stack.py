@@ -20,6 +20,7 @@ import httpx
 from aibroker import embedded
 from aibroker.embedded import free_port
 from aibroker.procs import stop_process
+from aibroker.settings import KafkaSettings, group_environment
 
 SERVICES = {
     "dispatcher": ["dispatcher"],
@@ -35,8 +36,8 @@ OCR_MODEL = "pp-ocrv4"
 
 @dataclass
 class Stack:
-    bootstrap: str
-    idempotent: bool
+    kafka: KafkaSettings
+    """The Kafka it runs on (bootstrap, engine, security), handed to every service."""
     redis_url: str
     logs: Path
     mock_latency_ms: float = 0.0
@@ -58,6 +59,11 @@ class Stack:
     metrics_ports: dict[str, int] = field(default_factory=dict)
     api_key: str = ""
     admin_key: str = field(default_factory=lambda: f"aib_admin_{uuid.uuid4().hex}")
+
+    @property
+    def bootstrap(self) -> str:
+        assert self.kafka.bootstrap
+        return self.kafka.bootstrap
 
     @property
     def url(self) -> str:
@@ -89,8 +95,7 @@ class Stack:
         providers = {name: cfg for name, cfg in every.items() if kinds[name] in self.apis}
         return {
             **{k: v for k, v in os.environ.items() if not k.startswith("AIBROKER_")},
-            "AIBROKER_KAFKA_BOOTSTRAP": self.bootstrap,
-            "AIBROKER_KAFKA_IDEMPOTENT": str(self.idempotent).lower(),
+            **group_environment("kafka", self.kafka),
             "AIBROKER_KAFKA_TOPIC_PREFIX": self.prefix,
             "AIBROKER_KAFKA_PARTITIONS": "3",
             "AIBROKER_KAFKA_SESSION_TIMEOUT_MS": "6000",
@@ -223,17 +228,19 @@ def bench_stack(
     stopped when `ctx` closes. `extra_env` is added to BENCH_ENV; `services` picks the
     services to start (default: all)."""
     bootstrap = os.environ.get("AIBROKER_KAFKA_BOOTSTRAP")
-    idempotent = bootstrap is not None
-    if not bootstrap:
-        kafka = ctx.enter_context(embedded.tansu(workdir))
-        bootstrap, pids["kafka (tansu)"] = kafka.url, kafka.process.pid
+    if bootstrap:
+        kafka = KafkaSettings(bootstrap=bootstrap)
+    else:
+        tansu = ctx.enter_context(embedded.tansu(workdir))
+        kafka = KafkaSettings(bootstrap=tansu.url, engine="tansu")
+        pids["kafka (tansu)"] = tansu.process.pid
     redis_url = os.environ.get("AIBROKER_REDIS_URL")
     if not redis_url:
         redis = ctx.enter_context(embedded.redis_server(workdir))
         redis_url, pids["redis"] = redis.url, redis.process.pid
     env = {**BENCH_ENV, **options.pop("extra_env", {})}
     services = options.pop("services", None)
-    broker = Stack(bootstrap, idempotent, redis_url, workdir / "logs", extra_env=env, **options)
+    broker = Stack(kafka, redis_url, workdir / "logs", extra_env=env, **options)
     ctx.callback(broker.stop)
     broker.start(services)
     pids |= {name: proc.pid for name, proc in broker.procs.items()}

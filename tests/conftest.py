@@ -9,8 +9,23 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from aibroker.settings import KafkaSettings, RedisSettings, Settings
-from tests.services import KafkaService, RedisService, kafka_service, redis_service
+from aibroker.settings import RedisSettings, Settings
+from tests.services import (
+    KafkaService,
+    RedisService,
+    engine_note,
+    kafka_engine,
+    kafka_service,
+    redis_service,
+)
+
+
+def pytest_report_header() -> str:
+    return engine_note(kafka_engine())
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    terminalreporter.write_line(engine_note(kafka_engine()))
 
 
 @pytest.fixture(scope="session")
@@ -39,13 +54,13 @@ def prefix() -> str:
 @pytest.fixture
 def settings(kafka: KafkaService, redis_svc: RedisService, prefix: str) -> Settings:
     return Settings(
-        kafka=KafkaSettings(
-            bootstrap=kafka.bootstrap,
-            idempotent=kafka.idempotent,
-            topic_prefix=prefix,
-            partitions=3,
-            session_timeout_ms=6000,
-            heartbeat_interval_ms=1000,
+        kafka=kafka.settings.model_copy(
+            update={
+                "topic_prefix": prefix,
+                "partitions": 3,
+                "session_timeout_ms": 6000,
+                "heartbeat_interval_ms": 1000,
+            }
         ),
         redis=RedisSettings(url=redis_svc.url),
     )

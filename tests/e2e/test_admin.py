@@ -9,7 +9,6 @@ import httpx
 import pytest
 
 from aibroker.kafka import make_producer
-from aibroker.settings import KafkaSettings
 from loadtest.stack import Stack
 from tests.waiting import eventually
 from topics.catalog import TopicNames
@@ -71,7 +70,7 @@ async def test_dead_letters_are_listed_and_replayed(stack: Stack, http: httpx.As
             await mock.post("/_control", json={})
     assert failed.status_code == 502
     first_id = failed.headers["x-request-id"]
-    producer = make_producer(KafkaSettings(bootstrap=stack.bootstrap, idempotent=stack.idempotent))
+    producer = make_producer(stack.kafka)
     await producer.start()
     try:
         await producer.send_and_wait(names.requests_interactive, b"\xffnot json", key=b"poison")

@@ -265,7 +265,6 @@ async def test_cost_is_reported_and_every_billed_call_is_on_the_usage_topic(
     stack: Stack, http: httpx.AsyncClient
 ) -> None:
     from aibroker.kafka import decode, make_consumer
-    from aibroker.settings import KafkaSettings
     from schemas.envelopes import UsageEvent
     from topics.catalog import TopicNames
 
@@ -285,7 +284,7 @@ async def test_cost_is_reported_and_every_billed_call_is_on_the_usage_topic(
     assert Decimal(state["cost_usd"]) == expected
 
     names = TopicNames(stack.prefix)
-    consumer = make_consumer(KafkaSettings(bootstrap=stack.bootstrap), names.usage, group_id=None)
+    consumer = make_consumer(stack.kafka, names.usage, group_id=None)
     await consumer.start()
     try:
         events = []

@@ -60,7 +60,7 @@ async def verdict(
     await history.settle(client)
     broken = history.check(
         provider_calls=await provider_calls(stack.mock_url),
-        published=await published_results(stack.bootstrap, TopicNames(stack.prefix).results),
+        published=await published_results(stack.kafka, TopicNames(stack.prefix).results),
         in_flight_at_fault=in_flight_at_fault,
     )
     assert not broken, "\n".join(broken[:20])
@@ -161,7 +161,7 @@ async def test_redis_down_for_10s(
     client_of: Callable[[Stack], httpx.AsyncClient],
 ) -> None:
     """Ingress keeps accepting, long-polls recover, the results are stored once it is back."""
-    stack = Stack(kafka.bootstrap, kafka.idempotent, faults.redis_url(own_redis), tmp_path / "s")
+    stack = Stack(kafka.settings, faults.redis_url(own_redis), tmp_path / "s")
     stack.start()
     try:
         history = History(model="mock/latency-300")
@@ -195,7 +195,7 @@ async def test_kafka_broker_gone_for_4s(
     """Every connection to the broker dropped and refused for 4 s, as in a broker restart:
     ingress answers 503 + Retry-After, never 202 without a write; afterwards everything
     accepted ends once."""
-    stack = Stack(cuttable_kafka.bootstrap, False, redis_svc.url, tmp_path / "s")
+    stack = Stack(cuttable_kafka.settings, redis_svc.url, tmp_path / "s")
     stack.start()
     try:
         history = History(model="mock/latency-300")
@@ -264,13 +264,13 @@ async def test_poison_on_every_topic_goes_to_the_dlq(
         names.webhooks,
         *(names.retry(d) for d in RETRY_DELAYS),
     ]
-    settings = KafkaSettings(bootstrap=stack.bootstrap, idempotent=stack.idempotent)
+    settings = stack.kafka
     async with running_producer(settings) as producer:
         for topic in consumed:
             await producer.send_and_wait(topic, b"\xff\xfe not an envelope {", key=b"poison")
 
     async def dead_lettered() -> set[str] | None:
-        sources = await dlq_sources(stack.bootstrap, names.dlq)
+        sources = await dlq_sources(stack.kafka, names.dlq)
         return sources if set(consumed) <= sources else None
 
     await eventually(dead_lettered, timeout_s=60, what="every poison record in the DLQ")
@@ -280,10 +280,10 @@ async def test_poison_on_every_topic_goes_to_the_dlq(
     await verdict(stack, history, client)
 
 
-async def dlq_sources(bootstrap: str, topic: str) -> set[str]:
+async def dlq_sources(kafka: KafkaSettings, topic: str) -> set[str]:
     """The topics the DLQ's poison records came from."""
     sources: set[str] = set()
-    for record in await read_topic(bootstrap, topic):
+    for record in await read_topic(kafka, topic):
         headers = dict(record.headers or ())
         if headers.get("aib-dlq-kind") == b"poison":
             sources.add(headers["aib-dlq-source"].decode().rsplit(":", 2)[0])

@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from aibroker.kafka import make_consumer
-from aibroker.settings import KafkaSettings
 from loadtest.stack import Stack
 from schemas.envelopes import UsageEvent
 from tests.waiting import eventually
@@ -92,7 +91,7 @@ async def test_cancelling_running_work_aborts_it(stack: Stack, http: httpx.Async
 
 async def billed(stack: Stack) -> set[str]:
     """Request ids on the usage topic (one event per answered provider call)."""
-    settings = KafkaSettings(bootstrap=stack.bootstrap)
+    settings = stack.kafka
     consumer = make_consumer(settings, TopicNames(stack.prefix).usage, group_id=None)
     await consumer.start()
     ids: set[str] = set()

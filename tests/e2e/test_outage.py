@@ -69,7 +69,7 @@ async def test_provider_down_for_30s_loses_nothing(stack: Stack, http: httpx.Asy
 
     assert [d["status"] for d in docs] == ["succeeded"] * len(ids)
     assert len(ids) >= 100
-    counts = await published_results(stack.bootstrap, TopicNames(stack.prefix).results)
+    counts = await published_results(stack.kafka, TopicNames(stack.prefix).results)
     assert {counts[i] for i in ids} == {1}  # one terminal result each: none lost, none twice
 
     calls: dict[str, list[float]] = defaultdict(list)

@@ -25,8 +25,8 @@ pytestmark = pytest.mark.integration
 async def test_submit_refuses_when_kafka_is_gone(tmp_path: Path, redis: Redis) -> None:
     names = TopicNames("down.")
     with embedded.tansu(tmp_path) as broker:
-        settings = KafkaSettings(bootstrap=broker.url, idempotent=False, request_timeout_ms=1500)
-        await apply_topics(broker.url, catalogue(names, [], partitions=1))
+        settings = KafkaSettings(bootstrap=broker.url, engine="tansu", request_timeout_ms=1500)
+        await apply_topics(settings, catalogue(names, [], partitions=1))
         producer = make_producer(settings)
         await producer.start()
         submitter = Submitter(

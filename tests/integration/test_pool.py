@@ -56,10 +56,7 @@ class CountingEngine:
 @pytest.fixture
 async def names(settings: Settings) -> TopicNames:
     names = TopicNames(settings.kafka.topic_prefix)
-    assert settings.kafka.bootstrap
-    await apply_topics(
-        settings.kafka.bootstrap, catalogue(names, [names.dispatch("p")], partitions=1)
-    )
+    await apply_topics(settings.kafka, catalogue(names, [names.dispatch("p")], partitions=1))
     return names
 
 

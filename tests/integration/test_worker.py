@@ -23,9 +23,8 @@ pytestmark = pytest.mark.integration
 async def topic(settings: Settings) -> str:
     name = f"{settings.kafka.topic_prefix}work"
     dlq = f"{settings.kafka.topic_prefix}dlq"
-    assert settings.kafka.bootstrap
     await apply_topics(
-        settings.kafka.bootstrap,
+        settings.kafka,
         [TopicSpec(name, 1, 60_000, "k", (), ()), TopicSpec(dlq, 1, 60_000, "k", (), ())],
     )
     return name
