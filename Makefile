@@ -1,6 +1,7 @@
 # The two commands of the quick start, and the checks CI runs.
 #   make dev    create .venv if needed, run the whole broker on the embedded stack
-#   make test   create .venv if needed, lint, type-check, run the test suite
+#   make test   create .venv if needed, lint, type-check, run the test suite (on Apache Kafka
+#               where Java and Maven are, else on Tansu), then its smoke subset on Tansu
 #
 # TORCH: pip arguments for torch, installed before the local-model extras so that they do
 # not pull a build of their own (a GPU user names a CUDA build and its index URL).
@@ -33,8 +34,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The suite runs on Apache Kafka where Java and Maven are (the engine of record; else Tansu, and
+# the report says so), then its smoke subset on Tansu, the dev default.
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+	@if [ "$$($(BIN)/python -c 'from tests.services import kafka_engine; print(kafka_engine())')" != tansu ]; then \
+		echo "smoke subset on the embedded Tansu broker (the dev default):"; \
+		AIBROKER_TEST_KAFKA=tansu $(BIN)/pytest -m smoke $(PYTEST_ARGS); \
+	fi
 
 bench: $(STAMP)
 	$(BIN)/python -m loadtest.bench --concurrency 96 --update-readme README.md

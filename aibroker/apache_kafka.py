@@ -129,6 +129,8 @@ class Listener:
     name: str
     port: int
     protocol: str
+    advertised_port: int | None = None
+    """The port clients are told to use, when something (a test's proxy) stands in front."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,8 @@ class Cluster:
         extra = node.listeners
         listeners = [f"PLAINTEXT://{self.host}:{node.port}"]
         listeners += [f"{x.name}://{self.host}:{x.port}" for x in extra]
+        advertised = [f"PLAINTEXT://{self.host}:{node.port}"]
+        advertised += [f"{x.name}://{self.host}:{x.advertised_port or x.port}" for x in extra]
         protocols = ["CONTROLLER:PLAINTEXT", "PLAINTEXT:PLAINTEXT"]
         protocols += [f"{x.name}:{x.protocol}" for x in extra]
         props = {
@@ -174,7 +178,7 @@ class Cluster:
             "controller.quorum.voters": voters,
             "controller.listener.names": "CONTROLLER",
             "listeners": ",".join([*listeners, f"CONTROLLER://{self.host}:{node.controller_port}"]),
-            "advertised.listeners": ",".join(listeners),
+            "advertised.listeners": ",".join(advertised),
             "listener.security.protocol.map": ",".join(protocols),
             "inter.broker.listener.name": "PLAINTEXT",
             "log.dirs": str(self.node_dir(node) / "log"),

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
+from aiokafka.structs import TopicPartition
 from pydantic import BaseModel
 
 from aibroker.settings import KafkaSettings
@@ -136,3 +137,10 @@ async def wait_for_brokers(settings: KafkaSettings, count: int, timeout_s: float
             await admin.close()
         await asyncio.sleep(0.5)
     raise TimeoutError(f"{count} Kafka brokers expected at {settings.bootstrap}, {seen} seen")
+
+
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """A topic's partitions from fresh cluster metadata. (`partitions_for_topic` reads the
+    consumer's cache, which knows only what it consumes, and `topics()` does not fill it.)"""
+    cluster = await consumer._client.fetch_all_metadata()  # aiokafka has no public call for this
+    return [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]

@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
-from aibroker.kafka import make_admin, make_consumer
+from aibroker.kafka import make_admin, make_consumer, topic_partitions
 from aibroker.settings import KafkaSettings
 
 
@@ -40,8 +40,7 @@ class LagReader:
 
     async def lag(self, topic: str, group: str) -> int:
         offsets = await self._probe(None)
-        await offsets.topics()  # refreshes metadata, so new topics' partitions are known
-        partitions = [TopicPartition(topic, p) for p in offsets.partitions_for_topic(topic) or ()]
+        partitions = await topic_partitions(offsets, topic)
         if not partitions:
             return 0
         ends = await offsets.end_offsets(partitions)

@@ -3,6 +3,8 @@
 Success → `results` (+ the reply topic of a sync caller). Failure → `outcomes`, where the
 dispatcher decides between retry and a terminal error. The claim is marked done only after
 that output is acknowledged, so a crash at any point leads to a redelivery, never a loss.
+While Kafka is unreachable a finished call's output waits for it (the claim held): the provider
+is never called again because an answer could not be written.
 While Redis is unreachable the pool works unclaimed: duplicates are possible, losses are not.
 """
 
@@ -12,9 +14,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from aiokafka.structs import ConsumerRecord
 from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
@@ -92,23 +95,23 @@ class Pool:
                 raise  # the pool itself is stopping: the request will be redelivered
             log.info("aborted %s: the client cancelled it", request.id)
             result = terminal(request, Status.CANCELLED, error=cancelled_error())
-            await self.publisher.result(result, request.reply_to)
+            await _until_written(lambda: self.publisher.result(result, request.reply_to))
             return
         except BrokerError as exc:
             # A call cut short by the request's own deadline says nothing about the provider.
             if request.deadline is None or time.time() < request.deadline:
                 await self._record(request.target, ok=not exc.retryable and exc.http_status < 500)
-            info = exc.info()
-            await self.publisher.outcome(
-                Outcome(request=request, error=info, retry_after=exc.retry_after)
-            )
+            outcome = Outcome(request=request, error=exc.info(), retry_after=exc.retry_after)
+            await _until_written(lambda: self.publisher.outcome(outcome))
             return
         except _StreamBroken as broken:  # the caller has part of the answer: no retry
-            await self.publisher.fail(request, broken.error)
+            error = broken.error
+            await _until_written(lambda: self.publisher.fail(request, error))
             return
         except Exception as exc:  # a bug, not the provider: end the request, keep the evidence
             log.exception("engine failed on %s", request.id)
-            await self.publisher.internal_failure(request, exc)
+            failure = exc
+            await _until_written(lambda: self.publisher.internal_failure(request, failure))
             return
         await self._record(request.target, ok=True)
         service_ms = round((time.time() - started) * 1000, 3)
@@ -116,20 +119,26 @@ class Pool:
         result.usage = completion.usage
         result.service_ms = service_ms
         result.queued_ms = round((started - request.created_at) * 1000, 3)
-        sends = [self.publisher.result(result, request.reply_to)]
+        event = None
         if completion.usage is not None:
             event = self._bill(request, request.target, completion.usage, service_ms)
             result.cost_usd = event.cost_usd
-            sends.append(self.publisher.usage(event))
-        try:
+
+        async def publish() -> None:
+            sends = [self.publisher.result(result, request.reply_to)]
+            if event is not None:
+                sends.append(self.publisher.usage(event))
             await asyncio.gather(*sends)
+
+        try:
+            await _until_written(publish)
         except MessageSizeTooLargeError:
             too_large = PayloadTooLarge(
                 "The answer is larger than the broker's message limit; send fewer inputs "
                 "per request (or ask the operator to raise AIBROKER_KAFKA_MAX_MESSAGE_BYTES).",
                 code="result_too_large",
             )
-            await self.publisher.fail(request, too_large)
+            await _until_written(lambda: self.publisher.fail(request, too_large))
 
     async def _call(self, request: Request, target: Target) -> Completion:
         """The engine call, in a client span, cancellable by the client (`_abort`)."""
@@ -237,6 +246,24 @@ class Pool:
             await asyncio.sleep(self.lease_s / 3)
             with contextlib.suppress(RedisError):
                 await self.claims.renew(request.id, request.attempt, self.owner)
+
+
+async def _until_written(
+    send: Callable[[], Awaitable[None]], *, first_s: float = 0.5, max_s: float = 10.0
+) -> None:
+    """Write a finished call's output, again and again while Kafka cannot take it (a broker
+    restarting, a leader election). A record too large for the broker is no outage: raised."""
+    delay = first_s
+    while True:
+        try:
+            await send()
+            return
+        except MessageSizeTooLargeError:
+            raise
+        except KafkaError as exc:
+            log.warning("output not written (%r); trying again in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_s)
 
 
 class _StreamBroken(Exception):

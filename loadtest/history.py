@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from aiokafka.structs import ConsumerRecord, TopicPartition
+from aiokafka.structs import ConsumerRecord
 
-from aibroker.kafka import make_consumer
+from aibroker.kafka import make_consumer, topic_partitions
 from aibroker.settings import KafkaSettings
 
 TERMINAL = {"succeeded", "failed", "cancelled", "expired"}
@@ -58,6 +58,8 @@ class Refusal:
     status: int
     body: Any
     retry_after: str | None
+    at: float = 0.0
+    """When the answer came (time.time)."""
 
 
 @dataclass
@@ -107,7 +109,9 @@ class History:
                 self._saw_sync(request_id, answer)
             return str(request_id)
         self.refused.append(
-            Refusal(answer.status_code, _json(answer), answer.headers.get("retry-after"))
+            Refusal(
+                answer.status_code, _json(answer), answer.headers.get("retry-after"), time.time()
+            )
         )
         return None
 
@@ -255,8 +259,7 @@ async def read_topic(
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
-        await consumer.topics()  # metadata, so the topic's partitions are known
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        partitions = await topic_partitions(consumer, topic)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)

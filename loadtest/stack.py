@@ -150,13 +150,16 @@ class Stack:
     def create_topics(self) -> None:
         self._run(["topics", "apply"])
 
-    def start_service(self, name: str) -> None:
-        """One of `services()`, or `forwarder` (the dispatcher benchmark's baseline)."""
-        port = self.metrics_ports.setdefault(name, free_port())
+    def start_service(self, name: str, *, replica: str | None = None) -> None:
+        """One of `services()`, or `forwarder` (the dispatcher benchmark's baseline). With
+        `replica`, one more process of that service under that name (it joins the same
+        consumer groups, as a scaled-out deployment's pods do)."""
+        process = replica or name
+        port = self.metrics_ports.setdefault(process, free_port())
         module = (
             ["loadtest.forwarder"] if name == "forwarder" else ["aibroker", *self.services()[name]]
         )
-        self._spawn(name, [sys.executable, "-m", *module], {"AIBROKER_METRICS_PORT": str(port)})
+        self._spawn(process, [sys.executable, "-m", *module], {"AIBROKER_METRICS_PORT": str(port)})
 
     def services(self) -> dict[str, list[str]]:
         local = {

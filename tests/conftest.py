@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
+from aibroker import apache_kafka
 from aibroker.settings import RedisSettings, Settings
 from tests.services import (
     KafkaService,
@@ -73,3 +77,20 @@ async def redis(redis_svc: RedisService) -> AsyncIterator[Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+def own_kafka(tmp_path: Path) -> Iterator[Callable[[apache_kafka.Cluster], apache_kafka.Running]]:
+    """Apache Kafka clusters of the test's own, to kill, freeze or secure: a factory that starts
+    a planned cluster (`tests.services.apache_cluster`) and stops it after the test. Needs Java
+    and Maven: skipped without them, failed in CI."""
+    if not (shutil.which("java") and shutil.which("mvn")):
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the Apache Kafka tests: Java 17+ and Maven are missing")
+        pytest.skip("needs Java 17+ and Maven to run Apache Kafka nodes of its own")
+    with contextlib.ExitStack() as stack:
+
+        def start(cluster: apache_kafka.Cluster) -> apache_kafka.Running:
+            return stack.enter_context(apache_kafka.running(cluster, tmp_path / "kafka-logs"))
+
+        yield start

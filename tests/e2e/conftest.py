@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,22 @@ def make_stack(
     finally:
         for s in made:
             s.stop()
+
+
+@pytest.fixture
+async def client_of() -> AsyncIterator[Callable[[Stack], httpx.AsyncClient]]:
+    """HTTP clients of any broker the test started, with its tenant-a key."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make(stack: Stack) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {stack.api_key}"}
+        client = httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=90)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
 
 
 @pytest.fixture

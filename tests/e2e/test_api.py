@@ -14,7 +14,7 @@ import pytest
 
 from loadtest.stack import Stack
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.smoke]
 
 HELLO = [{"role": "user", "content": "Hello, broker"}]
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import signal
 import statistics
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -27,91 +26,15 @@ from loadtest import faults
 from loadtest.history import (
     History,
     call_times,
-    provider_calls,
-    published_results,
     read_topic,
 )
 from loadtest.stack import Stack
+from tests.e2e.chaos import SCALE, N, control, mock_in_flight, traffic, verdict, with_fault
 from tests.services import KafkaService, RedisService
 from tests.waiting import eventually
 from topics.catalog import RETRY_DELAYS, TopicNames
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos, pytest.mark.slow]
-
-SCALE = int(os.environ.get("AIBROKER_CHAOS_SCALE", "1"))
-N = 40 * SCALE
-RATE = 20.0
-"""Submissions per second (open loop)."""
-
-
-async def traffic(history: History, client: httpx.AsyncClient, n: int = N) -> None:
-    """`n` submissions at `RATE`, one in four sync, the rest async."""
-
-    async def one(i: int) -> None:
-        await asyncio.sleep(i / RATE)
-        await history.submit(client, sync=i % 4 == 0)
-
-    await asyncio.gather(*(one(i) for i in range(n)))
-
-
-async def verdict(
-    stack: Stack, history: History, client: httpx.AsyncClient, *, in_flight_at_fault: int = 0
-) -> None:
-    await history.settle(client)
-    broken = history.check(
-        provider_calls=await provider_calls(stack.mock_url),
-        published=await published_results(stack.kafka, TopicNames(stack.prefix).results),
-        in_flight_at_fault=in_flight_at_fault,
-    )
-    assert not broken, "\n".join(broken[:20])
-    assert history.accepted, history.summary()
-
-
-def mock_in_flight(stack: Stack) -> int:
-    stats = httpx.get(f"{stack.mock_url}/_stats", timeout=10).json()
-    return int(stats["in_flight"])
-
-
-def control(stack: Stack, **faults_now: object) -> None:
-    httpx.post(f"{stack.mock_url}/_control", json=faults_now, timeout=10).raise_for_status()
-
-
-@pytest.fixture
-async def client_of() -> AsyncIterator[Callable[[Stack], httpx.AsyncClient]]:
-    clients: list[httpx.AsyncClient] = []
-
-    def make(stack: Stack) -> httpx.AsyncClient:
-        headers = {"Authorization": f"Bearer {stack.api_key}"}
-        client = httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=90)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.aclose()
-
-
-async def with_fault(
-    stack: Stack,
-    history: History,
-    client: httpx.AsyncClient,
-    fault: Callable[[], Awaitable[int]],
-) -> None:
-    """Traffic, the fault once work is in flight, then the verdict. `fault` returns the
-    provider calls that were in flight when it struck."""
-    flowing = asyncio.create_task(traffic(history, client))
-    await eventually(_in_flight(stack), what="work in flight")
-    in_flight = await fault()
-    await flowing
-    await verdict(stack, history, client, in_flight_at_fault=in_flight)
-
-
-def _in_flight(stack: Stack) -> Callable[[], Awaitable[bool]]:
-    async def probe() -> bool:
-        return mock_in_flight(stack) >= 5
-
-    return probe
-
 
 # --- processes killed ----------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from loadtest.stack import Stack
 from tests.e2e.conftest import running_stack
 from tests.services import KafkaService, RedisService
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.smoke]
 pytest.importorskip("sentence_transformers", reason="needs the [embeddings] extra")
 pytest.importorskip("rapidocr_onnxruntime", reason="needs the [ocr] extra")
 

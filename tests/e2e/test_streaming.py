@@ -7,7 +7,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.smoke]
 
 HELLO: list[ChatCompletionMessageParam] = [{"role": "user", "content": "stream me some words"}]
 

@@ -26,7 +26,7 @@ from schemas.envelopes import Kind, Request, Result, Status, Target
 from topics.apply import apply_topics
 from topics.catalog import TopicNames, catalogue
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.smoke]
 
 
 class CountingEngine:

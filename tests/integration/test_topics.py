@@ -9,7 +9,7 @@ from tests.waiting import eventually
 from topics.apply import apply_topics, topic_configs
 from topics.catalog import DAY_MS, TopicNames, catalogue
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.smoke]
 
 
 async def test_apply_creates_the_catalogue_once(settings: Settings) -> None:
@@ -45,6 +45,7 @@ async def test_topic_configs_are_applied_and_restored(settings: Settings) -> Non
             return found if len(found) == 2 else None
 
         configs = await eventually(described, what="the new topics' configs")
+        assert configs is not None
         assert configs[names.usage]["retention.ms"] == str(30 * DAY_MS)
         assert configs[names.usage]["max.message.bytes"] == str(8 * 1024 * 1024)
         assert configs[names.usage]["min.insync.replicas"] == "1"  # one replica: nothing more

@@ -16,7 +16,7 @@ from tests.waiting import eventually
 from topics.apply import apply_topics
 from topics.catalog import TopicSpec
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.smoke]
 
 
 @pytest.fixture

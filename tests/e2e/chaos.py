@@ -1,0 +1,76 @@
+"""What every chaos scenario shares: open-loop traffic, a fault struck once work is in flight,
+and the verdict of the history checker (`loadtest/history.py`)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+
+import httpx
+
+from loadtest.history import History, provider_calls, published_results
+from loadtest.stack import Stack
+from tests.waiting import eventually
+from topics.catalog import TopicNames
+
+SCALE = int(os.environ.get("AIBROKER_CHAOS_SCALE", "1"))
+N = 40 * SCALE
+RATE = 20.0
+"""Submissions per second (open loop)."""
+
+
+async def traffic(history: History, client: httpx.AsyncClient, n: int = N) -> None:
+    """`n` submissions at `RATE`, one in four sync, the rest async."""
+
+    async def one(i: int) -> None:
+        await asyncio.sleep(i / RATE)
+        await history.submit(client, sync=i % 4 == 0)
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+
+
+async def verdict(
+    stack: Stack, history: History, client: httpx.AsyncClient, *, in_flight_at_fault: int = 0
+) -> None:
+    await history.settle(client)
+    broken = history.check(
+        provider_calls=await provider_calls(stack.mock_url),
+        published=await published_results(stack.kafka, TopicNames(stack.prefix).results),
+        in_flight_at_fault=in_flight_at_fault,
+    )
+    assert not broken, "\n".join(broken[:20])
+    assert history.accepted, history.summary()
+
+
+def mock_in_flight(stack: Stack) -> int:
+    stats = httpx.get(f"{stack.mock_url}/_stats", timeout=10).json()
+    return int(stats["in_flight"])
+
+
+def control(stack: Stack, **faults_now: object) -> None:
+    httpx.post(f"{stack.mock_url}/_control", json=faults_now, timeout=10).raise_for_status()
+
+
+async def with_fault(
+    stack: Stack,
+    history: History,
+    client: httpx.AsyncClient,
+    fault: Callable[[], Awaitable[int]],
+    *,
+    n: int = N,
+) -> None:
+    """Traffic (`n` submissions), the fault once work is in flight, then the verdict. `fault`
+    returns the provider calls that were in flight when it struck."""
+    flowing = asyncio.create_task(traffic(history, client, n))
+    await eventually(_in_flight(stack), what="work in flight")
+    in_flight = await fault()
+    await flowing
+    await verdict(stack, history, client, in_flight_at_fault=in_flight)
+
+
+def _in_flight(stack: Stack) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
+        return mock_in_flight(stack) >= 5
+
+    return probe
