@@ -2,13 +2,16 @@
 
     python -m loadtest.bench [--latency-ms 50] [--seconds 15] [--concurrency 64]
 
-Starts the embedded Kafka (Tansu) and Redis unless AIBROKER_KAFKA_BOOTSTRAP/AIBROKER_REDIS_URL
-are set, runs the broker as processes, and measures, each next to its baseline:
+Runs on Apache Kafka (one KRaft node from Maven's jars) and then on the embedded Tansu
+(`--kafka` picks one), with the embedded Redis, unless AIBROKER_KAFKA_BOOTSTRAP /
+AIBROKER_REDIS_URL are set; runs the broker as processes, and measures, each next to its
+baseline measured on the same stack:
   1. latency at concurrency 1 (direct vs through the broker, sync);
   2. sustained sync throughput at a fixed concurrency (closed loop);
   3. async submit (202) throughput, with the pipeline working and with it paused (a burst
      absorbed by Kafka while the pools are busy: what the ingress alone accepts);
-plus the CPU each process spent per request during (2) and the ingress's RSS.
+plus the CPU each process spent per request during (2), the ingress's RSS, and the CPU of the
+idle stack afterwards.
 Writes loadtest/results/bench.json, prints a Markdown table and, with --update-readme, puts
 it in the README.
 """
@@ -138,7 +141,17 @@ async def measure(stack: Stack, pids: dict[str, int], args: argparse.Namespace) 
             os.kill(pid, signal.SIGCONT)
     report["async_submit_downstream_paused"] = burst.summary()
     report["ingress_rss_mb"] = round(rss_mb(pids["ingress"]), 1)
+    report["idle_cpu_percent"] = await idle_cpu(pids)
     return report
+
+
+async def idle_cpu(pids: dict[str, int], seconds: float = 10.0) -> dict[str, float]:
+    """Each process's CPU while nothing is asked of the stack (% of one core)."""
+    await asyncio.sleep(2)  # the run's tail settles
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    await asyncio.sleep(seconds)
+    used = {n: round((cpu_seconds(pid) - before[n]) / seconds * 100, 1) for n, pid in pids.items()}
+    return {**used, "total": round(sum(used.values()), 1)}
 
 
 def _compare(direct: Run, broker: Run) -> dict[str, Any]:
@@ -178,7 +191,13 @@ def table(report: dict[str, Any], concurrency: int) -> str:
         f"| ingress RSS after the run | — | {report['ingress_rss_mb']} MB | — |",
     ]
     cpu = ", ".join(f"{k} {v} ms" for k, v in report["cpu_ms_per_request"].items())
-    return "\n".join(rows) + f"\n\nCPU per sync request: {cpu}.\n"
+    idle = report["idle_cpu_percent"]
+    resting = ", ".join(f"{k} {v} %" for k, v in idle.items() if k != "total")
+    return (
+        "\n".join(rows)
+        + f"\n\nCPU per sync request: {cpu}.\n\nIdle stack: {idle['total']} % of one core "
+        + f"({resting}).\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -189,19 +208,46 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--serial-requests", type=int, default=300)
     parser.add_argument("--out", type=Path, default=Path("loadtest/results/bench.json"))
     parser.add_argument(
+        "--kafka",
+        choices=["tansu", "apache", "both"],
+        default="both",
+        help="the Kafka to run on (both: one after the other, each with its own baseline)",
+    )
+    parser.add_argument(
         "--update-readme",
         type=Path,
         default=None,
         help="replace the table between the bench markers of this README",
     )
     args = parser.parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="aibroker-bench-"))
+    engines = ["apache", "tansu"] if args.kafka == "both" else [args.kafka]
+    reports, sections = {}, []
+    for engine in engines:
+        report = run_on(engine, args)
+        reports[engine] = report
+        sections.append(f"**On {ENGINE_NAMES[engine]}**\n\n{table(report, args.concurrency)}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(reports, indent=2) + "\n")
+    text = "\n".join(sections)
+    print(text)
+    print(f"full report: {args.out}")
+    if args.update_readme:
+        update_readme(args.update_readme, text)
+
+
+ENGINE_NAMES = {"apache": "Apache Kafka 3.9.1 (one KRaft node)", "tansu": "Tansu (in memory)"}
+
+
+def run_on(engine: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One whole measurement on a fresh stack over `engine`."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"aibroker-bench-{engine}-"))
     pids: dict[str, int] = {}
     with contextlib.ExitStack() as stack_ctx:
         broker = bench_stack(
             stack_ctx,
             workdir,
             pids,
+            engine=engine,
             mock_latency_ms=args.latency_ms,
             apis=("openai",),  # one provider, one dispatch topic for the external pool
         )
@@ -212,15 +258,9 @@ def main(argv: list[str] | None = None) -> None:
         "mock_latency_ms": args.latency_ms,
         "seconds": args.seconds,
         "cpus": os.cpu_count(),
-        "kafka": "embedded tansu" if "kafka (tansu)" in pids else "external",
+        "kafka": engine if "AIBROKER_KAFKA_BOOTSTRAP" not in os.environ else "external",
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    text = table(report, args.concurrency)
-    print(text)
-    print(f"full report: {args.out}")
-    if args.update_readme:
-        update_readme(args.update_readme, text)
+    return report
 
 
 def update_readme(path: Path, text: str, marker: str = "bench") -> None:

@@ -17,10 +17,10 @@ from typing import Any
 
 import httpx
 
-from aibroker import embedded
+from aibroker import apache_kafka, embedded
 from aibroker.embedded import free_port
 from aibroker.procs import stop_process
-from aibroker.settings import KafkaSettings, group_environment
+from aibroker.settings import DevSettings, KafkaSettings, group_environment
 
 SERVICES = {
     "dispatcher": ["dispatcher"],
@@ -224,15 +224,28 @@ BENCH_ENV = {"AIBROKER_CONSUMER_CONCURRENCY": "256", "AIBROKER_LOG_LEVEL": "WARN
 
 
 def bench_stack(
-    ctx: contextlib.ExitStack, workdir: Path, pids: dict[str, int], **options: Any
+    ctx: contextlib.ExitStack,
+    workdir: Path,
+    pids: dict[str, int],
+    *,
+    engine: str = "tansu",
+    **options: Any,
 ) -> Stack:
     """A started broker for a benchmark, on AIBROKER_KAFKA_BOOTSTRAP / AIBROKER_REDIS_URL when
-    set, else on the embedded binaries (their pids go into `pids`, with the broker's own);
-    stopped when `ctx` closes. `extra_env` is added to BENCH_ENV; `services` picks the
-    services to start (default: all)."""
+    set, else on a Kafka it starts (`engine`: the embedded `tansu`, or `apache`: one Apache
+    Kafka node from Maven's jars) and the embedded Redis (their pids go into `pids`, with the
+    broker's own); stopped when `ctx` closes. `extra_env` is added to BENCH_ENV; `services`
+    picks the services to start (default: all)."""
     bootstrap = os.environ.get("AIBROKER_KAFKA_BOOTSTRAP")
     if bootstrap:
         kafka = KafkaSettings(bootstrap=bootstrap)
+    elif engine == "apache":
+        dev = DevSettings()
+        libs = apache_kafka.kafka_libs(dev.kafka_version, dev.kafka_cache)
+        plan = apache_kafka.plan(libs, workdir / "kafka", 1)
+        nodes = ctx.enter_context(apache_kafka.running(plan, workdir))
+        kafka = KafkaSettings(bootstrap=nodes.bootstrap, engine="kafka")
+        pids["kafka (apache)"] = nodes.procs[1].pid
     else:
         tansu = ctx.enter_context(embedded.tansu(workdir))
         kafka = KafkaSettings(bootstrap=tansu.url, engine="tansu")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ from tests.services import (
     kafka_engine,
     kafka_service,
     redis_service,
+    require_apache_kafka,
 )
 
 
@@ -84,10 +83,7 @@ def own_kafka(tmp_path: Path) -> Iterator[Callable[[apache_kafka.Cluster], apach
     """Apache Kafka clusters of the test's own, to kill, freeze or secure: a factory that starts
     a planned cluster (`tests.services.apache_cluster`) and stops it after the test. Needs Java
     and Maven: skipped without them, failed in CI."""
-    if not (shutil.which("java") and shutil.which("mvn")):
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the Apache Kafka tests: Java 17+ and Maven are missing")
-        pytest.skip("needs Java 17+ and Maven to run Apache Kafka nodes of its own")
+    require_apache_kafka()
     with contextlib.ExitStack() as stack:
 
         def start(cluster: apache_kafka.Cluster) -> apache_kafka.Running:

@@ -83,6 +83,18 @@ def kafka_engine() -> str:
     return "tansu"
 
 
+def require_apache_kafka() -> None:
+    """For tests that run Apache Kafka nodes of their own: skipped without Java and Maven, but
+    failed in CI, which must run them."""
+    import pytest
+
+    if shutil.which("java") and shutil.which("mvn"):
+        return
+    if os.environ.get("CI"):
+        pytest.fail("CI must run the Apache Kafka tests: Java 17+ and Maven are missing")
+    pytest.skip("needs Java 17+ and Maven to run Apache Kafka nodes of its own")
+
+
 def engine_note(engine: str) -> str:
     """One line for the test report: which Kafka, and what a fallback means."""
     if engine == "apache":

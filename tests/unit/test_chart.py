@@ -56,8 +56,18 @@ WITH_PROVIDERS = {
     "kafka": {"strimzi": {"deploy": True}},
     "redis": {"deploy": True},
 }
+SECURED = {
+    "kafka": {
+        "security": {
+            "protocol": "SASL_SSL",
+            "saslSecret": "aibroker-kafka-user",
+            "caSecret": "kafka-cluster-ca-cert",
+        }
+    }
+}
 VARIANTS = {
     "default": {},
+    "secured-kafka": SECURED,
     "gpu": gpu_values(),
     "strimzi": STRIMZI,
     "gpu-strimzi": {**gpu_values(), **STRIMZI},
@@ -333,3 +343,23 @@ def test_alert_rules_are_well_formed() -> None:
         assert alert["expr"].strip()
         assert alert["labels"]["severity"] in {"page", "ticket"}
         assert alert["annotations"]["summary"]
+
+
+def test_a_secured_cluster_reaches_every_kafka_client() -> None:
+    """SASL credentials from their Secret and the CA mounted, in every Deployment and in the
+    topics Job: each one connects to the cluster."""
+    manifests = rendered(SECURED)
+    pods = [m["spec"]["template"]["spec"] for m in of_kind(manifests, "Deployment")]
+    pods += [m["spec"]["template"]["spec"] for m in of_kind(manifests, "Job")]
+    assert len(pods) > 3
+    for pod in pods:
+        container = pod["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["AIBROKER_KAFKA_SECURITY_PROTOCOL"]["value"] == "SASL_SSL"
+        secret = env["AIBROKER_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        assert secret == {"name": "aibroker-kafka-user", "key": "password"}
+        ca = Path(env["AIBROKER_KAFKA_SSL_CAFILE"]["value"])
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        assert str(ca.parent) == mounts["kafka-ca"]
+        volumes = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"]}
+        assert volumes["kafka-ca"] == "kafka-cluster-ca-cert"

@@ -74,6 +74,30 @@ app.kubernetes.io/component: {{ .name }}
   value: {{ .Values.kafka.replicationFactor | quote }}
 - name: AIBROKER_KAFKA_MAX_MESSAGE_BYTES
   value: {{ .Values.kafka.maxMessageBytes | int | quote }}
+{{- with .Values.kafka.security }}
+- name: AIBROKER_KAFKA_SECURITY_PROTOCOL
+  value: {{ .protocol | quote }}
+{{- if hasPrefix "SASL_" .protocol }}
+- name: AIBROKER_KAFKA_SASL_MECHANISM
+  value: {{ .saslMechanism | quote }}
+- name: AIBROKER_KAFKA_SASL_USERNAME
+  valueFrom:
+    secretKeyRef: {name: {{ .saslSecret | quote }}, key: {{ .usernameKey | quote }}}
+- name: AIBROKER_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ .saslSecret | quote }}, key: {{ .passwordKey | quote }}}
+{{- end }}
+{{- if .caSecret }}
+- name: AIBROKER_KAFKA_SSL_CAFILE
+  value: /etc/aibroker/kafka-ca/{{ .caKey }}
+{{- end }}
+{{- if .clientCertSecret }}
+- name: AIBROKER_KAFKA_SSL_CERTFILE
+  value: /etc/aibroker/kafka-client/{{ .clientCertKey }}
+- name: AIBROKER_KAFKA_SSL_KEYFILE
+  value: /etc/aibroker/kafka-client/{{ .clientKeyKey }}
+{{- end }}
+{{- end }}
 - name: AIBROKER_REDIS_URL
   value: {{ include "aibroker.redisUrl" . | quote }}
 - name: AIBROKER_EMBEDDINGS_MODELS
@@ -95,5 +119,37 @@ app.kubernetes.io/component: {{ .name }}
   value: {{ . | quote }}
 - name: AIBROKER_OTEL_SAMPLE_RATIO
   value: {{ $.Values.otel.sampleRatio | quote }}
+{{- end }}
+{{- end }}
+
+{{/* The Kafka CA and client certificate, from their Secrets (Strimzi's cluster CA secret and a
+KafkaUser's secret fit as they are). */}}
+{{- define "aibroker.kafkaVolumes" -}}
+{{- with .Values.kafka.security }}
+{{- if or .caSecret .clientCertSecret }}
+volumes:
+  {{- if .caSecret }}
+  - name: kafka-ca
+    secret: {secretName: {{ .caSecret | quote }}}
+  {{- end }}
+  {{- if .clientCertSecret }}
+  - name: kafka-client
+    secret: {secretName: {{ .clientCertSecret | quote }}}
+  {{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "aibroker.kafkaMounts" -}}
+{{- with .Values.kafka.security }}
+{{- if or .caSecret .clientCertSecret }}
+volumeMounts:
+  {{- if .caSecret }}
+  - {name: kafka-ca, mountPath: /etc/aibroker/kafka-ca, readOnly: true}
+  {{- end }}
+  {{- if .clientCertSecret }}
+  - {name: kafka-client, mountPath: /etc/aibroker/kafka-client, readOnly: true}
+  {{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
