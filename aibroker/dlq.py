@@ -14,13 +14,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
 from aibroker.errors import InvalidRequest, NotFound
 from aibroker.ids import new_id
 from aibroker.kafka import decode, encode
+from aibroker.producer import Producer
 from schemas.envelopes import Mode, Request
 from topics.catalog import TopicNames
 
@@ -97,7 +98,7 @@ class Replayed:
 
 
 async def replay(
-    record: ConsumerRecord[bytes, bytes], producer: AIOKafkaProducer, names: TopicNames
+    record: ConsumerRecord[bytes, bytes], producer: Producer, names: TopicNames
 ) -> Replayed:
     """Send the dead letter on again; says where it went (and the new request)."""
     found = letter(record)

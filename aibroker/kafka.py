@@ -8,15 +8,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 from aiokafka.structs import TopicPartition
 from pydantic import BaseModel
 
+from aibroker.producer import Producer
 from aibroker.settings import KafkaSettings
-from aibroker.tracing import TracingProducer
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -54,7 +54,7 @@ def make_admin(settings: KafkaSettings) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**connection(settings), request_timeout_ms=30000)
 
 
-def make_producer(settings: KafkaSettings, **overrides: Any) -> AIOKafkaProducer:
+def make_producer(settings: KafkaSettings, **overrides: Any) -> Producer:
     """acks=all always; idempotent unless the engine refuses it (the embedded Tansu)."""
     options: dict[str, Any] = {
         **connection(settings),
@@ -66,7 +66,7 @@ def make_producer(settings: KafkaSettings, **overrides: Any) -> AIOKafkaProducer
         "max_request_size": settings.max_message_bytes,
         **overrides,
     }
-    return TracingProducer(**options)
+    return Producer(options)
 
 
 def make_consumer(
@@ -90,9 +90,7 @@ def make_consumer(
 
 
 @asynccontextmanager
-async def running_producer(
-    settings: KafkaSettings, **overrides: Any
-) -> AsyncIterator[AIOKafkaProducer]:
+async def running_producer(settings: KafkaSettings, **overrides: Any) -> AsyncIterator[Producer]:
     producer = make_producer(settings, **overrides)
     await producer.start()
     try:

@@ -7,12 +7,12 @@ import asyncio
 import time
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
 from aibroker import metrics
 from aibroker.errors import BrokerError
 from aibroker.kafka import encode
+from aibroker.producer import Producer
 from schemas.envelopes import Chunk, ErrorInfo, Outcome, Request, Result, Status, UsageEvent
 from topics.catalog import TopicNames, delay_topic
 
@@ -26,7 +26,7 @@ CHUNK_HEADERS = [(KIND_HEADER, b"chunk")]
 
 
 class Publisher:
-    def __init__(self, producer: AIOKafkaProducer, names: TopicNames) -> None:
+    def __init__(self, producer: Producer, names: TopicNames) -> None:
         self.producer = producer
         self.names = names
 

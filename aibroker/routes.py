@@ -35,6 +35,14 @@ from topics.catalog import TopicNames
 
 LOCAL_ENGINES: dict[str, Kind] = {"embed": Kind.EMBEDDINGS, "ocr": Kind.OCR, "vllm": Kind.CHAT}
 """The local engines, by the provider name their targets carry, and what each serves."""
+API_KINDS: dict[str, frozenset[Kind]] = {
+    "openai": frozenset({Kind.CHAT, Kind.EMBEDDINGS}),
+    "gemini": frozenset({Kind.CHAT, Kind.EMBEDDINGS}),
+    "anthropic": frozenset({Kind.CHAT}),
+}
+"""What each provider API has endpoints for. Whether one upstream model can do it is the
+provider's to say (its own error comes back): a chat model asked for embeddings, say."""
+API_NAMES = {"openai": "OpenAI-compatible", "gemini": "Gemini", "anthropic": "Anthropic"}
 EXTERNAL_GROUP = "aib-pool-external"
 """The consumer group of the external pool (every provider's dispatch topic)."""
 
@@ -86,6 +94,11 @@ Strategy = Literal["ordered", "weighted", "cheapest", "least_backlog"]
 
 class Route(BaseModel):
     strategy: Strategy = "ordered"
+    kind: Kind | None = Field(
+        default=None,
+        description="What the alias serves (`chat`, `embeddings`, `ocr`); every target must "
+        "serve it. Unset: what its targets have in common.",
+    )
     targets: list[RouteTarget] = Field(min_length=1)
 
     def plain(self) -> list[Target]:
@@ -120,8 +133,27 @@ class RouteTable:
             return f"aib-pool-{target.provider}-{target.model.lower()}"
         return EXTERNAL_GROUP
 
-    def kind_of(self, target: Target) -> Kind:
-        return LOCAL_ENGINES.get(target.provider, Kind.CHAT)
+    def serves(self, target: Target) -> frozenset[Kind]:
+        """A local pool serves its engine's kind; a provider what its API has endpoints for."""
+        if target.provider in LOCAL_ENGINES:
+            return frozenset({LOCAL_ENGINES[target.provider]})
+        provider = self.providers.get(target.provider)
+        return API_KINDS[provider.kind] if provider else frozenset()
+
+    def refusal(self, model: str, target: Target, kind: Kind) -> str | None:
+        """Why `target` cannot serve `kind` for `model`, or None when it can."""
+        if kind in self.serves(target):
+            return None
+        if target.provider in LOCAL_ENGINES:
+            other = LOCAL_ENGINES[target.provider]
+            return (
+                f"The model '{model}' does not serve {kind.endpoint}; it serves {other.endpoint}."
+            )
+        api = API_NAMES[self.providers[target.provider].kind]
+        return (
+            f"The model '{model}' does not serve {kind.endpoint}: provider "
+            f"'{target.provider}' speaks the {api} API, which has no {kind.value} endpoint."
+        )
 
     def topic(self, names: TopicNames, target: Target) -> str:
         """Each external provider has one dispatch topic; each local model has its own."""
@@ -138,16 +170,17 @@ def resolve(model: str, table: RouteTable, kind: Kind | None = None) -> Route:
     """The route of `model`, or ModelNotFound naming the known models. With `kind`, a model
     that serves another kind (a chat model asked for embeddings) is refused."""
     route = _lookup(model, table)
-    targets = route.targets
-    if kind is not None:
-        wrong = [t for t in targets if table.kind_of(t) is not kind]
-        if wrong:
-            raise InvalidRequest(
-                f"The model '{model}' does not serve {kind.endpoint}; "
-                f"it serves {table.kind_of(wrong[0]).endpoint}.",
-                param="model",
-                code="model_not_supported",
-            )
+    if kind is None:
+        return route
+    if route.kind is not None and route.kind is not kind:
+        raise InvalidRequest(
+            f"The model '{model}' does not serve {kind.endpoint}; it serves {route.kind.endpoint}.",
+            param="model",
+            code="model_not_supported",
+        )
+    for target in route.targets:
+        if reason := table.refusal(model, target, kind):
+            raise InvalidRequest(reason, param="model", code="model_not_supported")
     return route
 
 
@@ -213,7 +246,28 @@ def build_route_table(settings: Settings) -> RouteTable:
                     raise ValueError(f"route '{alias}' names unknown local model '{target.model}'")
             elif target.provider not in providers:
                 raise ValueError(f"route '{alias}' names unknown provider '{target.provider}'")
-    return RouteTable(providers=providers, aliases=aliases, local=local)
+    table = RouteTable(providers=providers, aliases=aliases, local=local)
+    for alias, route in aliases.items():
+        check_alias_kind(alias, route, table)
+    return table
+
+
+def check_alias_kind(alias: str, route: Route, table: RouteTable) -> None:
+    """An alias's targets must all serve one kind (the declared one, if any): a request is
+    never routed to a target that cannot answer its endpoint."""
+    served = {f"{t.provider}/{t.model}": table.serves(t) for t in route.targets}
+    common = frozenset.intersection(*served.values())
+    if route.kind is not None and route.kind not in common:
+        wrong = [k for k, kinds in served.items() if route.kind not in kinds]
+        raise ValueError(
+            f"route '{alias}' is declared {route.kind.value}, but {', '.join(wrong)} cannot "
+            f"serve {route.kind.endpoint}"
+        )
+    if not common:
+        each = "; ".join(
+            f"{k} serves {', '.join(sorted(x.value for x in kinds))}" for k, kinds in served.items()
+        )
+        raise ValueError(f"route '{alias}' mixes kinds no target has in common: {each}")
 
 
 def local_models(settings: Settings) -> dict[str, LocalModel]:

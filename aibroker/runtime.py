@@ -8,9 +8,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-
 from aibroker.kafka import make_consumer
+from aibroker.producer import Producer
 from aibroker.settings import KafkaSettings, Settings
 from aibroker.worker import Handler, KafkaWorker, WorkerConfig
 from topics.catalog import TopicNames
@@ -38,7 +37,7 @@ class WorkerSpec:
 
 async def run_workers(
     kafka: KafkaSettings,
-    producer: AIOKafkaProducer,
+    producer: Producer,
     specs: list[WorkerSpec],
     stop: asyncio.Event,
     *,
@@ -71,7 +70,7 @@ async def run_workers(
 
 async def run_service(
     settings: Settings,
-    producer: AIOKafkaProducer,
+    producer: Producer,
     specs: list[WorkerSpec],
     stop: asyncio.Event,
     *background: Coroutine[Any, Any, None],

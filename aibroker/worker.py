@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from redis.exceptions import RedisError
@@ -28,6 +28,7 @@ from aibroker import metrics, tracing
 from aibroker.errors import BrokerError
 from aibroker.logs import REQUEST_ID
 from aibroker.offsets import PartitionOffsets
+from aibroker.producer import Producer
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class KafkaWorker:
     def __init__(
         self,
         consumer: AIOKafkaConsumer,
-        producer: AIOKafkaProducer,
+        producer: Producer,
         handler: Handler,
         config: WorkerConfig,
     ) -> None:

@@ -20,7 +20,7 @@ from aibroker.routes import ProviderConfig
 from consumers.anthropic_io import JSON_TOOL, StreamTranslator, from_message, to_messages
 from consumers.classify import classify_status
 from consumers.engine import Completion, call_timeout
-from schemas.envelopes import Request, Target
+from schemas.envelopes import Kind, Request, Target
 from schemas.openai import Usage
 
 ERROR_STATUS = {
@@ -52,6 +52,12 @@ class AnthropicEngine:
         }
 
     async def generate(self, request: Request, target: Target) -> Completion:
+        if request.kind is not Kind.CHAT:  # ingress and the dispatcher refuse it first
+            raise InvalidRequest(
+                f"provider '{target.provider}' speaks the Anthropic API, which has no "
+                f"{request.kind.value} endpoint",
+                param="model",
+            )
         client, params, options = self._call(request, target, stream=False)
         with _translated_errors(target):
             message = await client.post(

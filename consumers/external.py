@@ -19,11 +19,13 @@ from aibroker.errors import InvalidRequest, ProviderUnavailable
 from aibroker.routes import ProviderConfig
 from consumers.classify import classify_status
 from consumers.engine import Completion, call_timeout
-from schemas.envelopes import Request, Target
+from schemas.envelopes import Kind, Request, Target
 from schemas.openai import Usage
 
 # The body goes pre-encoded (orjson) rather than through the SDK's own JSON encoder.
 _JSON: RequestOptions = {"headers": {"Content-Type": "application/json"}}
+BROKER_ONLY = ("store", "task_type")
+"""Fields of an embeddings request that are the broker's extensions, never sent upstream."""
 
 
 class OpenAICompatibleEngine:
@@ -43,11 +45,19 @@ class OpenAICompatibleEngine:
         self._timeouts = {name: cfg.timeout_s for name, cfg in providers.items()}
 
     async def generate(self, request: Request, target: Target) -> Completion:
+        """`/chat/completions`, or `/embeddings` for an embeddings request (`dimensions` and
+        `encoding_format` go as they came; the provider answers in OpenAI's own shape)."""
         client = self._client(target)
-        body: dict[str, Any] = {**request.body, "model": target.model, "stream": False}
+        if request.kind is Kind.EMBEDDINGS:
+            path = "/embeddings"
+            body = {k: v for k, v in request.body.items() if k not in BROKER_ONLY}
+            body["model"] = target.model
+        else:
+            path = "/chat/completions"
+            body = {**request.body, "model": target.model, "stream": False}
         with _translated_errors(target):
             data = await client.post(
-                "/chat/completions",
+                path,
                 content=orjson.dumps(body),
                 options=self._options(request, target),
                 cast_to=object,

@@ -20,9 +20,10 @@ from aibroker.errors import InvalidRequest, ProviderUnavailable
 from aibroker.routes import ProviderConfig
 from consumers.classify import classify_status
 from consumers.engine import Completion, call_timeout
+from consumers.gemini_embed_io import from_embeddings, to_embed_content
 from consumers.gemini_io import StreamTranslator, from_response, to_generate_content
-from schemas.envelopes import Request, Target
-from schemas.openai import Usage
+from schemas.envelopes import Kind, Request, Target
+from schemas.openai import EmbeddingsRequest, Usage
 
 
 class GeminiEngine:
@@ -38,6 +39,8 @@ class GeminiEngine:
         }
 
     async def generate(self, request: Request, target: Target) -> Completion:
+        if request.kind is Kind.EMBEDDINGS:
+            return await self._embed(request, target)
         client, call = self._call(request, target)
         with _translated_errors(target):
             answer = await client.aio.models.generate_content(model=target.model, **call)
@@ -58,6 +61,23 @@ class GeminiEngine:
         for chunk in translator.close():
             yield chunk
 
+    async def _embed(self, request: Request, target: Target) -> Completion:
+        """`embed_content` (the SDK sends `batchEmbedContents`), answered as OpenAI does."""
+        client = self._client(target)
+        body = EmbeddingsRequest.model_validate(request.body)
+        call = to_embed_content(body)
+        timeout_s = call_timeout(self._configs[target.provider].timeout_s, request.deadline)
+        call["config"]["http_options"] = {"timeout": int(timeout_s * 1000)}
+        with _translated_errors(target):
+            answer = await client.aio.models.embed_content(model=target.model, **call)
+        response = from_embeddings(
+            answer.model_dump(mode="json", exclude_none=True),
+            call["contents"],
+            target.model,
+            body.encoding_format,
+        )
+        return Completion(response, Usage.model_validate(response["usage"]))
+
     async def check_health(self) -> bool:
         return True
 
@@ -65,10 +85,14 @@ class GeminiEngine:
         for client in self._clients.values():
             await client.aio.aclose()
 
-    def _call(self, request: Request, target: Target) -> tuple[genai.Client, dict[str, Any]]:
+    def _client(self, target: Target) -> genai.Client:
         client = self._clients.get(target.provider)
         if client is None:
             raise InvalidRequest(f"provider '{target.provider}' is not served by this pool")
+        return client
+
+    def _call(self, request: Request, target: Target) -> tuple[genai.Client, dict[str, Any]]:
+        client = self._client(target)
         call = to_generate_content(request.body, drop_unsupported=self._drop)
         timeout_s = call_timeout(self._configs[target.provider].timeout_s, request.deadline)
         call["config"]["httpOptions"] = {"timeout": int(timeout_s * 1000)}

@@ -121,6 +121,8 @@ class Dispatcher:
             taken = {**health.breakers, target_key(decision.target): State.OPEN}
             health = dataclasses.replace(health, breakers=taken)  # another has the probe
         if isinstance(decision, Dispatch):
+            # Counted before the first await: handlers routing concurrently see it at once.
+            self.health.dispatched(decision.target)
             routed = request.model_copy(update={"target": decision.target, "probe": decision.probe})
             tracing.event(
                 "route",

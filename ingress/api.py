@@ -11,6 +11,7 @@ from starlette.responses import Response
 from aibroker.errors import InvalidRequest
 from aibroker.keys import KeyInfo
 from aibroker.netguard import check_url
+from aibroker.routes import LOCAL_ENGINES, resolve
 from ingress.auth import authenticate, check_model
 from ingress.deadline import request_deadline
 from ingress.flows import submit_once
@@ -41,10 +42,19 @@ async def chat_completions(
 @router.post("/v1/embeddings", tags=["openai"])
 async def embeddings(body: EmbeddingsRequest, request: Request, caller: Caller) -> Response:
     """Vectors for a string, a list of strings or token ids, from a local embeddings pool
-    (micro-batched with other requests). `Prefer` and `Idempotency-Key` as for chat. With
-    `store: {collection, ids?, payloads?}` the vectors are also written to Qdrant."""
-    if body.store is not None and not services(request).settings.embeddings.qdrant_url:
-        raise InvalidRequest("No vector store is configured for embeddings.", param="store")
+    (micro-batched with other requests) or a provider's embedding model (OpenAI-compatible,
+    Gemini). `Prefer` and `Idempotency-Key` as for chat. With `store: {collection, ids?,
+    payloads?}` the vectors are also written to Qdrant (local pools only)."""
+    svc = services(request)
+    if body.store is not None:
+        if not svc.settings.embeddings.qdrant_url:
+            raise InvalidRequest("No vector store is configured for embeddings.", param="store")
+        if any(t.provider not in LOCAL_ENGINES for t in resolve(body.model, svc.routes).targets):
+            raise InvalidRequest(
+                f"`store` is served by local embeddings pools only, and '{body.model}' may "
+                "be sent to a provider.",
+                param="store",
+            )
     return await _submit(
         request, caller, Kind.EMBEDDINGS, body.model, body.model_dump(exclude_unset=True)
     )

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
-from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
+from aibroker.producer import Producer
 from ingress.state import services
 from ingress.views import json_response
 
@@ -24,9 +24,9 @@ async def live() -> Response:
 @router.get("/health/ready")
 async def ready(request: Request) -> Response:
     svc = services(request)
-    producer: AIOKafkaProducer = request.app.state.producer
+    producer: Producer = request.app.state.producer
     checks = {
-        "kafka": await _check(producer.client.fetch_all_metadata()),
+        "kafka": await _check(producer.reachable()),
         "redis": await _check(svc.redis.ping()),
     }
     ok = all(checks.values())

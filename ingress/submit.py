@@ -7,7 +7,6 @@ import logging
 import time
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from opentelemetry.trace import SpanKind
 from redis.exceptions import RedisError
@@ -18,6 +17,7 @@ from aibroker.ids import new_id
 from aibroker.kafka import encode
 from aibroker.keys import KeyInfo
 from aibroker.logs import REQUEST_ID
+from aibroker.producer import Producer
 from aibroker.store import RequestStore
 from schemas.envelopes import Kind, Mode, Request, Status, Webhook
 from topics.catalog import TopicNames
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class Submitter:
     def __init__(
         self,
-        producer: AIOKafkaProducer,
+        producer: Producer,
         names: TopicNames,
         store: RequestStore,
         reply_topic: str,

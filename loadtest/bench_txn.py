@@ -22,8 +22,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
+
 from aibroker import apache_kafka
-from aibroker.kafka import make_consumer, make_producer, running_producer
+from aibroker.kafka import connection, make_consumer, running_producer
 from aibroker.settings import DevSettings, KafkaSettings
 from topics.apply import apply_topics
 from topics.catalog import TopicSpec
@@ -40,8 +42,11 @@ async def relay(
     """Read `n` records from `source`, write one output each to `sink`, commit every window."""
     group = f"bench-{uuid.uuid4().hex[:6]}"
     consumer = make_consumer(kafka, source, group_id=group, fetch_max_wait_ms=100)
+    # aiokafka's own producer, the same options both ways (aibroker's has no transactions).
     options: dict[str, Any] = {"transactional_id": f"bench-{uuid.uuid4().hex[:6]}"} if txn else {}
-    producer = make_producer(kafka, **options)
+    producer = AIOKafkaProducer(
+        **connection(kafka), acks="all", enable_idempotence=True, linger_ms=0, **options
+    )
     await consumer.start()
     await producer.start()
     done, commits = 0, []

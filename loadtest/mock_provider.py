@@ -9,8 +9,9 @@ request through `POST /_control` (`{"latency_ms", "error_rate", "error_status",
 flight), `GET /_history` lists them (time, model, last message).
 It also speaks Anthropic's Messages API (`POST /v1/messages`, `loadtest/mock_anthropic.py`)
 and Gemini's `generateContent` (`POST /v1[beta]/models/{model}:generateContent`,
-`loadtest/mock_gemini.py`). `GET /_last/{openai,anthropic,gemini}` returns the last body
-each API received.
+`loadtest/mock_gemini.py`), and both APIs' embeddings (`POST /v1/embeddings`,
+`{model}:embedContent`, `{model}:batchEmbedContents`: `loadtest/mock_embeddings.py`).
+`GET /_last/{openai,anthropic,gemini}` returns the last body each API received.
 
     python -m loadtest.mock_provider --port 8090 --latency-ms 50
 """
@@ -34,6 +35,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from loadtest import mock_anthropic as anthropic
+from loadtest import mock_embeddings
 from loadtest import mock_gemini as gemini_api
 
 
@@ -190,6 +192,21 @@ def create_app(faults: Faults | None = None) -> Starlette:
             return StreamingResponse(stream(body, wants), media_type="text/event-stream")
         return _json(completion(body))
 
+    async def embeddings(request: Request) -> Response:
+        """OpenAI's embeddings (see `loadtest/mock_embeddings.py`)."""
+        body = orjson.loads(await request.body())
+        model = str(body.get("model", ""))
+        texts = mock_embeddings.openai_texts(body)
+        record("openai", model, {"messages": [{"content": " ".join(texts or [])}]})
+        wants = _directives(model)
+        if (status := await misbehave(wants)) is not None:
+            return _error(status, state.faults.retry_after or (1 if "fail" in wants else None))
+        if texts is None:
+            return _json(
+                {"error": {"message": "input is required", "type": "invalid_request_error"}}, 400
+            )
+        return _json(mock_embeddings.openai_answer(body, texts))
+
     async def messages(request: Request) -> Response:
         """Anthropic's Messages API (see `loadtest/mock_anthropic.py`)."""
         body = orjson.loads(await request.body())
@@ -214,7 +231,13 @@ def create_app(faults: Faults | None = None) -> Starlette:
         """Gemini's generateContent (see `loadtest/mock_gemini.py`)."""
         model, _, method = request.path_params["target"].partition(":")
         body = gemini_api.camel_case(orjson.loads(await request.body()))
-        record("gemini", model, body)
+        embedding = method in ("embedContent", "batchEmbedContents")
+        if embedding:
+            inputs = mock_embeddings.gemini_requests(body, method)
+            text = " ".join(mock_embeddings.gemini_text(r) for r in inputs)
+            record("gemini", model, {**body, "contents": [{"content": text}]})
+        else:
+            record("gemini", model, body)
         if not (request.headers.get("x-goog-api-key") or request.query_params.get("key")):
             refused = gemini_api.error_body(403, "Method doesn't allow unregistered callers")
             return _json(refused, 403)
@@ -222,6 +245,8 @@ def create_app(faults: Faults | None = None) -> Starlette:
         if (status := await misbehave(wants)) is not None:
             retry = state.faults.retry_after or (1.0 if status in (429, 503) else None)
             return _json(gemini_api.error_body(status, retry_s=retry), status)
+        if embedding:
+            return _json(mock_embeddings.gemini_answer(inputs, method))
         problem = gemini_api.invalid(body)
         if problem:
             return _json(gemini_api.error_body(400, problem), 400)
@@ -265,6 +290,7 @@ def create_app(faults: Faults | None = None) -> Starlette:
     return Starlette(
         routes=[
             Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/v1/embeddings", embeddings, methods=["POST"]),
             Route("/v1/messages", messages, methods=["POST"]),
             Route("/v1/models/{target}", gemini, methods=["POST"]),
             Route("/v1beta/models/{target}", gemini, methods=["POST"]),

@@ -57,6 +57,17 @@ MAX_EMBEDDING_INPUTS = 2048
 """OpenAI's limit on the number of inputs of one embeddings request."""
 
 EmbeddingInput = str | list[str] | list[int] | list[list[int]]
+EmbeddingTask = Literal[
+    "RETRIEVAL_QUERY",
+    "RETRIEVAL_DOCUMENT",
+    "SEMANTIC_SIMILARITY",
+    "CLASSIFICATION",
+    "CLUSTERING",
+    "QUESTION_ANSWERING",
+    "FACT_VERIFICATION",
+    "CODE_RETRIEVAL_QUERY",
+]
+"""Gemini's embedding task types."""
 
 
 class VectorStore(BaseModel):
@@ -83,6 +94,12 @@ class EmbeddingsRequest(BaseModel):
     dimensions: int | None = Field(default=None, ge=1)
     user: str | None = None
     store: VectorStore | None = None
+    task_type: EmbeddingTask | None = Field(
+        default=None,
+        description="Broker extension: what the vectors are for, where the model takes it "
+        "(Gemini's `taskType`); OpenAI-compatible models and local pools have no such input "
+        "and ignore it.",
+    )
 
     def input_count(self) -> int:
         """How many vectors the answer holds: one per string or per token list."""

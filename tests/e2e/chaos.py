@@ -39,8 +39,26 @@ async def verdict(
         published=await published_results(stack.kafka, TopicNames(stack.prefix).results),
         in_flight_at_fault=in_flight_at_fault,
     )
-    assert not broken, "\n".join(broken[:20])
+    assert not broken, "\n".join(broken[:20]) + troubles(stack)
     assert history.accepted, history.summary()
+
+
+def troubles(stack: Stack, lines: int = 8) -> str:
+    """The last warnings and errors of each service: what a failed verdict needs to be read
+    (the test's directory, logs included, is gone by the time CI reports)."""
+    out = []
+    for name in stack.procs:
+        path = stack.logs / f"{name}.log"
+        if not path.exists():
+            continue
+        bad = [
+            line
+            for line in path.read_text(errors="replace").splitlines()
+            if '"level":"error"' in line or '"level":"warning"' in line
+        ]
+        if bad:
+            out.append(f"--- {name} ---\n" + "\n".join(line[:300] for line in bad[-lines:]))
+    return "\n\n" + "\n".join(out) if out else ""
 
 
 def mock_in_flight(stack: Stack) -> int:

@@ -1,6 +1,8 @@
 """The idempotent producer on Apache Kafka: a send whose acknowledgement is lost is retried, and
-the broker writes it once. A proxy that speaks just enough of the Kafka protocol drops the
-broker's answer to the first Produce request, as a connection cut at the wrong moment would."""
+the broker writes it once; a producer the broker answers with a fatal sequence error is
+replaced, and the next send goes through. A proxy that speaks just enough of the Kafka protocol
+drops the broker's answer to a Produce request (a connection cut at the wrong moment), or
+rewrites its error code."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from aiokafka.errors import OutOfOrderSequenceNumber
 
 from aibroker import apache_kafka
 from aibroker.embedded import free_port
@@ -29,16 +32,18 @@ PRODUCE = 0
 
 class AckDropper:
     """Forwards Kafka frames both ways; the answer to the first Produce request after `arm()`
-    never reaches the client: the connection is closed instead."""
+    never reaches the client (the connection is closed instead), or, armed with an error code,
+    reaches it carrying that error."""
 
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
         self.armed = False
+        self.error_code: int | None = None
         self.dropped = 0
         self.produce_requests = 0
 
-    def arm(self) -> None:
-        self.armed = True
+    def arm(self, error_code: int | None = None) -> None:
+        self.armed, self.error_code = True, error_code
 
     async def relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         up_r, up_w = await asyncio.open_connection("127.0.0.1", self.upstream_port)
@@ -59,7 +64,9 @@ class AckDropper:
                 (correlation,) = struct.unpack(">i", frame[4:8])
                 if correlation in produces and self.armed:
                     self.armed, self.dropped = False, self.dropped + 1
-                    return  # the write is on the broker; its acknowledgement is lost
+                    if self.error_code is None:
+                        return  # the write is on the broker; its acknowledgement is lost
+                    frame = _with_error(frame, self.error_code)
                 client_w.write(frame)
                 await client_w.drain()
 
@@ -72,6 +79,13 @@ class AckDropper:
                 task.cancel()
         client_w.close()
         up_w.close()
+
+
+def _with_error(frame: bytes, code: int) -> bytes:
+    """A Produce response (v1-v8: one topic, one partition) carrying `code` as its error."""
+    (topic_len,) = struct.unpack(">h", frame[12:14])
+    at = 14 + topic_len + 4 + 4  # partitions array length, then the partition index
+    return frame[:at] + struct.pack(">h", code) + frame[at + 2 :]
 
 
 async def _frame(reader: asyncio.StreamReader) -> bytes:
@@ -139,3 +153,30 @@ async def test_a_retried_send_is_written_once(
     # The same fault without idempotence writes the record twice: the check above can fail.
     plain = through.model_copy(update={"idempotent": False})
     assert await _send_once_with_lost_ack(dropper, plain, direct, "idem.off") == 2
+
+
+OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+
+
+async def test_a_producer_the_broker_fails_for_good_is_replaced(
+    proxied: tuple[AckDropper, KafkaSettings, KafkaSettings],
+) -> None:
+    """A fatal sequence error fails the send that met it; the producer is replaced (a new
+    producer id) and every later send goes through, without restarting anything."""
+    dropper, through, direct = proxied
+    topic = "idem.fatal"
+    await apply_topics(direct, [TopicSpec(topic, 1, 3_600_000, "k", (), ())])
+    producer = make_producer(through, retry_backoff_ms=50)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"before")
+        dropper.arm(OUT_OF_ORDER_SEQUENCE_NUMBER)
+        with pytest.raises(OutOfOrderSequenceNumber):
+            await producer.send_and_wait(topic, b"met the error")
+        assert producer.renewals == 1
+        for i in range(3):
+            await producer.send_and_wait(topic, f"after {i}".encode())
+    finally:
+        await producer.stop()
+    values = [r.value for r in await read_topic(direct, topic)]
+    assert values[-3:] == [b"after 0", b"after 1", b"after 2"]

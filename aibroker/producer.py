@@ -1,0 +1,109 @@
+"""How aibroker writes to Kafka: one producer per process, that puts the trace context on every
+record (`TracingProducer`) and outlives a fatal error of its own.
+
+An `OutOfOrderSequenceNumber` means the broker no longer holds the idempotent producer's
+sequence (as after an unclean broker restart). aiokafka fails the batch that met it; when its
+sender routine meets it, the routine stops for good and every later send raises it. Every
+retry loop above would then spin on a dead producer until the process was restarted. The Java client resets its producer id there (KIP-360); here the whole aiokafka
+producer is replaced by a new one (a new producer id, sequences from zero). The send that met
+the error still raises it, so the caller's own retry goes through the new producer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from aiokafka.errors import OutOfOrderSequenceNumber
+from aiokafka.structs import RecordMetadata
+
+from aibroker.tracing import Headers, TracingProducer
+
+log = logging.getLogger(__name__)
+
+FATAL = (OutOfOrderSequenceNumber,)
+"""Errors after which aiokafka's producer never sends again."""
+
+
+class Producer:
+    def __init__(self, options: dict[str, Any]) -> None:
+        self._options = options
+        self._inner = TracingProducer(**options)
+        self._renewing = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.renewals = 0
+        """How many times a dead producer was replaced (tests and logs)."""
+
+    async def start(self) -> None:
+        await self._inner.start()
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await self._inner.stop()
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Headers | None = None,
+    ) -> asyncio.Future[RecordMetadata]:
+        """Queue a record; the future resolves once Kafka acknowledged it."""
+        inner = self._inner
+        try:
+            future: asyncio.Future[RecordMetadata] = await inner.send(
+                topic, value, key, partition, timestamp_ms, headers
+            )
+        except FATAL:
+            await self._renew(inner)
+            raise
+        future.add_done_callback(lambda done: self._check(done, inner))
+        return future
+
+    async def send_and_wait(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Headers | None = None,
+    ) -> RecordMetadata:
+        """Send and wait for the acknowledgement; after a fatal error the producer is already
+        replaced when this raises, so the caller's next try goes through the new one."""
+        inner = self._inner
+        future = await self.send(topic, value, key, partition, timestamp_ms, headers)
+        try:
+            return await future
+        except FATAL:
+            await self._renew(inner)
+            raise
+
+    async def reachable(self) -> None:
+        """Raises unless the cluster answers a metadata request (readiness checks)."""
+        await self._inner.client.fetch_all_metadata()
+
+    def _check(self, done: asyncio.Future[RecordMetadata], inner: TracingProducer) -> None:
+        if done.cancelled() or not isinstance(done.exception(), FATAL):
+            return
+        task = asyncio.create_task(self._renew(inner))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _renew(self, failed: TracingProducer) -> None:
+        """Replace `failed` by a started new producer, once, however many sends saw it fail."""
+        async with self._renewing:
+            if self._inner is not failed:
+                return
+            log.warning("the Kafka producer failed for good; starting a new one (new producer id)")
+            fresh = TracingProducer(**self._options)
+            await fresh.start()
+            self._inner = fresh
+            self.renewals += 1
+        with contextlib.suppress(Exception):  # its batches have already failed
+            await asyncio.wait_for(failed.stop(), 5)
