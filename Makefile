@@ -48,6 +48,7 @@ bench: $(STAMP)
 
 bench-local: $(STAMP)
 	$(BIN)/python -m loadtest.bench_local --dedicated-core --update-readme README.md
+	$(BIN)/python -m loadtest.bench_spill --update-readme README.md
 
 bench-dispatch: $(STAMP)
 	$(BIN)/python -m loadtest.bench_dispatch --update-readme README.md

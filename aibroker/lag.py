@@ -4,15 +4,20 @@ reads); Tansu fails that request, so there a probe consumer of the group asks in
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
 from aibroker.kafka import make_admin, make_consumer, topic_partitions
 from aibroker.settings import KafkaSettings
+
+RETRIES = 5
+"""Tries of an offset fetch that meets a retriable error (a group's coordinator not found yet)."""
 
 
 def lag_of(
@@ -52,7 +57,14 @@ class LagReader:
     ) -> dict[TopicPartition, int | None]:
         if self._settings.engine == "kafka":
             admin = await self._admin_client()
-            found = await admin.list_consumer_group_offsets(group, partitions=partitions)
+            for attempt in range(RETRIES):
+                try:
+                    found = await admin.list_consumer_group_offsets(group, partitions=partitions)
+                    break
+                except KafkaError as exc:  # the coordinator moving, or being created
+                    if not exc.retriable or attempt == RETRIES - 1:
+                        raise
+                    await asyncio.sleep(0.2 * (attempt + 1))
             return {tp: (meta.offset if meta.offset >= 0 else None) for tp, meta in found.items()}
         probe = await self._probe(group)
         return {tp: await probe.committed(tp) for tp in partitions}

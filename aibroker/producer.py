@@ -4,9 +4,10 @@ record (`TracingProducer`) and outlives a fatal error of its own.
 An `OutOfOrderSequenceNumber` means the broker no longer holds the idempotent producer's
 sequence (as after an unclean broker restart). aiokafka fails the batch that met it; when its
 sender routine meets it, the routine stops for good and every later send raises it. Every
-retry loop above would then spin on a dead producer until the process was restarted. The Java client resets its producer id there (KIP-360); here the whole aiokafka
-producer is replaced by a new one (a new producer id, sequences from zero). The send that met
-the error still raises it, so the caller's own retry goes through the new producer.
+retry loop above would then spin on a dead producer until the process was restarted. The Java
+client resets its producer id there (KIP-360); here the whole aiokafka producer is replaced by
+a new one (a new producer id, sequences from zero). The send that met the error still raises
+it, so the caller's own retry goes through the new producer.
 """
 
 from __future__ import annotations

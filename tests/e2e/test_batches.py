@@ -19,6 +19,7 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook as Verifier
 
+from loadtest import mock_embeddings
 from loadtest.stack import Stack
 from tests.e2e.conftest import Receiver, running_stack
 from tests.services import KafkaService, RedisService
@@ -251,3 +252,30 @@ async def test_a_batch_expires_at_its_window_keeping_what_finished(
     assert done.request_counts.failed == 40
     assert errors
     assert {e["error"]["code"] for e in errors} == {"batch_expired"}
+
+
+async def test_embedding_lines_go_to_a_providers_embedding_model(sdk: openai.AsyncOpenAI) -> None:
+    """A batch of `/v1/embeddings` lines for an OpenAI-compatible provider's model."""
+    lines = [
+        {
+            "custom_id": f"vec-{i}",
+            "method": "POST",
+            "url": "/v1/embeddings",
+            "body": {"model": "mock/text-embedding-3-small", "input": f"text {i}", "dimensions": 8},
+        }
+        for i in range(6)
+    ]
+    uploaded = await sdk.files.create(file=("in.jsonl", jsonl(lines)), purpose="batch")
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/embeddings", completion_window="24h"
+    )
+    done = await ended(sdk, batch.id)
+    assert done.status == "completed"
+    got = {
+        line["custom_id"]: line["response"]["body"]
+        for line in await output(sdk, done.output_file_id)
+    }
+    assert sorted(got) == [f"vec-{i}" for i in range(6)]
+    assert got["vec-2"]["data"][0]["embedding"] == pytest.approx(
+        mock_embeddings.vector("text 2", 8), abs=1e-6
+    )
