@@ -68,7 +68,8 @@ async def measure(stack: Stack, pids: dict[str, int], args: argparse.Namespace) 
     direct_url = f"{stack.mock_url}/v1/chat/completions"
     broker_url = f"{stack.url}/v1/chat/completions"
     direct_body, broker_body = chat_body("echo"), chat_body("mock/echo")
-    report: dict[str, Any] = {}
+    # Before any traffic: nothing queued anywhere, so this is what the stack costs at rest.
+    report: dict[str, Any] = {"idle_cpu_percent": await idle_cpu(pids)}
 
     await closed_loop(broker_url, broker_body, auth, concurrency=8, total=300)  # warm up
     await closed_loop(direct_url, direct_body, auth, concurrency=8, total=300)
@@ -141,13 +142,12 @@ async def measure(stack: Stack, pids: dict[str, int], args: argparse.Namespace) 
             os.kill(pid, signal.SIGCONT)
     report["async_submit_downstream_paused"] = burst.summary()
     report["ingress_rss_mb"] = round(rss_mb(pids["ingress"]), 1)
-    report["idle_cpu_percent"] = await idle_cpu(pids)
     return report
 
 
 async def idle_cpu(pids: dict[str, int], seconds: float = 10.0) -> dict[str, float]:
     """Each process's CPU while nothing is asked of the stack (% of one core)."""
-    await asyncio.sleep(2)  # the run's tail settles
+    await asyncio.sleep(3)  # start-up settles (group joins, first metadata)
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     await asyncio.sleep(seconds)
     used = {n: round((cpu_seconds(pid) - before[n]) / seconds * 100, 1) for n, pid in pids.items()}
