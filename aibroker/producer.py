@@ -1,5 +1,6 @@
-"""How aibroker writes to Kafka: one producer per process, that puts the trace context on every
-record (`TracingProducer`) and outlives a fatal error of its own.
+"""How aibroker writes to Kafka: one producer per process, that puts the current trace context
+on every record it sends (W3C `traceparent` in the headers) and outlives a fatal error of its
+own.
 
 An `OutOfOrderSequenceNumber` means the broker no longer holds the idempotent producer's
 sequence (as after an unclean broker restart). aiokafka fails the batch that met it; when its
@@ -17,10 +18,11 @@ import contextlib
 import logging
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import OutOfOrderSequenceNumber
 from aiokafka.structs import RecordMetadata
 
-from aibroker.tracing import Headers, TracingProducer
+from aibroker.tracing import Headers, inject
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ FATAL = (OutOfOrderSequenceNumber,)
 class Producer:
     def __init__(self, options: dict[str, Any]) -> None:
         self._options = options
-        self._inner = TracingProducer(**options)
+        self._inner = AIOKafkaProducer(**options)
         self._renewing = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self.renewals = 0
@@ -54,11 +56,12 @@ class Producer:
         timestamp_ms: int | None = None,
         headers: Headers | None = None,
     ) -> asyncio.Future[RecordMetadata]:
-        """Queue a record; the future resolves once Kafka acknowledged it."""
+        """Queue a record, with the trace context in its headers (any it carried replaced);
+        the future resolves once Kafka acknowledged it."""
         inner = self._inner
         try:
             future: asyncio.Future[RecordMetadata] = await inner.send(
-                topic, value, key, partition, timestamp_ms, headers
+                topic, value, key, partition, timestamp_ms, inject(headers)
             )
         except FATAL:
             await self._renew(inner)
@@ -67,18 +70,12 @@ class Producer:
         return future
 
     async def send_and_wait(
-        self,
-        topic: str,
-        value: bytes | None = None,
-        key: bytes | None = None,
-        partition: int | None = None,
-        timestamp_ms: int | None = None,
-        headers: Headers | None = None,
+        self, topic: str, value: bytes | None = None, key: bytes | None = None, **options: Any
     ) -> RecordMetadata:
         """Send and wait for the acknowledgement; after a fatal error the producer is already
         replaced when this raises, so the caller's next try goes through the new one."""
-        inner = self._inner
-        future = await self.send(topic, value, key, partition, timestamp_ms, headers)
+        inner = self._inner  # the one `send` is about to use (no await in between)
+        future = await self.send(topic, value, key, **options)
         try:
             return await future
         except FATAL:
@@ -89,20 +86,20 @@ class Producer:
         """Raises unless the cluster answers a metadata request (readiness checks)."""
         await self._inner.client.fetch_all_metadata()
 
-    def _check(self, done: asyncio.Future[RecordMetadata], inner: TracingProducer) -> None:
+    def _check(self, done: asyncio.Future[RecordMetadata], inner: AIOKafkaProducer) -> None:
         if done.cancelled() or not isinstance(done.exception(), FATAL):
             return
         task = asyncio.create_task(self._renew(inner))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _renew(self, failed: TracingProducer) -> None:
+    async def _renew(self, failed: AIOKafkaProducer) -> None:
         """Replace `failed` by a started new producer, once, however many sends saw it fail."""
         async with self._renewing:
             if self._inner is not failed:
                 return
             log.warning("the Kafka producer failed for good; starting a new one (new producer id)")
-            fresh = TracingProducer(**self._options)
+            fresh = AIOKafkaProducer(**self._options)
             await fresh.start()
             self._inner = fresh
             self.renewals += 1

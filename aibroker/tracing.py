@@ -2,7 +2,7 @@
 result.
 
 The context travels in Kafka headers (W3C `traceparent`), never in the body: the producer
-injects the current context into every record it sends (`TracingProducer`), and the worker
+injects the current context into every record it sends (`aibroker.producer`), and the worker
 handles each record inside a consumer span whose parent is the context the record carries
 (`consuming`). So a request's trace reads ingress → dispatcher → pool → results sink, with a
 retry or a fallback as one more dispatcher span and one more pool span.
@@ -17,7 +17,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
@@ -100,19 +99,3 @@ def consuming(worker: str, group: str, record: ConsumerRecord[bytes, bytes]) -> 
         attributes=attributes,
     ) as span:
         yield span
-
-
-class TracingProducer(AIOKafkaProducer):  # type: ignore[misc]
-    """An aiokafka producer that puts the current trace context on every record it sends
-    (`send_and_wait` goes through `send`)."""
-
-    async def send(
-        self,
-        topic: str,
-        value: bytes | None = None,
-        key: bytes | None = None,
-        partition: int | None = None,
-        timestamp_ms: int | None = None,
-        headers: Headers | None = None,
-    ) -> Any:
-        return await super().send(topic, value, key, partition, timestamp_ms, inject(headers))
