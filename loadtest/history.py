@@ -60,6 +60,8 @@ class Refusal:
     retry_after: str | None
     at: float = 0.0
     """When the answer came (time.time)."""
+    token: str = ""
+    """The prompt's token: its provider calls, if the refused request ran all the same."""
 
 
 @dataclass
@@ -110,7 +112,11 @@ class History:
             return str(request_id)
         self.refused.append(
             Refusal(
-                answer.status_code, _json(answer), answer.headers.get("retry-after"), time.time()
+                answer.status_code,
+                _json(answer),
+                answer.headers.get("retry-after"),
+                time.time(),
+                token,
             )
         )
         return None
@@ -201,6 +207,11 @@ class History:
             if refusal.status >= 500 and (refusal.status != 503 or not refusal.retry_after):
                 broken.append(f"refused with {refusal.status} (only 503 + Retry-After may be)")
         return broken
+
+    def refused_but_run(self, provider_calls: Counter[str]) -> int:
+        """Refusals whose request reached the provider anyway: a 503 after a write that timed
+        out at ingress but landed later (the idempotent producer never drops a batch)."""
+        return sum(1 for r in self.refused if r.token and provider_calls[r.token] > 0)
 
     def summary(self) -> dict[str, int]:
         statuses = Counter(docs[-1].get("status", "?") for docs in self.seen.values() if docs)

@@ -216,12 +216,16 @@ async def dlq_sources(kafka: KafkaSettings, topic: str) -> set[str]:
 # --- a noisy neighbour -----------------------------------------------------------------------
 
 
-async def test_a_flooding_tenant_leaves_another_tenants_latency_alone(
+async def test_a_flooding_tenant_is_held_to_its_quota_while_another_is_served(
     make_stack: Callable[..., Stack], client_of: Callable[[Stack], httpx.AsyncClient]
 ) -> None:
-    """Tenant `flood` (concurrency limit 8) submits hundreds of async requests at once;
-    tenant `calm`'s sync p99 stays within its own baseline (measured just before) plus 1.5 s.
-    On the 2-core machine: about 150 ms alone, under 1 s in the flood."""
+    """Tenant `flood` (concurrency limit 8) submits hundreds of async requests at once while
+    tenant `calm` makes sync calls. The flood is held to its 8 at a time: the provider's own
+    call times (100 ms each) never overlap more than 8 deep (the pool alone would allow 64),
+    on any machine. `calm` is never refused, and every request of both ends once. Its p99
+    alone and in the flood is printed: a latency figure, not a test (on two shared cores the
+    flood's CPU is what it measures; it moved from ~0.9 s to ~3 s in the flood between two
+    days, pre-change code included)."""
     stack = make_stack()
     headers = {"Authorization": f"Bearer {stack.admin_key}"}
     async with httpx.AsyncClient(base_url=f"{stack.url}/admin/v1", headers=headers) as admin:
@@ -252,10 +256,26 @@ async def test_a_flooding_tenant_leaves_another_tenants_latency_alone(
     print(
         f"calm tenant p99: {base_p99 * 1000:.0f} ms alone, {flood_p99 * 1000:.0f} ms in the flood"
     )
-    assert flood_p99 <= base_p99 + 1.5
     for history, client in ((calm, calm_client), (flood, flood_client)):
         await verdict(stack, history, client)
+    assert not calm.refused, calm.refused[:3]
+    assert len(calm.accepted) == 43  # 3 to warm up, 20 alone, 20 in the flood
+    times = await call_times(stack.mock_url)
+    starts = [t for s in flood.accepted.values() for t in times.get(s.token, [])]
+    deepest = max_overlap(starts, 0.1)
+    print(f"flood: {len(starts)} provider calls, at most {deepest} at once (its limit: 8)")
+    assert 1 < deepest <= 8
 
 
 def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[98]
+
+
+def max_overlap(starts: list[float], length_s: float) -> int:
+    """The most intervals [start, start + length) that hold at one instant."""
+    events = sorted([(t, 1) for t in starts] + [(t + length_s, -1) for t in starts])
+    depth = deepest = 0
+    for _, step in events:
+        depth += step
+        deepest = max(deepest, depth)
+    return deepest

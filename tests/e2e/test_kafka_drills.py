@@ -19,7 +19,7 @@ import pytest
 from aibroker import apache_kafka
 from aibroker.kafka import make_admin, wait_for_brokers
 from aibroker.settings import KafkaSettings
-from loadtest.history import History
+from loadtest.history import History, provider_calls
 from loadtest.stack import Stack
 from tests.e2e.chaos import SCALE, mock_in_flight, with_fault
 from tests.services import RedisService, apache_cluster
@@ -32,8 +32,10 @@ OUTAGE_TRAFFIC = 400 * SCALE
 """Submissions per drill: 20 s of traffic at 20/s, longer than any fault here lasts."""
 
 
-def report(name: str, history: History, **figures: object) -> None:
-    print(f"drill: {name} " + json.dumps({**history.summary(), **figures}))
+async def report(name: str, stack: Stack, history: History, **figures: object) -> None:
+    """One line of figures; `refused_but_run`: 503s whose request ran anyway (see History)."""
+    ran = history.refused_but_run(await provider_calls(stack.mock_url))
+    print(f"drill: {name} " + json.dumps({**history.summary(), "refused_but_run": ran, **figures}))
 
 
 @pytest.fixture
@@ -83,7 +85,7 @@ async def test_the_broker_killed_and_restarted_on_its_log_dir(
     await with_fault(stack, history, client_of(stack), crash, n=OUTAGE_TRAFFIC)
     assert any(r.status == 503 for r in history.refused), "no 503 while the broker was down"
     assert services_alive(stack), "a service died instead of riding out the restart"
-    report("broker SIGKILL + restart", history, down_s=round(down[0], 1))
+    await report("broker SIGKILL + restart", stack, history, down_s=round(down[0], 1))
 
 
 async def test_the_busiest_leader_killed_in_a_three_broker_cluster(
@@ -117,7 +119,9 @@ async def test_the_busiest_leader_killed_in_a_three_broker_cluster(
     late = [r for r in history.refused if r.at > killed_at[0] + window[0] + 10]
     assert not late, f"refusals long after the election: {late[:3]}"
     assert services_alive(stack)
-    report("3 brokers, busiest leader SIGKILL", history, election_window_s=round(window[0], 2))
+    await report(
+        "3 brokers, busiest leader SIGKILL", stack, history, election_window_s=round(window[0], 2)
+    )
 
 
 async def test_a_frozen_broker_resumes(
@@ -141,7 +145,7 @@ async def test_a_frozen_broker_resumes(
 
     await with_fault(stack, history, client_of(stack), freeze, n=OUTAGE_TRAFFIC)
     assert services_alive(stack)
-    report("broker SIGSTOP 10 s", history)
+    await report("broker SIGSTOP 10 s", stack, history)
 
 
 async def test_a_rebalance_storm_of_pool_replicas(
@@ -164,7 +168,7 @@ async def test_a_rebalance_storm_of_pool_replicas(
         return in_flight
 
     await with_fault(stack, history, client_of(stack), storm, n=OUTAGE_TRAFFIC)
-    report("rebalance storm", history)
+    await report("rebalance storm", stack, history)
 
 
 async def leaders(kafka: KafkaSettings, topics: list[str]) -> Counter[int]:
