@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
+from aibroker.acceptance import GIVE_UP_HEADER
 from aibroker.errors import InvalidRequest, NotFound
 from aibroker.ids import new_id
 from aibroker.kafka import decode, encode
@@ -106,7 +107,9 @@ async def replay(
         if not found.source:
             raise InvalidRequest("This dead letter does not say where it came from.")
         topic = found.source.rsplit(":", 2)[0]
-        headers = [(k, v) for k, v in record.headers or () if k not in DLQ_HEADERS]
+        headers = [
+            (k, v) for k, v in record.headers or () if k not in DLQ_HEADERS and k != GIVE_UP_HEADER
+        ]
         await producer.send_and_wait(topic, record.value, key=record.key, headers=headers)
         return Replayed(topic, None)
     if found.request is None:

@@ -83,6 +83,10 @@ RETRIES = Counter(
 FALLBACKS = Counter(
     "aibroker_fallbacks_total", "Requests moved on to their next target.", ["provider"]
 )
+LATE_WRITES_DROPPED = Counter(
+    "aibroker_late_writes_dropped_total",
+    "Requests Kafka took after ingress had answered 503 for them, dropped by the dispatcher.",
+)
 QUOTA_WAITS = Counter(
     "aibroker_quota_waits_total",
     "Async or batch requests held in a delay topic until they fit their quota, by limit.",

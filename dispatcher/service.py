@@ -14,6 +14,7 @@ from aiokafka.structs import ConsumerRecord
 from redis.exceptions import RedisError
 
 from aibroker import metrics, tracing
+from aibroker.acceptance import refused_at_ingress
 from aibroker.breaker import Breakers, State, target_key
 from aibroker.errors import BrokerError
 from aibroker.kafka import decode
@@ -77,6 +78,11 @@ class Dispatcher:
         await self.on_request(record)
 
     async def on_request(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        if refused_at_ingress(record.headers or (), record.timestamp_type, record.timestamp):
+            # Ingress answered 503 before Kafka took it: the client was told it was refused.
+            log.info("dropping %r: written after ingress had refused it", record.key)
+            metrics.LATE_WRITES_DROPPED.inc()
+            return
         request = decode(Request, record.value)  # undecodable: the worker sends it to the DLQ
         try:
             await self.admit(request)

@@ -12,6 +12,7 @@ from opentelemetry.trace import SpanKind
 from redis.exceptions import RedisError
 
 from aibroker import metrics, tracing
+from aibroker.acceptance import give_up_header
 from aibroker.errors import PayloadTooLarge, Unavailable
 from aibroker.ids import new_id
 from aibroker.kafka import encode
@@ -89,9 +90,13 @@ class Submitter:
                     "aibroker.model": request.model,
                 },
             ):
+                give_up = time.time() + self._produce_timeout_s
                 async with asyncio.timeout(self._produce_timeout_s):
                     await self._producer.send_and_wait(
-                        topic, encode(request), key=request.id.encode()
+                        topic,
+                        encode(request),
+                        key=request.id.encode(),
+                        headers=[give_up_header(give_up)],
                     )
         except MessageSizeTooLargeError as exc:
             raise PayloadTooLarge(

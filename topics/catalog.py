@@ -6,6 +6,9 @@ from dataclasses import dataclass, field, replace
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
+APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
+"""The requests lanes carry the broker's append time: a write that landed after ingress gave up
+on it is told apart (`aibroker/acceptance.py`)."""
 RETRY_DELAYS = ("1s", "10s", "60s", "10m")
 """The delay topics, shortest first; a retry goes to the longest one not exceeding its delay."""
 
@@ -96,6 +99,7 @@ def catalogue(
             "request id",
             ("ingress", "direct producers"),
             ("dispatcher",),
+            configs=APPEND_TIME,
         ),
         TopicSpec(
             names.requests_batch,
@@ -104,6 +108,7 @@ def catalogue(
             "request id",
             ("ingress", "batch expander"),
             ("dispatcher",),
+            configs=APPEND_TIME,
         ),
         TopicSpec(names.outcomes, work, 7 * DAY_MS, "request id", ("consumers",), ("dispatcher",)),
         TopicSpec(
