@@ -99,6 +99,8 @@ def engine_note(engine: str) -> str:
     """One line for the test report: which Kafka, and what a fallback means."""
     if engine == "apache":
         return f"kafka: Apache Kafka {DevSettings().kafka_version} (KRaft, from Maven's jars)"
+    if engine == "tansu" and os.environ.get("AIBROKER_TEST_KAFKA") == "tansu":
+        return "kafka: the embedded Tansu broker (AIBROKER_TEST_KAFKA=tansu)"
     if engine == "tansu":
         return (
             "kafka: the embedded Tansu broker. Java 17+ and Maven were not found, so the suite "
