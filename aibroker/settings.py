@@ -293,8 +293,8 @@ class DevSettings(SettingsGroup):
     """The broker `aibroker dev` starts when `AIBROKER_KAFKA_BOOTSTRAP` is unset: `tansu` (in
     memory, no setup) or `apache` (Apache Kafka in KRaft mode, data kept under `data_dir`;
     needs Java 17+ and Maven, which fetches the broker once into `kafka_cache`)."""
-    kafka_brokers: Literal[1, 3] = 1
-    """Brokers of the dev Apache Kafka: 1, or 3 (a KRaft cluster on this machine; topics get
+    kafka_brokers: int = Field(default=1, ge=1, le=5)
+    """Brokers of the dev Apache Kafka: 1, or 3 for a KRaft cluster on this machine (topics get
     replication factor 3 and `min.insync.replicas` 2)."""
     kafka_version: str = "3.9.1"
     """Apache Kafka release the dev broker runs (the one docker-compose.yml runs)."""

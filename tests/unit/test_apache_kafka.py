@@ -9,6 +9,7 @@ import pytest
 
 from aibroker import apache_kafka
 from aibroker.apache_kafka import Cluster, KafkaSetupError, Listener, Node
+from aibroker.settings import Settings
 
 pytestmark = pytest.mark.unit
 
@@ -59,3 +60,10 @@ def test_without_java_or_maven_the_error_names_what_to_install(
     assert f"`{missing}`" in message
     assert "apt-get install" in message
     assert "AIBROKER_DEV_KAFKA=tansu" in message  # and the way around it
+
+
+def test_the_dev_cluster_size_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIBROKER_DEV_KAFKA", "apache")
+    monkeypatch.setenv("AIBROKER_DEV_KAFKA_BROKERS", "3")
+    dev = Settings().dev
+    assert (dev.kafka, dev.kafka_brokers) == ("apache", 3)
