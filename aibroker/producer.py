@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import OutOfOrderSequenceNumber
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, OutOfOrderSequenceNumber
 from aiokafka.structs import RecordMetadata
 
 from aibroker.tracing import Headers, inject
@@ -105,3 +106,22 @@ class Producer:
             self.renewals += 1
         with contextlib.suppress(Exception):  # its batches have already failed
             await asyncio.wait_for(failed.stop(), 5)
+
+
+async def until_written(
+    send: Callable[[], Awaitable[object]], what: str, *, first_s: float = 0.5, max_s: float = 10.0
+) -> None:
+    """Write again and again, with doubling waits, while Kafka cannot take it (a broker
+    restarting, a leader election): for output that must not be lost or redone. A record too
+    large for the broker is no outage: raised."""
+    delay = first_s
+    while True:
+        try:
+            await send()
+            return
+        except MessageSizeTooLargeError:
+            raise
+        except KafkaError as exc:
+            log.warning("%s not written (%r); trying again in %.1fs", what, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_s)

@@ -28,7 +28,7 @@ from aibroker import metrics, tracing
 from aibroker.errors import BrokerError
 from aibroker.logs import REQUEST_ID
 from aibroker.offsets import PartitionOffsets
-from aibroker.producer import Producer
+from aibroker.producer import Producer, until_written
 
 log = logging.getLogger(__name__)
 
@@ -213,17 +213,14 @@ class KafkaWorker:
             ("aib-dlq-worker", self.config.name.encode()),
             ("aib-dlq-kind", b"poison"),
         ]
-        delay = self.config.retry_backoff_s
-        while True:
-            try:
-                await self.producer.send_and_wait(
-                    self.config.dlq_topic, record.value, key=record.key, headers=headers
-                )
-                return
-            except KafkaError as kafka_exc:
-                log.warning("%s: DLQ write failed (%r); retrying", self.config.name, kafka_exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.config.retry_backoff_max_s)
+        await until_written(
+            lambda: self.producer.send_and_wait(
+                self.config.dlq_topic, record.value, key=record.key, headers=headers
+            ),
+            f"{self.config.name}: dead letter",
+            first_s=self.config.retry_backoff_s,
+            max_s=self.config.retry_backoff_max_s,
+        )
 
     async def commit(self, partitions: set[TopicPartition] | None = None) -> None:
         """Commit the finished prefix of each (or each given) partition."""

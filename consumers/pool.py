@@ -14,10 +14,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.structs import ConsumerRecord
 from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
@@ -29,6 +28,7 @@ from aibroker.claims import Claim, ClaimStore
 from aibroker.errors import BrokerError, PayloadTooLarge
 from aibroker.kafka import decode
 from aibroker.prices import PriceTable, cached_tokens, cost
+from aibroker.producer import until_written
 from aibroker.publish import Publisher, cancelled_error, expired_error, terminal
 from aibroker.redis import listen
 from aibroker.store import CANCEL_CHANNEL
@@ -95,23 +95,23 @@ class Pool:
                 raise  # the pool itself is stopping: the request will be redelivered
             log.info("aborted %s: the client cancelled it", request.id)
             result = terminal(request, Status.CANCELLED, error=cancelled_error())
-            await _until_written(lambda: self.publisher.result(result, request.reply_to))
+            await until_written(lambda: self.publisher.result(result, request.reply_to), "output")
             return
         except BrokerError as exc:
             # A call cut short by the request's own deadline says nothing about the provider.
             if request.deadline is None or time.time() < request.deadline:
                 await self._record(request.target, ok=not exc.retryable and exc.http_status < 500)
             outcome = Outcome(request=request, error=exc.info(), retry_after=exc.retry_after)
-            await _until_written(lambda: self.publisher.outcome(outcome))
+            await until_written(lambda: self.publisher.outcome(outcome), "output")
             return
         except _StreamBroken as broken:  # the caller has part of the answer: no retry
             error = broken.error
-            await _until_written(lambda: self.publisher.fail(request, error))
+            await until_written(lambda: self.publisher.fail(request, error), "output")
             return
         except Exception as exc:  # a bug, not the provider: end the request, keep the evidence
             log.exception("engine failed on %s", request.id)
             failure = exc
-            await _until_written(lambda: self.publisher.internal_failure(request, failure))
+            await until_written(lambda: self.publisher.internal_failure(request, failure), "output")
             return
         await self._record(request.target, ok=True)
         service_ms = round((time.time() - started) * 1000, 3)
@@ -131,14 +131,14 @@ class Pool:
             await asyncio.gather(*sends)
 
         try:
-            await _until_written(publish)
+            await until_written(publish, "output")
         except MessageSizeTooLargeError:
             too_large = PayloadTooLarge(
                 "The answer is larger than the broker's message limit; send fewer inputs "
                 "per request (or ask the operator to raise AIBROKER_KAFKA_MAX_MESSAGE_BYTES).",
                 code="result_too_large",
             )
-            await _until_written(lambda: self.publisher.fail(request, too_large))
+            await until_written(lambda: self.publisher.fail(request, too_large), "output")
 
     async def _call(self, request: Request, target: Target) -> Completion:
         """The engine call, in a client span, cancellable by the client (`_abort`)."""
@@ -246,24 +246,6 @@ class Pool:
             await asyncio.sleep(self.lease_s / 3)
             with contextlib.suppress(RedisError):
                 await self.claims.renew(request.id, request.attempt, self.owner)
-
-
-async def _until_written(
-    send: Callable[[], Awaitable[None]], *, first_s: float = 0.5, max_s: float = 10.0
-) -> None:
-    """Write a finished call's output, again and again while Kafka cannot take it (a broker
-    restarting, a leader election). A record too large for the broker is no outage: raised."""
-    delay = first_s
-    while True:
-        try:
-            await send()
-            return
-        except MessageSizeTooLargeError:
-            raise
-        except KafkaError as exc:
-            log.warning("output not written (%r); trying again in %.1fs", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, max_s)
 
 
 class _StreamBroken(Exception):
