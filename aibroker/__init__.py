@@ -1,1 +1,14 @@
-"""Shared plumbing: settings, connections, the Kafka worker, the embedded dev stack, the CLI."""
+"""Shared plumbing of every aibroker process, in layers (each imports only the ones below it;
+`tests/unit/test_layers.py` holds them):
+
+- top level: settings, the error tree, ids, limits, prices, routes, netguard — plain values and
+  rules, importing only `schemas/` and `topics/`;
+- `telemetry/`: logs, traces, metrics;
+- `kafka/`: how we talk to Kafka (clients, the producer, the publisher, lag, the DLQ);
+- `stores/`: Redis state, one module per store, each behind a Protocol;
+- `runtime/`: the Kafka worker and the service runner every process is built on;
+- `devstack/`: the embedded brokers, the supervisor and `aibroker dev`;
+- `cli.py`, `batch_client.py`: the `aibroker` command, which imports each service lazily.
+
+Nothing in `aibroker/` imports `ingress/`, `dispatcher/` or `consumers/`, except `cli.py`.
+"""

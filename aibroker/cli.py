@@ -11,14 +11,14 @@ from pathlib import Path
 
 import uvloop
 
-from aibroker import tracing
-from aibroker.logs import setup_logging
 from aibroker.settings import Settings, load_settings
+from aibroker.telemetry import tracing
+from aibroker.telemetry.logs import setup_logging
 
 
 def _service(run: Callable[[Settings, asyncio.Event], Awaitable[None]], settings: Settings) -> None:
-    from aibroker.metrics import serve
-    from aibroker.runtime import stop_on_signals
+    from aibroker.runtime.service import stop_on_signals
+    from aibroker.telemetry.metrics import serve
 
     serve(settings.metrics.port, settings.metrics.host)
 
@@ -29,7 +29,7 @@ def _service(run: Callable[[Settings, asyncio.Event], Awaitable[None]], settings
 
 
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> None:
-    from aibroker.dev import run_dev
+    from aibroker.devstack.dev import run_dev
 
     if args.kafka or args.kafka_brokers:
         dev = settings.dev.model_copy(
@@ -39,7 +39,7 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> None:
             }
         )
         settings = settings.model_copy(update={"dev": dev})
-    from aibroker.apache_kafka import KafkaSetupError
+    from aibroker.devstack.apache_kafka import KafkaSetupError
 
     try:
         run_dev(settings)
@@ -48,7 +48,7 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_ingress(settings: Settings, _: argparse.Namespace) -> None:
-    from aibroker.metrics import serve
+    from aibroker.telemetry.metrics import serve
     from ingress.main import run
 
     serve(settings.metrics.port, settings.metrics.host)
@@ -105,7 +105,7 @@ def cmd_batch_submit(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_topics_apply(settings: Settings, _: argparse.Namespace) -> None:
-    from aibroker.kafka import bootstrap
+    from aibroker.kafka.clients import bootstrap
     from aibroker.routes import build_route_table
     from topics.apply import apply_topics
     from topics.catalog import TopicNames, catalogue
@@ -124,8 +124,8 @@ def cmd_topics_apply(settings: Settings, _: argparse.Namespace) -> None:
 
 
 def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> None:
-    from aibroker.keys import KeyStore
-    from aibroker.redis import connect
+    from aibroker.stores.keys import KeyStore
+    from aibroker.stores.redis import connect
 
     async def create() -> str:
         async with connect(settings.redis) as redis:

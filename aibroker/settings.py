@@ -347,7 +347,7 @@ class Settings(BaseSettings):
     `aibroker/routes.py`)."""
     tenants_file: Path | None = None
     """YAML file of tenants (limits, allowed models) and their keys (by SHA-256), written to
-    Redis by every ingress at start (see `aibroker/tenants.py`)."""
+    Redis by every ingress at start (see `aibroker/stores/tenants.py`)."""
     log_level: str = "INFO"
     """Log level of every process."""
     log_bodies: bool = False

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from aibroker import metrics
+from aibroker.telemetry import metrics
 
 T = TypeVar("T")
 R = TypeVar("R")

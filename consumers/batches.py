@@ -16,15 +16,15 @@ import orjson
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
-from aibroker.batches import ENDED, BatchStore
-from aibroker.files import Files, file_store
-from aibroker.kafka import decode, encode, running_producer
-from aibroker.publish import Publisher
-from aibroker.redis import connect
-from aibroker.runtime import WorkerSpec, run_service
+from aibroker.kafka.clients import decode, encode, running_producer
+from aibroker.kafka.publisher import Publisher
+from aibroker.runtime.service import WorkerSpec, run_service
 from aibroker.settings import BatchSettings, Settings
-from aibroker.store import cancel_key
-from aibroker.tenants import TenantStore
+from aibroker.stores.batches import ENDED, BatchStore
+from aibroker.stores.files import Files, file_store
+from aibroker.stores.redis import connect
+from aibroker.stores.results import cancel_key
+from aibroker.stores.tenants import TenantStore
 from consumers.batch_io import Line, line_request_id, output_line, read_input, unrun_line
 from consumers.webhooks import announce_batch
 from schemas.bodies import BODIES

@@ -13,12 +13,9 @@ import logging
 import os
 import socket
 
-from aibroker.breaker import BreakerPolicy, Breakers
-from aibroker.claims import ClaimStore
-from aibroker.kafka import running_producer
+from aibroker.kafka.clients import running_producer
+from aibroker.kafka.publisher import Publisher
 from aibroker.prices import load_prices
-from aibroker.publish import Publisher
-from aibroker.redis import connect
 from aibroker.routes import (
     EXTERNAL_GROUP,
     LocalModel,
@@ -26,8 +23,11 @@ from aibroker.routes import (
     RouteTable,
     build_route_table,
 )
-from aibroker.runtime import WorkerSpec, run_service
+from aibroker.runtime.service import WorkerSpec, run_service
 from aibroker.settings import Settings
+from aibroker.stores.breaker import BreakerPolicy, Breakers
+from aibroker.stores.claims import ClaimStore
+from aibroker.stores.redis import connect
 from consumers.engine import ByProvider, Engine
 from consumers.pool import Pool
 from topics.catalog import TopicNames

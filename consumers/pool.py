@@ -22,16 +22,16 @@ from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from aibroker import metrics, tracing
-from aibroker.breaker import Breakers, target_key
-from aibroker.claims import Claim, ClaimStore
 from aibroker.errors import BrokerError, PayloadTooLarge
-from aibroker.kafka import decode
+from aibroker.kafka.clients import decode
+from aibroker.kafka.producer import until_written
+from aibroker.kafka.publisher import Publisher, cancelled_error, expired_error, terminal
 from aibroker.prices import PriceTable, cached_tokens, cost
-from aibroker.producer import until_written
-from aibroker.publish import Publisher, cancelled_error, expired_error, terminal
-from aibroker.redis import listen
-from aibroker.store import CANCEL_CHANNEL
+from aibroker.stores.breaker import Breakers, target_key
+from aibroker.stores.claims import Claim, ClaimStore
+from aibroker.stores.redis import listen
+from aibroker.stores.results import CANCEL_CHANNEL
+from aibroker.telemetry import metrics, tracing
 from consumers.engine import Completion, Engine
 from schemas.chunks import assemble
 from schemas.envelopes import Outcome, Request, Status, Target, UsageEvent

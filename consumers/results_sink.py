@@ -9,13 +9,13 @@ import time
 
 from aiokafka.structs import ConsumerRecord
 
-from aibroker import metrics
-from aibroker.kafka import decode, running_producer
-from aibroker.quota import RedisQuota
-from aibroker.redis import connect
-from aibroker.runtime import WorkerSpec, run_service
+from aibroker.kafka.clients import decode, running_producer
+from aibroker.runtime.service import WorkerSpec, run_service
 from aibroker.settings import Settings
-from aibroker.store import RequestStore
+from aibroker.stores.quota import RedisQuota
+from aibroker.stores.redis import connect
+from aibroker.stores.results import RequestStore
+from aibroker.telemetry import metrics
 from schemas.envelopes import Result
 from topics.catalog import TopicNames
 

@@ -18,15 +18,15 @@ import orjson
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
-from aibroker import metrics
-from aibroker.cache import TtlCache
-from aibroker.kafka import decode, encode, running_producer
+from aibroker.kafka.clients import decode, encode, running_producer
+from aibroker.kafka.publisher import Publisher
 from aibroker.netguard import FetchLimits, FetchRefused, post
-from aibroker.publish import Publisher
-from aibroker.redis import connect
-from aibroker.runtime import WorkerSpec, run_service
+from aibroker.runtime.service import WorkerSpec, run_service
 from aibroker.settings import Settings, WebhookSettings
-from aibroker.tenants import Tenant, TenantStore
+from aibroker.stores.cache import TtlCache
+from aibroker.stores.redis import connect
+from aibroker.stores.tenants import Tenant, TenantStore
+from aibroker.telemetry import metrics
 from consumers.webhook_io import (
     Delivered,
     Disable,

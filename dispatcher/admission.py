@@ -3,12 +3,12 @@ key, with their limits read through short-lived in-process caches."""
 
 from __future__ import annotations
 
-from aibroker.cache import TtlCache
 from aibroker.errors import ModelNotAllowed
-from aibroker.keys import KeyStore
 from aibroker.limits import Limits
-from aibroker.quota import RedisQuota, Verdict, estimate_tokens
-from aibroker.tenants import Tenant, TenantStore, model_allowed
+from aibroker.stores.cache import TtlCache
+from aibroker.stores.keys import KeyStore
+from aibroker.stores.quota import RedisQuota, Verdict, estimate_tokens
+from aibroker.stores.tenants import Tenant, TenantStore, model_allowed
 from schemas.envelopes import Request
 
 

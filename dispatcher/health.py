@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
-from aibroker import metrics
-from aibroker.breaker import Breakers, State, target_key
-from aibroker.lag import LagReader
+from aibroker.kafka.lag import LagReader
 from aibroker.routes import EXTERNAL_GROUP, RouteTable
+from aibroker.stores.breaker import Breakers, State, target_key
+from aibroker.telemetry import metrics
 from dispatcher.routing import Health
 from schemas.envelopes import Target
 from topics.catalog import TopicNames

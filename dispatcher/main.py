@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
-from aibroker.breaker import BreakerPolicy, Breakers
-from aibroker.kafka import running_producer
-from aibroker.keys import KeyStore
-from aibroker.lag import lag_reader
-from aibroker.publish import Publisher
-from aibroker.quota import RedisQuota
-from aibroker.redis import connect
+from aibroker.kafka.clients import running_producer
+from aibroker.kafka.lag import lag_reader
+from aibroker.kafka.publisher import Publisher
 from aibroker.routes import build_route_table
-from aibroker.runtime import WorkerSpec, run_service
+from aibroker.runtime.service import WorkerSpec, run_service
 from aibroker.settings import Settings
-from aibroker.tenants import TenantStore
+from aibroker.stores.breaker import BreakerPolicy, Breakers
+from aibroker.stores.keys import KeyStore
+from aibroker.stores.quota import RedisQuota
+from aibroker.stores.redis import connect
+from aibroker.stores.tenants import TenantStore
 from dispatcher.admission import Admission
 from dispatcher.health import HealthView, watched_topics
 from dispatcher.lanes import LaneGate

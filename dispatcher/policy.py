@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aibroker.errors import BrokerError, BudgetExhausted, QuotaExceeded
-from aibroker.quota import Verdict
+from aibroker.stores.quota import Verdict
 from schemas.envelopes import ErrorInfo, Mode, Target
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from aibroker.breaker import State, target_key
 from aibroker.errors import BrokerError, InvalidRequest, Unavailable
 from aibroker.routes import Route, RouteTable, RouteTarget, resolve
+from aibroker.stores.breaker import State, target_key
 from dispatcher.policy import Dispatch, Expire, Reject, Wait
 from schemas.envelopes import Mode, Request, Target
 

@@ -13,12 +13,10 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from redis.exceptions import RedisError
 
-from aibroker import metrics, tracing
-from aibroker.acceptance import refused_at_ingress
-from aibroker.breaker import Breakers, State, target_key
 from aibroker.errors import BrokerError
-from aibroker.kafka import decode
-from aibroker.publish import (
+from aibroker.kafka.acceptance import refused_at_ingress
+from aibroker.kafka.clients import decode
+from aibroker.kafka.publisher import (
     DEST_HEADER,
     DUE_HEADER,
     Publisher,
@@ -27,6 +25,8 @@ from aibroker.publish import (
     terminal,
 )
 from aibroker.routes import RouteTable
+from aibroker.stores.breaker import Breakers, State, target_key
+from aibroker.telemetry import metrics, tracing
 from dispatcher.admission import Admission
 from dispatcher.health import HealthView
 from dispatcher.lanes import LaneGate

@@ -13,9 +13,9 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from aibroker.errors import AdminDisabled, AuthenticationError, InvalidRequest, NotFound
-from aibroker.keys import KeyRecord
 from aibroker.limits import Limits
-from aibroker.tenants import TENANT_NAME, Endpoint, Tenant, new_webhook_secret
+from aibroker.stores.keys import KeyRecord
+from aibroker.stores.tenants import TENANT_NAME, Endpoint, Tenant, new_webhook_secret
 from ingress.state import services
 from ingress.views import json_response
 from ingress.webhooks import check_url

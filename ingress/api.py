@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from aibroker.errors import InvalidRequest
-from aibroker.keys import KeyInfo
 from aibroker.netguard import check_url
 from aibroker.routes import LOCAL_ENGINES, resolve
+from aibroker.stores.keys import KeyInfo
 from ingress.auth import authenticate, check_model
 from ingress.deadline import request_deadline
 from ingress.flows import submit_once

@@ -11,19 +11,19 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-from aibroker.batches import BatchStore
-from aibroker.cache import TtlCache
-from aibroker.files import Files, file_store
-from aibroker.idempotency import IdempotencyStore
-from aibroker.kafka import make_consumer, running_producer
-from aibroker.keys import CachedKeys, KeyStore
-from aibroker.publish import Publisher
-from aibroker.quota import RedisQuota
-from aibroker.redis import connect
+from aibroker.kafka.clients import make_consumer, running_producer
+from aibroker.kafka.publisher import Publisher
 from aibroker.routes import build_route_table
 from aibroker.settings import Settings
-from aibroker.store import RequestStore
-from aibroker.tenants import TenantStore, seed
+from aibroker.stores.batches import BatchStore
+from aibroker.stores.cache import TtlCache
+from aibroker.stores.files import Files, file_store
+from aibroker.stores.idempotency import IdempotencyStore
+from aibroker.stores.keys import CachedKeys, KeyStore
+from aibroker.stores.quota import RedisQuota
+from aibroker.stores.redis import connect
+from aibroker.stores.results import RequestStore
+from aibroker.stores.tenants import TenantStore, seed
 from ingress import (
     admin_api,
     api,

@@ -6,9 +6,9 @@ from fastapi import Request
 from redis.exceptions import RedisError
 
 from aibroker.errors import AuthenticationError, ModelNotAllowed
-from aibroker.keys import KeyInfo
 from aibroker.routes import resolve
-from aibroker.tenants import model_allowed
+from aibroker.stores.keys import KeyInfo
+from aibroker.stores.tenants import model_allowed
 from ingress.state import Services, services
 from schemas.envelopes import Kind
 

@@ -17,9 +17,9 @@ from starlette.responses import Response
 
 from aibroker.errors import BrokerError, InvalidRequest, NotFound, Unavailable
 from aibroker.ids import new_id
-from aibroker.keys import KeyInfo
 from aibroker.routes import resolve
-from aibroker.tenants import model_allowed
+from aibroker.stores.keys import KeyInfo
+from aibroker.stores.tenants import model_allowed
 from consumers.batch_io import LineError, read_input
 from consumers.webhooks import announce_batch
 from ingress.auth import authenticate

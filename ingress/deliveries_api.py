@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from aibroker.errors import NotFound
-from aibroker.kafka import encode
+from aibroker.kafka.clients import encode
 from ingress.admin_api import Admin
 from ingress.state import services
 from ingress.views import json_response

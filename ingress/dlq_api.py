@@ -10,8 +10,8 @@ from aiokafka import AIOKafkaConsumer
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from aibroker import dlq
-from aibroker.kafka import make_consumer
+from aibroker.kafka import dlq
+from aibroker.kafka.clients import make_consumer
 from ingress.admin_api import Admin
 from ingress.state import Services, services
 from ingress.views import json_response

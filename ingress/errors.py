@@ -13,8 +13,8 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from aibroker import metrics
 from aibroker.errors import BrokerError, Unavailable
+from aibroker.telemetry import metrics
 from schemas.openai import ErrorBody
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Form, Request, UploadFile
 from starlette.responses import Response
 
 from aibroker.errors import InvalidRequest, NotFound
-from aibroker.files import FileRecord
 from aibroker.ids import new_id
-from aibroker.keys import KeyInfo
+from aibroker.stores.files import FileRecord
+from aibroker.stores.keys import KeyInfo
 from ingress.auth import authenticate
 from ingress.state import Services, services
 from ingress.views import json_response

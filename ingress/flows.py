@@ -15,8 +15,8 @@ from starlette.datastructures import Headers
 from starlette.responses import Response, StreamingResponse
 
 from aibroker.errors import KeyReused, NotFound, Unavailable
-from aibroker.idempotency import fingerprint
-from aibroker.store import RequestState
+from aibroker.stores.idempotency import fingerprint
+from aibroker.stores.results import RequestState
 from ingress.replies import final_result
 from ingress.state import Services
 from ingress.views import accepted, result_response

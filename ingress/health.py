@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from aibroker.producer import Producer
+from aibroker.kafka.producer import Producer
 from ingress.state import services
 from ingress.views import json_response
 

@@ -18,9 +18,9 @@ from aiokafka.structs import TopicPartition
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-from aibroker.publish import KIND_HEADER
-from aibroker.redis import listen
-from aibroker.store import DONE_CHANNEL
+from aibroker.kafka.publisher import KIND_HEADER
+from aibroker.stores.redis import listen
+from aibroker.stores.results import DONE_CHANNEL
 from schemas.envelopes import Chunk, Result
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 from starlette.responses import Response
 
-from aibroker.keys import KeyInfo
+from aibroker.kafka.publisher import cancelled_error
 from aibroker.netguard import check_url
-from aibroker.publish import cancelled_error
+from aibroker.stores.keys import KeyInfo
 from ingress.auth import authenticate, check_model
 from ingress.deadline import request_deadline
 from ingress.flows import read_state, submit_once, wait_for_end

@@ -7,17 +7,17 @@ from dataclasses import dataclass
 from fastapi import Request
 from redis.asyncio import Redis
 
-from aibroker.batches import BatchStore
-from aibroker.cache import TtlCache
-from aibroker.files import Files
-from aibroker.idempotency import IdempotencyStore
-from aibroker.keys import CachedKeys, KeyStore
-from aibroker.publish import Publisher
-from aibroker.quota import RedisQuota
+from aibroker.kafka.publisher import Publisher
 from aibroker.routes import RouteTable
 from aibroker.settings import Settings
-from aibroker.store import RequestStore
-from aibroker.tenants import Tenant, TenantStore
+from aibroker.stores.batches import BatchStore
+from aibroker.stores.cache import TtlCache
+from aibroker.stores.files import Files
+from aibroker.stores.idempotency import IdempotencyStore
+from aibroker.stores.keys import CachedKeys, KeyStore
+from aibroker.stores.quota import RedisQuota
+from aibroker.stores.results import RequestStore
+from aibroker.stores.tenants import Tenant, TenantStore
 from ingress.replies import CompletionNotices, ReplyListener
 from ingress.submit import Submitter
 

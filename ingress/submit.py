@@ -11,15 +11,15 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from opentelemetry.trace import SpanKind
 from redis.exceptions import RedisError
 
-from aibroker import metrics, tracing
-from aibroker.acceptance import give_up_header
 from aibroker.errors import PayloadTooLarge, Unavailable
 from aibroker.ids import new_id
-from aibroker.kafka import encode
-from aibroker.keys import KeyInfo
-from aibroker.logs import REQUEST_ID
-from aibroker.producer import Producer
-from aibroker.store import RequestStore
+from aibroker.kafka.acceptance import give_up_header
+from aibroker.kafka.clients import encode
+from aibroker.kafka.producer import Producer
+from aibroker.stores.keys import KeyInfo
+from aibroker.stores.results import RequestStore
+from aibroker.telemetry import metrics, tracing
+from aibroker.telemetry.logs import REQUEST_ID
 from schemas.envelopes import Kind, Mode, Request, Status, Webhook
 from topics.catalog import TopicNames
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 
 from aibroker.errors import InvalidRequest
-from aibroker.keys import KeyInfo
 from aibroker.netguard import check_receiver, networks
 from aibroker.settings import WebhookSettings
+from aibroker.stores.keys import KeyInfo
 from ingress.state import Services
 from schemas.envelopes import Webhook
 

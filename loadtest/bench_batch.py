@@ -27,7 +27,7 @@ from typing import Any
 import openai
 import orjson
 
-from aibroker.kafka import make_consumer
+from aibroker.kafka.clients import make_consumer
 from loadtest.bench import update_readme
 from loadtest.driver import closed_loop
 from loadtest.stack import EMBEDDINGS_MODEL, Stack, bench_stack

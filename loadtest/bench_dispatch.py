@@ -27,9 +27,9 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from aibroker.kafka import make_consumer, make_producer
+from aibroker.kafka.clients import make_consumer, make_producer
 from aibroker.limits import Limits
-from aibroker.tenants import Tenant, TenantStore
+from aibroker.stores.tenants import Tenant, TenantStore
 from loadtest.bench import cpu_seconds, update_readme
 from loadtest.driver import Run
 from loadtest.stack import Stack, bench_stack

@@ -24,8 +24,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from aibroker import apache_kafka
-from aibroker.kafka import connection, make_consumer, running_producer
+from aibroker.devstack import apache_kafka
+from aibroker.kafka.clients import connection, make_consumer, running_producer
 from aibroker.settings import DevSettings, KafkaSettings
 from topics.apply import apply_topics
 from topics.catalog import TopicSpec

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from aibroker import embedded
-from aibroker.procs import die_with_parent, stop_process
+from aibroker.devstack import embedded
+from aibroker.devstack.procs import die_with_parent, stop_process
 from aibroker.settings import KafkaSettings
 
 HOST = "127.0.0.1"

@@ -11,8 +11,8 @@ import asyncio
 import uvloop
 from aiokafka.structs import ConsumerRecord
 
-from aibroker.kafka import running_producer
-from aibroker.runtime import WorkerSpec, run_workers, stop_on_signals
+from aibroker.kafka.clients import running_producer
+from aibroker.runtime.service import WorkerSpec, run_workers, stop_on_signals
 from aibroker.settings import Settings, load_settings
 from topics.catalog import TopicNames
 

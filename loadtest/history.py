@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 from aiokafka.structs import ConsumerRecord
 
-from aibroker.kafka import make_consumer, topic_partitions
+from aibroker.kafka.clients import make_consumer, topic_partitions
 from aibroker.settings import KafkaSettings
 
 TERMINAL = {"succeeded", "failed", "cancelled", "expired"}

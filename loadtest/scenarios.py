@@ -34,8 +34,8 @@ import httpx
 import orjson
 from aiohttp import web
 
-from aibroker.embedded import free_port
-from aibroker.kafka import make_consumer, make_producer
+from aibroker.devstack.embedded import free_port
+from aibroker.kafka.clients import make_consumer, make_producer
 from loadtest.bench import update_readme
 from loadtest.driver import Run
 from loadtest.stack import Stack, bench_stack

@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from aibroker.lag import lag_reader
+from aibroker.kafka.lag import lag_reader
 from aibroker.routes import EXTERNAL_GROUP
 from loadtest import faults
 from loadtest.bench import rss_mb

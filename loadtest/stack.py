@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 
-from aibroker import apache_kafka, embedded
-from aibroker.embedded import free_port
-from aibroker.procs import stop_process
+from aibroker.devstack import apache_kafka, embedded
+from aibroker.devstack.embedded import free_port
+from aibroker.devstack.procs import stop_process
 from aibroker.settings import DevSettings, KafkaSettings, group_environment
 
 SERVICES = {

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from aibroker import apache_kafka
+from aibroker.devstack import apache_kafka
 from aibroker.settings import RedisSettings, Settings
 from tests.services import (
     KafkaService,

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from aibroker import apache_kafka, embedded
+from aibroker.devstack import apache_kafka, embedded
 from aibroker.settings import DevSettings, KafkaSettings, load_settings
 
 ENGINES = ("external", "apache", "testcontainers", "tansu")

@@ -8,7 +8,7 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from aibroker.kafka import make_admin
+from aibroker.kafka.clients import make_admin
 from aibroker.settings import KafkaSettings
 from topics.catalog import TopicSpec
 

@@ -8,7 +8,7 @@ HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
 """The requests lanes carry the broker's append time: a write that landed after ingress gave up
-on it is told apart (`aibroker/acceptance.py`)."""
+on it is told apart (`aibroker/kafka/acceptance.py`)."""
 RETRY_DELAYS = ("1s", "10s", "60s", "10m")
 """The delay topics, shortest first; a retry goes to the longest one not exceeding its delay."""
 

@@ -12,7 +12,7 @@ import openai
 import pytest
 from aiohttp import web
 
-from aibroker.embedded import free_port
+from aibroker.devstack.embedded import free_port
 from loadtest.stack import Stack
 from tests.services import KafkaService, RedisService
 

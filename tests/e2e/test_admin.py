@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from aibroker.kafka import make_producer
+from aibroker.kafka.clients import make_producer
 from loadtest.stack import Stack
 from tests.waiting import eventually
 from topics.catalog import TopicNames

@@ -264,7 +264,7 @@ async def test_the_requests_own_fault_does_not_fall_back(sdk: openai.AsyncOpenAI
 async def test_cost_is_reported_and_every_billed_call_is_on_the_usage_topic(
     stack: Stack, http: httpx.AsyncClient
 ) -> None:
-    from aibroker.kafka import decode, make_consumer
+    from aibroker.kafka.clients import decode, make_consumer
     from schemas.envelopes import UsageEvent
     from topics.catalog import TopicNames
 

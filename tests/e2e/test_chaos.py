@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aibroker.kafka import running_producer
+from aibroker.kafka.clients import running_producer
 from aibroker.settings import KafkaSettings
 from loadtest import faults
 from loadtest.history import (

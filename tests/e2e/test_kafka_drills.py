@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aibroker import apache_kafka
-from aibroker.kafka import make_admin, wait_for_brokers
+from aibroker.devstack import apache_kafka
+from aibroker.kafka.clients import make_admin, wait_for_brokers
 from aibroker.settings import KafkaSettings
 from loadtest.history import History, provider_calls
 from loadtest.stack import Stack
@@ -35,7 +35,7 @@ OUTAGE_TRAFFIC = 400 * SCALE
 async def report(name: str, stack: Stack, history: History, **figures: object) -> int:
     """One line of figures; returns `refused_but_run`: 503s whose request ran anyway (only
     writes the broker appended within the clock-skew margin after ingress gave up on them
-    may: `aibroker/acceptance.py`)."""
+    may: `aibroker/kafka/acceptance.py`)."""
     ran = history.refused_but_run(await provider_calls(stack.mock_url))
     print(f"drill: {name} " + json.dumps({**history.summary(), "refused_but_run": ran, **figures}))
     return ran

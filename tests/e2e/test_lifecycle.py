@@ -9,7 +9,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from aibroker.kafka import make_consumer
+from aibroker.kafka.clients import make_consumer
 from loadtest.stack import Stack
 from schemas.envelopes import UsageEvent
 from tests.waiting import eventually

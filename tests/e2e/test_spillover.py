@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from aibroker.lag import lag_reader
+from aibroker.kafka.lag import lag_reader
 from aibroker.routes import RouteTable
 from loadtest.history import final_states
 from loadtest.stack import Stack

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from aibroker.embedded import free_port
+from aibroker.devstack.embedded import free_port
 from loadtest.stack import Stack
 from tests.e2e.conftest import ROUTES, running_stack
 from tests.services import KafkaService, RedisService

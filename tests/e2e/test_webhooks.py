@@ -12,7 +12,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook as Verifier
 
-from aibroker.tenants import new_webhook_secret
+from aibroker.stores.tenants import new_webhook_secret
 from loadtest.stack import Stack
 from tests.e2e.conftest import Receiver, running_stack
 from tests.services import KafkaService, RedisService

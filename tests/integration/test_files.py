@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from aibroker.embedded import free_port
-from aibroker.files import Files, FileStore, LocalFileStore, S3FileStore
+from aibroker.devstack.embedded import free_port
+from aibroker.stores.files import Files, FileStore, LocalFileStore, S3FileStore
 
 pytestmark = pytest.mark.integration
 

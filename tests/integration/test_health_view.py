@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from redis.asyncio import Redis
 
-from aibroker.breaker import BreakerPolicy, Breakers
-from aibroker.kafka import running_producer
-from aibroker.lag import lag_reader
+from aibroker.kafka.clients import running_producer
+from aibroker.kafka.lag import lag_reader
 from aibroker.settings import Settings
+from aibroker.stores.breaker import BreakerPolicy, Breakers
 from dispatcher.health import HealthView, Watched
 from schemas.envelopes import Target
 from topics.apply import apply_topics

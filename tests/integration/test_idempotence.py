@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from aiokafka.errors import OutOfOrderSequenceNumber
 
-from aibroker import apache_kafka
-from aibroker.embedded import free_port
-from aibroker.kafka import make_producer
+from aibroker.devstack import apache_kafka
+from aibroker.devstack.embedded import free_port
+from aibroker.kafka.clients import make_producer
 from aibroker.settings import KafkaSettings
 from loadtest.history import read_topic
 from tests.services import apache_cluster

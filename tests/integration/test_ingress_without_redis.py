@@ -9,7 +9,7 @@ import httpx
 import pytest
 import uvicorn
 
-from aibroker.embedded import free_port
+from aibroker.devstack.embedded import free_port
 from aibroker.settings import IngressSettings, RedisSettings, Settings
 from ingress.app import create_app
 from tests.waiting import eventually

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from aibroker import embedded
+from aibroker.devstack import embedded
 from aibroker.errors import Unavailable
-from aibroker.kafka import make_producer
-from aibroker.keys import KeyInfo
+from aibroker.kafka.clients import make_producer
 from aibroker.settings import KafkaSettings
-from aibroker.store import RequestStore
+from aibroker.stores.keys import KeyInfo
+from aibroker.stores.results import RequestStore
 from ingress.submit import Submitter
 from schemas.envelopes import Kind, Mode
 from topics.apply import apply_topics

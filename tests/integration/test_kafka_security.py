@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from aibroker import apache_kafka
-from aibroker.kafka import make_consumer, make_producer, running_producer
-from aibroker.lag import lag_reader
+from aibroker.devstack import apache_kafka
+from aibroker.kafka.clients import make_consumer, make_producer, running_producer
+from aibroker.kafka.lag import lag_reader
 from aibroker.settings import KafkaSettings
 from tests.services import apache_cluster, require_apache_kafka
 from tests.waiting import eventually

@@ -14,12 +14,12 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
-from aibroker.breaker import BreakerPolicy, Breakers
-from aibroker.claims import ClaimStore
-from aibroker.kafka import decode, encode, make_consumer, make_producer
+from aibroker.kafka.clients import decode, encode, make_consumer, make_producer
+from aibroker.kafka.publisher import Publisher
 from aibroker.prices import PriceTable
-from aibroker.publish import Publisher
 from aibroker.settings import Settings
+from aibroker.stores.breaker import BreakerPolicy, Breakers
+from aibroker.stores.claims import ClaimStore
 from consumers.engine import Completion
 from consumers.pool import Pool
 from schemas.envelopes import Kind, Request, Result, Status, Target

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from aibroker.breaker import BreakerPolicy, Breakers, State
-from aibroker.keys import KeyStore
 from aibroker.limits import Limits
-from aibroker.quota import RedisQuota
-from aibroker.tenants import Tenant, TenantStore, seed
+from aibroker.stores.breaker import BreakerPolicy, Breakers, State
+from aibroker.stores.keys import KeyStore
+from aibroker.stores.quota import RedisQuota
+from aibroker.stores.tenants import Tenant, TenantStore, seed
 from schemas.envelopes import Target
 from tests.services import RedisService
 

@@ -10,9 +10,9 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from aibroker.claims import Claim, ClaimStore
-from aibroker.keys import CachedKeys, KeyStore, hash_key
-from aibroker.store import DONE_CHANNEL, RequestStore
+from aibroker.stores.claims import Claim, ClaimStore
+from aibroker.stores.keys import CachedKeys, KeyStore, hash_key
+from aibroker.stores.results import DONE_CHANNEL, RequestStore
 from schemas.envelopes import Result, Status
 
 pytestmark = pytest.mark.integration

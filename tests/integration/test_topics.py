@@ -3,7 +3,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from aibroker.kafka import make_admin
+from aibroker.kafka.clients import make_admin
 from aibroker.settings import Settings
 from tests.waiting import eventually
 from topics.apply import apply_topics, topic_configs

@@ -9,9 +9,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
-from aibroker.kafka import make_consumer, make_producer
+from aibroker.kafka.clients import make_consumer, make_producer
+from aibroker.runtime.worker import KafkaWorker, WorkerConfig
 from aibroker.settings import Settings
-from aibroker.worker import KafkaWorker, WorkerConfig
 from tests.waiting import eventually
 from topics.apply import apply_topics
 from topics.catalog import TopicSpec

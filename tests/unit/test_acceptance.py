@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aibroker.acceptance import (
+from aibroker.kafka.acceptance import (
     GIVE_UP_HEADER,
     LOG_APPEND_TIME,
     give_up_header,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from aibroker import apache_kafka
-from aibroker.apache_kafka import Cluster, KafkaSetupError, Listener, Node
+from aibroker.devstack import apache_kafka
+from aibroker.devstack.apache_kafka import Cluster, KafkaSetupError, Listener, Node
 from aibroker.settings import Settings
 
 pytestmark = pytest.mark.unit

@@ -20,10 +20,10 @@ from cloudcoil.models.prometheus_operator.v1 import PrometheusRule, ServiceMonit
 from prometheus_client.metrics import MetricWrapperBase
 from pydantic import BaseModel
 
-from aibroker import metrics
 from aibroker.cli import build_parser
 from aibroker.routes import build_route_table
 from aibroker.settings import Settings
+from aibroker.telemetry import metrics
 from topics.catalog import TopicNames, catalogue
 from topics.chart import render as chart_topics
 

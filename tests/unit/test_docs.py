@@ -8,7 +8,7 @@ import yaml
 
 from aibroker.routes import load_routes_file
 from aibroker.settings_doc import settings_table
-from aibroker.tenants import TenantsFile
+from aibroker.stores.tenants import TenantsFile
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,6 +1,6 @@
 import pytest
 
-from aibroker.offsets import PartitionOffsets
+from aibroker.runtime.offsets import PartitionOffsets
 
 pytestmark = pytest.mark.unit
 

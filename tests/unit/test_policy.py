@@ -3,8 +3,8 @@ from typing import Any
 import pytest
 
 from aibroker.errors import BudgetExhausted, ModelNotFound, QuotaExceeded
-from aibroker.quota import Verdict, estimate_tokens
 from aibroker.routes import ProviderConfig, Route, RouteTable, RouteTarget
+from aibroker.stores.quota import Verdict, estimate_tokens
 from dispatcher.policy import (
     Admit,
     Dispatch,

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from aibroker.breaker import State, state_at
 from aibroker.errors import Unavailable
 from aibroker.routes import ProviderConfig, Route, RouteTable, RouteTarget, Strategy
+from aibroker.stores.breaker import State, state_at
 from dispatcher.policy import Dispatch, Expire, Reject, Wait
 from dispatcher.routing import Health, choose_target, rank
 from schemas.envelopes import Kind, Mode, Request, Target

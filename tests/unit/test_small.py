@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from aibroker.devstack.supervisor import restart_delay
 from aibroker.errors import ModelNotFound
 from aibroker.ids import new_id
 from aibroker.routes import build_route_table, resolve
 from aibroker.settings import Settings
-from aibroker.supervisor import restart_delay
 from ingress.prefer import Preferences, parse_prefer
 from schemas.envelopes import Request, Status, Target
 

@@ -8,7 +8,7 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook as Verifier
 
-from aibroker.tenants import new_webhook_secret
+from aibroker.stores.tenants import new_webhook_secret
 from consumers.webhook_io import (
     Delivered,
     Disable,

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from aibroker.cache import TtlCache
 from aibroker.ids import new_id
 from aibroker.limits import Limits
+from aibroker.stores.cache import TtlCache
 
 KEY_PREFIX = "aib_"
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from aibroker.procs import die_with_parent, stop_process
+from aibroker.devstack.procs import die_with_parent, stop_process
 
 
 def free_port(host: str = "127.0.0.1") -> int:

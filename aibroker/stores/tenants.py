@@ -12,8 +12,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
-from aibroker.keys import KeyStore
 from aibroker.limits import Limits
+from aibroker.stores.keys import KeyStore
 from schemas.envelopes import Webhook, WebhookEvent
 
 TENANT_NAME = r"^[A-Za-z0-9._-]{1,128}$"

@@ -18,11 +18,11 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
-from aibroker.acceptance import GIVE_UP_HEADER
 from aibroker.errors import InvalidRequest, NotFound
 from aibroker.ids import new_id
-from aibroker.kafka import decode, encode
-from aibroker.producer import Producer
+from aibroker.kafka.acceptance import GIVE_UP_HEADER
+from aibroker.kafka.clients import decode, encode
+from aibroker.kafka.producer import Producer
 from schemas.envelopes import Mode, Request
 from topics.catalog import TopicNames
 

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, OutOfOrderSequenceNumber
 from aiokafka.structs import RecordMetadata
 
-from aibroker.tracing import Headers, inject
+from aibroker.telemetry.tracing import Headers, inject
 
 log = logging.getLogger(__name__)
 

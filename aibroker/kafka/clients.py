@@ -15,7 +15,7 @@ from aiokafka.helpers import create_ssl_context
 from aiokafka.structs import TopicPartition
 from pydantic import BaseModel
 
-from aibroker.producer import Producer
+from aibroker.kafka.producer import Producer
 from aibroker.settings import KafkaSettings
 
 M = TypeVar("M", bound=BaseModel)

@@ -9,7 +9,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from aibroker.procs import die_with_parent
+from aibroker.devstack.procs import die_with_parent
 
 log = logging.getLogger(__name__)
 

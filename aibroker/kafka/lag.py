@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
-from aibroker.kafka import make_admin, make_consumer, topic_partitions
+from aibroker.kafka.clients import make_admin, make_consumer, topic_partitions
 from aibroker.settings import KafkaSettings
 
 RETRIES = 5

@@ -9,10 +9,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from aibroker import metrics
 from aibroker.errors import BrokerError
-from aibroker.kafka import encode
-from aibroker.producer import Producer
+from aibroker.kafka.clients import encode
+from aibroker.kafka.producer import Producer
+from aibroker.telemetry import metrics
 from schemas.envelopes import Chunk, ErrorInfo, Outcome, Request, Result, Status, UsageEvent
 from topics.catalog import TopicNames, delay_topic
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aibroker.procs import die_with_parent, stop_process
+from aibroker.devstack.procs import die_with_parent, stop_process
 
 SCALA = "2.13"
 SLF4J = "1.7.36"
@@ -264,7 +264,7 @@ def plan(
 ) -> Cluster:
     """A cluster of `brokers` nodes on free ports; `listeners` are extra (name, protocol)
     client listeners every node gets."""
-    from aibroker.embedded import free_port
+    from aibroker.devstack.embedded import free_port
 
     nodes = tuple(
         Node(
@@ -296,7 +296,7 @@ class Running:
 
     def start(self, node_id: int | None = None, timeout_s: float = 90) -> None:
         """Start one node, or all; return once each accepts connections."""
-        from aibroker.embedded import wait_for_port
+        from aibroker.devstack.embedded import wait_for_port
 
         nodes = self.cluster.nodes if node_id is None else (self.node(node_id),)
         for node in nodes:

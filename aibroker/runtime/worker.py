@@ -24,11 +24,11 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from redis.exceptions import RedisError
 
-from aibroker import metrics, tracing
 from aibroker.errors import BrokerError
-from aibroker.logs import REQUEST_ID
-from aibroker.offsets import PartitionOffsets
-from aibroker.producer import Producer, until_written
+from aibroker.kafka.producer import Producer, until_written
+from aibroker.runtime.offsets import PartitionOffsets
+from aibroker.telemetry import metrics, tracing
+from aibroker.telemetry.logs import REQUEST_ID
 
 log = logging.getLogger(__name__)
 

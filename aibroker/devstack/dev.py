@@ -16,12 +16,11 @@ from pathlib import Path
 
 import httpx
 
-from aibroker import apache_kafka, embedded
-from aibroker.kafka import wait_for_brokers
-from aibroker.keys import KeyStore, generate_key
-from aibroker.redis import connect
+from aibroker.devstack import apache_kafka, embedded
+from aibroker.devstack.supervisor import ChildSpec, Supervisor
+from aibroker.kafka.clients import wait_for_brokers
 from aibroker.routes import build_route_table
-from aibroker.runtime import stop_on_signals
+from aibroker.runtime.service import stop_on_signals
 from aibroker.settings import (
     ProviderSettings,
     RedisSettings,
@@ -29,8 +28,9 @@ from aibroker.settings import (
     child_environment,
     group_environment,
 )
-from aibroker.supervisor import ChildSpec, Supervisor
-from aibroker.tenants import Tenant, TenantStore, new_webhook_secret
+from aibroker.stores.keys import KeyStore, generate_key
+from aibroker.stores.redis import connect
+from aibroker.stores.tenants import Tenant, TenantStore, new_webhook_secret
 from topics.apply import apply_topics
 from topics.catalog import TopicNames, catalogue
 

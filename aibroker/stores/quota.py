@@ -22,7 +22,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from aibroker.limits import Limits
-from aibroker.store import cancel_key
+from aibroker.stores.results import cancel_key
 from schemas.envelopes import Kind
 
 SCOPES = ("tenant", "key")

@@ -10,7 +10,7 @@ from contextvars import ContextVar
 
 import orjson
 
-from aibroker import tracing
+from aibroker.telemetry import tracing
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 """The request (or record key) the current task works on; set by the worker per record and

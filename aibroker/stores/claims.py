@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from redis.asyncio import Redis
 
-from aibroker.store import cancel_key
+from aibroker.stores.results import cancel_key
 
 
 class Claim(StrEnum):

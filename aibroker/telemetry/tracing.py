@@ -2,7 +2,7 @@
 result.
 
 The context travels in Kafka headers (W3C `traceparent`), never in the body: the producer
-injects the current context into every record it sends (`aibroker.producer`), and the worker
+injects the current context into every record it sends (`aibroker.kafka.producer`), and the worker
 handles each record inside a consumer span whose parent is the context the record carries
 (`consuming`). So a request's trace reads ingress → dispatcher → pool → results sink, with a
 retry or a fallback as one more dispatcher span and one more pool span.
@@ -88,7 +88,7 @@ def consuming(worker: str, group: str, record: ConsumerRecord[bytes, bytes]) -> 
         "messaging.destination.partition.id": str(record.partition),
         "messaging.kafka.offset": record.offset,
         "messaging.consumer.group.name": group,
-        "aibroker.worker": worker,
+        "aibroker.runtime.service.worker": worker,
     }
     if record.key:
         attributes["messaging.kafka.message.key"] = record.key.decode("utf-8", "replace")

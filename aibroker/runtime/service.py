@@ -8,10 +8,10 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from aibroker.kafka import make_consumer
-from aibroker.producer import Producer
+from aibroker.kafka.clients import make_consumer
+from aibroker.kafka.producer import Producer
+from aibroker.runtime.worker import Handler, KafkaWorker, WorkerConfig
 from aibroker.settings import KafkaSettings, Settings
-from aibroker.worker import Handler, KafkaWorker, WorkerConfig
 from topics.catalog import TopicNames
 
 

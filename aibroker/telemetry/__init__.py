@@ -1,0 +1,1 @@
+"""Logs, traces and metrics of every process. May import: the top level of `aibroker/`."""
