@@ -10,7 +10,7 @@ from pathlib import Path
 
 import openai
 
-ENDED = {"completed", "failed", "expired", "cancelled"}
+from schemas.batches import BatchStatus
 
 
 async def submit(
@@ -29,7 +29,7 @@ async def submit(
             print(f"  line {error.line}: {error.code}: {error.message}", file=sys.stderr)
     if not wait:
         return 0 if batch.status != "failed" else 1
-    while batch.status not in ENDED:
+    while not BatchStatus(batch.status).ended:
         await asyncio.sleep(1.0)
         batch = await client.batches.retrieve(batch.id)
         _progress(batch)

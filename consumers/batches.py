@@ -10,23 +10,21 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any, Literal
+from typing import Any
 
-import orjson
 from aiokafka.structs import ConsumerRecord
-from redis.asyncio import Redis
 
-from aibroker.kafka.clients import decode, encode, running_producer
+from aibroker.kafka.clients import decode, running_producer
 from aibroker.kafka.publisher import Publisher
 from aibroker.runtime.service import WorkerSpec, run_service
 from aibroker.settings import BatchSettings, Settings
-from aibroker.stores.batches import ENDED, BatchStore
+from aibroker.stores.batches import BatchStore, RedisBatchStore
 from aibroker.stores.files import Files, file_store
 from aibroker.stores.redis import connect
-from aibroker.stores.results import cancel_key
-from aibroker.stores.tenants import TenantStore
-from consumers.batch_io import Line, line_request_id, output_line, read_input, unrun_line
-from consumers.webhooks import announce_batch
+from aibroker.stores.results import RequestStore
+from aibroker.stores.tenants import TenantStore, active_endpoints
+from schemas.batch_file import Line, Unrun, line_request_id, output_line, read_input, unrun_line
+from schemas.batches import Batch, BatchStarted, BatchStatus, Ending, OutputFile
 from schemas.bodies import BODIES
 from schemas.envelopes import Mode, Request, Result
 from topics.catalog import TopicNames
@@ -41,66 +39,43 @@ class BatchRunner:
     def __init__(
         self,
         publisher: Publisher,
-        redis: Redis,
+        requests: RequestStore,
+        tenants: TenantStore,
         batches: BatchStore,
         files: Files,
         settings: BatchSettings,
-        ttl_s: int,
     ) -> None:
-        self.tenants = TenantStore(redis)
         self.publisher = publisher
-        self.redis = redis
+        self.requests = requests
+        self.tenants = tenants
         self.batches = batches
         self.files = files
         self.settings = settings
-        self.ttl_s = ttl_s
 
     async def on_event(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """A batch to run (from `POST /v1/batches`, or again after a crash)."""
-        batch_id = orjson.loads(record.value)["batch_id"]
-        batch = await self.batches.get(batch_id)
-        if batch is None or batch["status"] != "in_progress":
+        started_batch = decode(BatchStarted, record.value)
+        batch = await self.batches.get(started_batch.batch_id)
+        if batch is None or batch.status is not BatchStatus.IN_PROGRESS:
             return
         lines = await self._lines(batch)
-        start = await self.batches.expanded(batch_id)
+        start = await self.batches.expanded(batch.id)
         started = time.monotonic()
         for first in range(start, len(lines), CHUNK):
-            now = await self.batches.get(batch_id)
-            if now is None or now["status"] != "in_progress":
+            now = await self.batches.get(batch.id)
+            if now is None or now.status is not BatchStatus.IN_PROGRESS:
                 return  # cancelled or expired meanwhile: the sweeper ends it
-            await self._feed(batch, lines[first : first + CHUNK])
-            await self.batches.mark_expanded(batch_id, first + CHUNK)
+            await self.publisher.submit_all(
+                [_line_request(batch, line) for line in lines[first : first + CHUNK]]
+            )
+            await self.batches.mark_expanded(batch.id, first + CHUNK)
             ahead = (first + CHUNK - start) / self.settings.expand_per_s
             await asyncio.sleep(max(0.0, ahead - (time.monotonic() - started)))
 
-    async def _lines(self, batch: dict[str, Any]) -> list[Line]:
-        data = await self.files.store.read(batch["input_file_id"])
-        lines = read_input(data, batch["endpoint"], self.settings.max_lines)
+    async def _lines(self, batch: Batch) -> list[Line]:
+        data = await self.files.store.read(batch.input_file_id)
+        lines = read_input(data, batch.endpoint, self.settings.max_lines)
         return [line for line in lines if isinstance(line, Line)]  # checked at creation
-
-    async def _feed(self, batch: dict[str, Any], lines: list[Line]) -> None:
-        kind, _ = BODIES[batch["endpoint"]]
-        sends = []
-        for line in lines:
-            request = Request(
-                id=line_request_id(batch["id"], line.custom_id),
-                tenant=batch["tenant"],
-                key_id=batch["key_id"],
-                kind=kind,
-                model=line.body.model,
-                body=line.body.model_dump(exclude_unset=True),
-                mode=Mode.BATCH,
-                priority="batch",
-                deadline=float(batch["expires_at"]),
-                batch_id=batch["id"],
-                custom_id=line.custom_id,
-                created_at=time.time(),
-            )
-            topic = self.publisher.names.requests_batch
-            sends.append(
-                await self.publisher.producer.send(topic, encode(request), key=request.id.encode())
-            )
-        await asyncio.gather(*sends)
 
     async def on_result(self, record: ConsumerRecord[bytes, bytes]) -> None:
         result = decode(Result, record.value)
@@ -112,43 +87,39 @@ class BatchRunner:
         )
         if completed + failed >= total:
             batch = await self.batches.get(result.batch_id)
-            late = batch is not None and time.time() >= batch["expires_at"]
-            await self.finalize(result.batch_id, "expired" if late else "completed")
+            late = batch is not None and time.time() >= batch.expires_at
+            await self.finalize(
+                result.batch_id, BatchStatus.EXPIRED if late else BatchStatus.COMPLETED
+            )
 
-    async def finalize(
-        self, batch_id: str, end: Literal["completed", "cancelled", "expired"]
-    ) -> None:
+    async def finalize(self, batch_id: str, end: Ending) -> None:
         """Write the output and error files, then end the batch (again after a crash: the
         files have fixed ids, the status moves once)."""
         batch = await self.batches.get(batch_id)
-        if batch is None or batch["status"] in ENDED:
+        if batch is None or batch.status.ended:
             return
         now = int(time.time())
-        if end == "completed":
-            await self.batches.transition(batch_id, "finalizing", now, from_=("in_progress",))
+        if end is BatchStatus.COMPLETED:
+            await self.batches.transition(
+                batch_id, BatchStatus.FINALIZING, now, from_=(BatchStatus.IN_PROGRESS,)
+            )
         ok, failed = await self.batches.lines(batch_id)
         outputs: dict[str, Any] = {}
-        for name, rows in (("output_file_id", ok), ("error_file_id", failed)):
+        which: OutputFile
+        for which, rows in (("output", ok), ("error", failed)):
             if rows:
-                file_id = f"file-{batch_id.removeprefix('batch_')}-{name.split('_')[0]}"
+                file_id = batch.file_id(which)
                 data = b"\n".join(rows) + b"\n"
-                await self.files.put(
-                    file_id,
-                    batch["tenant"],
-                    f"{batch_id}_{name.split('_')[0]}.jsonl",
-                    "batch_output",
-                    data,
-                )
-                outputs[name] = file_id
+                name = f"{batch_id}_{which}.jsonl"
+                await self.files.put(file_id, batch.tenant, name, "batch_output", data)
+                outputs[f"{which}_file_id"] = file_id
         await self.batches.update(batch_id, **outputs)
-        allowed = (
-            ("finalizing",) if end == "completed" else ("cancelling", "in_progress", "finalizing")
-        )
-        if await self.batches.transition(batch_id, end, int(time.time()), from_=allowed):
-            log.info("batch %s %s (%d ok, %d failed)", batch_id, end, len(ok), len(failed))
+        if await self.batches.transition(batch_id, end, int(time.time()), from_=ENDS_FROM[end]):
+            log.info("batch %s %s (%d ok, %d failed)", batch_id, end.value, len(ok), len(failed))
             ended = await self.batches.get(batch_id)
             assert ended is not None
-            await announce_batch(self.publisher, self.tenants, ended)
+            tenant = await self.tenants.get(ended.tenant)
+            await self.publisher.batch_ended(ended, active_endpoints(tenant))
 
     async def sweep(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -164,33 +135,64 @@ class BatchRunner:
         batch = await self.batches.get(batch_id)
         if batch is None:
             return
-        why: Literal["cancelled", "expired"]
-        if batch["status"] == "cancelling":
-            why = "cancelled"
-        elif batch["status"] == "in_progress" and time.time() >= batch["expires_at"]:
-            why = "expired"
-        else:
-            return
-        await self.close_lines(batch, why)
-        await self.finalize(batch_id, why)
+        why = to_sweep(batch, time.time())
+        if why is not None:
+            await self.close_lines(batch, why)
+            await self.finalize(batch_id, why)
 
-    async def close_lines(
-        self, batch: dict[str, Any], why: Literal["cancelled", "expired"]
-    ) -> None:
+    async def close_lines(self, batch: Batch, why: Unrun) -> None:
         """Every line without an output gets its error line now; the ones running are told
         to stop (their late results find their line taken)."""
-        done = await self.batches.recorded(batch["id"])
-        open_ids = [
-            line.custom_id for line in await self._lines(batch) if line.custom_id not in done
-        ]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for custom_id in open_ids:
-                pipe.set(cancel_key(line_request_id(batch["id"], custom_id)), "1", ex=self.ttl_s)
-            await pipe.execute()
+        open_ids = await self.batches.unrecorded(batch.id)
+        await self.requests.cancel_all([line_request_id(batch.id, c) for c in open_ids])
         for custom_id in open_ids:
             await self.batches.record(
-                batch["id"], custom_id, False, unrun_line(batch["id"], custom_id, why)
+                batch.id, custom_id, False, unrun_line(batch.id, custom_id, why)
             )
+
+
+ENDS_FROM: dict[BatchStatus, tuple[BatchStatus, ...]] = {
+    BatchStatus.COMPLETED: (BatchStatus.FINALIZING,),
+    BatchStatus.CANCELLED: (
+        BatchStatus.CANCELLING,
+        BatchStatus.IN_PROGRESS,
+        BatchStatus.FINALIZING,
+    ),
+    BatchStatus.EXPIRED: (
+        BatchStatus.CANCELLING,
+        BatchStatus.IN_PROGRESS,
+        BatchStatus.FINALIZING,
+    ),
+}
+"""The statuses a batch may end from, by how it ends."""
+
+
+def to_sweep(batch: Batch, now: float) -> Unrun | None:
+    """How the sweeper ends a batch now: cancelled once a client asked, expired once its
+    window passed while it ran; None to leave it."""
+    if batch.status is BatchStatus.CANCELLING:
+        return BatchStatus.CANCELLED
+    if batch.status is BatchStatus.IN_PROGRESS and now >= batch.expires_at:
+        return BatchStatus.EXPIRED
+    return None
+
+
+def _line_request(batch: Batch, line: Line) -> Request:
+    kind, _ = BODIES[batch.endpoint]
+    return Request(
+        id=line_request_id(batch.id, line.custom_id),
+        tenant=batch.tenant,
+        key_id=batch.key_id,
+        kind=kind,
+        model=line.body.model,
+        body=line.body.model_dump(exclude_unset=True),
+        mode=Mode.BATCH,
+        priority="batch",
+        deadline=float(batch.expires_at),
+        batch_id=batch.id,
+        custom_id=line.custom_id,
+        created_at=time.time(),
+    )
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
@@ -198,11 +200,11 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     async with connect(settings.redis) as redis, running_producer(settings.kafka) as producer:
         runner = BatchRunner(
             Publisher(producer, names),
-            redis,
-            BatchStore(redis, settings.redis.ttl_s),
+            RequestStore(redis, settings.redis.ttl_s),
+            TenantStore(redis),
+            RedisBatchStore(redis, settings.redis.ttl_s),
             Files(redis, file_store(settings.batch)),
             settings.batch,
-            settings.redis.ttl_s,
         )
         specs = [
             WorkerSpec(

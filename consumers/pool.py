@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 from aibroker.errors import BrokerError, PayloadTooLarge
 from aibroker.kafka.clients import decode
 from aibroker.kafka.producer import until_written
-from aibroker.kafka.publisher import Publisher, cancelled_error, expired_error, terminal
+from aibroker.kafka.publisher import Publisher
 from aibroker.prices import PriceTable, cached_tokens, cost
 from aibroker.stores.breaker import Breakers, target_key
 from aibroker.stores.claims import Claim, ClaimStore
@@ -36,6 +36,7 @@ from consumers.engine import Completion, Engine
 from schemas.chunks import assemble
 from schemas.envelopes import Outcome, Request, Status, Target, UsageEvent
 from schemas.openai import Usage
+from schemas.terminal import cancelled_error, expired_error, terminal
 
 log = logging.getLogger(__name__)
 

@@ -11,28 +11,26 @@ import logging
 import random
 import time
 from collections import Counter
-from typing import Any
 
 import aiohttp
 import orjson
 from aiokafka.structs import ConsumerRecord
-from redis.asyncio import Redis
 
-from aibroker.kafka.clients import decode, encode, running_producer
+from aibroker.kafka.clients import decode, running_producer
 from aibroker.kafka.publisher import Publisher
 from aibroker.netguard import FetchLimits, FetchRefused, post
 from aibroker.runtime.service import WorkerSpec, run_service
 from aibroker.settings import Settings, WebhookSettings
 from aibroker.stores.cache import TtlCache
 from aibroker.stores.redis import connect
-from aibroker.stores.tenants import Tenant, TenantStore
+from aibroker.stores.tenants import Tenant, TenantStore, active_endpoints
+from aibroker.stores.webhook_log import RedisWebhookLog, WebhookLog
 from aibroker.telemetry import metrics
-from consumers.webhook_io import (
+from aibroker.webhook_rules import (
     Delivered,
     Disable,
     GiveUp,
     after_attempt,
-    batch_messages,
     messages,
     signed_headers,
 )
@@ -49,18 +47,16 @@ class Deliverer:
     def __init__(
         self,
         publisher: Publisher,
-        redis: Redis,
+        log: WebhookLog,
         tenants: TenantStore,
         settings: WebhookSettings,
-        ttl_s: int,
         cache_ttl_s: float,
     ) -> None:
         self.publisher = publisher
-        self.redis = redis
+        self.log = log
         self.tenant_store = tenants
         self.tenants: TtlCache[Tenant | None] = TtlCache(tenants.get, cache_ttl_s)
         self.settings = settings
-        self.ttl_s = ttl_s
         self.limits = FetchLimits.build(
             settings.max_response_bytes, settings.timeout_s, settings.allow
         )
@@ -69,16 +65,15 @@ class Deliverer:
     async def on_result(self, record: ConsumerRecord[bytes, bytes]) -> None:
         result = decode(Result, record.value)
         tenant = await self.tenants.get(result.tenant)
-        endpoints = [e for e in tenant.webhooks if e.disabled_at is None] if tenant else []
+        endpoints = active_endpoints(tenant)
         if result.webhook is None and not endpoints:
             return
         made = messages(result, [*endpoints], self.settings.max_payload_bytes, time.time())
         for delivery in made:
-            stored = f"aib:wh:msg:{delivery.id}"
-            if await self.redis.exists(stored):
+            if await self.log.made(delivery.id):
                 continue  # a redelivered or duplicate result: its message is made already
             await self.attempt(delivery)  # first: a crash before the mark below redoes it
-            await self.redis.set(stored, delivery.model_dump_json(), ex=self.ttl_s)
+            await self.log.keep(delivery)
 
     async def on_delivery(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """A retry come due, or an operator's redelivery."""
@@ -133,8 +128,7 @@ class Deliverer:
         return answer.status, answer.retry_after, None
 
     async def _later(self, delivery: Delivery, delay_s: float) -> None:
-        dest = self.publisher.names.webhooks
-        await self.publisher.later(dest, delivery, delivery.request_id, delay_s)
+        await self.publisher.deliver(delivery, delay_s=delay_s)
 
     async def _log(
         self, delivery: Delivery, status: int | None, error: str | None, outcome: str
@@ -149,22 +143,7 @@ class Deliverer:
             "outcome": outcome,
             "at": time.time(),
         }
-        key = f"aib:wh:log:{delivery.request_id}"
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.rpush(key, orjson.dumps(entry))
-            pipe.ltrim(key, -100, -1)
-            pipe.expire(key, self.ttl_s)
-            await pipe.execute()
-
-
-async def announce_batch(publisher: Publisher, tenants: TenantStore, batch: dict[str, Any]) -> None:
-    """Queue the webhooks of an ended batch for the deliverer (its `webhooks` topic)."""
-    tenant = await tenants.get(batch["tenant"])
-    endpoints = [e for e in tenant.webhooks if e.disabled_at is None] if tenant else []
-    for delivery in batch_messages(batch["tenant"], batch, [*endpoints], time.time()):
-        await publisher.producer.send_and_wait(
-            publisher.names.webhooks, encode(delivery), key=delivery.request_id.encode()
-        )
+        await self.log.attempted(delivery.request_id, entry)
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
@@ -172,10 +151,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     async with connect(settings.redis) as redis, running_producer(settings.kafka) as producer:
         deliverer = Deliverer(
             Publisher(producer, names),
-            redis,
+            RedisWebhookLog(redis, settings.redis.ttl_s),
             TenantStore(redis),
             settings.webhooks,
-            settings.redis.ttl_s,
             settings.quota.cache_ttl_s,
         )
         specs = [

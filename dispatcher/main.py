@@ -44,7 +44,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         health = HealthView(breakers, lags, watched_topics(routes, names), cfg.health_refresh_s)
         lanes = LaneGate(cfg.batch_yield_ms / 1000)
         dispatcher = Dispatcher(
-            Publisher(producer, names), routes, policy, gate, health, breakers, lanes
+            Publisher(producer, names), routes, policy, gate, health, breakers, lanes, names
         )
         specs = [
             WorkerSpec(

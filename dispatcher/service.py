@@ -16,14 +16,7 @@ from redis.exceptions import RedisError
 from aibroker.errors import BrokerError
 from aibroker.kafka.acceptance import refused_at_ingress
 from aibroker.kafka.clients import decode
-from aibroker.kafka.publisher import (
-    DEST_HEADER,
-    DUE_HEADER,
-    Publisher,
-    cancelled_error,
-    expired_error,
-    terminal,
-)
+from aibroker.kafka.publisher import DEST_HEADER, DUE_HEADER, Publisher
 from aibroker.routes import RouteTable
 from aibroker.stores.breaker import Breakers, State, target_key
 from aibroker.telemetry import metrics, tracing
@@ -44,6 +37,8 @@ from dispatcher.policy import (
 )
 from dispatcher.routing import choose_target
 from schemas.envelopes import Mode, Outcome, Request, Status
+from schemas.terminal import cancelled_error, expired_error, terminal
+from topics.catalog import TopicNames
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +53,7 @@ class Dispatcher:
         health: HealthView,
         breakers: Breakers,
         lanes: LaneGate,
+        names: TopicNames,
     ) -> None:
         self.lanes = lanes
         self.publisher = publisher
@@ -66,8 +62,8 @@ class Dispatcher:
         self.gate = gate
         self.health = health
         self.breakers = breakers
-        self.names = publisher.names
-        self.dispatch_topics = set(routes.dispatch_topics(publisher.names))
+        self.names = names
+        self.dispatch_topics = set(routes.dispatch_topics(names))
 
     async def on_interactive(self, record: ConsumerRecord[bytes, bytes]) -> None:
         with self.lanes.interactive():
@@ -136,7 +132,7 @@ class Dispatcher:
                 attempt=request.attempt,
                 probe=decision.probe,
             )
-            await self.publisher.request(self.routes.topic(self.names, decision.target), routed)
+            await self.publisher.forward(self.routes.topic(self.names, decision.target), routed)
         elif isinstance(decision, Wait):
             await self._hold(request, decision.delay_s, self._lane(request))
         else:
@@ -151,13 +147,11 @@ class Dispatcher:
             )
 
     def _lane(self, request: Request) -> str:
-        if request.priority == "batch":
-            return self.names.requests_batch
-        return self.names.requests_interactive
+        return self.names.lane(request.priority)
 
     async def _hold(self, request: Request, delay_s: float, dest: str) -> None:
         """Send the request to `dest` after `delay_s`, through a delay topic."""
-        await self.publisher.later(dest, request, request.id, delay_s)
+        await self.publisher.delayed(dest, request, request.id, delay_s)
 
     async def on_outcome(self, record: ConsumerRecord[bytes, bytes]) -> None:
         outcome = decode(Outcome, record.value)
@@ -241,12 +235,12 @@ class Dispatcher:
             state = self.health.current.state(target) if target else State.CLOSED
             if state is State.HALF_OPEN and target and await self.breakers.claim_probe(target):
                 probe = request.model_copy(update={"probe": True})
-                await self.publisher.request(dest, probe)
+                await self.publisher.forward(dest, probe)
                 return
             if state is not State.CLOSED:
                 await self._around(request, dest)
                 return
-        await self.publisher.producer.send_and_wait(dest, record.value, key=record.key)
+        await self.publisher.forward_record(dest, record.value, record.key)
 
     async def _around(self, request: Request, dest: str) -> None:
         """A retry whose target is down: the next target, else wait (or expire); a sync one
@@ -255,7 +249,7 @@ class Dispatcher:
         if isinstance(choose_target(rest, self.routes, time.time(), self.health.current), Dispatch):
             await self._fall_back(request, rest)
         elif request.mode is Mode.SYNC:
-            await self.publisher.request(dest, request)
+            await self.publisher.forward(dest, request)
         elif request.deadline is not None and time.time() >= request.deadline:
             await self._end(request, Expire())
         else:

@@ -15,7 +15,7 @@ from aibroker.kafka.clients import make_consumer, running_producer
 from aibroker.kafka.publisher import Publisher
 from aibroker.routes import build_route_table
 from aibroker.settings import Settings
-from aibroker.stores.batches import BatchStore
+from aibroker.stores.batches import RedisBatchStore
 from aibroker.stores.cache import TtlCache
 from aibroker.stores.files import Files, file_store
 from aibroker.stores.idempotency import IdempotencyStore
@@ -24,6 +24,7 @@ from aibroker.stores.quota import RedisQuota
 from aibroker.stores.redis import connect
 from aibroker.stores.results import RequestStore
 from aibroker.stores.tenants import TenantStore, seed
+from aibroker.stores.webhook_log import RedisWebhookLog
 from ingress import (
     admin_api,
     api,
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
         async with connect(settings.redis) as redis, running_producer(settings.kafka) as producer:
             await reply_consumer.start()
             store = RequestStore(redis, settings.redis.ttl_s)
+            publisher = Publisher(producer, names)
             key_store = KeyStore(redis)
             tenant_store = TenantStore(redis)
             if settings.tenants_file:
@@ -75,19 +77,21 @@ def create_app(settings: Settings) -> FastAPI:
                 replies=ReplyListener(reply_consumer, reply_spec.name),
                 notices=CompletionNotices(redis),
                 submitter=Submitter(
-                    producer,
+                    publisher,
                     names,
                     store,
                     reply_spec.name,
                     produce_timeout_s=settings.kafka.request_timeout_ms / 1000 + 1,
                 ),
-                publisher=Publisher(producer, names),
+                publisher=publisher,
                 idempotency=IdempotencyStore(redis, settings.redis.ttl_s),
                 tenant_store=tenant_store,
                 tenants=TtlCache(tenant_store.get, settings.quota.cache_ttl_s),
                 quota=RedisQuota(redis, settings.quota.lease_s),
                 files=Files(redis, file_store(settings.batch)),
-                batches=BatchStore(redis, settings.redis.ttl_s),
+                batches=RedisBatchStore(redis, settings.redis.ttl_s),
+                webhook_log=RedisWebhookLog(redis, settings.redis.ttl_s),
+                names=names,
             )
             app.state.services = svc
             app.state.producer = producer

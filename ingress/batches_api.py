@@ -9,7 +9,6 @@ import re
 import time
 from typing import Annotated, Any, Literal
 
-import orjson
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
@@ -19,13 +18,13 @@ from aibroker.errors import BrokerError, InvalidRequest, NotFound, Unavailable
 from aibroker.ids import new_id
 from aibroker.routes import resolve
 from aibroker.stores.keys import KeyInfo
-from aibroker.stores.tenants import model_allowed
-from consumers.batch_io import LineError, read_input
-from consumers.webhooks import announce_batch
+from aibroker.stores.tenants import active_endpoints, model_allowed
 from ingress.auth import authenticate
 from ingress.files_api import owned
 from ingress.state import Services, services
 from ingress.views import json_response
+from schemas.batch_file import Line, LineError, read_input
+from schemas.batches import Batch, BatchStatus
 from schemas.bodies import BODIES
 
 router = APIRouter(prefix="/v1/batches", tags=["openai"])
@@ -51,55 +50,53 @@ async def create(body: NewBatch, request: Request, caller: Caller) -> Response:
     seconds = int(window[1]) * {"s": 1, "m": 60, "h": 3600}[window[2]]
     record = await owned(svc, body.input_file_id, caller)
     data = await svc.files.store.read(record.id)
-    lines = read_input(data, body.endpoint, svc.settings.batch.max_lines)
-    errors = [e for e in lines if isinstance(e, LineError)] or await _route_errors(
+    parsed = read_input(data, body.endpoint, svc.settings.batch.max_lines)
+    lines = [line for line in parsed if isinstance(line, Line)]
+    errors = [e for e in parsed if isinstance(e, LineError)] or await _route_errors(
         svc, caller, body.endpoint, lines
     )
     now = int(time.time())
-    doc: dict[str, Any] = {
-        "id": new_id("batch"),
-        "object": "batch",
-        "endpoint": body.endpoint,
-        "errors": None,
-        "input_file_id": body.input_file_id,
-        "completion_window": body.completion_window,
-        "status": "in_progress",
-        "output_file_id": None,
-        "error_file_id": None,
-        "created_at": now,
-        "in_progress_at": now,
-        "expires_at": now + seconds,
-        "finalizing_at": None,
-        "completed_at": None,
-        "failed_at": None,
-        "expired_at": None,
-        "cancelling_at": None,
-        "cancelled_at": None,
-        "metadata": body.metadata,
-        "key_id": caller.key_id,
-    }
+    batch = Batch(
+        id=new_id("batch"),
+        endpoint=body.endpoint,
+        input_file_id=body.input_file_id,
+        completion_window=body.completion_window,
+        status=BatchStatus.IN_PROGRESS,
+        created_at=now,
+        in_progress_at=now,
+        expires_at=now + seconds,
+        metadata=body.metadata,
+        tenant=caller.tenant,
+        key_id=caller.key_id,
+    )
     if errors:
-        data_ = [e.document() for e in errors]
-        doc |= {"status": "failed", "failed_at": now, "in_progress_at": None}
-        doc["errors"] = {"object": "list", "data": data_}
-    await svc.batches.create(doc, caller.tenant, 0 if errors else len(lines))
+        listed = {"object": "list", "data": [e.document() for e in errors]}
+        batch = batch.model_copy(
+            update={
+                "status": BatchStatus.FAILED,
+                "failed_at": now,
+                "in_progress_at": None,
+                "errors": listed,
+            }
+        )
+    await svc.batches.create(batch, [] if errors else [line.custom_id for line in lines])
     if errors:
         with contextlib.suppress(KafkaError):  # the answer says it failed; a webhook may not
-            await announce_batch(svc.publisher, svc.tenant_store, doc | {"tenant": caller.tenant})
+            tenant = await svc.tenant_store.get(caller.tenant)
+            await svc.publisher.batch_ended(batch, active_endpoints(tenant))
     else:
         try:
-            event = orjson.dumps({"batch_id": doc["id"]})
-            await svc.publisher.producer.send_and_wait(
-                svc.publisher.names.batches, event, key=doc["id"].encode()
-            )
+            await svc.publisher.batch_started(batch.id)
         except KafkaError as exc:
-            await svc.batches.transition(doc["id"], "failed", now, from_=("in_progress",))
+            await svc.batches.transition(
+                batch.id, BatchStatus.FAILED, now, from_=(BatchStatus.IN_PROGRESS,)
+            )
             raise Unavailable("The broker cannot start batches right now.", retry_after=2) from exc
-    return json_response(_document(await svc.batches.get(doc["id"], caller.tenant)))
+    return json_response(_document(await svc.batches.get(batch.id, caller.tenant)))
 
 
 async def _route_errors(
-    svc: Services, caller: KeyInfo, endpoint: str, lines: list[Any]
+    svc: Services, caller: KeyInfo, endpoint: str, lines: list[Line]
 ) -> list[LineError]:
     """Models that do not exist, serve another endpoint, or are not the tenant's to use."""
     kind, _ = BODIES[endpoint]
@@ -120,10 +117,10 @@ async def _route_errors(
     return errors[:100]
 
 
-def _document(doc: dict[str, Any] | None) -> dict[str, Any]:
-    if doc is None:
+def _document(batch: Batch | None) -> dict[str, Any]:
+    if batch is None:
         raise NotFound("No such batch.", param="batch_id")
-    return {k: v for k, v in doc.items() if k not in ("tenant", "key_id")}
+    return batch.public()
 
 
 @router.get("/{batch_id}")
@@ -139,15 +136,15 @@ async def page(
     after: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
-    docs = await services(request).batches.page(caller.tenant, limit + 1, after)
-    data = [_document(d) for d in docs[:limit]]
+    batches = await services(request).batches.page(caller.tenant, limit + 1, after)
+    data = [b.public() for b in batches[:limit]]
     return json_response(
         {
             "object": "list",
             "data": data,
             "first_id": data[0]["id"] if data else None,
             "last_id": data[-1]["id"] if data else None,
-            "has_more": len(docs) > limit,
+            "has_more": len(batches) > limit,
         }
     )
 
@@ -159,6 +156,9 @@ async def cancel(batch_id: str, request: Request, caller: Caller) -> Response:
     svc = services(request)
     _document(await svc.batches.get(batch_id, caller.tenant))
     await svc.batches.transition(
-        batch_id, "cancelling", int(time.time()), from_=("validating", "in_progress")
+        batch_id,
+        BatchStatus.CANCELLING,
+        int(time.time()),
+        from_=(BatchStatus.VALIDATING, BatchStatus.IN_PROGRESS),
     )
     return json_response(_document(await svc.batches.get(batch_id, caller.tenant)))

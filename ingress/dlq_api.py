@@ -41,7 +41,7 @@ async def list_dead_letters(
     source, and the request's id, tenant and model when the value is a request."""
     svc = services(request)
     async with _reader(svc) as consumer:
-        records = await dlq.read(consumer, svc.publisher.names, after + 1, limit)
+        records = await dlq.read(consumer, svc.names, after + 1, limit)
     data = [dlq.letter(r).document() for r in records]
     return json_response({"object": "list", "data": data, "has_more": len(data) == limit})
 
@@ -52,8 +52,8 @@ async def replay_dead_letter(offset: int, request: Request, _: Admin) -> Respons
     a new request (answered with its id), its first result standing."""
     svc = services(request)
     async with _reader(svc) as consumer:
-        record = await dlq.one(consumer, svc.publisher.names, offset)
-    sent = await dlq.replay(record, svc.publisher.producer, svc.publisher.names)
+        record = await dlq.one(consumer, svc.names, offset)
+    sent = await dlq.replay(record, svc.publisher, svc.names)
     doc = {"object": "dead_letter.replay", "offset": offset, "topic": sent.topic}
     if sent.request is not None:
         await svc.store.advance(sent.request.id, sent.request.tenant, Status.QUEUED)

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from aibroker.kafka.producer import Producer
 from ingress.state import services
 from ingress.views import json_response
 
@@ -24,9 +23,8 @@ async def live() -> Response:
 @router.get("/health/ready")
 async def ready(request: Request) -> Response:
     svc = services(request)
-    producer: Producer = request.app.state.producer
     checks = {
-        "kafka": await _check(producer.reachable()),
+        "kafka": await _check(svc.publisher.reachable()),
         "redis": await _check(svc.redis.ping()),
     }
     ok = all(checks.values())

@@ -12,7 +12,6 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 from starlette.responses import Response
 
-from aibroker.kafka.publisher import cancelled_error
 from aibroker.netguard import check_url
 from aibroker.stores.keys import KeyInfo
 from ingress.auth import authenticate, check_model
@@ -25,6 +24,7 @@ from schemas.bodies import BODIES
 from schemas.envelopes import Mode, Result, Status, Webhook
 from schemas.openai import OcrRequest
 from schemas.status import status_document
+from schemas.terminal import cancelled_error
 
 router = APIRouter(tags=["broker"])
 Caller = Annotated[KeyInfo, Depends(authenticate)]

@@ -18,8 +18,10 @@ from aibroker.stores.keys import CachedKeys, KeyStore
 from aibroker.stores.quota import RedisQuota
 from aibroker.stores.results import RequestStore
 from aibroker.stores.tenants import Tenant, TenantStore
+from aibroker.stores.webhook_log import WebhookLog
 from ingress.replies import CompletionNotices, ReplyListener
 from ingress.submit import Submitter
+from topics.catalog import TopicNames
 
 
 @dataclass
@@ -40,6 +42,8 @@ class Services:
     quota: RedisQuota
     files: Files
     batches: BatchStore
+    webhook_log: WebhookLog
+    names: TopicNames
 
 
 def services(request: Request) -> Services:

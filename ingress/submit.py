@@ -13,9 +13,7 @@ from redis.exceptions import RedisError
 
 from aibroker.errors import PayloadTooLarge, Unavailable
 from aibroker.ids import new_id
-from aibroker.kafka.acceptance import give_up_header
-from aibroker.kafka.clients import encode
-from aibroker.kafka.producer import Producer
+from aibroker.kafka.publisher import Publisher
 from aibroker.stores.keys import KeyInfo
 from aibroker.stores.results import RequestStore
 from aibroker.telemetry import metrics, tracing
@@ -29,14 +27,14 @@ log = logging.getLogger(__name__)
 class Submitter:
     def __init__(
         self,
-        producer: Producer,
+        publisher: Publisher,
         names: TopicNames,
         store: RequestStore,
         reply_topic: str,
         *,
         produce_timeout_s: float,
     ) -> None:
-        self._producer = producer
+        self._publisher = publisher
         self._names = names
         self._store = store
         self._reply_topic = reply_topic
@@ -71,11 +69,7 @@ class Submitter:
 
     async def submit(self, request: Request) -> None:
         """Returns once Kafka acknowledged the write (acks=all); else raises Unavailable (503)."""
-        topic = (
-            self._names.requests_batch
-            if request.priority == "batch"
-            else self._names.requests_interactive
-        )
+        topic = self._names.lane(request.priority)
         REQUEST_ID.set(request.id)
         started = time.perf_counter()
         try:
@@ -92,12 +86,7 @@ class Submitter:
             ):
                 give_up = time.time() + self._produce_timeout_s
                 async with asyncio.timeout(self._produce_timeout_s):
-                    await self._producer.send_and_wait(
-                        topic,
-                        encode(request),
-                        key=request.id.encode(),
-                        headers=[give_up_header(give_up)],
-                    )
+                    await self._publisher.submit(request, give_up=give_up)
         except MessageSizeTooLargeError as exc:
             raise PayloadTooLarge(
                 "The request is larger than the broker's message limit.", param="body"

@@ -43,6 +43,10 @@ class TopicNames:
     def requests_batch(self) -> str:
         return f"{self.prefix}requests.batch"
 
+    def lane(self, priority: str) -> str:
+        """The requests lane a request of this priority (`interactive`, `batch`) is written to."""
+        return self.requests_batch if priority == "batch" else self.requests_interactive
+
     def dispatch(self, provider: str) -> str:
         return f"{self.prefix}dispatch.{provider}"
 

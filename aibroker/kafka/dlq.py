@@ -21,8 +21,8 @@ from pydantic import ValidationError
 from aibroker.errors import InvalidRequest, NotFound
 from aibroker.ids import new_id
 from aibroker.kafka.acceptance import GIVE_UP_HEADER
-from aibroker.kafka.clients import decode, encode
-from aibroker.kafka.producer import Producer
+from aibroker.kafka.clients import decode
+from aibroker.kafka.publisher import Publisher
 from schemas.envelopes import Mode, Request
 from topics.catalog import TopicNames
 
@@ -99,7 +99,7 @@ class Replayed:
 
 
 async def replay(
-    record: ConsumerRecord[bytes, bytes], producer: Producer, names: TopicNames
+    record: ConsumerRecord[bytes, bytes], publisher: Publisher, names: TopicNames
 ) -> Replayed:
     """Send the dead letter on again; says where it went (and the new request)."""
     found = letter(record)
@@ -110,7 +110,7 @@ async def replay(
         headers = [
             (k, v) for k, v in record.headers or () if k not in DLQ_HEADERS and k != GIVE_UP_HEADER
         ]
-        await producer.send_and_wait(topic, record.value, key=record.key, headers=headers)
+        await publisher.forward_record(topic, record.value, record.key, headers)
         return Replayed(topic, None)
     if found.request is None:
         raise InvalidRequest("This dead letter holds no request envelope to submit again.")
@@ -128,9 +128,8 @@ async def replay(
             "created_at": time.time(),
         }
     )
-    lane = names.requests_batch if again.priority == "batch" else names.requests_interactive
-    await producer.send_and_wait(lane, encode(again), key=again.id.encode())
-    return Replayed(lane, again)
+    await publisher.submit(again)
+    return Replayed(names.lane(again.priority), again)
 
 
 async def one(

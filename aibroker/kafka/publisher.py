@@ -10,10 +10,24 @@ from typing import Any
 from pydantic import BaseModel
 
 from aibroker.errors import BrokerError
+from aibroker.kafka.acceptance import give_up_header
 from aibroker.kafka.clients import encode
 from aibroker.kafka.producer import Producer
 from aibroker.telemetry import metrics
-from schemas.envelopes import Chunk, ErrorInfo, Outcome, Request, Result, Status, UsageEvent
+from aibroker.webhook_rules import batch_messages
+from schemas.batches import Batch, BatchStarted
+from schemas.envelopes import (
+    Chunk,
+    Delivery,
+    ErrorInfo,
+    Outcome,
+    Request,
+    Result,
+    Status,
+    UsageEvent,
+    Webhook,
+)
+from schemas.terminal import terminal
 from topics.catalog import TopicNames, delay_topic
 
 DUE_HEADER = "aib-due"
@@ -26,28 +40,77 @@ CHUNK_HEADERS = [(KIND_HEADER, b"chunk")]
 
 
 class Publisher:
-    def __init__(self, producer: Producer, names: TopicNames) -> None:
-        self.producer = producer
-        self.names = names
+    """Every write of an envelope goes through one of these named operations; the producer and
+    the topic names stay inside (callers say what they write, not where or how)."""
 
-    async def request(
-        self, topic: str, request: Request, headers: list[tuple[str, bytes]] | None = None
-    ) -> None:
-        await self.producer.send_and_wait(
-            topic, encode(request), key=request.id.encode(), headers=headers
+    def __init__(self, producer: Producer, names: TopicNames) -> None:
+        self._producer = producer
+        self._names = names
+
+    async def submit(self, request: Request, *, give_up: float | None = None) -> None:
+        """A new request onto the requests lane of its priority. `give_up`: the time its
+        writer stops waiting and answers 503 (see `acceptance`)."""
+        headers = [give_up_header(give_up)] if give_up is not None else None
+        await self._producer.send_and_wait(
+            self._names.lane(request.priority),
+            encode(request),
+            key=request.id.encode(),
+            headers=headers,
         )
 
-    async def later(self, dest: str, envelope: BaseModel, key: str, delay_s: float) -> None:
+    async def submit_all(self, requests: list[Request]) -> None:
+        """Many new requests, written concurrently and all acknowledged before it returns."""
+        sends = [
+            await self._producer.send(self._names.lane(r.priority), encode(r), key=r.id.encode())
+            for r in requests
+        ]
+        await asyncio.gather(*sends)
+
+    async def forward(self, topic: str, request: Request) -> None:
+        """A request on to the next topic of its way (a target's dispatch topic)."""
+        await self._producer.send_and_wait(topic, encode(request), key=request.id.encode())
+
+    async def forward_record(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        """A record sent on unchanged (a delayed record now due, a replayed dead letter)."""
+        await self._producer.send_and_wait(topic, value, key=key, headers=headers)
+
+    async def delayed(self, dest: str, envelope: BaseModel, key: str, delay_s: float) -> None:
         """Send `envelope` to `dest` after `delay_s`, through the delay topic that fits (the
         dispatcher's delay loop sends it on when due)."""
         headers = [
             (DUE_HEADER, f"{time.time() + delay_s:.3f}".encode()),
             (DEST_HEADER, dest.encode()),
         ]
-        topic = self.names.retry(delay_topic(delay_s))
-        await self.producer.send_and_wait(
+        topic = self._names.retry(delay_topic(delay_s))
+        await self._producer.send_and_wait(
             topic, encode(envelope), key=key.encode(), headers=headers
         )
+
+    async def deliver(self, delivery: Delivery, *, delay_s: float = 0.0) -> None:
+        """A webhook message to the deliverer, now or (a retry) after `delay_s`."""
+        if delay_s > 0:
+            await self.delayed(self._names.webhooks, delivery, delivery.request_id, delay_s)
+            return
+        await self._producer.send_and_wait(
+            self._names.webhooks, encode(delivery), key=delivery.request_id.encode()
+        )
+
+    async def batch_started(self, batch_id: str) -> None:
+        """Set the batch runner going on a batch (again, after a crash, it resumes)."""
+        await self._producer.send_and_wait(
+            self._names.batches, encode(BatchStarted(batch_id=batch_id)), key=batch_id.encode()
+        )
+
+    async def batch_ended(self, batch: Batch, endpoints: list[Webhook]) -> None:
+        """Announce an ended batch: one webhook message per endpoint that wants its event."""
+        for delivery in batch_messages(batch, endpoints, time.time()):
+            await self.deliver(delivery)
 
     async def chunk(self, request: Request, seq: int, data: dict[str, Any]) -> asyncio.Future[Any]:
         """Send one streamed chunk to the caller's reply topic; returns the ack to await later
@@ -55,34 +118,34 @@ class Publisher:
         if request.reply_to is None:
             raise ValueError("only a sync request, which has a reply topic, is streamed")
         chunk = Chunk(id=request.id, seq=seq, data=data)
-        ack: asyncio.Future[Any] = await self.producer.send(
+        ack: asyncio.Future[Any] = await self._producer.send(
             request.reply_to, encode(chunk), key=request.id.encode(), headers=CHUNK_HEADERS
         )
         return ack
 
     async def usage(self, event: UsageEvent) -> None:
-        await self.producer.send_and_wait(
-            self.names.usage, encode(event), key=event.tenant.encode()
+        await self._producer.send_and_wait(
+            self._names.usage, encode(event), key=event.tenant.encode()
         )
 
     async def outcome(self, outcome: Outcome) -> None:
-        await self.producer.send_and_wait(
-            self.names.outcomes, encode(outcome), key=outcome.request.id.encode()
+        await self._producer.send_and_wait(
+            self._names.outcomes, encode(outcome), key=outcome.request.id.encode()
         )
 
     async def result(self, result: Result, reply_to: str | None) -> None:
         data, key = encode(result), result.id.encode()
-        sends = [await self.producer.send(self.names.results, data, key=key)]
+        sends = [await self._producer.send(self._names.results, data, key=key)]
         if reply_to:
-            sends.append(await self.producer.send(reply_to, data, key=key))
+            sends.append(await self._producer.send(reply_to, data, key=key))
         await asyncio.gather(*sends)
 
     async def dead_letter(self, request: Request, reason: str, *, kind: str) -> None:
         """For operators: the request and why it could not be served (replayable).
         `kind` (`exhausted`, `internal`) labels the metric; the reason goes in a header."""
         metrics.DEAD_LETTERS.labels(kind).inc()
-        await self.producer.send_and_wait(
-            self.names.dlq,
+        await self._producer.send_and_wait(
+            self._names.dlq,
             encode(request),
             key=request.id.encode(),
             headers=[("aib-dlq-reason", reason[:1000].encode()), ("aib-dlq-kind", kind.encode())],
@@ -101,44 +164,6 @@ class Publisher:
         info = error.info() if isinstance(error, BrokerError) else error
         await self.result(terminal(request, status, error=info), request.reply_to)
 
-
-def terminal(
-    request: Request,
-    status: Status,
-    *,
-    error: ErrorInfo | None = None,
-    response: dict[str, object] | None = None,
-) -> Result:
-    now = time.time()
-    return Result(
-        id=request.id,
-        tenant=request.tenant,
-        status=status,
-        error=error,
-        response=response,
-        served_by=request.target,
-        attempts=request.attempt,
-        total_ms=round((now - request.created_at) * 1000, 3),
-        finished_at=now,
-        webhook=request.webhook,
-        batch_id=request.batch_id,
-        custom_id=request.custom_id,
-    )
-
-
-def expired_error() -> ErrorInfo:
-    return ErrorInfo(
-        message="The request's deadline passed before it could run.",
-        type="timeout_error",
-        code="deadline_exceeded",
-        http_status=408,
-    )
-
-
-def cancelled_error() -> ErrorInfo:
-    return ErrorInfo(
-        message="The request was cancelled by the client.",
-        type="invalid_request_error",
-        code="request_cancelled",
-        http_status=409,
-    )
+    async def reachable(self) -> None:
+        """Raises unless the brokers answer (the readiness check)."""
+        await self._producer.reachable()

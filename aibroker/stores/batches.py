@@ -1,17 +1,18 @@
 """Batch jobs' state in Redis: `aib:batch:{id}` a hash of the OpenAI batch object's fields
 (JSON values; `completed`, `failed` counters), `…:lines` one output line per custom_id (the
 first recorded wins, so a line redelivered or re-expanded after a crash is counted once),
-`…:expanded` how many input lines were fed, `aib:tenant:{t}:batches` by creation time,
+`…:ids` the custom ids of its lines (the sweeper closes the open ones without reading the file
+again), `…:expanded` how many input lines were fed, `aib:tenant:{t}:batches` by creation time,
 `aib:batches:active` those not yet ended."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from redis.asyncio import Redis
 
-ENDED = ("completed", "failed", "expired", "cancelled")
+from schemas.batches import Batch, BatchStatus
 
 _TRANSITION = """
 local status = cjson.decode(redis.call('HGET', KEYS[1], 'status') or '""')
@@ -35,31 +36,76 @@ return {tonumber(redis.call('HGET', KEYS[1], 'completed') or 0),
 """
 
 
-class BatchStore:
+class BatchStore(Protocol):
+    async def create(self, batch: Batch, custom_ids: list[str]) -> None:
+        """Keep a new batch and the custom ids of its lines (none for a failed one)."""
+        ...
+
+    async def get(self, batch_id: str, tenant: str | None = None) -> Batch | None:
+        """The batch (None for a missing one, or with `tenant` given, another tenant's)."""
+        ...
+
+    async def page(self, tenant: str, limit: int, after: str | None) -> list[Batch]:
+        """Newest first, `limit` of them after the batch `after`."""
+        ...
+
+    async def update(self, batch_id: str, **fields: Any) -> None: ...
+
+    async def transition(
+        self, batch_id: str, to: BatchStatus, now: int, *, from_: tuple[BatchStatus, ...]
+    ) -> bool:
+        """Move to status `to` (stamping `{to}_at`) if the batch is in one of `from_`."""
+        ...
+
+    async def record(
+        self, batch_id: str, custom_id: str, ok: bool, line: dict[str, Any]
+    ) -> tuple[int, int, int]:
+        """Keep a line's output (the first for its custom_id); (completed, failed, total)."""
+        ...
+
+    async def unrecorded(self, batch_id: str) -> list[str]:
+        """The custom ids of the lines that have no output yet."""
+        ...
+
+    async def lines(self, batch_id: str) -> tuple[list[bytes], list[bytes]]:
+        """The output lines and the error lines, as JSONL rows."""
+        ...
+
+    async def expanded(self, batch_id: str) -> int:
+        """How many input lines were fed."""
+        ...
+
+    async def mark_expanded(self, batch_id: str, count: int) -> None: ...
+
+    async def active(self) -> list[str]:
+        """The ids of the batches not yet ended."""
+        ...
+
+
+class RedisBatchStore:
     def __init__(self, redis: Redis, ttl_s: int) -> None:
         self._redis = redis
         self._ttl_s = ttl_s
         self._transition = redis.register_script(_TRANSITION)
         self._record = redis.register_script(_RECORD)
 
-    async def create(self, doc: dict[str, Any], tenant: str, total: int) -> None:
-        key = _key(doc["id"])
-        fields: dict[str, str] = {
-            k: orjson.dumps(v).decode() for k, v in doc.items() if k != "request_counts"
-        }
+    async def create(self, batch: Batch, custom_ids: list[str]) -> None:
+        key = _key(batch.id)
+        doc = batch.model_dump(mode="json", exclude={"request_counts"})
+        fields = {k: orjson.dumps(v).decode() for k, v in doc.items()}
         async with self._redis.pipeline(transaction=True) as tx:
             tx.hset(key, mapping=fields)  # type: ignore[arg-type]  # redis-py's Mapping is invariant
-            tx.hset(key, "tenant", orjson.dumps(tenant).decode())
-            tx.hset(key, mapping={"total": total, "completed": 0, "failed": 0})
+            tx.hset(key, mapping={"total": len(custom_ids), "completed": 0, "failed": 0})
             tx.expire(key, self._ttl_s)
-            tx.zadd(f"aib:tenant:{tenant}:batches", {doc["id"]: doc["created_at"]})
-            if doc["status"] not in ENDED:
-                tx.sadd("aib:batches:active", doc["id"])
+            if custom_ids:
+                tx.sadd(f"{key}:ids", *custom_ids)
+                tx.expire(f"{key}:ids", self._ttl_s)
+            tx.zadd(f"aib:tenant:{batch.tenant}:batches", {batch.id: batch.created_at})
+            if not batch.status.ended:
+                tx.sadd("aib:batches:active", batch.id)
             await tx.execute()
 
-    async def get(self, batch_id: str, tenant: str | None = None) -> dict[str, Any] | None:
-        """The batch object with its `tenant` and `key_id` (None for a missing one, or with
-        `tenant` given, another tenant's)."""
+    async def get(self, batch_id: str, tenant: str | None = None) -> Batch | None:
         raw = await self._redis.hgetall(_key(batch_id))
         if not raw:
             return None
@@ -67,32 +113,33 @@ class BatchStore:
         doc: dict[str, Any] = {str(k): orjson.loads(v) for k, v in raw.items()}
         if tenant is not None and doc.get("tenant") != tenant:
             return None
-        return doc | {"request_counts": counts}
+        return Batch.model_validate(doc | {"request_counts": counts})
 
-    async def page(self, tenant: str, limit: int, after: str | None) -> list[dict[str, Any]]:
-        """Newest first, `limit` of them after the batch `after`."""
+    async def page(self, tenant: str, limit: int, after: str | None) -> list[Batch]:
         ids = [str(i) for i in await self._redis.zrevrange(f"aib:tenant:{tenant}:batches", 0, -1)]
         if after in ids:
             ids = ids[ids.index(after) + 1 :]
-        docs = [await self.get(i, tenant) for i in ids[:limit]]
-        return [d for d in docs if d is not None]
+        batches = [await self.get(i, tenant) for i in ids[:limit]]
+        return [b for b in batches if b is not None]
 
     async def update(self, batch_id: str, **fields: Any) -> None:
         await self._redis.hset(
             _key(batch_id), mapping={k: orjson.dumps(v) for k, v in fields.items()}
         )
 
-    async def transition(self, batch_id: str, to: str, now: int, *, from_: tuple[str, ...]) -> bool:
-        """Move to status `to` (stamping `{to}_at`) if the batch is in one of `from_`."""
-        done = await self._transition(keys=[_key(batch_id)], args=[to, now, *from_])
-        if done and to in ENDED:
+    async def transition(
+        self, batch_id: str, to: BatchStatus, now: int, *, from_: tuple[BatchStatus, ...]
+    ) -> bool:
+        done = await self._transition(
+            keys=[_key(batch_id)], args=[to.value, now, *(s.value for s in from_)]
+        )
+        if done and to.ended:
             await self._redis.srem("aib:batches:active", batch_id)
         return bool(done)
 
     async def record(
         self, batch_id: str, custom_id: str, ok: bool, line: dict[str, Any]
     ) -> tuple[int, int, int]:
-        """Keep a line's output (the first for its custom_id); (completed, failed, total)."""
         value = (b"1" if ok else b"0") + orjson.dumps(line)
         counter = "completed" if ok else "failed"
         found = await self._record(
@@ -102,11 +149,12 @@ class BatchStore:
         completed, failed, total = (int(n) for n in found)
         return completed, failed, total
 
-    async def recorded(self, batch_id: str) -> set[str]:
-        return {str(c) for c in await self._redis.hkeys(f"{_key(batch_id)}:lines")}
+    async def unrecorded(self, batch_id: str) -> list[str]:
+        ids = {str(c) for c in await self._redis.smembers(f"{_key(batch_id)}:ids")}
+        done = {str(c) for c in await self._redis.hkeys(f"{_key(batch_id)}:lines")}
+        return sorted(ids - done)
 
     async def lines(self, batch_id: str) -> tuple[list[bytes], list[bytes]]:
-        """The output lines and the error lines, as JSONL rows."""
         rows = [str(r) for r in await self._redis.hvals(f"{_key(batch_id)}:lines")]
         ok = [r[1:].encode() for r in rows if r.startswith("1")]
         failed = [r[1:].encode() for r in rows if r.startswith("0")]

@@ -76,6 +76,18 @@ class RequestStore:
         )
         return bool(flagged)
 
+    async def cancel_all(self, request_ids: list[str]) -> None:
+        """`request_cancel` for many requests at once (a cancelled or expired batch's lines,
+        those not yet fed included: the flag waits for them)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for request_id in request_ids:
+                await self._cancel(
+                    keys=[_req(request_id), cancel_key(request_id)],
+                    args=[self._ttl_s, CANCEL_CHANNEL, request_id],
+                    client=pipe,
+                )
+            await pipe.execute()
+
     async def finish(self, result: Result) -> bool:
         """Store a terminal result; True if it was the first for this id."""
         stored = await self._finish(

@@ -47,6 +47,11 @@ def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
+def active_endpoints(tenant: Tenant | None) -> list[Webhook]:
+    """The tenant's webhook endpoints that are not disabled (none for an unknown tenant)."""
+    return [e for e in tenant.webhooks if e.disabled_at is None] if tenant else []
+
+
 def model_allowed(tenant: Tenant | None, model: str) -> bool:
     """A tenant unknown to the store, or one without a model list, may use every model."""
     if tenant is None or not tenant.models:

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from aibroker.devstack import embedded
 from aibroker.errors import Unavailable
 from aibroker.kafka.clients import make_producer
+from aibroker.kafka.publisher import Publisher
 from aibroker.settings import KafkaSettings
 from aibroker.stores.keys import KeyInfo
 from aibroker.stores.results import RequestStore
@@ -30,7 +31,11 @@ async def test_submit_refuses_when_kafka_is_gone(tmp_path: Path, redis: Redis) -
         producer = make_producer(settings)
         await producer.start()
         submitter = Submitter(
-            producer, names, RequestStore(redis, 60), "down.replies.x", produce_timeout_s=3
+            Publisher(producer, names),
+            names,
+            RequestStore(redis, 60),
+            "down.replies.x",
+            produce_timeout_s=3,
         )
         key = KeyInfo(tenant="t", key_id="key_1", prefix="aib_x")
         ok = submitter.envelope(key, Kind.CHAT, "m", {"model": "m"}, Mode.ASYNC)

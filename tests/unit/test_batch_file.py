@@ -7,7 +7,8 @@ import time
 import orjson
 import pytest
 
-from consumers.batch_io import Line, LineError, line_request_id, output_line, read_input, unrun_line
+from schemas.batch_file import Line, LineError, line_request_id, output_line, read_input, unrun_line
+from schemas.batches import BatchStatus
 from schemas.envelopes import ErrorInfo, Result, Status
 
 pytestmark = pytest.mark.unit
@@ -89,4 +90,4 @@ def test_output_lines_follow_openai() -> None:
     ok, line = output_line(result(Status.EXPIRED))
     assert line["response"] is None
     assert line["error"]["code"] == "batch_expired"
-    assert unrun_line("batch_1", "z", "cancelled")["error"]["code"] == "batch_cancelled"
+    assert unrun_line("batch_1", "z", BatchStatus.CANCELLED)["error"]["code"] == "batch_cancelled"

@@ -9,7 +9,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook as Verifier
 
 from aibroker.stores.tenants import new_webhook_secret
-from consumers.webhook_io import (
+from aibroker.webhook_rules import (
     Delivered,
     Disable,
     GiveUp,

@@ -1,4 +1,5 @@
-"""Webhook decisions, pure: which messages a result makes, what a delivery attempt's answer
+"""Webhook decisions, pure (for the deliverer, and for ingress and the batch runner, which
+announce ended batches): which messages a result makes, what a delivery attempt's answer
 means (Standard Webhooks: only 2xx delivers, 410 disables, Retry-After honoured), and the
 signature headers."""
 
@@ -8,11 +9,11 @@ import hashlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 from standardwebhooks.webhooks import Webhook as Signer
 
+from schemas.batches import Batch
 from schemas.envelopes import Delivery, Result, Status, Webhook, WebhookEvent
 from schemas.status import status_document
 
@@ -59,22 +60,20 @@ def messages(
     ]
 
 
-def batch_messages(
-    tenant: str, batch: dict[str, Any], endpoints: list[Webhook], now: float
-) -> list[Delivery]:
+def batch_messages(batch: Batch, endpoints: list[Webhook], now: float) -> list[Delivery]:
     """One delivery per endpoint of the tenant that wants this ended batch's event, with a
     `webhook-id` fixed by batch and endpoint (a repeat after a crash is the same message)."""
-    event = WebhookEvent(f"batch.{batch['status']}")
+    event = WebhookEvent(f"batch.{batch.status.value}")
     payload = {
         "type": event.value,
         "timestamp": datetime.fromtimestamp(now, UTC).isoformat(),
-        "data": {k: v for k, v in batch.items() if k not in ("tenant", "key_id")},
+        "data": batch.public(),
     }
     return [
         Delivery(
-            id=message_id(batch["id"], hook.url),
-            request_id=batch["id"],
-            tenant=tenant,
+            id=message_id(batch.id, hook.url),
+            request_id=batch.id,
+            tenant=batch.tenant,
             url=hook.url,
             event=event,
             payload=payload,

@@ -1,6 +1,7 @@
-"""Batch jobs, pure: reading and checking an input file (every problem named by its line, so
-nothing is enqueued from a bad file), the request id of each line, the output and error lines
-(OpenAI's Batch API formats)."""
+"""Batch files, pure, for ingress (which checks an input file before it takes the batch) and the
+runner (which feeds its lines and writes the results): reading an input file (every problem
+named by its line, so nothing is enqueued from a bad file), the request id of each line, the
+output and error lines (OpenAI's Batch API formats)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, Field, ValidationError
 
+from schemas.batches import BatchStatus
 from schemas.bodies import BODIES, Body
 from schemas.envelopes import Result, Status
 
@@ -43,6 +45,9 @@ class LineError:
 
 
 MAX_ERRORS = 100
+
+Unrun = Literal[BatchStatus.CANCELLED, BatchStatus.EXPIRED]
+"""Why a line never ran."""
 
 
 def read_input(data: bytes, endpoint: str, max_lines: int) -> list[Line] | list[LineError]:
@@ -116,14 +121,15 @@ def output_line(result: Result) -> tuple[bool, dict[str, Any]]:
     return False, line
 
 
-def unrun_line(
-    batch_id: str, custom_id: str, why: Literal["cancelled", "expired"]
-) -> dict[str, Any]:
+def unrun_line(batch_id: str, custom_id: str, why: Unrun) -> dict[str, Any]:
     """The error line of a line that never ran (the batch was cancelled or expired first)."""
     request_id = line_request_id(batch_id, custom_id)
     return {
         "id": f"batch_req_{request_id.removeprefix('req_')}",
         "custom_id": custom_id,
         "response": None,
-        "error": {"code": f"batch_{why}", "message": f"The batch was {why} before this line ran."},
+        "error": {
+            "code": f"batch_{why.value}",
+            "message": f"The batch was {why.value} before this line ran.",
+        },
     }
