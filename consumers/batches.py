@@ -125,13 +125,13 @@ class BatchRunner:
         while not stop.is_set():
             for batch_id in await self.batches.active():
                 try:
-                    await self._sweep_one(batch_id)
+                    await self.sweep_one(batch_id)
                 except Exception:
                     log.exception("sweeping batch %s failed", batch_id)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.sweep_s)
 
-    async def _sweep_one(self, batch_id: str) -> None:
+    async def sweep_one(self, batch_id: str) -> None:
         batch = await self.batches.get(batch_id)
         if batch is None:
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aibroker.errors import BrokerError, BudgetExhausted, QuotaExceeded
+from aibroker.stores.breaker import State
 from aibroker.stores.quota import Verdict
 from schemas.envelopes import ErrorInfo, Mode, Target
 
@@ -132,3 +133,56 @@ def next_step(
     if target_attempt < policy.max_attempts and fits:
         return Retry(delay)
     return Fallback() if can_fall_back else Fail(exhausted=True)
+
+
+def known_down(mode: Mode, probe: bool, state: State) -> bool:
+    """Whether a failed attempt's target is known down: it was the target's probe, or the
+    target's breaker is not closed. Only async and batch work waits a target out: a sync
+    caller gets its answer (or error) now."""
+    return mode is not Mode.SYNC and (probe or state is not State.CLOSED)
+
+
+@dataclass(frozen=True)
+class SendOn:
+    """Due, and its target is up (or it is not a retry): on to its destination, unchanged."""
+
+
+@dataclass(frozen=True)
+class ProbeFirst:
+    """Due while its target is half-open: it probes the target if it can claim the probe;
+    else it goes around the target like one that is down."""
+
+
+@dataclass(frozen=True)
+class GoAround:
+    """Due while its target is down: see `around`."""
+
+
+def when_due(target_state: State) -> SendOn | ProbeFirst | GoAround:
+    """What a delayed retry does when it comes due, by its target's breaker (`CLOSED` for a
+    record that is not a retry on a dispatch topic)."""
+    if target_state is State.CLOSED:
+        return SendOn()
+    if target_state is State.HALF_OPEN:
+        return ProbeFirst()
+    return GoAround()
+
+
+@dataclass(frozen=True)
+class SendAnyway:
+    """A sync retry with nowhere else to go: sent to its down target (its caller is waiting
+    for an answer, and the target may answer after all)."""
+
+
+def around(
+    can_fall_back: bool, mode: Mode, deadline: float | None, now: float, cooldown_s: float
+) -> Fallback | SendAnyway | Expire | Wait:
+    """A retry whose target is down: the next target if there is one; else a sync one is sent
+    anyway, and other work waits out the breaker's cool-down unless its deadline passed."""
+    if can_fall_back:
+        return Fallback()
+    if mode is Mode.SYNC:
+        return SendAnyway()
+    if deadline is not None and now >= deadline:
+        return Expire()
+    return Wait(cooldown_s)

@@ -51,13 +51,17 @@ def rank(route: Route, health: Health, draw: float) -> list[RouteTarget]:
     return targets
 
 
+Decision = Dispatch | Reject | Expire | Wait
+"""Where a request goes: a target, a wait, or its end."""
+
+
 def choose_target(
     request: Request,
     routes: RouteTable,
     now: float,
     health: Health | None = None,
     draw: float = 0.0,
-) -> Dispatch | Reject | Expire | Wait:
+) -> Decision:
     """The best target the request has not tried: breakers open are skipped (every one open:
     a sync request gets 503, other work waits out the cool-down); a target over its
     `max_backlog` gives way to the next one that is not."""

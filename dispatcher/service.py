@@ -29,14 +29,20 @@ from dispatcher.policy import (
     Expire,
     Fail,
     Fallback,
+    ProbeFirst,
     Reject,
     RetryPolicy,
+    SendAnyway,
+    SendOn,
     Wait,
     admission,
+    around,
+    known_down,
     next_step,
+    when_due,
 )
-from dispatcher.routing import choose_target
-from schemas.envelopes import Mode, Outcome, Request, Status
+from dispatcher.routing import Decision, choose_target
+from schemas.envelopes import Outcome, Request, Status
 from schemas.terminal import cancelled_error, expired_error, terminal
 from topics.catalog import TopicNames
 
@@ -112,16 +118,20 @@ class Dispatcher:
         else:
             await self.route(request)
 
-    async def route(self, request: Request) -> None:
+    async def route(self, request: Request, decision: Decision | None = None) -> None:
+        """Send the request to a target (`decision`: the first choice, when the caller made it
+        already), or hold it, or end it."""
         health = self.health.current
         while True:
-            decision = choose_target(request, self.routes, time.time(), health, random.random())
+            if decision is None:
+                decision = choose_target(request, self.routes, time.time(), health, random.random())
             if not isinstance(decision, Dispatch) or not decision.probe:
                 break
             if await self.breakers.claim_probe(decision.target):
                 break  # this request probes the half-open target
             taken = {**health.breakers, target_key(decision.target): State.OPEN}
             health = dataclasses.replace(health, breakers=taken)  # another has the probe
+            decision = None
         if isinstance(decision, Dispatch):
             # Counted before the first await: handlers routing concurrently see it at once.
             self.health.dispatched(decision.target)
@@ -163,7 +173,9 @@ class Dispatcher:
             await self._end(request, Expire())  # it ran out of time: expired, not failed
             return
         rest = _moved_on(request, request.attempt + 1)
-        next_target = choose_target(rest, self.routes, now, self.health.current)
+        health = self.health.current
+        next_target = choose_target(rest, self.routes, now, health, random.random())
+        down = known_down(request.mode, request.probe, health.state(request.target))
         step = next_step(
             request.target_attempt,
             outcome.error,
@@ -173,10 +185,10 @@ class Dispatcher:
             jitter=random.random(),
             now=now,
             deadline=request.deadline,
-            down_cooldown_s=self.health.current.cooldown_s if self._known_down(request) else None,
+            down_cooldown_s=health.cooldown_s if down else None,
         )
         if isinstance(step, Fallback):
-            await self._fall_back(request, rest)
+            await self._fall_back(request, rest, next_target)
         elif isinstance(step, Fail):
             if step.exhausted:
                 reason = f"retries exhausted after {request.attempt} attempts: "
@@ -201,22 +213,12 @@ class Dispatcher:
             )
             await self._hold(again, step.delay_s, self.routes.topic(self.names, request.target))
 
-    def _known_down(self, request: Request) -> bool:
-        """It was its target's probe, or the target's breaker is not closed. Only async and
-        batch work waits a target out: a sync caller gets its answer (or error) now."""
-        if request.mode is Mode.SYNC:
-            return False
-        target = request.target
-        return request.probe or (
-            target is not None and self.health.current.state(target) is not State.CLOSED
-        )
-
-    async def _fall_back(self, request: Request, rest: Request) -> None:
+    async def _fall_back(self, request: Request, rest: Request, decision: Decision) -> None:
         assert request.target is not None
         log.info("request %s falls back from %s", request.id, target_key(request.target))
         metrics.FALLBACKS.labels(request.target.provider).inc()
         tracing.event("fallback", source=target_key(request.target))
-        await self.route(rest)
+        await self.route(rest, decision)
 
     async def on_delayed(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Hold a delayed request until it is due, then send it on. Sleeping is right here: a
@@ -228,32 +230,46 @@ class Dispatcher:
         wait = due - time.time()
         if wait > 0:
             await asyncio.sleep(wait)
-        breakers = self.health.current.breakers.values()
-        if dest in self.dispatch_topics and any(s is not State.CLOSED for s in breakers):
-            request = decode(Request, record.value)  # a retry: its target may be down
-            target = request.target
-            state = self.health.current.state(target) if target else State.CLOSED
-            if state is State.HALF_OPEN and target and await self.breakers.claim_probe(target):
-                probe = request.model_copy(update={"probe": True})
-                await self.publisher.forward(dest, probe)
-                return
-            if state is not State.CLOSED:
-                await self._around(request, dest)
-                return
-        await self.publisher.forward_record(dest, record.value, record.key)
+        request = self._retry_while_down(dest, record.value)
+        target = request.target if request else None
+        step = when_due(self.health.current.state(target) if target else State.CLOSED)
+        if request is None or target is None or isinstance(step, SendOn):
+            await self.publisher.forward_record(dest, record.value, record.key)
+        elif isinstance(step, ProbeFirst) and await self.breakers.claim_probe(target):
+            await self.publisher.forward(dest, request.model_copy(update={"probe": True}))
+        else:
+            await self._around(request, dest)
+
+    def _retry_while_down(self, dest: str, value: bytes) -> Request | None:
+        """The retry in `value` when some breaker is not closed (it may be its target's);
+        None otherwise, without decoding it (the common case costs nothing)."""
+        if dest not in self.dispatch_topics:
+            return None
+        if all(s is State.CLOSED for s in self.health.current.breakers.values()):
+            return None
+        return decode(Request, value)
 
     async def _around(self, request: Request, dest: str) -> None:
         """A retry whose target is down: the next target, else wait (or expire); a sync one
         with nowhere else to go is sent anyway (its caller is waiting for an answer)."""
         rest = _moved_on(request, request.attempt)
-        if isinstance(choose_target(rest, self.routes, time.time(), self.health.current), Dispatch):
-            await self._fall_back(request, rest)
-        elif request.mode is Mode.SYNC:
+        now, health = time.time(), self.health.current
+        next_target = choose_target(rest, self.routes, now, health, random.random())
+        step = around(
+            isinstance(next_target, Dispatch),
+            request.mode,
+            request.deadline,
+            now,
+            health.cooldown_s,
+        )
+        if isinstance(step, Fallback):
+            await self._fall_back(request, rest, next_target)
+        elif isinstance(step, SendAnyway):
             await self.publisher.forward(dest, request)
-        elif request.deadline is not None and time.time() >= request.deadline:
-            await self._end(request, Expire())
+        elif isinstance(step, Expire):
+            await self._end(request, step)
         else:
-            await self._hold(request, self.health.current.cooldown_s, dest)
+            await self._hold(request, step.delay_s, dest)
 
 
 def _moved_on(request: Request, attempt: int) -> Request:

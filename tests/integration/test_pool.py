@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
-from aibroker.kafka.clients import decode, encode, make_consumer, make_producer
+from aibroker.kafka.clients import decode, make_consumer, make_producer
 from aibroker.kafka.publisher import Publisher
 from aibroker.prices import PriceTable
 from aibroker.settings import Settings
@@ -23,6 +23,8 @@ from aibroker.stores.claims import ClaimStore
 from consumers.engine import Completion
 from consumers.pool import Pool
 from schemas.envelopes import Kind, Request, Result, Status, Target
+from tests import records
+from tests.records import read
 from topics.apply import apply_topics
 from topics.catalog import TopicNames, catalogue
 
@@ -81,16 +83,7 @@ def request() -> Request:
 
 
 def record(req: Request, offset: int = 0) -> ConsumerRecord[bytes, bytes]:
-    return ConsumerRecord("topic", 0, offset, 0, 0, req.id.encode(), encode(req), None, 0, 0, [])
-
-
-async def read(consumer: AIOKafkaConsumer, count: int) -> list[ConsumerRecord[bytes, bytes]]:
-    got: list[ConsumerRecord[bytes, bytes]] = []
-    deadline = time.monotonic() + 20
-    while len(got) < count and time.monotonic() < deadline:
-        for records in (await consumer.getmany(timeout_ms=200)).values():
-            got.extend(records)
-    return got
+    return records.record(req, req.id, offset=offset)
 
 
 BREAKERS = BreakerPolicy(

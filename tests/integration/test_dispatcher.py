@@ -1,0 +1,222 @@
+"""The Dispatcher service on real Kafka and Redis: its handlers fed records as the worker hands
+them over, and what it wrote read back from the topics (routing, quota waits, retries,
+terminal errors, delayed records come due, a fallback around an open breaker)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
+from redis.asyncio import Redis
+
+from aibroker.kafka.clients import decode, make_consumer, make_producer
+from aibroker.kafka.lag import lag_reader
+from aibroker.kafka.publisher import DEST_HEADER, DUE_HEADER, Publisher
+from aibroker.limits import Limits
+from aibroker.routes import ProviderConfig, Route, RouteTable, RouteTarget
+from aibroker.settings import Settings
+from aibroker.stores.breaker import BreakerPolicy, Breakers
+from aibroker.stores.keys import KeyStore
+from aibroker.stores.quota import RedisQuota
+from aibroker.stores.tenants import Tenant, TenantStore
+from dispatcher.admission import Admission
+from dispatcher.health import HealthView
+from dispatcher.lanes import LaneGate
+from dispatcher.policy import RetryPolicy
+from dispatcher.service import Dispatcher
+from schemas.envelopes import ErrorInfo, Kind, Mode, Outcome, Request, Result, Status, Target
+from tests.records import read, record
+from topics.apply import apply_topics
+from topics.catalog import RETRY_DELAYS, TopicNames, catalogue
+
+pytestmark = [pytest.mark.integration, pytest.mark.smoke]
+
+BIG = Target(provider="a", model="big")
+LARGE = Target(provider="b", model="large")
+ROUTES = RouteTable(
+    providers={
+        "a": ProviderConfig(name="a", base_url="http://a", api_key="k"),
+        "b": ProviderConfig(name="b", base_url="http://b", api_key="k"),
+    },
+    aliases={
+        "smart": Route(
+            targets=[
+                RouteTarget(provider="a", model="big"),
+                RouteTarget(provider="b", model="large"),
+            ]
+        ),
+        "only-a": Route(targets=[RouteTarget(provider="a", model="big")]),
+    },
+)
+BREAKERS = BreakerPolicy(
+    window_s=30, min_calls=4, failure_rate=0.5, cooldown_s=15, probe_timeout_s=5
+)
+
+
+@pytest.fixture
+async def names(settings: Settings) -> TopicNames:
+    names = TopicNames(settings.kafka.topic_prefix)
+    topics = [names.dispatch("a"), names.dispatch("b")]
+    await apply_topics(settings.kafka, catalogue(names, topics, partitions=1))
+    return names
+
+
+@pytest.fixture
+async def dispatcher(
+    settings: Settings, names: TopicNames, redis: Redis
+) -> AsyncIterator[Dispatcher]:
+    producer = make_producer(settings.kafka)
+    await producer.start()
+    breakers = Breakers(redis, BREAKERS, settings.kafka.topic_prefix)
+    gate = Admission(
+        RedisQuota(redis, lease_s=60),
+        TenantStore(redis),
+        KeyStore(redis),
+        cache_ttl_s=0.0,
+        default_completion_tokens=16,
+    )
+    async with lag_reader(settings.kafka) as lags:
+        yield Dispatcher(
+            Publisher(producer, names),
+            ROUTES,
+            RetryPolicy(max_attempts=3, base_s=1.0, max_s=10.0),
+            gate,
+            HealthView(breakers, lags, [], refresh_s=60),
+            breakers,
+            LaneGate(0.01),
+            names,
+        )
+    await producer.stop()
+
+
+@pytest.fixture
+async def listen(settings: Settings, names: TopicNames) -> AsyncIterator[AIOKafkaConsumer]:
+    topics = [names.dispatch("a"), names.dispatch("b"), names.results, names.dlq]
+    topics += [names.retry(d) for d in RETRY_DELAYS]
+    consumer = make_consumer(settings.kafka, *topics, group_id=None)
+    await consumer.start()
+    yield consumer
+    await consumer.stop()
+
+
+def request(model: str = "smart", **fields: Any) -> Request:
+    return Request(
+        id=f"req_{uuid.uuid4().hex}",
+        tenant=f"t{uuid.uuid4().hex[:8]}",
+        kind=Kind.CHAT,
+        model=model,
+        body={"messages": [{"role": "user", "content": "hi"}]},
+        mode=Mode.ASYNC,
+        created_at=time.time(),
+        **fields,
+    )
+
+
+def by_topic(
+    records: list[ConsumerRecord[bytes, bytes]],
+) -> dict[str, ConsumerRecord[bytes, bytes]]:
+    return {r.topic: r for r in records}
+
+
+async def test_a_request_goes_to_its_first_target(
+    dispatcher: Dispatcher, names: TopicNames, listen: AIOKafkaConsumer
+) -> None:
+    req = request()
+    await dispatcher.on_request(record(req, req.id))
+    [sent] = await read(listen, 1)
+    assert sent.topic == names.dispatch("a")
+    routed = decode(Request, sent.value)
+    assert (routed.id, routed.target, routed.probe) == (req.id, BIG, False)
+
+
+async def test_async_work_over_its_quota_waits_in_a_delay_topic(
+    dispatcher: Dispatcher, names: TopicNames, listen: AIOKafkaConsumer, redis: Redis
+) -> None:
+    first, second = request(), request()
+    second = second.model_copy(update={"tenant": first.tenant})
+    await TenantStore(redis).put(Tenant(name=first.tenant, limits=Limits(rpm=1)))
+    await dispatcher.on_request(record(first, first.id))
+    await dispatcher.on_request(record(second, second.id))
+    found = by_topic(await read(listen, 2))
+    assert decode(Request, found[names.dispatch("a")].value).id == first.id
+    [held] = [r for r in found.values() if r.topic.startswith(names.retry(""))]
+    assert decode(Request, held.value).id == second.id
+    headers = dict(held.headers)
+    assert headers[DEST_HEADER] == names.requests_interactive.encode()
+    assert float(headers[DUE_HEADER]) > time.time() + 1  # the bucket refills in a minute
+
+
+async def test_a_retryable_failure_is_retried_later_on_the_same_target(
+    dispatcher: Dispatcher, names: TopicNames, listen: AIOKafkaConsumer
+) -> None:
+    failed = request(target=BIG)
+    error = ErrorInfo(message="busy", type="server_error", retryable=True, http_status=503)
+    await dispatcher.on_outcome(record(Outcome(request=failed, error=error), failed.id))
+    [held] = await read(listen, 1)
+    assert held.topic.startswith(names.retry(""))
+    assert dict(held.headers)[DEST_HEADER] == names.dispatch("a").encode()
+    again = decode(Request, held.value)
+    assert (again.attempt, again.target_attempt, again.target) == (2, 2, BIG)
+
+
+async def test_a_request_error_ends_the_request(
+    dispatcher: Dispatcher, names: TopicNames, listen: AIOKafkaConsumer
+) -> None:
+    failed = request(target=BIG)
+    error = ErrorInfo(message="bad", type="invalid_request_error", retryable=False, http_status=400)
+    await dispatcher.on_outcome(record(Outcome(request=failed, error=error), failed.id))
+    [ended] = await read(listen, 1)
+    assert ended.topic == names.results
+    result = decode(Result, ended.value)
+    assert (result.id, result.status, result.error) == (failed.id, Status.FAILED, error)
+
+
+async def test_a_due_record_is_sent_on_unchanged(
+    dispatcher: Dispatcher, names: TopicNames, listen: AIOKafkaConsumer
+) -> None:
+    retry = request(target=BIG, attempt=2)
+    due = f"{time.time() - 1:.3f}".encode()
+    headers = [(DUE_HEADER, due), (DEST_HEADER, names.dispatch("a").encode())]
+    delayed = record(retry, retry.id, topic=names.retry("1s"), headers=headers)
+    await dispatcher.on_delayed(delayed)
+    [sent] = await read(listen, 1)
+    assert (sent.topic, sent.key, sent.value) == (names.dispatch("a"), delayed.key, delayed.value)
+
+
+async def test_a_due_retry_goes_around_its_open_target(
+    dispatcher: Dispatcher, names: TopicNames, listen: AIOKafkaConsumer
+) -> None:
+    now = time.time()
+    for _ in range(BREAKERS.min_calls):
+        await dispatcher.breakers.record(BIG, ok=False, now=now)
+    await dispatcher.health.refresh()
+    retry = request(target=BIG, attempt=2, target_attempt=2)
+    headers = [(DUE_HEADER, f"{now:.3f}".encode()), (DEST_HEADER, names.dispatch("a").encode())]
+    await dispatcher.on_delayed(record(retry, retry.id, topic=names.retry("1s"), headers=headers))
+    [sent] = await read(listen, 1)
+    assert sent.topic == names.dispatch("b")
+    moved = decode(Request, sent.value)
+    assert (moved.target, moved.tried, moved.attempt) == (LARGE, [BIG], 2)
+
+
+async def test_a_due_retry_with_nowhere_else_waits_out_the_cool_down(
+    dispatcher: Dispatcher, names: TopicNames, listen: AIOKafkaConsumer
+) -> None:
+    now = time.time()
+    for _ in range(BREAKERS.min_calls):
+        await dispatcher.breakers.record(BIG, ok=False, now=now)
+    await dispatcher.health.refresh()
+    retry = request("only-a", target=BIG, attempt=2, target_attempt=2)
+    headers = [(DUE_HEADER, f"{now:.3f}".encode()), (DEST_HEADER, names.dispatch("a").encode())]
+    await dispatcher.on_delayed(record(retry, retry.id, topic=names.retry("1s"), headers=headers))
+    [held] = await read(listen, 1)
+    assert held.topic.startswith(names.retry(""))
+    assert dict(held.headers)[DEST_HEADER] == names.dispatch("a").encode()
+    waiting = decode(Request, held.value)
+    assert (waiting.attempt, waiting.target_attempt) == (2, 2)  # the wait costs no attempt
+    assert float(dict(held.headers)[DUE_HEADER]) >= now + BREAKERS.cooldown_s

@@ -1,0 +1,275 @@
+"""The services at the end of a request's way, each on real Kafka and Redis, fed records as the
+worker hands them over: the results sink, the webhook deliverer (against a receiver served
+here), and the batch runner (expander, aggregator, sweeper)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import pytest
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer
+from redis.asyncio import Redis
+from standardwebhooks.webhooks import Webhook as Verifier
+
+from aibroker.kafka.clients import decode, make_consumer, make_producer
+from aibroker.kafka.producer import Producer
+from aibroker.kafka.publisher import DEST_HEADER, Publisher
+from aibroker.limits import Limits
+from aibroker.settings import BatchSettings, Settings, WebhookSettings
+from aibroker.stores.batches import RedisBatchStore
+from aibroker.stores.files import Files, file_store
+from aibroker.stores.quota import RedisQuota
+from aibroker.stores.results import RequestStore
+from aibroker.stores.tenants import Endpoint, Tenant, TenantStore, new_webhook_secret
+from aibroker.stores.webhook_log import RedisWebhookLog
+from consumers.batches import BatchRunner
+from consumers.results_sink import ResultsSink
+from consumers.webhooks import Deliverer
+from schemas.batch_file import line_request_id
+from schemas.batches import Batch, BatchStarted, BatchStatus
+from schemas.envelopes import Delivery, Kind, Mode, Request, Result, Status, Webhook
+from tests.records import read, record
+from topics.apply import apply_topics
+from topics.catalog import RETRY_DELAYS, TopicNames, catalogue
+
+pytestmark = [pytest.mark.integration, pytest.mark.smoke]
+
+
+@pytest.fixture
+async def names(settings: Settings) -> TopicNames:
+    names = TopicNames(settings.kafka.topic_prefix)
+    await apply_topics(settings.kafka, catalogue(names, [], partitions=1))
+    return names
+
+
+@pytest.fixture
+async def publisher(settings: Settings, names: TopicNames) -> AsyncIterator[Publisher]:
+    producer: Producer = make_producer(settings.kafka)
+    await producer.start()
+    yield Publisher(producer, names)
+    await producer.stop()
+
+
+@pytest.fixture
+async def listen(settings: Settings, names: TopicNames) -> AsyncIterator[AIOKafkaConsumer]:
+    topics = [names.requests_batch, names.webhooks, *(names.retry(d) for d in RETRY_DELAYS)]
+    consumer = make_consumer(settings.kafka, *topics, group_id=None)
+    await consumer.start()
+    yield consumer
+    await consumer.stop()
+
+
+def tenant_name() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+def result(status: Status = Status.SUCCEEDED, **fields: object) -> Result:
+    base: dict[str, object] = {
+        "id": f"req_{uuid.uuid4().hex}",
+        "tenant": tenant_name(),
+        "status": status,
+        "finished_at": time.time(),
+        "response": {"ok": True} if status is Status.SUCCEEDED else None,
+    }
+    return Result.model_validate(base | fields)
+
+
+# The results sink
+
+
+async def test_the_sink_keeps_the_first_result_and_frees_the_slot(redis: Redis) -> None:
+    store, quota = RequestStore(redis, 60), RedisQuota(redis, lease_s=60)
+    sink = ResultsSink(store, quota)
+    first = result(cost_usd=Decimal("0.25"))
+    scopes = [(f"t:{first.tenant}", Limits(concurrency=1))]
+    assert (await quota.admit(first.id, scopes, 10, time.time())).admitted
+    assert not (await quota.admit("req_other", scopes, 10, time.time())).admitted  # slot held
+    await sink.on_result(record(first, first.id))
+    late = first.model_copy(update={"status": Status.FAILED, "response": None})
+    await sink.on_result(record(late, late.id))  # a duplicate: dropped
+    state = await store.get(first.id)
+    assert state is not None
+    assert state.result is not None
+    assert (state.status, state.result.response) == (Status.SUCCEEDED, {"ok": True})
+    assert (await quota.admit("req_next", scopes, 10, time.time())).admitted  # slot freed
+
+
+# The webhook deliverer
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[str, list[web.Request], list[bytes]]]:
+    """A webhook receiver: answers 500 to a body holding `fail`, else 204."""
+    seen: list[web.Request] = []
+    bodies: list[bytes] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        seen.append(request)
+        bodies.append(await request.read())
+        return web.Response(status=500 if b"fail" in bodies[-1] else 204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}/hook", seen, bodies
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def deliverer(publisher: Publisher, redis: Redis) -> Deliverer:
+    settings = WebhookSettings(allow_http=True, allow=["127.0.0.0/8"], schedule_s=[5.0, 60.0])
+    return Deliverer(
+        publisher, RedisWebhookLog(redis, 60), TenantStore(redis), settings, cache_ttl_s=0.0
+    )
+
+
+async def test_a_result_is_announced_once_signed(
+    deliverer: Deliverer,
+    receiver: tuple[str, list[web.Request], list[bytes]],
+    redis: Redis,
+) -> None:
+    url, seen, bodies = receiver
+    secret = new_webhook_secret()
+    done = result(webhook=Webhook(url=url))
+    await TenantStore(redis).put(Tenant(name=done.tenant, webhook_secrets=[secret]))
+    await deliverer.on_result(record(done, done.id))
+    await deliverer.on_result(record(done, done.id))  # redelivered: its message is made already
+    assert len(seen) == 1
+    payload = Verifier(secret).verify(bodies[0], dict(seen[0].headers))
+    assert (payload["type"], payload["data"]["id"]) == ("request.completed", done.id)
+    [entry] = await RedisWebhookLog(redis, 60).attempts(done.id)
+    assert (entry["status"], entry["outcome"]) == (204, "delivered")
+
+
+async def test_a_failed_delivery_is_retried_through_a_delay_topic(
+    deliverer: Deliverer,
+    receiver: tuple[str, list[web.Request], list[bytes]],
+    redis: Redis,
+    names: TopicNames,
+    listen: AIOKafkaConsumer,
+) -> None:
+    url, seen, _ = receiver
+    done = result(webhook=Webhook(url=url), response={"fail": True})
+    await TenantStore(redis).put(Tenant(name=done.tenant, webhook_secrets=[new_webhook_secret()]))
+    await deliverer.on_result(record(done, done.id))
+    [held] = await read(listen, 1)
+    assert held.topic.startswith(names.retry(""))
+    assert dict(held.headers)[DEST_HEADER] == names.webhooks.encode()
+    again = decode(Delivery, held.value)
+    assert (again.request_id, again.attempt, len(seen)) == (done.id, 2, 1)
+    [entry] = await RedisWebhookLog(redis, 60).attempts(done.id)
+    assert (entry["status"], entry["outcome"]) == (500, "retryin")
+
+
+# The batch runner
+
+
+@pytest.fixture
+async def runner(publisher: Publisher, redis: Redis, tmp_path: Path) -> BatchRunner:
+    settings = BatchSettings(files_dir=tmp_path, expand_per_s=10_000.0)
+    return BatchRunner(
+        publisher,
+        RequestStore(redis, 60),
+        TenantStore(redis),
+        RedisBatchStore(redis, 60),
+        Files(redis, file_store(settings)),
+        settings,
+    )
+
+
+async def start_batch(runner: BatchRunner, redis: Redis, custom_ids: list[str]) -> Batch:
+    tenant = tenant_name()
+    hook = Endpoint(url="https://example.com/hook", events=["batch.completed"])
+    await TenantStore(redis).put(Tenant(name=tenant, webhooks=[hook]))
+    lines = [
+        {
+            "custom_id": c,
+            "method": "POST",
+            "url": "/v1/embeddings",
+            "body": {"model": "m", "input": c},
+        }
+        for c in custom_ids
+    ]
+    data = b"\n".join(orjson.dumps(line) for line in lines)
+    file_id = f"file-{uuid.uuid4().hex}"
+    await runner.files.put(file_id, tenant, "in.jsonl", "batch", data)
+    now = int(time.time())
+    batch = Batch(
+        id=f"batch_{uuid.uuid4().hex}",
+        endpoint="/v1/embeddings",
+        input_file_id=file_id,
+        completion_window="24h",
+        status=BatchStatus.IN_PROGRESS,
+        created_at=now,
+        in_progress_at=now,
+        expires_at=now + 3600,
+        tenant=tenant,
+    )
+    await runner.batches.create(batch, custom_ids)
+    return batch
+
+
+async def test_a_batch_is_fed_then_completed_with_its_files(
+    runner: BatchRunner, redis: Redis, names: TopicNames, listen: AIOKafkaConsumer
+) -> None:
+    batch = await start_batch(runner, redis, ["a", "b", "c"])
+    await runner.on_event(record(BatchStarted(batch_id=batch.id), batch.id))
+    fed = [decode(Request, r.value) for r in await read(listen, 3)]
+    assert sorted(r.custom_id or "" for r in fed) == ["a", "b", "c"]
+    assert {(r.mode, r.priority, r.kind) for r in fed} == {(Mode.BATCH, "batch", Kind.EMBEDDINGS)}
+    assert {r.id for r in fed} == {line_request_id(batch.id, c) for c in "abc"}
+    for line in fed:
+        status = Status.FAILED if line.custom_id == "c" else Status.SUCCEEDED
+        error = {"message": "no", "type": "invalid_request_error", "http_status": 400}
+        ended = result(
+            status,
+            id=line.id,
+            tenant=batch.tenant,
+            batch_id=batch.id,
+            custom_id=line.custom_id,
+            error=error if status is Status.FAILED else None,
+        )
+        await runner.on_result(record(ended, ended.id))
+    done = await runner.batches.get(batch.id)
+    assert done is not None
+    assert done.status is BatchStatus.COMPLETED
+    assert (done.request_counts.completed, done.request_counts.failed) == (2, 1)
+    output = await runner.files.store.read(batch.file_id("output"))
+    errors = await runner.files.store.read(batch.file_id("error"))
+    assert sorted(orjson.loads(row)["custom_id"] for row in output.splitlines()) == ["a", "b"]
+    assert [orjson.loads(row)["custom_id"] for row in errors.splitlines()] == ["c"]
+    [announced] = await read(listen, 1)
+    assert announced.topic == names.webhooks
+    assert decode(Delivery, announced.value).payload["data"]["status"] == "completed"
+
+
+async def test_a_cancelled_batch_is_swept_with_its_open_lines_closed(
+    runner: BatchRunner, redis: Redis
+) -> None:
+    batch = await start_batch(runner, redis, ["a", "b"])
+    ok = result(id=line_request_id(batch.id, "a"), batch_id=batch.id, custom_id="a")
+    await runner.on_result(record(ok, ok.id))
+    await runner.batches.transition(
+        batch.id, BatchStatus.CANCELLING, int(time.time()), from_=(BatchStatus.IN_PROGRESS,)
+    )
+    await runner.sweep_one(batch.id)
+    ended = await runner.batches.get(batch.id)
+    assert ended is not None
+    assert (ended.status, ended.request_counts.completed, ended.request_counts.failed) == (
+        BatchStatus.CANCELLED,
+        1,
+        1,
+    )
+    [row] = (await runner.files.store.read(batch.file_id("error"))).splitlines()
+    assert orjson.loads(row)["error"]["code"] == "batch_cancelled"
+    assert await redis.exists(f"aib:cancel:{line_request_id(batch.id, 'b')}")  # told to stop
