@@ -144,11 +144,11 @@ class BatchRunner:
         """Every line without an output gets its error line now; the ones running are told
         to stop (their late results find their line taken)."""
         open_ids = await self.batches.unrecorded(batch.id)
-        await self.requests.cancel_all([line_request_id(batch.id, c) for c in open_ids])
-        for custom_id in open_ids:
+        for custom_id in open_ids:  # first: an aborted call's result must find its line taken
             await self.batches.record(
                 batch.id, custom_id, False, unrun_line(batch.id, custom_id, why)
             )
+        await self.requests.cancel_all([line_request_id(batch.id, c) for c in open_ids])
 
 
 ENDS_FROM: dict[BatchStatus, tuple[BatchStatus, ...]] = {

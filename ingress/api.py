@@ -14,7 +14,6 @@ from aibroker.routes import LOCAL_ENGINES, resolve
 from aibroker.stores.keys import KeyInfo
 from ingress.auth import authenticate, check_model
 from ingress.deadline import request_deadline
-from ingress.flows import submit_once
 from ingress.prefer import parse_prefer
 from ingress.state import services
 from ingress.views import json_response
@@ -82,10 +81,10 @@ async def _submit(
     mode = Mode.ASYNC if wait is None else Mode.SYNC
     deadline = request_deadline(request.headers, time.time())
     webhook = await request_webhook(svc, caller, None, request.headers)
-    envelope = svc.submitter.envelope(
+    envelope = svc.submission.envelope(
         caller, kind, model, payload, mode, deadline=deadline, webhook=webhook
     )
-    return await submit_once(svc, request.headers, kind.endpoint, payload, envelope, wait)
+    return await svc.submission.submit(envelope, wait, request.headers.get("idempotency-key"))
 
 
 @router.get("/v1/models", tags=["openai"])

@@ -15,7 +15,6 @@ from aibroker.kafka.clients import make_consumer
 from ingress.admin_api import Admin
 from ingress.state import Services, services
 from ingress.views import json_response
-from schemas.envelopes import Status
 
 router = APIRouter(prefix="/admin/v1/dlq", tags=["admin"])
 
@@ -56,6 +55,6 @@ async def replay_dead_letter(offset: int, request: Request, _: Admin) -> Respons
     sent = await dlq.replay(record, svc.publisher, svc.names)
     doc = {"object": "dead_letter.replay", "offset": offset, "topic": sent.topic}
     if sent.request is not None:
-        await svc.store.advance(sent.request.id, sent.request.tenant, Status.QUEUED)
+        await svc.submission.mark_queued(sent.request)
         doc["request_id"] = sent.request.id
     return json_response(doc)

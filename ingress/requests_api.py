@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import Annotated, Any, Literal
 
-from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
@@ -16,19 +14,16 @@ from aibroker.netguard import check_url
 from aibroker.stores.keys import KeyInfo
 from ingress.auth import authenticate, check_model
 from ingress.deadline import request_deadline
-from ingress.flows import read_state, submit_once, wait_for_end
 from ingress.state import services
 from ingress.views import json_response
 from ingress.webhooks import request_webhook
 from schemas.bodies import BODIES
-from schemas.envelopes import Mode, Result, Status, Webhook
+from schemas.envelopes import Mode, Webhook
 from schemas.openai import OcrRequest
 from schemas.status import status_document
-from schemas.terminal import cancelled_error
 
 router = APIRouter(tags=["broker"])
 Caller = Annotated[KeyInfo, Depends(authenticate)]
-CANCEL_WAIT_S = 5.0
 
 
 class SubmitRequest(BaseModel):
@@ -76,10 +71,10 @@ async def submit_request(body: SubmitRequest, request: Request, caller: Caller) 
     payload = parsed.model_dump(exclude_unset=True)
     deadline = request_deadline(request.headers, time.time(), body.deadline)
     webhook = await request_webhook(svc, caller, body.webhook, request.headers)
-    envelope = svc.submitter.envelope(
+    envelope = svc.submission.envelope(
         caller, kind, parsed.model, payload, Mode.ASYNC, deadline=deadline, webhook=webhook
     )
-    return await submit_once(svc, request.headers, body.endpoint, payload, envelope, None)
+    return await svc.submission.submit(envelope, None, request.headers.get("idempotency-key"))
 
 
 @router.get("/v1/requests/{request_id}", operation_id="get_request")
@@ -91,9 +86,8 @@ async def get_request(
 ) -> Response:
     """The request's status; with `wait`, answers as soon as it ends or after `wait` s."""
     svc = services(request)
-    state = await wait_for_end(
-        svc, request_id, caller.tenant, min(wait, svc.settings.ingress.max_poll_wait_s)
-    )
+    wait_s = min(wait, svc.settings.ingress.max_poll_wait_s)
+    state = await svc.submission.wait_for_end(request_id, caller.tenant, wait_s)
     return json_response(status_document(request_id, state.status, state.result))
 
 
@@ -101,19 +95,5 @@ async def get_request(
 async def cancel_request(request_id: str, request: Request, caller: Caller) -> Response:
     """Cancel a request that has not ended: queued work never starts; work already running
     finishes but its result is discarded. Answers the request's state once it has ended."""
-    svc = services(request)
-    state = await read_state(svc, request_id, caller.tenant)
-    if not state.status.terminal:
-        flagged = await svc.store.request_cancel(request_id)
-        if flagged:
-            cancelled = Result(
-                id=request_id,
-                tenant=caller.tenant,
-                status=Status.CANCELLED,
-                error=cancelled_error(),
-                finished_at=time.time(),
-            )
-            with contextlib.suppress(KafkaError):  # the flag alone stops queued work
-                await svc.publisher.result(cancelled, None)
-        state = await wait_for_end(svc, request_id, caller.tenant, CANCEL_WAIT_S)
+    state = await services(request).submission.cancel(request_id, caller.tenant)
     return json_response(status_document(request_id, state.status, state.result))

@@ -1,51 +1,120 @@
-"""What the routes share, built in the lifespan and hung on `app.state`."""
+"""What the routes share (`Services`), opened once per process by `open_services` and hung on
+`app.state`: the submission path, the publisher, and the stores the other routes read."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from fastapi import Request
 from redis.asyncio import Redis
 
+from aibroker.kafka.clients import make_consumer, running_producer
 from aibroker.kafka.publisher import Publisher
 from aibroker.routes import RouteTable
 from aibroker.settings import Settings
-from aibroker.stores.batches import BatchStore
+from aibroker.stores.batches import BatchStore, RedisBatchStore
 from aibroker.stores.cache import TtlCache
-from aibroker.stores.files import Files
+from aibroker.stores.files import Files, file_store
 from aibroker.stores.idempotency import IdempotencyStore
 from aibroker.stores.keys import CachedKeys, KeyStore
 from aibroker.stores.quota import RedisQuota
+from aibroker.stores.redis import connect
 from aibroker.stores.results import RequestStore
-from aibroker.stores.tenants import Tenant, TenantStore
-from aibroker.stores.webhook_log import WebhookLog
+from aibroker.stores.tenants import Tenant, TenantStore, seed
+from aibroker.stores.webhook_log import RedisWebhookLog, WebhookLog
 from ingress.replies import CompletionNotices, ReplyListener
-from ingress.submit import Submitter
-from topics.catalog import TopicNames
+from ingress.submission import Submission
+from topics.apply import apply_topics, delete_topics
+from topics.catalog import TopicNames, reply_topic_spec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class Services:
     settings: Settings
     routes: RouteTable
+    names: TopicNames
+    submission: Submission
+    publisher: Publisher
     redis: Redis
-    store: RequestStore
+    """For the readiness check only; every read and write goes through a store."""
     keys: CachedKeys
     key_store: KeyStore
-    replies: ReplyListener
-    notices: CompletionNotices
-    submitter: Submitter
-    publisher: Publisher
-    idempotency: IdempotencyStore
     tenant_store: TenantStore
     tenants: TtlCache[Tenant | None]
     quota: RedisQuota
     files: Files
     batches: BatchStore
     webhook_log: WebhookLog
-    names: TopicNames
 
 
 def services(request: Request) -> Services:
     found: Services = request.app.state.services
     return found
+
+
+@contextlib.asynccontextmanager
+async def open_services(
+    settings: Settings, routes: RouteTable, instance: str
+) -> AsyncIterator[Services]:
+    """Everything ingress holds open: its own reply topic (made here, deleted at the end),
+    the producer, Redis and the two listeners that learn of ended requests."""
+    names = TopicNames(settings.kafka.topic_prefix)
+    reply_spec = reply_topic_spec(
+        names, instance, max_message_bytes=settings.kafka.max_message_bytes
+    )
+    await apply_topics(settings.kafka, [reply_spec])
+    reply_consumer = make_consumer(settings.kafka, group_id=None)
+    async with connect(settings.redis) as redis, running_producer(settings.kafka) as producer:
+        await reply_consumer.start()
+        ttl_s = settings.redis.ttl_s
+        publisher = Publisher(producer, names)
+        key_store, tenant_store = KeyStore(redis), TenantStore(redis)
+        if settings.tenants_file:
+            seeded = await seed(settings.tenants_file, tenant_store, key_store)
+            log.info("seeded %d tenants from %s", seeded, settings.tenants_file)
+        replies = ReplyListener(reply_consumer, reply_spec.name)
+        notices = CompletionNotices(redis)
+        submission = Submission(
+            publisher,
+            RequestStore(redis, ttl_s),
+            IdempotencyStore(redis, ttl_s),
+            replies,
+            notices,
+            names,
+            reply_topic=reply_spec.name,
+            produce_timeout_s=settings.kafka.request_timeout_ms / 1000 + 1,
+        )
+        svc = Services(
+            settings=settings,
+            routes=routes,
+            names=names,
+            submission=submission,
+            publisher=publisher,
+            redis=redis,
+            keys=CachedKeys(key_store, settings.ingress.key_cache_ttl_s),
+            key_store=key_store,
+            tenant_store=tenant_store,
+            tenants=TtlCache(tenant_store.get, settings.quota.cache_ttl_s),
+            quota=RedisQuota(redis, settings.quota.lease_s),
+            files=Files(redis, file_store(settings.batch)),
+            batches=RedisBatchStore(redis, ttl_s),
+            webhook_log=RedisWebhookLog(redis, ttl_s),
+        )
+        loops = [asyncio.create_task(replies.run()), asyncio.create_task(notices.run())]
+        log.info("ingress %s ready (reply topic %s)", instance, reply_spec.name)
+        try:
+            yield svc
+        finally:
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+            await reply_consumer.stop()
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(5):
+            await delete_topics(settings.kafka, [reply_spec.name])

@@ -10,12 +10,14 @@ from redis.asyncio import Redis
 
 from aibroker.devstack import embedded
 from aibroker.errors import Unavailable
-from aibroker.kafka.clients import make_producer
+from aibroker.kafka.clients import make_consumer, make_producer
 from aibroker.kafka.publisher import Publisher
 from aibroker.settings import KafkaSettings
+from aibroker.stores.idempotency import IdempotencyStore
 from aibroker.stores.keys import KeyInfo
 from aibroker.stores.results import RequestStore
-from ingress.submit import Submitter
+from ingress.replies import CompletionNotices, ReplyListener
+from ingress.submission import Submission
 from schemas.envelopes import Kind, Mode
 from topics.apply import apply_topics
 from topics.catalog import TopicNames, catalogue
@@ -30,22 +32,25 @@ async def test_submit_refuses_when_kafka_is_gone(tmp_path: Path, redis: Redis) -
         await apply_topics(settings, catalogue(names, [], partitions=1))
         producer = make_producer(settings)
         await producer.start()
-        submitter = Submitter(
+        submitter = Submission(
             Publisher(producer, names),
-            names,
             RequestStore(redis, 60),
-            "down.replies.x",
+            IdempotencyStore(redis, 60),
+            ReplyListener(make_consumer(settings, group_id=None), "down.replies.x"),
+            CompletionNotices(redis),
+            names,
+            reply_topic="down.replies.x",
             produce_timeout_s=3,
         )
         key = KeyInfo(tenant="t", key_id="key_1", prefix="aib_x")
         ok = submitter.envelope(key, Kind.CHAT, "m", {"model": "m"}, Mode.ASYNC)
-        await submitter.submit(ok)  # acknowledged while the broker is up
+        await submitter.write(ok)  # acknowledged while the broker is up
         broker.process.kill()
         broker.process.wait()
         refused = submitter.envelope(key, Kind.CHAT, "m", {"model": "m"}, Mode.ASYNC)
         started = time.monotonic()
         with pytest.raises(Unavailable) as caught:
-            await submitter.submit(refused)
+            await submitter.write(refused)
         assert time.monotonic() - started < 5
         assert caught.value.http_status == 503
         assert caught.value.retry_after

@@ -1,0 +1,248 @@
+"""A request's way through ingress, in one object the routes call: the envelope, the Kafka
+write (acknowledged, or refused with 503), the Idempotency-Key, and waiting for the end (the
+sync caller's reply waiter, long-polls on completion notices, cancellation)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from opentelemetry.trace import SpanKind
+from redis.exceptions import RedisError
+from starlette.responses import Response
+
+from aibroker.errors import KeyReused, NotFound, PayloadTooLarge, Unavailable
+from aibroker.ids import new_id
+from aibroker.kafka.publisher import Publisher
+from aibroker.stores.idempotency import IdempotencyStore, fingerprint
+from aibroker.stores.keys import KeyInfo
+from aibroker.stores.results import RequestState, RequestStore
+from aibroker.telemetry import metrics, tracing
+from aibroker.telemetry.logs import REQUEST_ID
+from ingress.replies import CompletionNotices, ReplyListener, final_result
+from ingress.streaming import relay, result_as_stream
+from ingress.views import accepted, result_response
+from schemas.envelopes import Kind, Mode, Request, Result, Status, Webhook
+from schemas.terminal import cancelled_error
+from topics.catalog import TopicNames
+
+log = logging.getLogger(__name__)
+
+STATE_REREAD_S = 5.0
+"""While waiting on a completion notice, re-read the state this often (a missed notice
+costs at most this long)."""
+CANCEL_WAIT_S = 5.0
+"""How long a cancel waits for the request to end before it answers its state."""
+
+
+class Submission:
+    def __init__(
+        self,
+        publisher: Publisher,
+        store: RequestStore,
+        idempotency: IdempotencyStore,
+        replies: ReplyListener,
+        notices: CompletionNotices,
+        names: TopicNames,
+        *,
+        reply_topic: str,
+        produce_timeout_s: float,
+    ) -> None:
+        self._publisher = publisher
+        self._store = store
+        self._idempotency = idempotency
+        self._replies = replies
+        self._notices = notices
+        self._names = names
+        self._reply_topic = reply_topic
+        self._produce_timeout_s = produce_timeout_s
+        self._background: set[asyncio.Task[None]] = set()
+
+    def envelope(
+        self,
+        key: KeyInfo,
+        kind: Kind,
+        model: str,
+        body: dict[str, Any],
+        mode: Mode,
+        *,
+        deadline: float | None = None,
+        webhook: Webhook | None = None,
+    ) -> Request:
+        return Request(
+            id=new_id("req"),
+            tenant=key.tenant,
+            key_id=key.key_id,
+            kind=kind,
+            model=model,
+            body=body,
+            mode=mode,
+            reply_to=self._reply_topic if mode is Mode.SYNC else None,
+            priority="batch" if mode is Mode.BATCH else "interactive",
+            deadline=deadline,
+            webhook=webhook,
+            created_at=time.time(),
+        )
+
+    async def submit(
+        self, request: Request, wait_s: float | None, idempotency_key: str | None = None
+    ) -> Response:
+        """Write the request; with `wait_s`, wait that long for its result (sync), else 202.
+        An Idempotency-Key that names an earlier request answers as that one instead."""
+        if not idempotency_key:
+            return await self._submit(request, wait_s)
+        body_print = fingerprint(request.kind.endpoint, request.body)
+        request = request.model_copy(update={"idempotency_key": idempotency_key})
+        found = await self._idempotency.reserve(
+            request.tenant, idempotency_key, request.id, body_print
+        )
+        if not found.same_body:
+            raise KeyReused(
+                "This Idempotency-Key was used with a different request body.",
+                param="Idempotency-Key",
+            )
+        if not found.fresh:
+            streamed = bool(request.body.get("stream"))
+            return await self._replay(found.request_id, request.tenant, wait_s, streamed)
+        try:
+            return await self._submit(request, wait_s)
+        except Unavailable:  # refused: the key may be used again
+            with contextlib.suppress(RedisError):
+                await self._idempotency.forget(
+                    request.tenant, idempotency_key, request.id, body_print
+                )
+            raise
+
+    async def _submit(self, request: Request, wait_s: float | None) -> Response:
+        if wait_s is None:
+            await self.write(request)
+            return accepted(request.id)
+        if request.body.get("stream"):
+            return await self._submit_stream(request, wait_s)
+        with self._replies.expect(request.id) as replies:
+            await self.write(request)
+            try:
+                result = await asyncio.wait_for(final_result(replies), wait_s)
+            except TimeoutError:
+                return accepted(request.id)
+        return result_response(result)
+
+    async def _submit_stream(self, request: Request, wait_s: float) -> Response:
+        """Chunks from the reply topic relayed as they come. The response starts with the
+        first chunk, so a request that fails before any has its error status, not a broken
+        stream."""
+        registration = contextlib.ExitStack()  # lives as long as the stream, or until we return
+        replies = registration.enter_context(self._replies.expect(request.id))
+        with registration:
+            await self.write(request)
+            try:
+                first = await asyncio.wait_for(replies.get(), wait_s)
+            except TimeoutError:
+                return accepted(request.id)
+            if isinstance(first, Result):
+                return result_as_stream(first)
+            return relay(first, replies, registration.pop_all(), wait_s)
+
+    async def write(self, request: Request) -> None:
+        """Returns once Kafka acknowledged the write (acks=all); else raises Unavailable (503)."""
+        topic = self._names.lane(request.priority)
+        REQUEST_ID.set(request.id)
+        started = time.perf_counter()
+        try:
+            with tracing.TRACER.start_as_current_span(
+                f"publish {topic}",
+                kind=SpanKind.PRODUCER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": topic,
+                    "aibroker.request_id": request.id,
+                    "aibroker.tenant": request.tenant,
+                    "aibroker.model": request.model,
+                },
+            ):
+                give_up = time.time() + self._produce_timeout_s
+                async with asyncio.timeout(self._produce_timeout_s):
+                    await self._publisher.submit(request, give_up=give_up)
+        except MessageSizeTooLargeError as exc:
+            raise PayloadTooLarge(
+                "The request is larger than the broker's message limit.", param="body"
+            ) from exc
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("refusing %s: kafka write failed (%r)", request.id, exc)
+            raise Unavailable(
+                "The broker cannot accept requests right now; retry shortly.", retry_after=2
+            ) from exc
+        metrics.ACCEPTED.labels(request.kind.value, request.mode.value).inc()
+        metrics.STAGE_SECONDS.labels("accept").observe(time.perf_counter() - started)
+        if request.mode is Mode.SYNC:
+            task = asyncio.create_task(self.mark_queued(request))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        else:
+            await self.mark_queued(request)
+
+    async def mark_queued(self, request: Request) -> None:
+        """Best effort: Redis is a cache; the request is already safe in Kafka."""
+        try:
+            async with asyncio.timeout(1.0):
+                await self._store.advance(request.id, request.tenant, Status.QUEUED)
+        except (RedisError, TimeoutError) as exc:
+            log.warning("could not record %s as queued (%r)", request.id, exc)
+
+    async def _replay(
+        self, request_id: str, tenant: str, wait_s: float | None, streamed: bool
+    ) -> Response:
+        """The answer of the earlier request an Idempotency-Key names."""
+        state = await self.wait_for_end(request_id, tenant, wait_s or 0, known=True)
+        if state.status.terminal and state.result is not None and wait_s is not None:
+            return result_as_stream(state.result) if streamed else result_response(state.result)
+        return accepted(request_id, state.status)
+
+    async def state(self, request_id: str, tenant: str, *, known: bool = False) -> RequestState:
+        """The caller's request, or 404 (also for another tenant's id). A `known` request (one
+        an Idempotency-Key points to) may not be recorded yet: it reads as queued."""
+        state = await self._store.get(request_id)
+        if state is None and known:
+            return RequestState(request_id, tenant, Status.QUEUED, None)
+        if state is None or state.tenant != tenant:
+            raise NotFound(f"No request with id '{request_id}'.", param="id")
+        return state
+
+    async def wait_for_end(
+        self, request_id: str, tenant: str, wait_s: float, *, known: bool = False
+    ) -> RequestState:
+        """The state as soon as the request ends, or as it is after `wait_s`."""
+        state = await self.state(request_id, tenant, known=known)
+        if state.status.terminal or wait_s <= 0:
+            return state
+        deadline = time.monotonic() + wait_s
+        async with self._notices.watch(request_id) as done:
+            # Read again after subscribing: an end between the two reads is not missed.
+            state = await self.state(request_id, tenant, known=known)
+            while not state.status.terminal and (left := deadline - time.monotonic()) > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), min(left, STATE_REREAD_S))
+                done.clear()
+                state = await self.state(request_id, tenant, known=known)
+        return state
+
+    async def cancel(self, request_id: str, tenant: str) -> RequestState:
+        """Cancel a request that has not ended; its state once it has (or after a while)."""
+        state = await self.state(request_id, tenant)
+        if state.status.terminal:
+            return state
+        if await self._store.request_cancel(request_id):
+            cancelled = Result(
+                id=request_id,
+                tenant=tenant,
+                status=Status.CANCELLED,
+                error=cancelled_error(),
+                finished_at=time.time(),
+            )
+            with contextlib.suppress(KafkaError):  # the flag alone stops queued work
+                await self._publisher.result(cancelled, None)
+        return await self.wait_for_end(request_id, tenant, CANCEL_WAIT_S)
