@@ -32,11 +32,12 @@ async def test_submit_refuses_when_kafka_is_gone(tmp_path: Path, redis: Redis) -
         await apply_topics(settings, catalogue(names, [], partitions=1))
         producer = make_producer(settings)
         await producer.start()
+        replies = make_consumer(settings, group_id=None)
         submitter = Submission(
             Publisher(producer, names),
             RequestStore(redis, 60),
             IdempotencyStore(redis, 60),
-            ReplyListener(make_consumer(settings, group_id=None), "down.replies.x"),
+            ReplyListener(replies, "down.replies.x"),  # never started: no sync call here
             CompletionNotices(redis),
             names,
             reply_topic="down.replies.x",
@@ -56,3 +57,4 @@ async def test_submit_refuses_when_kafka_is_gone(tmp_path: Path, redis: Redis) -
         assert caught.value.retry_after
         assert await RequestStore(redis, 60).get(refused.id) is None  # never recorded
         await producer.stop()
+        await replies.stop()
