@@ -95,6 +95,7 @@ class Pool:
             if current is not None and current.cancelling():
                 raise  # the pool itself is stopping: the request will be redelivered
             log.info("aborted %s: the client cancelled it", request.id)
+            metrics.POOL_CANCELLED.labels("running").inc()
             result = terminal(request, Status.CANCELLED, error=cancelled_error())
             await until_written(lambda: self.publisher.result(result, request.reply_to), "output")
             return
@@ -237,6 +238,7 @@ class Pool:
                 log.info("skipping %s: already done", request.id)
                 return False
             if found is Claim.CANCELLED:
+                metrics.POOL_CANCELLED.labels("queued").inc()
                 result = terminal(request, Status.CANCELLED, error=cancelled_error())
                 await self.publisher.result(result, request.reply_to)
                 return False

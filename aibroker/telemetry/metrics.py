@@ -105,6 +105,12 @@ WEBHOOK_ATTEMPTS = Counter(
     "Webhook delivery attempts by what followed: delivered, retryin, giveup, disable.",
     ["outcome"],
 )
+POOL_CANCELLED = Counter(
+    "aibroker_pool_cancelled_total",
+    "Requests a pool ended as cancelled by their client: `running` (its engine call aborted) "
+    "or `queued` (found cancelled when claimed, never started).",
+    ["when"],
+)
 DEAD_LETTERS = Counter("aibroker_dead_letters_total", "Records written to the DLQ.", ["reason"])
 
 BATCH_ITEMS = Histogram(

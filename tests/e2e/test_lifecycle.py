@@ -12,6 +12,7 @@ import pytest
 from aibroker.kafka.clients import make_consumer
 from loadtest.stack import Stack
 from schemas.envelopes import UsageEvent
+from tests.scrape import metric
 from tests.waiting import eventually
 from topics.catalog import TopicNames
 
@@ -83,10 +84,18 @@ async def test_cancelling_running_work_aborts_it(stack: Stack, http: httpx.Async
     assert cancelled.status_code == 200
     assert cancelled.json()["status"] == "cancelled"
     assert cancelled.json()["error"]["code"] == "request_cancelled"
-    await asyncio.sleep(2.5)  # the provider call would have ended by now
+    # The pool says it aborted the call (a positive signal, where a sleep would also pass
+    # when the pool were merely slow); its own cancelled result must not replace the first.
+    await eventually(lambda: pool_cancelled(stack, "running"), what="the pool aborting the call")
     later = await http.get(f"/v1/requests/{request_id}")
     assert later.json()["status"] == "cancelled"
     assert request_id not in await billed(stack)  # aborted: no answer came, nothing billed
+
+
+async def pool_cancelled(stack: Stack, when: str) -> float:
+    """How many requests the external pool ended as cancelled (`running` or `queued`)."""
+    url = f"http://127.0.0.1:{stack.metrics_ports['consumer']}/metrics"
+    return await metric(url, "aibroker_pool_cancelled_total", when=when)
 
 
 async def billed(stack: Stack) -> set[str]:
@@ -146,7 +155,7 @@ async def test_queued_work_that_is_cancelled_never_reaches_the_provider(
         assert cancelled.json()["status"] == "cancelled"
         done = await http.get(f"/v1/requests/{first.json()['id']}", params={"wait": 20})
         assert done.json()["status"] == "succeeded"
-        await asyncio.sleep(1.0)  # the pool has claimed (and skipped) the cancelled one
+        await eventually(lambda: pool_cancelled(stack, "queued"), what="the pool skipping it")
     assert await mock_calls(stack, victim) == 0
 
 

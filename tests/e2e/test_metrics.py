@@ -4,32 +4,14 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest.stack import Stack
+from tests.scrape import scrape, value
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.e2e]
 
 HELLO = [{"role": "user", "content": "count me"}]
-
-
-async def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    async with httpx.AsyncClient(timeout=10) as client:
-        text = (await client.get(url)).text
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(
-    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
-) -> float:
-    """The sum of `name`'s samples that carry (at least) these labels."""
-    wanted = set(labels.items())
-    return sum(v for (n, have), v in samples.items() if n == name and wanted <= have)
 
 
 async def test_metrics_move_with_real_requests(stack: Stack) -> None:
