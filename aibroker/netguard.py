@@ -44,7 +44,7 @@ def networks(cidrs: Sequence[str]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(n) for n in cidrs)
 
 
-def check_url(url: str, param: str) -> tuple[str, int]:
+def host_and_port(url: str, param: str) -> tuple[str, int]:
     """The host and port of an http(s) URL, or FetchRefused naming `param`."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -65,7 +65,7 @@ async def check_receiver(
     its host resolves to public or allowlisted. Checked again at each call."""
     if not (url.startswith("https://") or (allow_http and url.startswith("http://"))):
         raise FetchRefused(f"{param} must be an https URL", param=param)
-    host, port = check_url(url, param)
+    host, port = host_and_port(url, param)
     await resolve_checked(host, port, allow, param)
 
 
@@ -129,7 +129,7 @@ async def pinned_session(
     url: str, limits: FetchLimits, param: str
 ) -> AsyncIterator[aiohttp.ClientSession]:
     """A session whose only way out is the checked addresses of `url`'s host."""
-    host, port = check_url(url, param)
+    host, port = host_and_port(url, param)
     pinned = await resolve_checked(host, port, limits.allow, param)
     connector = aiohttp.TCPConnector(resolver=_Pinned(pinned), use_dns_cache=False)
     timeout = aiohttp.ClientTimeout(total=limits.timeout_s)

@@ -2,7 +2,7 @@
 
 One client per deployment, built at start and reused, on the SDK's aiohttp transport with
 its own retries off (retries go through the dispatcher's delay topics). Bodies go over the
-wire as `anthropic_io` builds them and come back as plain dicts, so the translation is the
+wire as `anthropic_wire` builds them and come back as plain dicts, so the translation is the
 one place that knows both formats.
 """
 
@@ -17,7 +17,7 @@ from anthropic import RequestOptions
 
 from aibroker.errors import InvalidRequest, ProviderError, ProviderUnavailable
 from aibroker.routes import ProviderConfig
-from consumers.anthropic_io import JSON_TOOL, StreamTranslator, from_message, to_messages
+from consumers.anthropic_wire import JSON_TOOL, StreamTranslator, from_message, to_messages
 from consumers.classify import classify_status
 from consumers.engine import Completion, call_timeout
 from schemas.envelopes import Kind, Request, Target

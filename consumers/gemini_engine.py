@@ -1,7 +1,7 @@
 """Gemini deployments, through the official async `google-genai` SDK.
 
 One client per deployment, built at start and reused, with the SDK's retries off (retries go
-through the dispatcher's delay topics). Requests are built by `gemini_io` in Gemini's REST
+through the dispatcher's delay topics). Requests are built by `gemini_wire` in Gemini's REST
 shape; answers are read from the SDK's typed responses as plain dicts.
 """
 
@@ -20,8 +20,8 @@ from aibroker.errors import InvalidRequest, ProviderUnavailable
 from aibroker.routes import ProviderConfig
 from consumers.classify import classify_status
 from consumers.engine import Completion, call_timeout
-from consumers.gemini_embed_io import from_embeddings, to_embed_content
-from consumers.gemini_io import StreamTranslator, from_response, to_generate_content
+from consumers.gemini_embed_wire import from_embeddings, to_embed_content
+from consumers.gemini_wire import StreamTranslator, from_response, to_generate_content
 from schemas.envelopes import Kind, Request, Target
 from schemas.openai import EmbeddingsRequest, Usage
 

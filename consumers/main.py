@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Callable
 
 from aibroker.kafka.clients import running_producer
 from aibroker.kafka.publisher import Publisher
@@ -58,24 +59,22 @@ async def run_external(
 
 
 def external_engine(providers: dict[str, ProviderConfig], *, drop_unsupported: bool) -> Engine:
-    """One engine per API kind, each serving its deployments; together, by provider."""
+    """One engine per provider API (OpenAI-compatible, Anthropic, Gemini), each serving the
+    providers of its kind; together, by provider."""
     from consumers.anthropic_engine import AnthropicEngine
-    from consumers.external import OpenAICompatibleEngine
     from consumers.gemini_engine import GeminiEngine
+    from consumers.openai_engine import OpenAICompatibleEngine
 
+    builders: dict[str, Callable[[dict[str, ProviderConfig]], Engine]] = {
+        "openai": OpenAICompatibleEngine,
+        "anthropic": lambda of_kind: AnthropicEngine(of_kind, drop_unsupported=drop_unsupported),
+        "gemini": lambda of_kind: GeminiEngine(of_kind, drop_unsupported=drop_unsupported),
+    }
     engines: dict[str, Engine] = {}
-    openai_like = {n: p for n, p in providers.items() if p.kind == "openai"}
-    if openai_like:
-        compatible = OpenAICompatibleEngine(openai_like)
-        engines |= dict.fromkeys(openai_like, compatible)
-    claude = {n: p for n, p in providers.items() if p.kind == "anthropic"}
-    if claude:
-        messages = AnthropicEngine(claude, drop_unsupported=drop_unsupported)
-        engines |= dict.fromkeys(claude, messages)
-    gemini = {n: p for n, p in providers.items() if p.kind == "gemini"}
-    if gemini:
-        generate = GeminiEngine(gemini, drop_unsupported=drop_unsupported)
-        engines |= dict.fromkeys(gemini, generate)
+    for kind, build in builders.items():
+        of_kind = {name: p for name, p in providers.items() if p.kind == kind}
+        if of_kind:
+            engines |= dict.fromkeys(of_kind, build(of_kind))
     return ByProvider(engines)
 
 
@@ -93,12 +92,12 @@ async def run_local(settings: Settings, stop: asyncio.Event, pool: str, model: s
 
 async def _start_engine(settings: Settings, served: LocalModel) -> Engine:
     if served.engine == "embed":
-        from consumers import embeddings
+        from consumers import embeddings_engine
 
-        embeddings.require_extra()
-        return await embeddings.EmbeddingsEngine.start(served, settings.embeddings)
+        embeddings_engine.require_extra()
+        return await embeddings_engine.EmbeddingsEngine.start(served, settings.embeddings)
     if served.engine == "ocr":
-        from consumers.ocr import OcrEngine
+        from consumers.ocr_engine import OcrEngine
 
         return await OcrEngine.start(served, settings.ocr)
     from consumers import vllm_engine

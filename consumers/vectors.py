@@ -15,7 +15,7 @@ from typing import Any
 
 from qdrant_client import AsyncQdrantClient, models
 
-from consumers.embed_io import Vector
+from consumers.embeddings_wire import Vector
 from schemas.openai import VectorStore
 
 NAMESPACE = uuid.UUID("5b3f8a2e-8a43-4f1e-9d7c-2c1f0e6a9b11")

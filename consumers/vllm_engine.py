@@ -19,7 +19,7 @@ from aibroker.errors import InvalidRequest, ProviderUnavailable
 from aibroker.routes import LocalModel
 from aibroker.settings import VllmSettings
 from consumers.engine import Completion
-from consumers.vllm_io import (
+from consumers.vllm_wire import (
     Choice,
     chat_messages,
     chat_response,

@@ -1,5 +1,6 @@
-"""The dispatcher's view of its targets (breaker states, topic backlogs), refreshed in the
-background so that routing reads memory, never Redis or Kafka, on the hot path."""
+"""The dispatcher's view of its targets: `Health`, the snapshot routing decides on (breaker
+states, topic backlogs), and `HealthView`, which keeps it fresh in the background so that
+routing reads memory, never Redis or Kafka, on the hot path."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import dataclasses
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
@@ -18,11 +20,29 @@ from aibroker.kafka.lag import LagReader
 from aibroker.routes import EXTERNAL_GROUP, RouteTable
 from aibroker.stores.breaker import Breakers, State, target_key
 from aibroker.telemetry import metrics
-from dispatcher.routing import Health
 from schemas.envelopes import Target
 from topics.catalog import TopicNames
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Health:
+    """What the dispatcher last read of its targets."""
+
+    breakers: Mapping[str, State] = field(default_factory=dict)
+    """Breaker states by `provider/model`; absent: closed."""
+    backlog: Mapping[str, int] = field(default_factory=dict)
+    """Consumer lag of each target's topic, by `provider/model` (local models) or by
+    `provider` (external providers share one topic)."""
+    cooldown_s: float = 15.0
+    """How long an open breaker stays open: the wait when every target is open."""
+
+    def state(self, target: Target) -> State:
+        return self.breakers.get(target_key(target), State.CLOSED)
+
+    def lag(self, target: Target) -> int:
+        return self.backlog.get(target_key(target), self.backlog.get(target.provider, 0))
 
 
 @dataclass(frozen=True)

@@ -4,33 +4,12 @@ Pure functions over plain values."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-
 from aibroker.errors import BrokerError, InvalidRequest, Unavailable
 from aibroker.routes import Route, RouteTable, RouteTarget, resolve
 from aibroker.stores.breaker import State, target_key
+from dispatcher.health import Health
 from dispatcher.policy import Dispatch, Expire, Reject, Wait
-from schemas.envelopes import Mode, Request, Target
-
-
-@dataclass(frozen=True)
-class Health:
-    """What the dispatcher last read of its targets."""
-
-    breakers: Mapping[str, State] = field(default_factory=dict)
-    """Breaker states by `provider/model`; absent: closed."""
-    backlog: Mapping[str, int] = field(default_factory=dict)
-    """Consumer lag of each target's topic, by `provider/model` (local models) or by
-    `provider` (external providers share one topic)."""
-    cooldown_s: float = 15.0
-    """How long an open breaker stays open: the wait when every target is open."""
-
-    def state(self, target: Target) -> State:
-        return self.breakers.get(target_key(target), State.CLOSED)
-
-    def lag(self, target: Target) -> int:
-        return self.backlog.get(target_key(target), self.backlog.get(target.provider, 0))
+from schemas.envelopes import Mode, Request
 
 
 def rank(route: Route, health: Health, draw: float) -> list[RouteTarget]:

@@ -18,7 +18,7 @@ from aibroker.stores.keys import KeyRecord
 from aibroker.stores.tenants import TENANT_NAME, Endpoint, Tenant, new_webhook_secret
 from ingress.state import services
 from ingress.views import json_response
-from ingress.webhooks import check_url
+from ingress.webhooks import check_webhook_url
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"])
 
@@ -97,7 +97,7 @@ async def put_tenant(name: TenantName, body: TenantBody, request: Request, _: Ad
     guard here and again at each delivery."""
     svc = services(request)
     for i, endpoint in enumerate(body.webhooks):
-        await check_url(endpoint.url, svc.settings.webhooks, f"webhooks[{i}].url")
+        await check_webhook_url(endpoint.url, svc.settings.webhooks, f"webhooks[{i}].url")
     secrets = body.webhook_secrets or ([new_webhook_secret()] if body.webhooks else [])
     for secret in secrets:
         if not secret.startswith("whsec_"):

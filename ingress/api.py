@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from aibroker.errors import InvalidRequest
-from aibroker.netguard import check_url
+from aibroker.netguard import host_and_port
 from aibroker.routes import LOCAL_ENGINES, resolve
 from aibroker.stores.keys import KeyInfo
 from ingress.auth import authenticate, check_model
@@ -66,7 +66,7 @@ async def ocr(body: OcrRequest, request: Request, caller: Caller) -> Response:
     `{"object": "ocr.result", "model", "text", "lines": [{"text", "confidence", "box"}],
     "width", "height", "usage"}`. `Prefer` and `Idempotency-Key` as for chat."""
     if body.image_url is not None:
-        check_url(body.image_url, "image_url")
+        host_and_port(body.image_url, "image_url")  # refused here if no pool could fetch it
     return await _submit(request, caller, Kind.OCR, body.model, body.model_dump(exclude_unset=True))
 
 

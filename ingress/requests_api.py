@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 from starlette.responses import Response
 
-from aibroker.netguard import check_url
+from aibroker.netguard import host_and_port
 from aibroker.stores.keys import KeyInfo
 from ingress.auth import authenticate, check_model
 from ingress.deadline import request_deadline
@@ -66,7 +66,7 @@ async def submit_request(body: SubmitRequest, request: Request, caller: Caller) 
             [{**e, "loc": ("body", "body", *e["loc"])} for e in exc.errors()]
         ) from exc
     if isinstance(parsed, OcrRequest) and parsed.image_url is not None:
-        check_url(parsed.image_url, "body.image_url")
+        host_and_port(parsed.image_url, "body.image_url")  # refused here if unfetchable
     await check_model(svc, caller, parsed.model, kind)
     payload = parsed.model_dump(exclude_unset=True)
     deadline = request_deadline(request.headers, time.time(), body.deadline)

@@ -13,7 +13,7 @@ from ingress.state import Services
 from schemas.envelopes import Webhook
 
 
-async def check_url(url: str, settings: WebhookSettings, param: str) -> None:
+async def check_webhook_url(url: str, settings: WebhookSettings, param: str) -> None:
     """The SSRF guard at registration (the deliverer checks again at each call)."""
     allow = networks(settings.allow)
     await check_receiver(url, allow_http=settings.allow_http, allow=allow, param=param)
@@ -29,7 +29,7 @@ async def request_webhook(
         given, param = Webhook(url=url), "X-Aibroker-Webhook"
     if given is None:
         return None
-    await check_url(given.url, svc.settings.webhooks, param)
+    await check_webhook_url(given.url, svc.settings.webhooks, param)
     tenant = await svc.tenants.get(caller.tenant)
     if tenant is None or not tenant.webhook_secrets:
         raise InvalidRequest(

@@ -46,16 +46,16 @@ class IdempotencyStore:
         self._reserve = redis.register_script(_RESERVE)
         self._forget = redis.register_script(_FORGET)
 
-    async def reserve(self, tenant: str, key: str, request_id: str, print_: str) -> Reservation:
+    async def reserve(self, tenant: str, key: str, request_id: str, body_print: str) -> Reservation:
         """Atomically bind the key to `request_id` unless it is bound already."""
-        mine = f"{request_id}|{print_}"
+        mine = f"{request_id}|{body_print}"
         bound = str(await self._reserve(keys=[_key(tenant, key)], args=[mine, self._ttl_s]))
         bound_id, _, bound_print = bound.partition("|")
-        return Reservation(bound_id, bound == mine, bound_print == print_)
+        return Reservation(bound_id, bound == mine, bound_print == body_print)
 
-    async def forget(self, tenant: str, key: str, request_id: str, print_: str) -> None:
+    async def forget(self, tenant: str, key: str, request_id: str, body_print: str) -> None:
         """Undo a binding whose request could not be written (so a retry can succeed)."""
-        await self._forget(keys=[_key(tenant, key)], args=[f"{request_id}|{print_}"])
+        await self._forget(keys=[_key(tenant, key)], args=[f"{request_id}|{body_print}"])
 
 
 def _key(tenant: str, key: str) -> str:

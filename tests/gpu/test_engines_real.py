@@ -93,7 +93,7 @@ async def test_vllm_answers_and_streams() -> None:
 async def test_paddleocr_reads_text() -> None:
     from PIL import Image, ImageDraw, ImageFont
 
-    from consumers.ocr import OcrEngine
+    from consumers.ocr_engine import OcrEngine
 
     image = Image.new("RGB", (640, 140), "white")
     ImageDraw.Draw(image).text(

@@ -14,8 +14,8 @@ from aibroker.netguard import (
     FetchRefused,
     address_allowed,
     check_receiver,
-    check_url,
     fetch,
+    host_and_port,
 )
 
 pytestmark = pytest.mark.integration
@@ -57,7 +57,7 @@ def test_the_allowlist_opens_a_network() -> None:
 )
 def test_urls_other_than_plain_http_s_are_refused(url: str) -> None:
     with pytest.raises(FetchRefused):
-        check_url(url, "image_url")
+        host_and_port(url, "image_url")
 
 
 @pytest.fixture

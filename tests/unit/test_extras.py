@@ -25,7 +25,7 @@ def test_ingress_and_dispatcher_import_no_engine_library() -> None:
 
 @pytest.mark.skipif(importlib.util.find_spec("paddleocr") is not None, reason="paddle installed")
 def test_a_missing_ocr_engine_names_its_extra() -> None:
-    from consumers.ocr import load_backend
+    from consumers.ocr_engine import load_backend
 
     with pytest.raises(SystemExit, match=r"\[paddle\] extra"):
         load_backend("paddle:en", "auto")

@@ -20,7 +20,7 @@ from aibroker.errors import InvalidRequest, ProviderUnavailable
 from aibroker.routes import LocalModel
 from aibroker.settings import EmbeddingsSettings
 from consumers.batcher import BatchLimits, MicroBatcher, model_thread
-from consumers.embed_io import Vector, embeddings_response, fit_dimensions, input_texts
+from consumers.embeddings_wire import Vector, embeddings_response, fit_dimensions, input_texts
 from consumers.engine import BatchedEngine, Completion
 from consumers.vectors import VectorSink, points
 from schemas.envelopes import Request, Target

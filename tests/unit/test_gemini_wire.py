@@ -9,7 +9,7 @@ import pytest
 
 from aibroker.errors import InvalidRequest
 from consumers.gemini_engine import retry_delay
-from consumers.gemini_io import StreamTranslator, from_response, to_generate_content
+from consumers.gemini_wire import StreamTranslator, from_response, to_generate_content
 from loadtest import mock_gemini
 from schemas.chunks import assemble
 

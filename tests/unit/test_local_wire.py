@@ -13,9 +13,14 @@ import pytest
 from aibroker.errors import BrokerError, InvalidRequest, ModelNotFound
 from aibroker.routes import build_route_table, resolve
 from aibroker.settings import EmbeddingsSettings, OcrSettings, Settings, VllmSettings
-from consumers.embed_io import embeddings_response, encode_vector, fit_dimensions, input_texts
-from consumers.ocr_io import BadImage, TextLine, image_bytes, ocr_response, reading_order
-from consumers.vllm_io import Choice, chat_messages, chat_response, delta_chunk, sampling_options
+from consumers.embeddings_wire import (
+    embeddings_response,
+    encode_vector,
+    fit_dimensions,
+    input_texts,
+)
+from consumers.ocr_wire import BadImage, TextLine, image_bytes, ocr_response, reading_order
+from consumers.vllm_wire import Choice, chat_messages, chat_response, delta_chunk, sampling_options
 from schemas.envelopes import Kind, Target
 from schemas.openai import EmbeddingsRequest
 from topics.catalog import TopicNames
@@ -104,7 +109,7 @@ def test_decode_image_refuses_too_many_pixels() -> None:
     pytest.importorskip("PIL")
     from PIL import Image
 
-    from consumers.ocr_io import decode_image
+    from consumers.ocr_wire import decode_image
 
     out = io.BytesIO()
     Image.new("RGB", (200, 100), "white").save(out, "PNG")

@@ -19,7 +19,7 @@ from aibroker.routes import LocalModel
 from aibroker.settings import OcrSettings
 from consumers.batcher import BatchLimits, MicroBatcher, model_thread
 from consumers.engine import BatchedEngine, Completion
-from consumers.ocr_io import Image, TextLine, decode_image, image_bytes, ocr_response
+from consumers.ocr_wire import Image, TextLine, decode_image, image_bytes, ocr_response
 from schemas.envelopes import Request, Target
 from schemas.openai import OcrRequest
 
