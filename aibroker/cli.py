@@ -12,6 +12,7 @@ from pathlib import Path
 import uvloop
 
 from aibroker.settings import Settings, load_settings
+from aibroker.stores.keys import RedisKeyStore
 from aibroker.telemetry import tracing
 from aibroker.telemetry.logs import setup_logging
 
@@ -124,12 +125,11 @@ def cmd_topics_apply(settings: Settings, _: argparse.Namespace) -> None:
 
 
 def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> None:
-    from aibroker.stores.keys import KeyStore
     from aibroker.stores.redis import connect
 
     async def create() -> str:
         async with connect(settings.redis) as redis:
-            key, _ = await KeyStore(redis).add(args.tenant)
+            key, _ = await RedisKeyStore(redis).add(args.tenant)
             return key
 
     print(asyncio.run(create()))

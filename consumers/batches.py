@@ -19,10 +19,10 @@ from aibroker.kafka.publisher import Publisher
 from aibroker.runtime.service import WorkerSpec, run_service
 from aibroker.settings import BatchSettings, Settings
 from aibroker.stores.batches import BatchStore, RedisBatchStore
-from aibroker.stores.files import Files, file_store
+from aibroker.stores.files import Files, RedisFiles, file_store
 from aibroker.stores.redis import connect
-from aibroker.stores.results import RequestStore
-from aibroker.stores.tenants import TenantStore, active_endpoints
+from aibroker.stores.results import RedisRequestStore, RequestStore
+from aibroker.stores.tenants import RedisTenantStore, TenantStore, active_endpoints
 from schemas.batch_file import Line, Unrun, line_request_id, output_line, read_input, unrun_line
 from schemas.batches import Batch, BatchStarted, BatchStatus, Ending, OutputFile
 from schemas.bodies import BODIES
@@ -200,10 +200,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     async with connect(settings.redis) as redis, running_producer(settings.kafka) as producer:
         runner = BatchRunner(
             Publisher(producer, names),
-            RequestStore(redis, settings.redis.ttl_s),
-            TenantStore(redis),
+            RedisRequestStore(redis, settings.redis.ttl_s),
+            RedisTenantStore(redis),
             RedisBatchStore(redis, settings.redis.ttl_s),
-            Files(redis, file_store(settings.batch)),
+            RedisFiles(redis, file_store(settings.batch)),
             settings.batch,
         )
         specs = [

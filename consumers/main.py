@@ -26,8 +26,8 @@ from aibroker.routes import (
 )
 from aibroker.runtime.service import WorkerSpec, run_service
 from aibroker.settings import Settings
-from aibroker.stores.breaker import BreakerPolicy, Breakers
-from aibroker.stores.claims import ClaimStore
+from aibroker.stores.breaker import BreakerPolicy, RedisBreakers
+from aibroker.stores.claims import RedisClaimStore
 from aibroker.stores.redis import connect
 from consumers.engine import ByProvider, Engine
 from consumers.pool import Pool
@@ -135,9 +135,11 @@ async def _run_pool(
             pool = Pool(
                 engine,
                 Publisher(producer, names),
-                ClaimStore(redis, lease_s=cfg.claim_lease_s, done_ttl_s=settings.redis.ttl_s),
+                RedisClaimStore(redis, lease_s=cfg.claim_lease_s, done_ttl_s=settings.redis.ttl_s),
                 load_prices(settings.prices_file),
-                Breakers(redis, BreakerPolicy.of(settings.breaker), settings.kafka.topic_prefix),
+                RedisBreakers(
+                    redis, BreakerPolicy.of(settings.breaker), settings.kafka.topic_prefix
+                ),
                 owner=owner,
                 lease_s=cfg.claim_lease_s,
             )

@@ -12,9 +12,9 @@ from aiokafka.structs import ConsumerRecord
 from aibroker.kafka.clients import decode, running_producer
 from aibroker.runtime.service import WorkerSpec, run_service
 from aibroker.settings import Settings
-from aibroker.stores.quota import RedisQuota
+from aibroker.stores.quota import Quota, RedisQuota
 from aibroker.stores.redis import connect
-from aibroker.stores.results import RequestStore
+from aibroker.stores.results import RedisRequestStore, RequestStore
 from aibroker.telemetry import metrics
 from schemas.envelopes import Result
 from topics.catalog import TopicNames
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class ResultsSink:
-    def __init__(self, store: RequestStore, quota: RedisQuota) -> None:
+    def __init__(self, store: RequestStore, quota: Quota) -> None:
         self.store = store
         self.quota = quota
 
@@ -69,7 +69,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     names = TopicNames(settings.kafka.topic_prefix)
     async with connect(settings.redis) as redis, running_producer(settings.kafka) as producer:
         sink = ResultsSink(
-            RequestStore(redis, settings.redis.ttl_s), RedisQuota(redis, settings.quota.lease_s)
+            RedisRequestStore(redis, settings.redis.ttl_s),
+            RedisQuota(redis, settings.quota.lease_s),
         )
         spec = WorkerSpec("results", [names.results], "aib-results", sink.on_result, 512)
         await run_service(settings, producer, [spec], stop)

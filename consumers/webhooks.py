@@ -23,7 +23,7 @@ from aibroker.runtime.service import WorkerSpec, run_service
 from aibroker.settings import Settings, WebhookSettings
 from aibroker.stores.cache import TtlCache
 from aibroker.stores.redis import connect
-from aibroker.stores.tenants import Tenant, TenantStore, active_endpoints
+from aibroker.stores.tenants import RedisTenantStore, Tenant, TenantStore, active_endpoints
 from aibroker.stores.webhook_log import RedisWebhookLog, WebhookLog
 from aibroker.telemetry import metrics
 from aibroker.webhook_rules import (
@@ -152,7 +152,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         deliverer = Deliverer(
             Publisher(producer, names),
             RedisWebhookLog(redis, settings.redis.ttl_s),
-            TenantStore(redis),
+            RedisTenantStore(redis),
             settings.webhooks,
             settings.quota.cache_ttl_s,
         )

@@ -7,7 +7,7 @@ from aibroker.errors import ModelNotAllowed
 from aibroker.limits import Limits
 from aibroker.stores.cache import TtlCache
 from aibroker.stores.keys import KeyStore
-from aibroker.stores.quota import RedisQuota, Verdict, estimate_tokens
+from aibroker.stores.quota import Quota, Verdict, estimate_tokens
 from aibroker.stores.tenants import Tenant, TenantStore, model_allowed
 from schemas.envelopes import Request
 
@@ -15,7 +15,7 @@ from schemas.envelopes import Request
 class Admission:
     def __init__(
         self,
-        quota: RedisQuota,
+        quota: Quota,
         tenants: TenantStore,
         keys: KeyStore,
         *,

@@ -10,11 +10,11 @@ from aibroker.kafka.publisher import Publisher
 from aibroker.routes import build_route_table
 from aibroker.runtime.service import WorkerSpec, run_service
 from aibroker.settings import Settings
-from aibroker.stores.breaker import BreakerPolicy, Breakers
-from aibroker.stores.keys import KeyStore
+from aibroker.stores.breaker import BreakerPolicy, RedisBreakers
+from aibroker.stores.keys import RedisKeyStore
 from aibroker.stores.quota import RedisQuota
 from aibroker.stores.redis import connect
-from aibroker.stores.tenants import TenantStore
+from aibroker.stores.tenants import RedisTenantStore
 from dispatcher.admission import Admission
 from dispatcher.health import HealthView, watched_topics
 from dispatcher.lanes import LaneGate
@@ -35,12 +35,14 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     ):
         gate = Admission(
             RedisQuota(redis, settings.quota.lease_s),
-            TenantStore(redis),
-            KeyStore(redis),
+            RedisTenantStore(redis),
+            RedisKeyStore(redis),
             cache_ttl_s=settings.quota.cache_ttl_s,
             default_completion_tokens=settings.quota.default_completion_tokens,
         )
-        breakers = Breakers(redis, BreakerPolicy.of(settings.breaker), settings.kafka.topic_prefix)
+        breakers = RedisBreakers(
+            redis, BreakerPolicy.of(settings.breaker), settings.kafka.topic_prefix
+        )
         health = HealthView(breakers, lags, watched_topics(routes, names), cfg.health_refresh_s)
         lanes = LaneGate(cfg.batch_yield_ms / 1000)
         dispatcher = Dispatcher(

@@ -18,13 +18,13 @@ from aibroker.routes import RouteTable
 from aibroker.settings import Settings
 from aibroker.stores.batches import BatchStore, RedisBatchStore
 from aibroker.stores.cache import TtlCache
-from aibroker.stores.files import Files, file_store
-from aibroker.stores.idempotency import IdempotencyStore
-from aibroker.stores.keys import CachedKeys, KeyStore
-from aibroker.stores.quota import RedisQuota
+from aibroker.stores.files import Files, RedisFiles, file_store
+from aibroker.stores.idempotency import RedisIdempotencyStore
+from aibroker.stores.keys import CachedKeys, KeyStore, RedisKeyStore
+from aibroker.stores.quota import Quota, RedisQuota
 from aibroker.stores.redis import connect
-from aibroker.stores.results import RequestStore
-from aibroker.stores.tenants import Tenant, TenantStore, seed
+from aibroker.stores.results import RedisRequestStore
+from aibroker.stores.tenants import RedisTenantStore, Tenant, TenantStore, seed
 from aibroker.stores.webhook_log import RedisWebhookLog, WebhookLog
 from ingress.replies import CompletionNotices, ReplyListener
 from ingress.submission import Submission
@@ -47,7 +47,7 @@ class Services:
     key_store: KeyStore
     tenant_store: TenantStore
     tenants: TtlCache[Tenant | None]
-    quota: RedisQuota
+    quota: Quota
     files: Files
     batches: BatchStore
     webhook_log: WebhookLog
@@ -74,7 +74,7 @@ async def open_services(
         await reply_consumer.start()
         ttl_s = settings.redis.ttl_s
         publisher = Publisher(producer, names)
-        key_store, tenant_store = KeyStore(redis), TenantStore(redis)
+        key_store, tenant_store = RedisKeyStore(redis), RedisTenantStore(redis)
         if settings.tenants_file:
             seeded = await seed(settings.tenants_file, tenant_store, key_store)
             log.info("seeded %d tenants from %s", seeded, settings.tenants_file)
@@ -82,8 +82,8 @@ async def open_services(
         notices = CompletionNotices(redis)
         submission = Submission(
             publisher,
-            RequestStore(redis, ttl_s),
-            IdempotencyStore(redis, ttl_s),
+            RedisRequestStore(redis, ttl_s),
+            RedisIdempotencyStore(redis, ttl_s),
             replies,
             notices,
             names,
@@ -102,7 +102,7 @@ async def open_services(
             tenant_store=tenant_store,
             tenants=TtlCache(tenant_store.get, settings.quota.cache_ttl_s),
             quota=RedisQuota(redis, settings.quota.lease_s),
-            files=Files(redis, file_store(settings.batch)),
+            files=RedisFiles(redis, file_store(settings.batch)),
             batches=RedisBatchStore(redis, ttl_s),
             webhook_log=RedisWebhookLog(redis, ttl_s),
         )

@@ -29,7 +29,7 @@ from redis.asyncio import Redis
 
 from aibroker.kafka.clients import make_consumer, make_producer
 from aibroker.limits import Limits
-from aibroker.stores.tenants import Tenant, TenantStore
+from aibroker.stores.tenants import RedisTenantStore, Tenant
 from loadtest.bench import cpu_seconds, update_readme
 from loadtest.driver import Run
 from loadtest.stack import Stack, bench_stack
@@ -96,7 +96,7 @@ async def _limit_tenant(stack: Stack) -> None:
     redis = Redis.from_url(stack.redis_url, decode_responses=True)
     try:
         big = Limits(rpm=10_000_000, tpm=10_000_000_000, concurrency=1_000_000)
-        await TenantStore(redis).put(Tenant(name="bench", limits=big))
+        await RedisTenantStore(redis).put(Tenant(name="bench", limits=big))
     finally:
         await redis.aclose()
 

@@ -28,9 +28,9 @@ from aibroker.settings import (
     child_environment,
     group_environment,
 )
-from aibroker.stores.keys import KeyStore, generate_key
+from aibroker.stores.keys import RedisKeyStore, generate_key
 from aibroker.stores.redis import connect
-from aibroker.stores.tenants import Tenant, TenantStore, new_webhook_secret
+from aibroker.stores.tenants import RedisTenantStore, Tenant, new_webhook_secret
 from topics.apply import apply_topics
 from topics.catalog import TopicNames, catalogue
 
@@ -235,8 +235,8 @@ async def _services(settings: Settings, children: list[ChildSpec], stop: asyncio
 async def _dev_tenant(redis_settings: RedisSettings, key: str | None) -> tuple[str, str]:
     """The `dev` tenant's key, and its webhook secret (made the first time)."""
     async with connect(redis_settings) as redis:
-        plaintext, _ = await KeyStore(redis).add("dev", key)
-        tenants = TenantStore(redis)
+        plaintext, _ = await RedisKeyStore(redis).add("dev", key)
+        tenants = RedisTenantStore(redis)
         tenant = await tenants.get("dev") or Tenant(name="dev")
         if not tenant.webhook_secrets:
             tenant.webhook_secrets = [new_webhook_secret()]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from redis.asyncio import Redis
 
@@ -90,7 +91,26 @@ def state_at(stored: str | None, opened: float, now: float, cooldown_s: float) -
     return State.CLOSED
 
 
-class Breakers:
+class Breakers(Protocol):
+    """Circuit breakers per target, shared by every pool and dispatcher."""
+
+    policy: BreakerPolicy
+
+    async def record(self, target: Target, ok: bool, now: float) -> bool:
+        """A pool's call on `target` went well (or failed on the provider's side); True when
+        this failure opened the breaker."""
+        ...
+
+    async def states(self, now: float) -> dict[str, State]:
+        """Every known target's state, by `provider/model`."""
+        ...
+
+    async def claim_probe(self, target: Target) -> bool:
+        """True for the one caller that may send the next probe to a half-open target."""
+        ...
+
+
+class RedisBreakers:
     def __init__(self, redis: Redis, policy: BreakerPolicy, namespace: str) -> None:
         self._redis = redis
         self.policy = policy

@@ -8,6 +8,7 @@ afterwards. A retry is a new attempt, so it is never mistaken for a duplicate.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Protocol
 
 from redis.asyncio import Redis
 
@@ -56,7 +57,22 @@ return 0
 """
 
 
-class ClaimStore:
+class ClaimStore(Protocol):
+    """Who works on an attempt of a request, and which attempts are done."""
+
+    async def acquire(self, request_id: str, attempt: int, owner: str, tenant: str) -> Claim:
+        """Claim the attempt; on success the request's state also becomes `running` (one
+        round trip), unless it has already ended. A cancelled request is never claimed."""
+        ...
+
+    async def renew(self, request_id: str, attempt: int, owner: str) -> bool: ...
+
+    async def release(self, request_id: str, attempt: int, owner: str) -> None: ...
+
+    async def mark_done(self, request_id: str, attempt: int) -> None: ...
+
+
+class RedisClaimStore:
     def __init__(self, redis: Redis, *, lease_s: float, done_ttl_s: int) -> None:
         self._redis = redis
         self._lease_ms = int(lease_s * 1000)

@@ -95,7 +95,23 @@ def file_store(settings: BatchSettings) -> FileStore:
     return LocalFileStore(settings.files_dir)
 
 
-class Files:
+class Files(Protocol):
+    """File records (bytes in a FileStore), by id and tenant."""
+
+    store: FileStore
+
+    async def put(
+        self, file_id: str, tenant: str, filename: str, purpose: str, data: bytes
+    ) -> FileRecord: ...
+
+    async def get(self, file_id: str, tenant: str) -> FileRecord | None:
+        """The tenant's file; None for another tenant's (as for a missing one)."""
+        ...
+
+    async def delete(self, record: FileRecord) -> None: ...
+
+
+class RedisFiles:
     """Records in Redis, bytes in the store."""
 
     def __init__(self, redis: Redis, store: FileStore) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from redis.asyncio import Redis
@@ -40,7 +40,19 @@ def fingerprint(endpoint: str, body: dict[str, Any]) -> str:
     return hashlib.sha256(endpoint.encode() + b"\0" + canonical).hexdigest()[:32]
 
 
-class IdempotencyStore:
+class IdempotencyStore(Protocol):
+    """Idempotency-Key to request id, per tenant, with the body's fingerprint."""
+
+    async def reserve(self, tenant: str, key: str, request_id: str, body_print: str) -> Reservation:
+        """Atomically bind the key to `request_id` unless it is bound already."""
+        ...
+
+    async def forget(self, tenant: str, key: str, request_id: str, body_print: str) -> None:
+        """Undo a binding whose request could not be written (so a retry can succeed)."""
+        ...
+
+
+class RedisIdempotencyStore:
     def __init__(self, redis: Redis, ttl_s: int) -> None:
         self._ttl_s = ttl_s
         self._reserve = redis.register_script(_RESERVE)

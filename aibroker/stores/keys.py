@@ -6,6 +6,7 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from redis.asyncio import Redis
 
@@ -43,7 +44,36 @@ class KeyRecord:
     limits: Limits
 
 
-class KeyStore:
+class KeyStore(Protocol):
+    """API keys by their SHA-256, and their records by id."""
+
+    async def add(
+        self, tenant: str, key: str | None = None, *, limits: Limits | None = None
+    ) -> tuple[str, KeyInfo]:
+        """Store a key (a new random one unless given); returns the plaintext and its record.
+        Adding a key that exists already returns its record (so a fixed dev key is stable)."""
+        ...
+
+    async def add_hashed(
+        self, tenant: str, digest: str, prefix: str, limits: Limits | None = None
+    ) -> KeyInfo:
+        """Store a key known only by its SHA-256 (as the tenants file gives it)."""
+        ...
+
+    async def lookup(self, key: str) -> KeyInfo | None: ...
+
+    async def lookup_hashed(self, digest: str) -> KeyInfo | None: ...
+
+    async def record(self, key_id: str) -> KeyRecord | None: ...
+
+    async def list(self, tenant: str) -> list[KeyRecord]: ...
+
+    async def revoke(self, key_id: str) -> KeyRecord | None:
+        """The key stops authenticating (within the ingress cache's TTL); its record stays."""
+        ...
+
+
+class RedisKeyStore:
     """`aib:key:{sha256}` → the key's tenant (the lookup); `aib:keyid:{id}` → its record;
     `aib:tenant:{tenant}:keys` → the tenant's key ids."""
 

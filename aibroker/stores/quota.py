@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
@@ -144,6 +144,31 @@ def to_nano(usd: Decimal) -> int:
 
 def month(now: float) -> str:
     return time.strftime("%Y%m", time.gmtime(now))
+
+
+class Quota(Protocol):
+    """Quota admission and settlement, atomic across every dispatcher replica."""
+
+    async def admit(
+        self,
+        request_id: str,
+        scopes: list[tuple[str, Limits]],
+        tokens: int,
+        now: float,
+    ) -> Verdict:
+        """Charge the request to every scope (`("t:acme", limits)`, `("k:key_1", limits)`) if
+        it fits them all, else charge nothing and say which limit it hit."""
+        ...
+
+    async def settle(
+        self, request_id: str, tokens: int | None, cost: Decimal | None, now: float
+    ) -> bool:
+        """Release the request's admission; True the first time only."""
+        ...
+
+    async def in_flight(self, scope: str, now: float) -> int: ...
+
+    async def spend(self, scope: str, now: float) -> Decimal: ...
 
 
 class RedisQuota:

@@ -7,6 +7,7 @@ The first terminal result stored for an id wins; later ones are dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from redis.asyncio import Redis
 
@@ -52,7 +53,31 @@ class RequestState:
     result: Result | None
 
 
-class RequestStore:
+class RequestStore(Protocol):
+    """Request states and terminal results (the first for an id wins), and cancel flags."""
+
+    async def advance(self, request_id: str, tenant: str, status: Status) -> bool:
+        """Move a request to a non-terminal status, unless it has already ended."""
+        ...
+
+    async def request_cancel(self, request_id: str) -> bool:
+        """Flag a request that has not ended as cancelled (pools check the flag when they
+        claim it, and abort it if it is running); False when it has already ended."""
+        ...
+
+    async def cancel_all(self, request_ids: list[str]) -> None:
+        """`request_cancel` for many requests at once (a cancelled or expired batch's lines,
+        those not yet fed included: the flag waits for them)."""
+        ...
+
+    async def finish(self, result: Result) -> bool:
+        """Store a terminal result; True if it was the first for this id."""
+        ...
+
+    async def get(self, request_id: str) -> RequestState | None: ...
+
+
+class RedisRequestStore:
     def __init__(self, redis: Redis, ttl_s: int) -> None:
         self._redis = redis
         self._ttl_s = ttl_s

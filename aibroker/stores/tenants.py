@@ -7,6 +7,7 @@ import base64
 import fnmatch
 import secrets
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -59,7 +60,23 @@ def model_allowed(tenant: Tenant | None, model: str) -> bool:
     return any(fnmatch.fnmatchcase(model, pattern) for pattern in tenant.models)
 
 
-class TenantStore:
+class TenantStore(Protocol):
+    """Tenants by name."""
+
+    async def put(self, tenant: Tenant) -> None: ...
+
+    async def get(self, name: str) -> Tenant | None: ...
+
+    async def list(self) -> list[Tenant]: ...
+
+    async def disable_endpoint(self, name: str, url: str, now: float) -> None:
+        """An endpoint answered 410 Gone: stop delivering to it."""
+        ...
+
+    async def delete(self, name: str) -> bool: ...
+
+
+class RedisTenantStore:
     """`aib:tenant:{name}` → the tenant as JSON; `aib:tenants` → every name."""
 
     def __init__(self, redis: Redis) -> None:

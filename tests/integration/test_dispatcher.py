@@ -20,10 +20,10 @@ from aibroker.kafka.publisher import DEST_HEADER, DUE_HEADER, Publisher
 from aibroker.limits import Limits
 from aibroker.routes import ProviderConfig, Route, RouteTable, RouteTarget
 from aibroker.settings import Settings
-from aibroker.stores.breaker import BreakerPolicy, Breakers
-from aibroker.stores.keys import KeyStore
+from aibroker.stores.breaker import BreakerPolicy, RedisBreakers
+from aibroker.stores.keys import RedisKeyStore
 from aibroker.stores.quota import RedisQuota
-from aibroker.stores.tenants import Tenant, TenantStore
+from aibroker.stores.tenants import RedisTenantStore, Tenant
 from dispatcher.admission import Admission
 from dispatcher.health import HealthView
 from dispatcher.lanes import LaneGate
@@ -72,11 +72,11 @@ async def dispatcher(
 ) -> AsyncIterator[Dispatcher]:
     producer = make_producer(settings.kafka)
     await producer.start()
-    breakers = Breakers(redis, BREAKERS, settings.kafka.topic_prefix)
+    breakers = RedisBreakers(redis, BREAKERS, settings.kafka.topic_prefix)
     gate = Admission(
         RedisQuota(redis, lease_s=60),
-        TenantStore(redis),
-        KeyStore(redis),
+        RedisTenantStore(redis),
+        RedisKeyStore(redis),
         cache_ttl_s=0.0,
         default_completion_tokens=16,
     )
@@ -139,7 +139,7 @@ async def test_async_work_over_its_quota_waits_in_a_delay_topic(
 ) -> None:
     first, second = request(), request()
     second = second.model_copy(update={"tenant": first.tenant})
-    await TenantStore(redis).put(Tenant(name=first.tenant, limits=Limits(rpm=1)))
+    await RedisTenantStore(redis).put(Tenant(name=first.tenant, limits=Limits(rpm=1)))
     await dispatcher.on_request(record(first, first.id))
     await dispatcher.on_request(record(second, second.id))
     found = by_topic(await read(listen, 2))

@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from aibroker.devstack.embedded import free_port
-from aibroker.stores.files import Files, FileStore, LocalFileStore, S3FileStore
+from aibroker.stores.files import FileStore, LocalFileStore, RedisFiles, S3FileStore
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,7 @@ async def store(
 
 
 async def test_a_file_is_written_read_and_deleted(store: FileStore, redis: Redis) -> None:
-    files = Files(redis, store)
+    files = RedisFiles(redis, store)
     data = b'{"custom_id": "a"}\n' * 1000
     record = await files.put(f"file-{uuid.uuid4().hex}", "t1", "in.jsonl", "batch", data)
     assert record.bytes == len(data)

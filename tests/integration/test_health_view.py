@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from aibroker.kafka.clients import running_producer
 from aibroker.kafka.lag import lag_reader
 from aibroker.settings import Settings
-from aibroker.stores.breaker import BreakerPolicy, Breakers
+from aibroker.stores.breaker import BreakerPolicy, RedisBreakers
 from dispatcher.health import HealthView, Watched
 from schemas.envelopes import Target
 from topics.apply import apply_topics
@@ -24,7 +24,7 @@ OTHER = Target(provider="openai", model="x")
 async def test_dispatches_count_until_the_next_lag_read(settings: Settings, redis: Redis) -> None:
     topic = f"{settings.kafka.topic_prefix}dispatch.embed.m"
     await apply_topics(settings.kafka, [TopicSpec(topic, 1, 3_600_000, "k", (), ())])
-    breakers = Breakers(redis, BreakerPolicy.of(settings.breaker), settings.kafka.topic_prefix)
+    breakers = RedisBreakers(redis, BreakerPolicy.of(settings.breaker), settings.kafka.topic_prefix)
     async with lag_reader(settings.kafka) as lags:
         view = HealthView(breakers, lags, [Watched("embed/m", topic, "pool-m")], refresh_s=1)
         assert (await view.refresh()).lag(LOCAL) == 0

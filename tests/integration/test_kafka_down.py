@@ -13,9 +13,9 @@ from aibroker.errors import Unavailable
 from aibroker.kafka.clients import make_consumer, make_producer
 from aibroker.kafka.publisher import Publisher
 from aibroker.settings import KafkaSettings
-from aibroker.stores.idempotency import IdempotencyStore
+from aibroker.stores.idempotency import RedisIdempotencyStore
 from aibroker.stores.keys import KeyInfo
-from aibroker.stores.results import RequestStore
+from aibroker.stores.results import RedisRequestStore
 from ingress.replies import CompletionNotices, ReplyListener
 from ingress.submission import Submission
 from schemas.envelopes import Kind, Mode
@@ -35,8 +35,8 @@ async def test_submit_refuses_when_kafka_is_gone(tmp_path: Path, redis: Redis) -
         replies = make_consumer(settings, group_id=None)
         submitter = Submission(
             Publisher(producer, names),
-            RequestStore(redis, 60),
-            IdempotencyStore(redis, 60),
+            RedisRequestStore(redis, 60),
+            RedisIdempotencyStore(redis, 60),
             ReplyListener(replies, "down.replies.x"),  # never started: no sync call here
             CompletionNotices(redis),
             names,
@@ -55,6 +55,6 @@ async def test_submit_refuses_when_kafka_is_gone(tmp_path: Path, redis: Redis) -
         assert time.monotonic() - started < 5
         assert caught.value.http_status == 503
         assert caught.value.retry_after
-        assert await RequestStore(redis, 60).get(refused.id) is None  # never recorded
+        assert await RedisRequestStore(redis, 60).get(refused.id) is None  # never recorded
         await producer.stop()
         await replies.stop()

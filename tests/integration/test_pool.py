@@ -18,8 +18,8 @@ from aibroker.kafka.clients import decode, make_consumer, make_producer
 from aibroker.kafka.publisher import Publisher
 from aibroker.prices import PriceTable
 from aibroker.settings import Settings
-from aibroker.stores.breaker import BreakerPolicy, Breakers
-from aibroker.stores.claims import ClaimStore
+from aibroker.stores.breaker import BreakerPolicy, RedisBreakers
+from aibroker.stores.claims import RedisClaimStore
 from consumers.engine import Completion
 from consumers.pool import Pool
 from schemas.envelopes import Kind, Request, Result, Status, Target
@@ -100,13 +100,13 @@ async def make_pool(
     await producer.start()
 
     def factory(engine: CountingEngine, lease_s: float = 5.0) -> Pool:
-        claims = ClaimStore(redis, lease_s=lease_s, done_ttl_s=60)
+        claims = RedisClaimStore(redis, lease_s=lease_s, done_ttl_s=60)
         return Pool(
             engine,
             Publisher(producer, names),
             claims,
             PriceTable({}),
-            Breakers(redis, BREAKERS, "t."),
+            RedisBreakers(redis, BREAKERS, "t."),
             owner="o1",
             lease_s=lease_s,
         )
@@ -150,7 +150,9 @@ async def test_a_live_claim_elsewhere_is_waited_out(
     engine = CountingEngine()
     pool = make_pool(engine, lease_s=0.4)
     req = request()
-    await ClaimStore(redis, lease_s=0.4, done_ttl_s=60).acquire(req.id, 1, "crashed-owner", "t")
+    await RedisClaimStore(redis, lease_s=0.4, done_ttl_s=60).acquire(
+        req.id, 1, "crashed-owner", "t"
+    )
     started = time.monotonic()
     await asyncio.wait_for(pool.on_request(record(req)), 10)
     assert time.monotonic() - started >= 0.3  # it waited for the crashed owner's lease to lapse

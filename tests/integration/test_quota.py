@@ -13,10 +13,10 @@ import pytest
 from redis.asyncio import Redis
 
 from aibroker.limits import Limits
-from aibroker.stores.breaker import BreakerPolicy, Breakers, State
-from aibroker.stores.keys import KeyStore
+from aibroker.stores.breaker import BreakerPolicy, RedisBreakers, State
+from aibroker.stores.keys import RedisKeyStore
 from aibroker.stores.quota import RedisQuota
-from aibroker.stores.tenants import Tenant, TenantStore, seed
+from aibroker.stores.tenants import RedisTenantStore, Tenant, seed
 from schemas.envelopes import Target
 from tests.services import RedisService
 
@@ -144,7 +144,7 @@ POLICY = BreakerPolicy(window_s=30, min_calls=4, failure_rate=0.5, cooldown_s=10
 async def test_a_breaker_opens_on_failures_and_every_replica_sees_it(
     redis: Redis, replica: Redis
 ) -> None:
-    pool, dispatcher = Breakers(redis, POLICY, "t."), Breakers(replica, POLICY, "t.")
+    pool, dispatcher = RedisBreakers(redis, POLICY, "t."), RedisBreakers(replica, POLICY, "t.")
     target = Target(provider="p", model=uuid.uuid4().hex)
     name = f"p/{target.model}"
     assert not await pool.record(target, True, NOW)
@@ -154,13 +154,13 @@ async def test_a_breaker_opens_on_failures_and_every_replica_sees_it(
     assert (await dispatcher.states(NOW + 4))[name] is State.OPEN
     assert (await dispatcher.states(NOW + 14))[name] is State.HALF_OPEN
     assert await dispatcher.claim_probe(target)
-    assert not await Breakers(redis, POLICY, "t.").claim_probe(target)  # one probe at a time
+    assert not await RedisBreakers(redis, POLICY, "t.").claim_probe(target)  # one probe at a time
     assert not await pool.record(target, True, NOW + 15)  # the probe succeeded: closed
     assert (await dispatcher.states(NOW + 15))[name] is State.CLOSED
 
 
 async def test_a_failed_probe_opens_the_breaker_again(redis: Redis) -> None:
-    breakers = Breakers(redis, POLICY, "t.")
+    breakers = RedisBreakers(redis, POLICY, "t.")
     target = Target(provider="p", model=uuid.uuid4().hex)
     for i in range(4):
         await breakers.record(target, False, NOW + i)
@@ -169,7 +169,7 @@ async def test_a_failed_probe_opens_the_breaker_again(redis: Redis) -> None:
 
 
 async def test_failures_spread_over_windows_do_not_open(redis: Redis) -> None:
-    breakers = Breakers(redis, POLICY, "t.")
+    breakers = RedisBreakers(redis, POLICY, "t.")
     target = Target(provider="p", model=uuid.uuid4().hex)
     for i in range(12):  # one failure in two, but only 3 calls per 30 s window
         assert not await breakers.record(target, i % 2 == 0, NOW + i * 10)
@@ -185,7 +185,7 @@ async def test_tenants_file_seeds_tenants_and_hashed_keys(redis: Redis, tmp_path
         f"    models: ['mock/*']\n    keys:\n      - {{sha256: {digest}, prefix: aib_x, "
         "limits: {concurrency: 2}}\n"
     )
-    tenants, keys = TenantStore(redis), KeyStore(redis)
+    tenants, keys = RedisTenantStore(redis), RedisKeyStore(redis)
     assert await seed(path, tenants, keys) == 1
     assert await seed(path, tenants, keys) == 1  # idempotent: every ingress seeds
     found = await tenants.get(name)

@@ -10,9 +10,9 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from aibroker.stores.claims import Claim, ClaimStore
-from aibroker.stores.keys import CachedKeys, KeyStore, hash_key
-from aibroker.stores.results import DONE_CHANNEL, RequestStore
+from aibroker.stores.claims import Claim, RedisClaimStore
+from aibroker.stores.keys import CachedKeys, RedisKeyStore, hash_key
+from aibroker.stores.results import DONE_CHANNEL, RedisRequestStore
 from schemas.envelopes import Result, Status
 
 pytestmark = pytest.mark.integration
@@ -29,7 +29,7 @@ def result(request_id: str, status: Status = Status.SUCCEEDED, text: str = "a") 
 
 
 async def test_first_terminal_result_wins_and_is_announced(redis: Redis) -> None:
-    store = RequestStore(redis, ttl_s=60)
+    store = RedisRequestStore(redis, ttl_s=60)
     request_id = rid()
     async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
         await pubsub.subscribe(DONE_CHANNEL)
@@ -53,7 +53,7 @@ async def test_first_terminal_result_wins_and_is_announced(redis: Redis) -> None
 
 
 async def test_a_late_status_never_overwrites_a_terminal_one(redis: Redis) -> None:
-    store = RequestStore(redis, ttl_s=60)
+    store = RedisRequestStore(redis, ttl_s=60)
     request_id = rid()
     await store.finish(result(request_id))
     assert not await store.advance(request_id, "t1", Status.RUNNING)
@@ -63,11 +63,11 @@ async def test_a_late_status_never_overwrites_a_terminal_one(redis: Redis) -> No
 
 
 async def test_unknown_request_has_no_state(redis: Redis) -> None:
-    assert await RequestStore(redis, ttl_s=60).get(rid()) is None
+    assert await RedisRequestStore(redis, ttl_s=60).get(rid()) is None
 
 
 async def test_claims_one_owner_per_attempt(redis: Redis) -> None:
-    claims = ClaimStore(redis, lease_s=0.5, done_ttl_s=60)
+    claims = RedisClaimStore(redis, lease_s=0.5, done_ttl_s=60)
     request_id = rid()
     assert await claims.acquire(request_id, 1, "a", "t1") is Claim.ACQUIRED
     assert await claims.acquire(request_id, 1, "b", "t1") is Claim.BUSY
@@ -78,8 +78,8 @@ async def test_claims_one_owner_per_attempt(redis: Redis) -> None:
 
 
 async def test_acquiring_marks_the_request_running_unless_it_ended(redis: Redis) -> None:
-    claims = ClaimStore(redis, lease_s=5, done_ttl_s=60)
-    store = RequestStore(redis, ttl_s=60)
+    claims = RedisClaimStore(redis, lease_s=5, done_ttl_s=60)
+    store = RedisRequestStore(redis, ttl_s=60)
     running, ended = rid(), rid()
     await store.advance(running, "t1", Status.QUEUED)
     await store.finish(result(ended))
@@ -90,7 +90,7 @@ async def test_acquiring_marks_the_request_running_unless_it_ended(redis: Redis)
 
 
 async def test_a_lapsed_lease_can_be_taken_over(redis: Redis) -> None:
-    claims = ClaimStore(redis, lease_s=0.2, done_ttl_s=60)
+    claims = RedisClaimStore(redis, lease_s=0.2, done_ttl_s=60)
     request_id = rid()
     assert await claims.acquire(request_id, 1, "dead", "t1") is Claim.ACQUIRED
     await asyncio.sleep(0.3)
@@ -101,7 +101,7 @@ async def test_a_lapsed_lease_can_be_taken_over(redis: Redis) -> None:
 
 
 async def test_keys_are_stored_hashed_and_looked_up(redis: Redis) -> None:
-    keys = KeyStore(redis)
+    keys = RedisKeyStore(redis)
     plaintext, info = await keys.add(f"tenant-{uuid.uuid4().hex[:6]}")
     assert plaintext.startswith("aib_")
     assert info.prefix == plaintext[:10]
@@ -114,8 +114,8 @@ async def test_keys_are_stored_hashed_and_looked_up(redis: Redis) -> None:
 
 
 async def test_cached_keys_survive_a_redis_outage(redis: Redis) -> None:
-    plaintext, info = await KeyStore(redis).add("t-cache")
-    store = KeyStore(redis)
+    plaintext, info = await RedisKeyStore(redis).add("t-cache")
+    store = RedisKeyStore(redis)
     cached = CachedKeys(store, ttl_s=0.0)  # always asks Redis
     assert await cached.lookup(plaintext) == info
     dead = Redis.from_url(
@@ -131,7 +131,7 @@ async def test_cached_keys_survive_a_redis_outage(redis: Redis) -> None:
 
 
 async def test_adding_an_existing_key_is_idempotent(redis: Redis) -> None:
-    keys = KeyStore(redis)
+    keys = RedisKeyStore(redis)
     tenant = f"t-{uuid.uuid4().hex[:6]}"
     fixed = f"aib_fixed_{uuid.uuid4().hex}"
     _, first = await keys.add(tenant, fixed)

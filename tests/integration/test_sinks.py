@@ -23,10 +23,15 @@ from aibroker.kafka.publisher import DEST_HEADER, Publisher
 from aibroker.limits import Limits
 from aibroker.settings import BatchSettings, Settings, WebhookSettings
 from aibroker.stores.batches import RedisBatchStore
-from aibroker.stores.files import Files, file_store
+from aibroker.stores.files import RedisFiles, file_store
 from aibroker.stores.quota import RedisQuota
-from aibroker.stores.results import RequestStore
-from aibroker.stores.tenants import Endpoint, Tenant, TenantStore, new_webhook_secret
+from aibroker.stores.results import RedisRequestStore
+from aibroker.stores.tenants import (
+    Endpoint,
+    RedisTenantStore,
+    Tenant,
+    new_webhook_secret,
+)
 from aibroker.stores.webhook_log import RedisWebhookLog
 from consumers.batches import BatchRunner
 from consumers.results_sink import ResultsSink
@@ -84,7 +89,7 @@ def result(status: Status = Status.SUCCEEDED, **fields: object) -> Result:
 
 
 async def test_the_sink_keeps_the_first_result_and_frees_the_slot(redis: Redis) -> None:
-    store, quota = RequestStore(redis, 60), RedisQuota(redis, lease_s=60)
+    store, quota = RedisRequestStore(redis, 60), RedisQuota(redis, lease_s=60)
     sink = ResultsSink(store, quota)
     first = result(cost_usd=Decimal("0.25"))
     scopes = [(f"t:{first.tenant}", Limits(concurrency=1))]
@@ -129,7 +134,7 @@ async def receiver() -> AsyncIterator[tuple[str, list[web.Request], list[bytes]]
 async def deliverer(publisher: Publisher, redis: Redis) -> Deliverer:
     settings = WebhookSettings(allow_http=True, allow=["127.0.0.0/8"], schedule_s=[5.0, 60.0])
     return Deliverer(
-        publisher, RedisWebhookLog(redis, 60), TenantStore(redis), settings, cache_ttl_s=0.0
+        publisher, RedisWebhookLog(redis, 60), RedisTenantStore(redis), settings, cache_ttl_s=0.0
     )
 
 
@@ -141,7 +146,7 @@ async def test_a_result_is_announced_once_signed(
     url, seen, bodies = receiver
     secret = new_webhook_secret()
     done = result(webhook=Webhook(url=url))
-    await TenantStore(redis).put(Tenant(name=done.tenant, webhook_secrets=[secret]))
+    await RedisTenantStore(redis).put(Tenant(name=done.tenant, webhook_secrets=[secret]))
     await deliverer.on_result(record(done, done.id))
     await deliverer.on_result(record(done, done.id))  # redelivered: its message is made already
     assert len(seen) == 1
@@ -160,7 +165,9 @@ async def test_a_failed_delivery_is_retried_through_a_delay_topic(
 ) -> None:
     url, seen, _ = receiver
     done = result(webhook=Webhook(url=url), response={"fail": True})
-    await TenantStore(redis).put(Tenant(name=done.tenant, webhook_secrets=[new_webhook_secret()]))
+    await RedisTenantStore(redis).put(
+        Tenant(name=done.tenant, webhook_secrets=[new_webhook_secret()])
+    )
     await deliverer.on_result(record(done, done.id))
     [held] = await read(listen, 1)
     assert held.topic.startswith(names.retry(""))
@@ -179,10 +186,10 @@ async def runner(publisher: Publisher, redis: Redis, tmp_path: Path) -> BatchRun
     settings = BatchSettings(files_dir=tmp_path, expand_per_s=10_000.0)
     return BatchRunner(
         publisher,
-        RequestStore(redis, 60),
-        TenantStore(redis),
+        RedisRequestStore(redis, 60),
+        RedisTenantStore(redis),
         RedisBatchStore(redis, 60),
-        Files(redis, file_store(settings)),
+        RedisFiles(redis, file_store(settings)),
         settings,
     )
 
@@ -190,7 +197,7 @@ async def runner(publisher: Publisher, redis: Redis, tmp_path: Path) -> BatchRun
 async def start_batch(runner: BatchRunner, redis: Redis, custom_ids: list[str]) -> Batch:
     tenant = tenant_name()
     hook = Endpoint(url="https://example.com/hook", events=["batch.completed"])
-    await TenantStore(redis).put(Tenant(name=tenant, webhooks=[hook]))
+    await RedisTenantStore(redis).put(Tenant(name=tenant, webhooks=[hook]))
     lines = [
         {
             "custom_id": c,
