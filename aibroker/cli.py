@@ -18,13 +18,13 @@ from aibroker.telemetry.logs import setup_logging
 
 
 def _service(run: Callable[[Settings, asyncio.Event], Awaitable[None]], settings: Settings) -> None:
-    from aibroker.runtime.service import stop_on_signals
+    from aibroker.runtime.service import EXIT_MARGIN_S, stop_on_signals
     from aibroker.telemetry.metrics import serve
 
     serve(settings.metrics.port, settings.metrics.host)
 
     async def main() -> None:
-        await run(settings, stop_on_signals())
+        await run(settings, stop_on_signals(settings.consumer.drain_timeout_s + EXIT_MARGIN_S))
 
     uvloop.run(main())
 

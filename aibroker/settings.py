@@ -33,6 +33,16 @@ class RedisSettings(SettingsGroup):
     """Lifetime of request state and results in Redis (seconds)."""
     max_connections: int = 64
     """Connections one process keeps to Redis; beyond them callers queue for a free one."""
+    call_timeout_s: float = 1.0
+    """Deadline of a Redis call no client waits on (sinks, pools, the dispatcher's reads)."""
+    request_timeout_s: float = 0.1
+    """Deadline of a Redis call a client's HTTP request waits on (ingress: keys, tenants,
+    idempotency, request state); past it the request takes its degraded path."""
+    breaker_failures: int = 3
+    """Redis calls failing in a row (timed out, refused) after which a process treats Redis
+    as down: its calls fail at once, without waiting."""
+    breaker_cooldown_s: float = 2.0
+    """How long Redis is treated as down before one call probes it again."""
 
 
 class IngressSettings(SettingsGroup):

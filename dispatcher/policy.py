@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aibroker.errors import BrokerError, BudgetExhausted, QuotaExceeded
+from aibroker.errors import BrokerError, BudgetExhausted, QuotaExceeded, Unavailable
 from aibroker.stores.breaker import State
 from aibroker.stores.quota import Verdict
 from schemas.envelopes import ErrorInfo, Mode, Target
@@ -67,6 +67,23 @@ def admission(
     if deadline is not None and now + retry_after >= deadline:
         return Expire()
     return Wait(retry_after + jitter * max(retry_after, 1.0))
+
+
+QUOTA_UNKNOWN_WAIT_S = 10.0
+"""How long async and batch work waits when its quota cannot be checked (Redis down or hung)."""
+
+
+def without_quota(mode: Mode, deadline: float | None, now: float) -> Wait | Reject | Expire:
+    """What follows when the quota store cannot answer. Nothing is admitted unchecked (quota
+    guards money): a sync request is refused with 503 + Retry-After, its client retries;
+    async and batch work waits in a delay topic and is checked again, so the partition moves
+    on; work whose deadline comes first expires."""
+    if mode is Mode.SYNC:
+        refused = Unavailable("Quota cannot be checked right now; retry shortly.", retry_after=2)
+        return Reject(refused)
+    if deadline is not None and now + QUOTA_UNKNOWN_WAIT_S >= deadline:
+        return Expire()
+    return Wait(QUOTA_UNKNOWN_WAIT_S)
 
 
 @dataclass(frozen=True)

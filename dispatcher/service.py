@@ -40,9 +40,10 @@ from dispatcher.policy import (
     known_down,
     next_step,
     when_due,
+    without_quota,
 )
 from dispatcher.routing import Decision, choose_target
-from schemas.envelopes import Outcome, Request, Status
+from schemas.envelopes import Outcome, Request, Status, Target
 from schemas.terminal import cancelled_error, expired_error, terminal
 from topics.catalog import TopicNames
 
@@ -98,7 +99,12 @@ class Dispatcher:
         """Quota first (a request admitted before, redelivered or back from a wait, passes
         at once), then routing."""
         now = time.time()
-        checked = await self.gate.check(request, now)
+        try:
+            checked = await self.gate.check(request, now)
+        except RedisError as exc:
+            log.warning("quota of %s not checked (%r)", request.id, exc)
+            await self._unchecked(request, without_quota(request.mode, request.deadline, now))
+            return
         if isinstance(checked, BrokerError):
             await self.publisher.fail(request, checked)
             return
@@ -118,6 +124,13 @@ class Dispatcher:
         else:
             await self.route(request)
 
+    async def _unchecked(self, request: Request, step: Wait | Reject | Expire) -> None:
+        if isinstance(step, Wait):
+            metrics.QUOTA_WAITS.labels("unavailable").inc()
+            await self._hold(request, step.delay_s, self._lane(request))
+        else:
+            await self._end(request, step)
+
     async def route(self, request: Request, decision: Decision | None = None) -> None:
         """Send the request to a target (`decision`: the first choice, when the caller made it
         already), or hold it, or end it."""
@@ -127,7 +140,7 @@ class Dispatcher:
                 decision = choose_target(request, self.routes, time.time(), health, random.random())
             if not isinstance(decision, Dispatch) or not decision.probe:
                 break
-            if await self.breakers.claim_probe(decision.target):
+            if await self._claim_probe(decision.target):
                 break  # this request probes the half-open target
             taken = {**health.breakers, target_key(decision.target): State.OPEN}
             health = dataclasses.replace(health, breakers=taken)  # another has the probe
@@ -235,10 +248,19 @@ class Dispatcher:
         step = when_due(self.health.current.state(target) if target else State.CLOSED)
         if request is None or target is None or isinstance(step, SendOn):
             await self.publisher.forward_record(dest, record.value, record.key)
-        elif isinstance(step, ProbeFirst) and await self.breakers.claim_probe(target):
+        elif isinstance(step, ProbeFirst) and await self._claim_probe(target):
             await self.publisher.forward(dest, request.model_copy(update={"probe": True}))
         else:
             await self._around(request, dest)
+
+    async def _claim_probe(self, target: Target) -> bool:
+        """Whether this request probes the half-open target; with Redis down, no one does
+        (the target stays avoided until the breakers can be read again)."""
+        try:
+            return await self.breakers.claim_probe(target)
+        except RedisError as exc:
+            log.warning("probe of %s not claimed (%r)", target_key(target), exc)
+            return False
 
     def _retry_while_down(self, dest: str, value: bytes) -> Request | None:
         """The retry in `value` when some breaker is not closed (it may be its target's);

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from aibroker.routes import build_route_table
+from aibroker.runtime.service import EXIT_MARGIN_S, exit_after
 from aibroker.settings import Settings
 from ingress import (
     admin_api,
@@ -38,6 +39,9 @@ def create_app(settings: Settings) -> FastAPI:
         async with open_services(settings, routes, instance) as svc:
             app.state.services = svc
             yield
+            # uvicorn has drained the HTTP connections; closing the clients must not hang
+            # on a Kafka or Redis that is gone (a second signal exits at once, in uvicorn).
+            exit_after(EXIT_MARGIN_S * 2, "ingress was still closing its clients")
 
     app = FastAPI(
         title="aibroker",

@@ -19,6 +19,7 @@ from aibroker.settings import Settings
 from aibroker.stores.batches import BatchStore, RedisBatchStore
 from aibroker.stores.cache import TtlCache
 from aibroker.stores.files import Files, RedisFiles, file_store
+from aibroker.stores.guard import deadline
 from aibroker.stores.idempotency import RedisIdempotencyStore
 from aibroker.stores.keys import CachedKeys, KeyStore, RedisKeyStore
 from aibroker.stores.quota import Quota, RedisQuota
@@ -76,7 +77,8 @@ async def open_services(
         publisher = Publisher(producer, names)
         key_store, tenant_store = RedisKeyStore(redis), RedisTenantStore(redis)
         if settings.tenants_file:
-            seeded = await seed(settings.tenants_file, tenant_store, key_store)
+            with deadline(30.0):  # a start-up chore, not a request: give it time
+                seeded = await seed(settings.tenants_file, tenant_store, key_store)
             log.info("seeded %d tenants from %s", seeded, settings.tenants_file)
         replies = ReplyListener(reply_consumer, reply_spec.name)
         notices = CompletionNotices(redis)
@@ -89,6 +91,7 @@ async def open_services(
             names,
             reply_topic=reply_spec.name,
             produce_timeout_s=settings.kafka.request_timeout_ms / 1000 + 1,
+            redis_deadline_s=settings.redis.request_timeout_s,
         )
         svc = Services(
             settings=settings,

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from aibroker.errors import KeyReused, NotFound, PayloadTooLarge, Unavailable
 from aibroker.ids import new_id
 from aibroker.kafka.publisher import Publisher
+from aibroker.stores.guard import deadline
 from aibroker.stores.idempotency import IdempotencyStore, fingerprint
 from aibroker.stores.keys import KeyInfo
 from aibroker.stores.results import RequestState, RequestStore
@@ -51,6 +52,7 @@ class Submission:
         *,
         reply_topic: str,
         produce_timeout_s: float,
+        redis_deadline_s: float,
     ) -> None:
         self._publisher = publisher
         self._store = store
@@ -60,6 +62,8 @@ class Submission:
         self._names = names
         self._reply_topic = reply_topic
         self._produce_timeout_s = produce_timeout_s
+        self._redis_deadline_s = redis_deadline_s
+        """Every Redis call a client waits on here: past it, the request's degraded path."""
         self._background: set[asyncio.Task[None]] = set()
 
     def envelope(
@@ -93,6 +97,14 @@ class Submission:
     ) -> Response:
         """Write the request; with `wait_s`, wait that long for its result (sync), else 202.
         An Idempotency-Key that names an earlier request answers as that one instead."""
+        with deadline(self._redis_deadline_s):
+            return await self._submit_once(request, wait_s, idempotency_key)
+
+    async def _submit_once(
+        self, request: Request, wait_s: float | None, idempotency_key: str | None
+    ) -> Response:
+        """With Redis down or hung, a request with an Idempotency-Key is refused (503): it
+        could not be told from a repeat, and running it twice is what the key forbids."""
         if not idempotency_key:
             return await self._submit(request, wait_s)
         body_print = fingerprint(request.kind.endpoint, request.body)
@@ -188,9 +200,9 @@ class Submission:
     async def mark_queued(self, request: Request) -> None:
         """Best effort: Redis is a cache; the request is already safe in Kafka."""
         try:
-            async with asyncio.timeout(1.0):
+            with deadline(self._redis_deadline_s):
                 await self._store.advance(request.id, request.tenant, Status.QUEUED)
-        except (RedisError, TimeoutError) as exc:
+        except RedisError as exc:
             log.warning("could not record %s as queued (%r)", request.id, exc)
 
     async def _replay(
@@ -205,7 +217,8 @@ class Submission:
     async def state(self, request_id: str, tenant: str, *, known: bool = False) -> RequestState:
         """The caller's request, or 404 (also for another tenant's id). A `known` request (one
         an Idempotency-Key points to) may not be recorded yet: it reads as queued."""
-        state = await self._store.get(request_id)
+        with deadline(self._redis_deadline_s):
+            state = await self._store.get(request_id)
         if state is None and known:
             return RequestState(request_id, tenant, Status.QUEUED, None)
         if state is None or state.tenant != tenant:
@@ -235,7 +248,9 @@ class Submission:
         state = await self.state(request_id, tenant)
         if state.status.terminal:
             return state
-        if await self._store.request_cancel(request_id):
+        with deadline(self._redis_deadline_s):
+            flagged = await self._store.request_cancel(request_id)
+        if flagged:
             cancelled = Result(
                 id=request_id,
                 tenant=tenant,

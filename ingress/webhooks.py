@@ -8,6 +8,7 @@ from starlette.datastructures import Headers
 from aibroker.errors import InvalidRequest
 from aibroker.netguard import check_receiver, networks
 from aibroker.settings import WebhookSettings
+from aibroker.stores.guard import deadline
 from aibroker.stores.keys import KeyInfo
 from ingress.state import Services
 from schemas.envelopes import Webhook
@@ -30,7 +31,8 @@ async def request_webhook(
     if given is None:
         return None
     await check_webhook_url(given.url, svc.settings.webhooks, param)
-    tenant = await svc.tenants.get(caller.tenant)
+    with deadline(svc.settings.redis.request_timeout_s):
+        tenant = await svc.tenants.get(caller.tenant)
     if tenant is None or not tenant.webhook_secrets:
         raise InvalidRequest(
             f"Tenant '{caller.tenant}' has no webhook secret to sign with: an operator sets "

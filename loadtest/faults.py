@@ -5,6 +5,7 @@ can be cut."""
 from __future__ import annotations
 
 import contextlib
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -84,6 +85,54 @@ def redis(workdir: Path) -> Restartable:
 
 def redis_url(server: Restartable) -> str:
     return f"redis://{HOST}:{server.port}/0"
+
+
+@dataclass
+class TroubledRedis:
+    """A Redis reached through a TCP proxy: it can be frozen (SIGSTOP: what a partition, a
+    failover in progress or a stuck fork looks like to a client) and made to answer every
+    command late (the proxy holds each answer)."""
+
+    server: Restartable
+    proxy: Restartable
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.proxy.port}/0"
+
+    def start(self) -> None:
+        self.server.start()
+        self.proxy.start()
+
+    def freeze(self) -> None:
+        self._signal(self.server, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self._signal(self.server, signal.SIGCONT)
+
+    def slow(self) -> None:
+        self._signal(self.proxy, signal.SIGUSR1)
+
+    def fast(self) -> None:
+        self._signal(self.proxy, signal.SIGUSR2)
+
+    def stop(self) -> None:
+        self.thaw()
+        self.proxy.stop()
+        self.server.stop()
+
+    @staticmethod
+    def _signal(server: Restartable, sig: signal.Signals) -> None:
+        assert server.process is not None
+        server.process.send_signal(sig)
+
+
+def troubled_redis(workdir: Path, *, delay_ms: float = 500) -> TroubledRedis:
+    server = redis(workdir)
+    port = embedded.free_port()
+    argv = [sys.executable, "-m", "loadtest.tcpproxy", "--port", str(port)]
+    argv += ["--to", f"{HOST}:{server.port}", "--delay-ms", str(delay_ms)]
+    return TroubledRedis(server, Restartable("redis-proxy", argv, port, workdir / "proxy.log"))
 
 
 @dataclass

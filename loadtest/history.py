@@ -54,6 +54,15 @@ class Submitted:
 
 
 @dataclass(frozen=True)
+class Accept:
+    """One async submission's answer time: what a producer waits for its 202 (or refusal)."""
+
+    at: float
+    ms: float
+    accepted: bool
+
+
+@dataclass(frozen=True)
 class Refusal:
     status: int
     body: Any
@@ -75,6 +84,8 @@ class History:
     """The error a sync caller was answered with, by request id."""
     transport_errors: int = 0
     """Calls that got no HTTP answer at all (the ingress was down): never accepted."""
+    accepts: list[Accept] = field(default_factory=list)
+    """Every async submission's answer time."""
 
     # --- recording -------------------------------------------------------------------------
 
@@ -86,6 +97,7 @@ class History:
         token = f"t{uuid.uuid4().hex[:12]}"
         body = {"model": self.model, "messages": [{"role": "user", "content": token}]}
         deadline = time.time() + timeout_s if timeout_s else None
+        started = time.perf_counter()
         try:
             if sync:
                 answer = await client.post("/v1/chat/completions", json=body)
@@ -100,6 +112,9 @@ class History:
         # Only an accepted request (written to Kafka) has an id: in `x-request-id` on every
         # sync answer that carries its result, in the body of a 202.
         request_id = answer.headers.get("x-request-id")
+        if not sync:
+            took_ms = (time.perf_counter() - started) * 1000
+            self.accepts.append(Accept(time.time(), took_ms, answer.status_code == 202))
         if answer.status_code == 202:
             request_id = request_id or _json(answer).get("id")
         if request_id:

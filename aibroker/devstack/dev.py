@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from aibroker.devstack import apache_kafka, embedded
+from aibroker.devstack.ports import check_free, free_ports
 from aibroker.devstack.supervisor import ChildSpec, Supervisor
 from aibroker.kafka.clients import wait_for_brokers
 from aibroker.routes import build_route_table
@@ -35,7 +36,7 @@ from topics.apply import apply_topics
 from topics.catalog import TopicNames, catalogue
 
 METRICS_BASE_PORT = 9100
-"""Each child serves /metrics on its own port from here (ingress also on its HTTP port)."""
+"""Each child serves /metrics on its own free port from here (ingress also on its HTTP port)."""
 SERVICES = [
     ("ingress", ["ingress"]),
     ("dispatcher", ["dispatcher"]),
@@ -57,6 +58,13 @@ def run_dev(settings: Settings) -> None:
     kafka, redis = settings.kafka, settings.redis
     providers = dict(settings.providers)
     brokers: list[ChildSpec] = []
+    wanted = [(settings.ingress.port, "the ingress, AIBROKER_INGRESS_PORT")]
+    if settings.dev.mock_provider:
+        wanted.append((settings.dev.mock_port, "the mock provider, AIBROKER_DEV_MOCK_PORT"))
+    taken = check_free(wanted, settings.ingress.host)
+    if taken:
+        # Never a stack in which a service cannot bind: say so now, naming who holds it.
+        raise SystemExit("aibroker dev cannot start: " + "; ".join(taken) + ".")
     with contextlib.ExitStack() as stack:
         if not kafka.bootstrap and settings.dev.kafka == "apache":
             cluster = _apache_cluster(settings)
@@ -123,9 +131,12 @@ def run_dev(settings: Settings) -> None:
             *((f"ocr-{m}", ["consumer", "ocr", "--model", m]) for m in ocr),
             *((f"vllm-{m}", ["consumer", "vllm", "--model", m]) for m in settings.vllm.models),
         ]
+        # The first free ports from 9100: one left taken by a process of an earlier stack
+        # would make its service crash-loop on "address already in use".
+        ports = free_ports(METRICS_BASE_PORT, len(services), settings.metrics.host)
         children += [
-            _child(name, args, {**env, "AIBROKER_METRICS_PORT": str(METRICS_BASE_PORT + i)}, logs)
-            for i, (name, args) in enumerate(services)
+            _child(name, args, {**env, "AIBROKER_METRICS_PORT": str(port)}, logs)
+            for (name, args), port in zip(services, ports, strict=True)
         ]
         final = settings.model_copy(
             update={

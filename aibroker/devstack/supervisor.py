@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,24 @@ class ChildSpec:
     argv: list[str]
     env: dict[str, str]
     log: Path
+
+
+CRASH_LOOP = 3
+"""Deaths in a row after which a child is reported as crash-looping, with its last log lines."""
+
+
+def report(text: str) -> None:
+    """On the console, as the dev stack's own messages are (not a JSON log line)."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def crash_loop_report(spec: ChildSpec, failures: int, reason: str, lines: int = 12) -> str:
+    try:
+        tail = spec.log.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        tail = ["(no log yet)"]
+    head = f"{spec.name} is crash-looping: it died {failures} times in a row ({reason})."
+    return "\n".join([head, f"last lines of {spec.log}:", *("  " + line[:300] for line in tail)])
 
 
 def restart_delay(failures: int, *, base_s: float = 1.0, max_s: float = 30.0) -> float:
@@ -70,6 +89,8 @@ class Supervisor:
                 delay,
                 child.spec.log,
             )
+            if child.failures >= CRASH_LOOP:
+                report(crash_loop_report(child.spec, child.failures, reason))
             await asyncio.sleep(delay)
 
     async def _start(self, spec: ChildSpec) -> asyncio.subprocess.Process:

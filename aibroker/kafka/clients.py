@@ -4,6 +4,7 @@ engine), and envelope encoding."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -19,6 +20,11 @@ from aibroker.kafka.producer import Producer
 from aibroker.settings import KafkaSettings
 
 M = TypeVar("M", bound=BaseModel)
+
+
+log = logging.getLogger(__name__)
+STOP_TIMEOUT_S = 5.0
+"""How long closing a client may wait on the brokers at shutdown."""
 
 
 def bootstrap(settings: KafkaSettings) -> str:
@@ -96,7 +102,12 @@ async def running_producer(settings: KafkaSettings, **overrides: Any) -> AsyncIt
     try:
         yield producer
     finally:
-        await producer.stop()
+        # Flushing waits on the brokers; gone, they must not hold the process (what was not
+        # acknowledged was not committed either, so it is redone).
+        try:
+            await asyncio.wait_for(producer.stop(), STOP_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("producer not flushed within %.0fs; closing anyway", STOP_TIMEOUT_S)
 
 
 def encode(model: BaseModel) -> bytes:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import signal
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -14,14 +16,42 @@ from aibroker.runtime.worker import Handler, KafkaWorker, WorkerConfig
 from aibroker.settings import KafkaSettings, Settings
 from topics.catalog import TopicNames
 
+log = logging.getLogger(__name__)
 
-def stop_on_signals() -> asyncio.Event:
-    """An event set by SIGTERM or SIGINT: the process then drains and exits."""
+
+EXIT_MARGIN_S = 5.0
+"""Past the drain timeout, how long leaving the group and closing clients may take."""
+
+
+def stop_on_signals(deadline_s: float | None = None) -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT: the process then drains and exits. A second signal
+    means exit now; so does `deadline_s` after the first, whatever the process is waiting on
+    (a Kafka or Redis that is gone). Work not committed is redelivered: that is what the
+    offsets are for."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            exit_now("a second signal came")
+        stop.set()
+        if deadline_s is not None:
+            exit_after(deadline_s, f"it was still stopping {deadline_s:.0f}s after the signal")
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     return stop
+
+
+def exit_after(seconds: float, why: str) -> asyncio.TimerHandle:
+    """End the process `seconds` from now unless it has ended (a bound on shutdown)."""
+    return asyncio.get_running_loop().call_later(seconds, exit_now, why)
+
+
+def exit_now(why: str) -> None:
+    log.warning("exiting now: %s; uncommitted work will be redelivered", why)
+    logging.shutdown()
+    os._exit(1)
 
 
 @dataclass(frozen=True)
@@ -65,7 +95,12 @@ async def run_workers(
         await asyncio.gather(*(w.consumer.start() for w in workers))
         await asyncio.gather(*(w.run(stop) for w in workers))
     finally:
-        await asyncio.gather(*(w.consumer.stop() for w in workers), return_exceptions=True)
+        # Leaving the groups may wait on a broker that is gone; the offsets are committed.
+        stopping = asyncio.gather(*(w.consumer.stop() for w in workers), return_exceptions=True)
+        try:
+            await asyncio.wait_for(stopping, EXIT_MARGIN_S)
+        except TimeoutError:
+            log.warning("consumers not stopped within %.0fs; leaving anyway", EXIT_MARGIN_S)
 
 
 async def run_service(

@@ -1,25 +1,59 @@
-"""The Redis connection, from settings, with timeouts short enough to fail fast when it is down;
-and listening to a pub/sub channel through outages."""
+"""The Redis connection, from settings: every command under a deadline and a breaker
+(`guard.py`), so a Redis that is down or hung fails fast; and listening to a pub/sub channel
+through outages."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from aibroker.settings import RedisSettings
+from aibroker.stores.guard import RedisGuard
+
+
+class GuardedRedis(Redis):
+    """A Redis client whose every command and pipeline runs through a `RedisGuard`."""
+
+    guard: RedisGuard
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        command: Callable[..., Awaitable[Any]] = super().execute_command
+        return await self.guard.run(lambda: command(*args, **options))
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> GuardedPipeline:
+        pipe = GuardedPipeline(
+            self.connection_pool, self.response_callbacks, transaction, shard_hint
+        )
+        pipe.guard = self.guard
+        return pipe
+
+
+class GuardedPipeline(Pipeline):
+    guard: RedisGuard
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        run = super().execute
+        return await self.guard.run(lambda: run(raise_on_error))
 
 
 @asynccontextmanager
-async def connect(settings: RedisSettings) -> AsyncIterator[Redis]:
+async def connect(
+    settings: RedisSettings, *, deadline_s: float | None = None
+) -> AsyncIterator[Redis]:
+    """A client whose commands time out after `deadline_s` (default: `call_timeout_s`, for
+    paths no client waits on) and fail at once while Redis is treated as down."""
     if not settings.url:
         raise RuntimeError("AIBROKER_REDIS_URL is not set (aibroker dev sets it for you)")
-    # A blocking pool: past max_connections a caller waits for a free connection (up to
-    # the socket timeout) instead of failing, so 500 in-flight handlers share a few sockets.
+    # A blocking pool: past max_connections a caller waits for a free connection instead of
+    # failing, so 500 in-flight handlers share a few sockets; the guard's deadline bounds the
+    # wait, so a pool drained by a hung Redis costs a caller its deadline, never more.
     pool = BlockingConnectionPool.from_url(
         settings.url,
         max_connections=settings.max_connections,
@@ -29,11 +63,21 @@ async def connect(settings: RedisSettings) -> AsyncIterator[Redis]:
         socket_connect_timeout=2.0,
         health_check_interval=10,
     )
-    client = Redis.from_pool(pool)  # the client owns the pool and closes it
+    client = GuardedRedis(connection_pool=pool)
+    client.auto_close_connection_pool = True  # the client owns the pool and closes it
+    client.guard = RedisGuard(
+        deadline_s or settings.call_timeout_s,
+        failures_to_open=settings.breaker_failures,
+        cooldown_s=settings.breaker_cooldown_s,
+    )
     try:
         yield client
     finally:
-        await client.aclose()
+        try:
+            async with asyncio.timeout(5.0):  # a hung Redis must not hold a process that stops
+                await client.aclose()
+        except TimeoutError:
+            log.warning("Redis connections not closed within 5s; leaving them")
 
 
 log = logging.getLogger(__name__)

@@ -89,7 +89,8 @@ LATE_WRITES_DROPPED = Counter(
 )
 QUOTA_WAITS = Counter(
     "aibroker_quota_waits_total",
-    "Async or batch requests held in a delay topic until they fit their quota, by limit.",
+    "Async or batch requests held in a delay topic until they fit their quota, by limit "
+    "(`unavailable`: the quota store could not be read).",
     ["limit"],
 )
 QUOTA_REJECTIONS = Counter(
@@ -110,6 +111,18 @@ POOL_CANCELLED = Counter(
     "Requests a pool ended as cancelled by their client: `running` (its engine call aborted) "
     "or `queued` (found cancelled when claimed, never started).",
     ["when"],
+)
+REDIS_BREAKER_OPEN = Gauge(
+    "aibroker_redis_breaker_open",
+    "1 while this process treats Redis as down (its calls fail at once), else 0.",
+)
+REDIS_BREAKER_OPENED = Counter(
+    "aibroker_redis_breaker_opened_total",
+    "Times this process began treating Redis as down (calls timed out or were refused).",
+)
+REDIS_FAST_FAILS = Counter(
+    "aibroker_redis_fast_fails_total",
+    "Redis calls failed at once, without waiting, while Redis was treated as down.",
 )
 DEAD_LETTERS = Counter("aibroker_dead_letters_total", "Records written to the DLQ.", ["reason"])
 

@@ -20,11 +20,13 @@ RATE = 20.0
 """Submissions per second (open loop)."""
 
 
-async def traffic(history: History, client: httpx.AsyncClient, n: int = N) -> None:
-    """`n` submissions at `RATE`, one in four sync, the rest async."""
+async def traffic(
+    history: History, client: httpx.AsyncClient, n: int = N, rate: float = RATE
+) -> None:
+    """`n` submissions at `rate` a second, one in four sync, the rest async."""
 
     async def one(i: int) -> None:
-        await asyncio.sleep(i / RATE)
+        await asyncio.sleep(i / rate)
         await history.submit(client, sync=i % 4 == 0)
 
     await asyncio.gather(*(one(i) for i in range(n)))
@@ -77,10 +79,11 @@ async def with_fault(
     fault: Callable[[], Awaitable[int]],
     *,
     n: int = N,
+    rate: float = RATE,
 ) -> None:
     """Traffic (`n` submissions), the fault once work is in flight, then the verdict. `fault`
     returns the provider calls that were in flight when it struck."""
-    flowing = asyncio.create_task(traffic(history, client, n))
+    flowing = asyncio.create_task(traffic(history, client, n, rate))
     await eventually(_in_flight(stack), what="work in flight")
     in_flight = await fault()
     await flowing

@@ -42,6 +42,7 @@ async def test_submit_refuses_when_kafka_is_gone(tmp_path: Path, redis: Redis) -
             names,
             reply_topic="down.replies.x",
             produce_timeout_s=3,
+            redis_deadline_s=0.1,
         )
         key = KeyInfo(tenant="t", key_id="key_1", prefix="aib_x")
         ok = submitter.envelope(key, Kind.CHAT, "m", {"model": "m"}, Mode.ASYNC)

@@ -116,7 +116,7 @@ async def test_keys_are_stored_hashed_and_looked_up(redis: Redis) -> None:
 async def test_cached_keys_survive_a_redis_outage(redis: Redis) -> None:
     plaintext, info = await RedisKeyStore(redis).add("t-cache")
     store = RedisKeyStore(redis)
-    cached = CachedKeys(store, ttl_s=0.0)  # always asks Redis
+    cached = CachedKeys(store, ttl_s=0.0)  # always stale: every lookup refreshes it
     assert await cached.lookup(plaintext) == info
     dead = Redis.from_url(
         "redis://127.0.0.1:1/0", decode_responses=True, socket_connect_timeout=0.5

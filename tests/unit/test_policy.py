@@ -6,6 +6,7 @@ from aibroker.errors import BudgetExhausted, ModelNotFound, QuotaExceeded
 from aibroker.routes import ProviderConfig, Route, RouteTable, RouteTarget
 from aibroker.stores.quota import Verdict, estimate_tokens
 from dispatcher.policy import (
+    QUOTA_UNKNOWN_WAIT_S,
     Admit,
     Dispatch,
     Drop,
@@ -18,6 +19,7 @@ from dispatcher.policy import (
     Wait,
     admission,
     next_step,
+    without_quota,
 )
 from dispatcher.routing import choose_target
 from schemas.envelopes import ErrorInfo, Kind, Mode, Request, Target
@@ -246,3 +248,23 @@ def test_a_failed_probe_falls_back_when_it_can_and_expires_by_its_deadline() -> 
     assert fallback == Fallback()
     late = next_step(1, RETRYABLE, None, POLICY, can_fall_back=False, deadline=10.0, **common)
     assert late == Retry(0.0)  # no time for the cool-down: an ordinary, counted retry
+
+
+@pytest.mark.parametrize(
+    ("mode", "deadline", "expected"),
+    [
+        (Mode.ASYNC, None, Wait(QUOTA_UNKNOWN_WAIT_S)),
+        (Mode.BATCH, 1000.0 + QUOTA_UNKNOWN_WAIT_S + 1, Wait(QUOTA_UNKNOWN_WAIT_S)),
+        (Mode.BATCH, 1000.0 + QUOTA_UNKNOWN_WAIT_S, Expire()),
+    ],
+)
+def test_work_whose_quota_cannot_be_checked_waits_and_is_never_admitted_unchecked(
+    mode: Mode, deadline: float | None, expected: object
+) -> None:
+    assert without_quota(mode, deadline, 1000.0) == expected
+
+
+def test_a_sync_request_whose_quota_cannot_be_checked_is_refused_with_retry_after() -> None:
+    step = without_quota(Mode.SYNC, None, 1000.0)
+    assert isinstance(step, Reject)
+    assert (step.error.http_status, step.error.retry_after) == (503, 2)
