@@ -263,6 +263,9 @@ def main(argv: list[str] | None = None) -> None:
         http="httptools",
         access_log=False,
         log_level="warning",
+        # A call held by a latency or hang fault must not hold the process when it is told
+        # to stop (uvicorn otherwise waits for every request to finish).
+        timeout_graceful_shutdown=2,
     )
 
 

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -44,13 +44,25 @@ def marked(mark: str) -> list[int]:
     return found
 
 
-def wait_until(probe: object, timeout_s: float, what: str) -> float:
+def describe(pids: list[int]) -> list[str]:
+    out = []
+    for pid in pids:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            command = "?"
+        out.append(f"{pid} {command[:100]}")
+    return out
+
+
+def wait_until(probe: Callable[[], bool], timeout_s: float, what: str | Callable[[], str]) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
-        if probe():  # type: ignore[operator]
+        if probe():
             return time.monotonic() - started
         time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout_s:.0f}s")
+    said = what if isinstance(what, str) else what()
+    raise AssertionError(f"{said}: not within {timeout_s:.0f}s")
 
 
 @pytest.fixture
@@ -123,7 +135,7 @@ def test_a_dev_stack_stopped_with_work_in_flight_leaves_no_process(
     took = wait_until(
         lambda: not marked(env["mark"]),
         DRAIN_S + 2 * EXIT_MARGIN_S,
-        f"every process of the stack gone (left: {marked(env['mark'])})",
+        lambda: f"every process of the stack gone (left: {describe(marked(env['mark']))})",
     )
     print(f"dev stack gone {took:.1f}s after SIGKILL; {len(before)} processes")
 
@@ -149,6 +161,6 @@ def test_each_service_exits_within_its_drain_timeout_with_kafka_gone(
                 proc.wait(DRAIN_S + 3 * EXIT_MARGIN_S)
                 took[name] = round(time.monotonic() - started, 1)
             print(f"exit times with Kafka gone: {took}")
-            assert all(t <= DRAIN_S + 2 * EXIT_MARGIN_S for t in took.values()), took
+            assert all(t <= DRAIN_S + EXIT_MARGIN_S + 1.5 for t in took.values()), took
         finally:
             stack.stop()
