@@ -50,6 +50,10 @@ def points(
     return made
 
 
+QDRANT_TIMEOUT_S = 5
+"""Seconds a call to a Qdrant server may take."""
+
+
 class VectorSink:
     def __init__(self, client: AsyncQdrantClient) -> None:
         self._client = client
@@ -59,7 +63,9 @@ class VectorSink:
     def connect(cls, url: str, api_key: str | None = None) -> VectorSink:
         """A Qdrant server by URL, or qdrant-client's local mode in a directory."""
         if url.startswith(("http://", "https://")):
-            return cls(AsyncQdrantClient(url=url, api_key=api_key))
+            # A Qdrant that accepts and never answers fails the write after this (a
+            # retryable provider error), never holds the pool's slot longer.
+            return cls(AsyncQdrantClient(url=url, api_key=api_key, timeout=QDRANT_TIMEOUT_S))
         return cls(AsyncQdrantClient(path=url))
 
     async def write(self, collection: str, dimension: int, batch: list[models.PointStruct]) -> int:

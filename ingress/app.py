@@ -41,7 +41,8 @@ def create_app(settings: Settings) -> FastAPI:
             yield
             # uvicorn has drained the HTTP connections; closing the clients must not hang
             # on a Kafka or Redis that is gone (a second signal exits at once, in uvicorn).
-            exit_after(EXIT_MARGIN_S * 2, "ingress was still closing its clients")
+            closing = exit_after(EXIT_MARGIN_S * 2, "ingress was still closing its clients")
+        closing.cancel()  # closed in time: the process (a test's, maybe) goes on
 
     app = FastAPI(
         title="aibroker",
