@@ -34,10 +34,11 @@ class RedisSettings(SettingsGroup):
     max_connections: int = 64
     """Connections one process keeps to Redis; beyond them callers queue for a free one."""
     call_timeout_s: float = 1.0
-    """Deadline of a Redis call no client waits on (sinks, pools, the dispatcher's reads)."""
-    request_timeout_s: float = 0.1
-    """Deadline of a Redis call a client's HTTP request waits on (ingress: keys, tenants,
-    idempotency, request state); past it the request takes its degraded path."""
+    """Deadline of every other Redis call (sinks, pools, the dispatcher, status reads)."""
+    request_timeout_s: float = 0.25
+    """Deadline of a Redis call on ingress's accept path (a key or tenant not cached,
+    Idempotency-Key, the `queued` mark); past it the submission takes its degraded path.
+    Status reads and long-polls use `call_timeout_s`."""
     breaker_failures: int = 3
     """Redis calls failing in a row (timed out, refused) after which a process treats Redis
     as down: its calls fail at once, without waiting."""

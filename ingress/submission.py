@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from typing import Any
@@ -18,7 +19,7 @@ from starlette.responses import Response
 from aibroker.errors import KeyReused, NotFound, PayloadTooLarge, Unavailable
 from aibroker.ids import new_id
 from aibroker.kafka.publisher import Publisher
-from aibroker.stores.guard import deadline
+from aibroker.stores.guard import DEADLINE_S, deadline
 from aibroker.stores.idempotency import IdempotencyStore, fingerprint
 from aibroker.stores.keys import KeyInfo
 from aibroker.stores.results import RequestState, RequestStore
@@ -63,7 +64,7 @@ class Submission:
         self._reply_topic = reply_topic
         self._produce_timeout_s = produce_timeout_s
         self._redis_deadline_s = redis_deadline_s
-        """Every Redis call a client waits on here: past it, the request's degraded path."""
+        """Redis calls on the accept path: past it, the submission takes its degraded path."""
         self._background: set[asyncio.Task[None]] = set()
 
     def envelope(
@@ -190,18 +191,24 @@ class Submission:
             ) from exc
         metrics.ACCEPTED.labels(request.kind.value, request.mode.value).inc()
         metrics.STAGE_SECONDS.labels("accept").observe(time.perf_counter() - started)
-        if request.mode is Mode.SYNC:
-            task = asyncio.create_task(self.mark_queued(request))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-        else:
-            await self.mark_queued(request)
+        await self.mark_queued(request)
 
     async def mark_queued(self, request: Request) -> None:
-        """Best effort: Redis is a cache; the request is already safe in Kafka."""
+        """Record the request as queued, best effort: it is already safe in Kafka. An async
+        accept waits for the write at most the accept path's Redis deadline (a sync one not
+        at all); the write itself goes on under the ordinary deadline, so a burst queueing for
+        connections still records every request, and a hung Redis delays no 202."""
+        context = contextvars.copy_context()
+        context.run(DEADLINE_S.set, None)  # the client's ordinary deadline, not the accept's
+        write = asyncio.create_task(self._record_queued(request), context=context)
+        self._background.add(write)
+        write.add_done_callback(self._background.discard)
+        if request.mode is not Mode.SYNC:
+            await asyncio.wait({write}, timeout=self._redis_deadline_s)
+
+    async def _record_queued(self, request: Request) -> None:
         try:
-            with deadline(self._redis_deadline_s):
-                await self._store.advance(request.id, request.tenant, Status.QUEUED)
+            await self._store.advance(request.id, request.tenant, Status.QUEUED)
         except RedisError as exc:
             log.warning("could not record %s as queued (%r)", request.id, exc)
 
@@ -217,8 +224,7 @@ class Submission:
     async def state(self, request_id: str, tenant: str, *, known: bool = False) -> RequestState:
         """The caller's request, or 404 (also for another tenant's id). A `known` request (one
         an Idempotency-Key points to) may not be recorded yet: it reads as queued."""
-        with deadline(self._redis_deadline_s):
-            state = await self._store.get(request_id)
+        state = await self._store.get(request_id)  # a reader waits: the client's deadline
         if state is None and known:
             return RequestState(request_id, tenant, Status.QUEUED, None)
         if state is None or state.tenant != tenant:
@@ -248,9 +254,7 @@ class Submission:
         state = await self.state(request_id, tenant)
         if state.status.terminal:
             return state
-        with deadline(self._redis_deadline_s):
-            flagged = await self._store.request_cancel(request_id)
-        if flagged:
+        if await self._store.request_cancel(request_id):
             cancelled = Result(
                 id=request_id,
                 tenant=tenant,

@@ -80,7 +80,8 @@ async def flood(stack: Stack, http: httpx.AsyncClient, alias: str) -> tuple[Coun
     done.set()
     await watcher
     assert len(states) == FLOOD
-    assert {s["status"] for s in states.values()} == {"succeeded"}, "a request was lost"
+    odd = [s for s in states.values() if s.get("status") != "succeeded"][:3]
+    assert not odd, f"a request was lost: {odd}"
     served = Counter(json.dumps(s["served_by"], sort_keys=True) for s in states.values())
     return served, peak
 
