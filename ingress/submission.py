@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 STATE_REREAD_S = 5.0
 """While waiting on a completion notice, re-read the state this often (a missed notice
 costs at most this long)."""
+QUEUED_WAIT_S = 0.1
+"""How long an async accept waits for its `queued` mark, so that a GET right after the 202
+finds the request; a slower write lands after the 202 (measured: 300 accepts at once)."""
 CANCEL_WAIT_S = 5.0
 """How long a cancel waits for the request to end before it answers its state."""
 
@@ -195,16 +198,16 @@ class Submission:
 
     async def mark_queued(self, request: Request) -> None:
         """Record the request as queued, best effort: it is already safe in Kafka. An async
-        accept waits for the write at most the accept path's Redis deadline (a sync one not
-        at all); the write itself goes on under the ordinary deadline, so a burst queueing for
-        connections still records every request, and a hung Redis delays no 202."""
+        accept waits for the write at most `QUEUED_WAIT_S` (a sync one not at all); the write
+        goes on under the ordinary deadline, so a burst queueing for connections still
+        records every request, and a hung Redis delays no 202 by more."""
         context = contextvars.copy_context()
         context.run(DEADLINE_S.set, None)  # the client's ordinary deadline, not the accept's
         write = asyncio.create_task(self._record_queued(request), context=context)
         self._background.add(write)
         write.add_done_callback(self._background.discard)
         if request.mode is not Mode.SYNC:
-            await asyncio.wait({write}, timeout=self._redis_deadline_s)
+            await asyncio.wait({write}, timeout=min(QUEUED_WAIT_S, self._redis_deadline_s))
 
     async def _record_queued(self, request: Request) -> None:
         try:
