@@ -43,9 +43,37 @@ def stack(kafka: KafkaService, troubled: faults.TroubledRedis, tmp_path: Path) -
         stack.stop()
 
 
-def report(name: str, history: History, window: Window, recovered_s: float) -> dict[str, object]:
-    seen = during(history, window) | {"recovered_after_s": recovered_s}
+async def under_fault(
+    stack: Stack,
+    client: httpx.AsyncClient,
+    name: str,
+    begin: Callable[[], None],
+    end: Callable[[], None],
+    *,
+    seconds: float,
+    rate: float,
+) -> dict[str, object]:
+    """Mixed traffic with the fault held `seconds` once work is in flight, the history
+    checker's verdict, and what clients saw during the fault (printed)."""
+    history = History(model=MODEL)
+    window = Window(0, 0)
+
+    async def fault() -> int:
+        nonlocal window
+        started = time.time()
+        begin()
+        await asyncio.sleep(seconds)
+        end()
+        window = Window(started, time.time())
+        return 0
+
+    await with_fault(stack, history, client, fault, n=int(rate * (seconds + 6)), rate=rate)
+    seen = during(history, window) | {
+        "recovered_after_s": await recovery_s(client, MODEL, window.end)
+    }
     print(f"\n{name}: {json.dumps(seen)}")
+    assert seen["async_accepted"], f"no async submission was accepted ({name})"
+    assert seen["async_refused"] == 0, f"async submissions were refused ({name})"
     return seen
 
 
@@ -59,24 +87,11 @@ async def test_redis_frozen(
     seconds: int,
     rate: float,
 ) -> None:
-    history, client = History(model=MODEL), client_of(stack)
-    window = Window(0, 0)
-
-    async def freeze() -> int:
-        nonlocal window
-        started = time.time()
-        troubled.freeze()
-        await asyncio.sleep(seconds)
-        troubled.thaw()
-        window = Window(started, time.time())
-        return 0
-
-    await with_fault(stack, history, client, freeze, n=int(rate * (seconds + 6)), rate=rate)
-    seen = report(
-        f"redis frozen {seconds}s", history, window, await recovery_s(client, MODEL, window.end)
+    name = f"redis frozen {seconds}s"
+    client = client_of(stack)
+    await under_fault(
+        stack, client, name, troubled.freeze, troubled.thaw, seconds=seconds, rate=rate
     )
-    assert seen["async_accepted"], "no async submission was accepted while Redis was frozen"
-    assert seen["async_refused"] == 0, "async submissions were refused while Redis was frozen"
 
 
 async def test_redis_answering_500ms_late(
@@ -84,21 +99,9 @@ async def test_redis_answering_500ms_late(
     troubled: faults.TroubledRedis,
     client_of: Callable[[Stack], httpx.AsyncClient],
 ) -> None:
-    history, client = History(model=MODEL), client_of(stack)
-    window = Window(0, 0)
-
-    async def slow() -> int:
-        nonlocal window
-        started = time.time()
-        troubled.slow()
-        await asyncio.sleep(10)
-        troubled.fast()
-        window = Window(started, time.time())
-        return 0
-
-    await with_fault(stack, history, client, slow, n=20 * 16)
-    seen = report("redis 500 ms late", history, window, await recovery_s(client, MODEL, window.end))
-    assert seen["async_refused"] == 0, "async submissions were refused while Redis was slow"
+    client = client_of(stack)
+    name = "redis 500 ms late"
+    await under_fault(stack, client, name, troubled.slow, troubled.fast, seconds=10, rate=20.0)
 
 
 async def test_redis_frozen_while_a_batch_runs(

@@ -18,7 +18,7 @@ from aibroker.kafka.clients import decode, make_consumer, make_producer
 from aibroker.kafka.lag import lag_reader
 from aibroker.kafka.publisher import DEST_HEADER, DUE_HEADER, Publisher
 from aibroker.limits import Limits
-from aibroker.routes import ProviderConfig, Route, RouteTable, RouteTarget
+from aibroker.routes import Route, RouteTarget
 from aibroker.settings import Settings
 from aibroker.stores.breaker import BreakerPolicy, RedisBreakers
 from aibroker.stores.keys import RedisKeyStore
@@ -31,6 +31,7 @@ from dispatcher.policy import RetryPolicy
 from dispatcher.service import Dispatcher
 from schemas.envelopes import ErrorInfo, Kind, Mode, Outcome, Request, Result, Status, Target
 from tests.records import read, record
+from tests.routes import two_providers
 from topics.apply import apply_topics
 from topics.catalog import RETRY_DELAYS, TopicNames, catalogue
 
@@ -38,21 +39,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.smoke]
 
 BIG = Target(provider="a", model="big")
 LARGE = Target(provider="b", model="large")
-ROUTES = RouteTable(
-    providers={
-        "a": ProviderConfig(name="a", base_url="http://a", api_key="k"),
-        "b": ProviderConfig(name="b", base_url="http://b", api_key="k"),
-    },
-    aliases={
-        "smart": Route(
-            targets=[
-                RouteTarget(provider="a", model="big"),
-                RouteTarget(provider="b", model="large"),
-            ]
-        ),
-        "only-a": Route(targets=[RouteTarget(provider="a", model="big")]),
-    },
-)
+ROUTES = two_providers(only_a=Route(targets=[RouteTarget(provider="a", model="big")]))
 BREAKERS = BreakerPolicy(
     window_s=30, min_calls=4, failure_rate=0.5, cooldown_s=15, probe_timeout_s=5
 )
@@ -115,6 +102,15 @@ def request(model: str = "smart", **fields: Any) -> Request:
         created_at=time.time(),
         **fields,
     )
+
+
+async def open_breaker(dispatcher: Dispatcher, target: Target) -> float:
+    """Fail the target until its breaker opens, and let the dispatcher see it; the time."""
+    now = time.time()
+    for _ in range(BREAKERS.min_calls):
+        await dispatcher.breakers.record(target, ok=False, now=now)
+    await dispatcher.health.refresh()
+    return now
 
 
 def by_topic(
@@ -191,10 +187,7 @@ async def test_a_due_record_is_sent_on_unchanged(
 async def test_a_due_retry_goes_around_its_open_target(
     dispatcher: Dispatcher, names: TopicNames, listen: AIOKafkaConsumer
 ) -> None:
-    now = time.time()
-    for _ in range(BREAKERS.min_calls):
-        await dispatcher.breakers.record(BIG, ok=False, now=now)
-    await dispatcher.health.refresh()
+    now = await open_breaker(dispatcher, BIG)
     retry = request(target=BIG, attempt=2, target_attempt=2)
     headers = [(DUE_HEADER, f"{now:.3f}".encode()), (DEST_HEADER, names.dispatch("a").encode())]
     await dispatcher.on_delayed(record(retry, retry.id, topic=names.retry("1s"), headers=headers))
@@ -207,11 +200,8 @@ async def test_a_due_retry_goes_around_its_open_target(
 async def test_a_due_retry_with_nowhere_else_waits_out_the_cool_down(
     dispatcher: Dispatcher, names: TopicNames, listen: AIOKafkaConsumer
 ) -> None:
-    now = time.time()
-    for _ in range(BREAKERS.min_calls):
-        await dispatcher.breakers.record(BIG, ok=False, now=now)
-    await dispatcher.health.refresh()
-    retry = request("only-a", target=BIG, attempt=2, target_attempt=2)
+    now = await open_breaker(dispatcher, BIG)
+    retry = request("only_a", target=BIG, attempt=2, target_attempt=2)
     headers = [(DUE_HEADER, f"{now:.3f}".encode()), (DEST_HEADER, names.dispatch("a").encode())]
     await dispatcher.on_delayed(record(retry, retry.id, topic=names.retry("1s"), headers=headers))
     [held] = await read(listen, 1)

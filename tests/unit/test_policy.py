@@ -3,7 +3,6 @@ from typing import Any
 import pytest
 
 from aibroker.errors import BudgetExhausted, ModelNotFound, QuotaExceeded
-from aibroker.routes import ProviderConfig, Route, RouteTable, RouteTarget
 from aibroker.stores.quota import Verdict, estimate_tokens
 from dispatcher.policy import (
     QUOTA_UNKNOWN_WAIT_S,
@@ -23,24 +22,12 @@ from dispatcher.policy import (
 )
 from dispatcher.routing import choose_target
 from schemas.envelopes import ErrorInfo, Kind, Mode, Request, Target
+from tests.routes import two_providers
 from topics.catalog import delay_topic
 
 pytestmark = pytest.mark.unit
 
-ROUTES = RouteTable(
-    providers={
-        "a": ProviderConfig(name="a", base_url="http://a", api_key="k"),
-        "b": ProviderConfig(name="b", base_url="http://b", api_key="k"),
-    },
-    aliases={
-        "smart": Route(
-            targets=[
-                RouteTarget(provider="a", model="big"),
-                RouteTarget(provider="b", model="large"),
-            ]
-        )
-    },
-)
+ROUTES = two_providers()
 POLICY = RetryPolicy(max_attempts=4, base_s=1.0, max_s=60.0)
 RETRYABLE = ErrorInfo(message="busy", type="server_error", retryable=True)
 FATAL = ErrorInfo(message="bad", type="invalid_request_error", retryable=False, http_status=400)
