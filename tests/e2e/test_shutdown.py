@@ -4,15 +4,15 @@ process behind, and each service exits within its drain timeout with its Kafka g
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,6 +23,7 @@ from aibroker.runtime.service import EXIT_MARGIN_S
 from loadtest import faults
 from loadtest.stack import Stack
 from tests.services import RedisService
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -55,16 +56,6 @@ def describe(pids: list[int]) -> list[str]:
     return out
 
 
-def wait_until(probe: Callable[[], bool], timeout_s: float, what: str | Callable[[], str]) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        if probe():
-            return time.monotonic() - started
-        time.sleep(0.2)
-    said = what if isinstance(what, str) else what()
-    raise AssertionError(f"{said}: not within {timeout_s:.0f}s")
-
-
 @pytest.fixture
 def dev_stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], dict[str, str]]]:
     mark = f"aib-shutdown-{uuid.uuid4().hex}"
@@ -92,7 +83,7 @@ def dev_stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], dict[st
     log.close()
 
 
-def test_a_dev_stack_stopped_with_work_in_flight_leaves_no_process(
+async def test_a_dev_stack_stopped_with_work_in_flight_leaves_no_process(
     dev_stack: tuple[subprocess.Popen[bytes], dict[str, str]],
 ) -> None:
     dev, env = dev_stack
@@ -100,31 +91,37 @@ def test_a_dev_stack_stopped_with_work_in_flight_leaves_no_process(
     mock = f"http://127.0.0.1:{env['AIBROKER_DEV_MOCK_PORT']}"
     headers = {"Authorization": f"Bearer {env['AIBROKER_DEV_API_KEY']}"}
 
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{url}/health/ready", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+    async with httpx.AsyncClient(headers=headers, timeout=10) as http:
 
-    wait_until(ready, 120, f"the dev stack ready ({Path(env['log']).read_text()[-2000:]})")
-    with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+        async def ready() -> bool:
+            try:
+                return (await http.get(f"{url}/health/ready", timeout=2)).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        await eventually(ready, timeout_s=120, interval_s=0.2, what="the dev stack ready")
         for _ in range(4):  # retried through the delay topics: waiting work
             body = {"model": "mock/fail-503", "messages": HELLO}
-            client.post("/v1/chat/completions", json=body, headers={"Prefer": "respond-async"})
+            async_ = {"Prefer": "respond-async"}
+            await http.post(f"{url}/v1/chat/completions", json=body, headers=async_)
+        slow = {"model": "mock/latency-60000", "messages": HELLO}
+        call = asyncio.create_task(http.post(f"{url}/v1/chat/completions", json=slow, timeout=90))
 
-    def slow_sync_call() -> None:
-        body = {"model": "mock/latency-60000", "messages": HELLO}
-        with contextlib.suppress(httpx.HTTPError):  # the stack is going away under it
-            httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=90)
+        async def in_flight() -> bool:
+            stats = (await http.get(f"{mock}/_stats", timeout=5)).json()
+            retried = stats["calls_by_model"].get("fail-503", 0) >= 4
+            return bool(stats["in_flight"] >= 1 and retried)
 
-    threading.Thread(target=slow_sync_call, daemon=True).start()
+        await eventually(in_flight, timeout_s=30, what="the slow call in flight, failures retried")
+        await stop_as_a_supervisor(dev, env["mark"])
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+            await call  # the stack went away under it
 
-    def in_flight() -> bool:
-        stats = httpx.get(f"{mock}/_stats", timeout=5).json()
-        return bool(stats["in_flight"] >= 1 and stats["calls_by_model"].get("fail-503", 0) >= 4)
 
-    wait_until(in_flight, 30, "the slow call in flight and the failing ones retried")
-    before = marked(env["mark"])
+async def stop_as_a_supervisor(dev: subprocess.Popen[bytes], mark: str) -> None:
+    """SIGTERM, SIGKILL 3 s later; then no process of the stack may be left."""
+    before = marked(mark)
     assert len(before) >= 8, before  # brokers, mock, the services: there is a stack to stop
     dev.send_signal(signal.SIGTERM)  # as a process supervisor stops it …
     try:
@@ -132,11 +129,17 @@ def test_a_dev_stack_stopped_with_work_in_flight_leaves_no_process(
     except subprocess.TimeoutExpired:
         dev.kill()  # … and 3 s later, SIGKILL
         dev.wait()
-    took = wait_until(
-        lambda: not marked(env["mark"]),
-        DRAIN_S + 2 * EXIT_MARGIN_S,
-        lambda: f"every process of the stack gone (left: {describe(marked(env['mark']))})",
-    )
+    killed = time.monotonic()
+
+    async def gone() -> bool:
+        return not marked(mark)
+
+    try:
+        await eventually(gone, timeout_s=DRAIN_S + 2 * EXIT_MARGIN_S, interval_s=0.2)
+    except AssertionError as exc:
+        left = describe(marked(mark))
+        raise AssertionError(f"processes of the stack still alive: {left}") from exc
+    took = time.monotonic() - killed
     print(f"dev stack gone {took:.1f}s after SIGKILL; {len(before)} processes")
 
 
