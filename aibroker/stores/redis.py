@@ -44,11 +44,9 @@ class GuardedPipeline(Pipeline):
 
 
 @asynccontextmanager
-async def connect(
-    settings: RedisSettings, *, deadline_s: float | None = None
-) -> AsyncIterator[Redis]:
-    """A client whose commands time out after `deadline_s` (default: `call_timeout_s`, for
-    paths no client waits on) and fail at once while Redis is treated as down."""
+async def connect(settings: RedisSettings) -> AsyncIterator[Redis]:
+    """A client whose commands time out after `call_timeout_s` (a path may set a shorter
+    deadline, `guard.deadline`) and fail at once while Redis is treated as down."""
     if not settings.url:
         raise RuntimeError("AIBROKER_REDIS_URL is not set (aibroker dev sets it for you)")
     # A blocking pool: past max_connections a caller waits for a free connection instead of
@@ -66,7 +64,7 @@ async def connect(
     client = GuardedRedis(connection_pool=pool)
     client.auto_close_connection_pool = True  # the client owns the pool and closes it
     client.guard = RedisGuard(
-        deadline_s or settings.call_timeout_s,
+        settings.call_timeout_s,
         failures_to_open=settings.breaker_failures,
         cooldown_s=settings.breaker_cooldown_s,
     )
