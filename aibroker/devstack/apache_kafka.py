@@ -220,7 +220,7 @@ class Cluster:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         id_file = self.data_dir / "cluster.id"
         if not id_file.exists():
-            id_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+            id_file.write_text(new_cluster_id())
         cluster_id = id_file.read_text().strip()
         for node in self.nodes:
             home = self.node_dir(node)
@@ -237,8 +237,7 @@ class Cluster:
                     f"{self.libs}/*",
                     "kafka.tools.StorageTool",
                     "format",
-                    "-t",
-                    cluster_id,
+                    f"--cluster-id={cluster_id}",
                     "-c",
                     str(config),
                     *self.format_args,
@@ -250,6 +249,15 @@ class Cluster:
             )
             if done.returncode != 0:
                 raise KafkaSetupError(f"formatting {home} failed:\n{done.stdout}{done.stderr}")
+
+
+def new_cluster_id() -> str:
+    """A random cluster id as Kafka makes one: URL-safe base64 of a UUID, never starting with
+    "-" (the storage tool would read such an id as an option)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def plan(

@@ -12,7 +12,7 @@ import pytest
 from aibroker.kafka.clients import make_consumer
 from loadtest.stack import Stack
 from schemas.envelopes import UsageEvent
-from tests.scrape import metric
+from tests.scrape import metric, scrape, value
 from tests.waiting import eventually
 from topics.catalog import TopicNames
 
@@ -98,6 +98,17 @@ async def pool_cancelled(stack: Stack, when: str) -> float:
     return await metric(url, "aibroker_pool_cancelled_total", when=when)
 
 
+async def dispatched(stack: Stack, count: int) -> bool:
+    """Whether the dispatcher has handled `count` requests from the work lanes."""
+    url = f"http://127.0.0.1:{stack.metrics_ports['dispatcher']}/metrics"
+    samples = await scrape(url)
+    handled = sum(
+        value(samples, "aibroker_worker_messages_total", worker=lane, outcome="ok")
+        for lane in ("dispatcher.interactive", "dispatcher.batch")
+    )
+    return handled >= count
+
+
 async def billed(stack: Stack) -> set[str]:
     """Request ids on the usage topic (one event per answered provider call)."""
     settings = stack.kafka
@@ -150,6 +161,11 @@ async def test_queued_work_that_is_cancelled_never_reaches_the_provider(
         await eventually(lambda: mock_calls(stack, blocker), what="the only slot is taken")
         second = await http.post(
             "/v1/chat/completions", json={"model": f"mock/{victim}", "messages": HELLO}
+        )
+        # Cancelled before the dispatcher reads it, the request would end there (its quota
+        # check sees the flag); this test is about the pool, so it waits for the hand-over.
+        await eventually(
+            lambda: dispatched(stack, 2), what="the dispatcher forwarding both requests"
         )
         cancelled = await http.delete(f"/v1/requests/{second.json()['id']}")
         assert cancelled.json()["status"] == "cancelled"

@@ -67,3 +67,12 @@ def test_the_dev_cluster_size_comes_from_the_environment(monkeypatch: pytest.Mon
     monkeypatch.setenv("AIBROKER_DEV_KAFKA_BROKERS", "3")
     dev = Settings().dev
     assert (dev.kafka, dev.kafka_brokers) == ("apache", 3)
+
+
+def test_a_cluster_id_never_reads_as_an_option() -> None:
+    """One URL-safe id in 64 would start with "-", which the storage tool takes for a flag
+    (a CI run lost two drills to it)."""
+    ids = {apache_kafka.new_cluster_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert not any(cluster_id.startswith("-") for cluster_id in ids)
+    assert all(len(cluster_id) == 22 for cluster_id in ids)
