@@ -13,6 +13,7 @@ import uvloop
 
 from aibroker.settings import Settings, load_settings
 from aibroker.stores.keys import RedisKeyStore
+from aibroker.stores.tenants import RedisTenantStore, Tenant
 from aibroker.telemetry import tracing
 from aibroker.telemetry.logs import setup_logging
 
@@ -129,6 +130,10 @@ def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> None:
 
     async def create() -> str:
         async with connect(settings.redis) as redis:
+            tenants = RedisTenantStore(redis)
+            if await tenants.get(args.tenant) is None:  # a key is never without its tenant
+                await tenants.put(Tenant(name=args.tenant))
+                print(f"created tenant {args.tenant} (no limits)", file=sys.stderr)
             key, _ = await RedisKeyStore(redis).add(args.tenant)
             return key
 
@@ -208,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="API keys")
     keys_sub = keys.add_subparsers(dest="action", required=True)
     create = keys_sub.add_parser("create", help="create a key (printed once)")
-    create.add_argument("--tenant", required=True)
+    create.add_argument("--tenant", required=True, help="created (no limits) if it is new")
     create.set_defaults(func=cmd_keys_create)
     schemas = sub.add_parser("schemas", help="JSON Schemas of the envelopes")
     schemas_sub = schemas.add_subparsers(dest="action", required=True)

@@ -6,7 +6,7 @@ BrokerError                      500 server_error
 │   ├── ModelNotFound            404 model_not_found
 │   └── KeyReused                422 idempotency_key_reused
 ├── AuthenticationError          401 invalid_api_key
-├── AdminDisabled                403 admin_api_disabled
+├── PermissionDenied             403 permission_denied
 ├── ModelNotAllowed              403 model_not_allowed       (the tenant's model list)
 ├── QuotaExceeded                429 rate_limit_exceeded     (retryable, Retry-After)
 ├── BudgetExhausted              429 insufficient_quota      (the month's budget is spent)
@@ -88,10 +88,12 @@ class KeyReused(InvalidRequest):
     code = "idempotency_key_reused"
 
 
-class AdminDisabled(BrokerError):
+class PermissionDenied(BrokerError):
+    """Authenticated, but its roles do not allow this (on this tenant)."""
+
     status = 403
     type = "invalid_request_error"
-    code = "admin_api_disabled"
+    code = "permission_denied"
 
 
 class ModelNotAllowed(BrokerError):

@@ -34,3 +34,13 @@ class Limits(BaseModel):
         le=10**9,
         description="Spend per calendar month (UTC), from results' cost.",
     )
+
+
+def exceeded(asked: Limits, granted: Limits) -> str | None:
+    """The first limit `asked` sets above the one `granted` sets: what a tenant admin may not
+    give a key of its tenant (a limit left unset is bound by the tenant's own). None: fits."""
+    for name in Limits.model_fields:
+        cap, want = getattr(granted, name), getattr(asked, name)
+        if cap is not None and want is not None and want > cap:
+            return name
+    return None

@@ -161,6 +161,16 @@ class RouteTable:
             return names.dispatch_local(target.provider, target.model)
         return names.dispatch(target.provider)
 
+    def pools(self, names: TopicNames) -> list[tuple[str, str, str]]:
+        """Each pool as (key, topic, group): `provider` for external providers (their pool
+        shares one group), `engine/name` for local models."""
+        external = [(p, names.dispatch(p), EXTERNAL_GROUP) for p in sorted(self.providers)]
+        local = [
+            (f"{m.engine}/{m.name}", self.topic(names, m.target), self.group(m.target))
+            for m in self.local.values()
+        ]
+        return external + local
+
     def dispatch_topics(self, names: TopicNames) -> list[str]:
         external = [names.dispatch(p) for p in sorted(self.providers)]
         return external + sorted(self.topic(names, m.target) for m in self.local.values())

@@ -13,12 +13,16 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aibroker.auth_settings import AdminSettings, AuthSettings, JwtIssuer
 from aibroker.kafka_settings import ENGINE_DEFAULTS, EngineDefaults, KafkaEngine, KafkaSettings
 from aibroker.settings_base import SettingsGroup
 
 __all__ = [
     "ENGINE_DEFAULTS",
+    "AdminSettings",
+    "AuthSettings",
     "EngineDefaults",
+    "JwtIssuer",
     "KafkaEngine",
     "KafkaSettings",
     "Settings",
@@ -60,7 +64,10 @@ class IngressSettings(SettingsGroup):
     max_poll_wait_s: float = 60.0
     """Upper bound on `?wait=N` for long-polls."""
     key_cache_ttl_s: float = 5.0
-    """How long a looked-up API key is trusted before Redis is asked again."""
+    """How long a looked-up API key (and its tenant) is trusted before Redis is asked again:
+    a revoked or expired key, or one of a deleted or inactive tenant, gets 401 within it."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Browser origins allowed to call the API (JSON list; `["*"]`: any). Empty: CORS off."""
 
 
 class ConsumerSettings(SettingsGroup):
@@ -187,12 +194,6 @@ class GeminiSettings(SettingsGroup):
     """Base URL of the `gemini` provider."""
     timeout_s: float = 120.0
     """Timeout of one call to the provider."""
-
-
-class AdminSettings(SettingsGroup):
-    api_key: str | None = None
-    """Bearer key of the admin API (`/admin/v1/...`: API keys). Unset: the admin API is off.
-    `aibroker dev` sets a random one and prints it."""
 
 
 class MetricsSettings(SettingsGroup):
@@ -341,6 +342,7 @@ class Settings(BaseSettings):
     dev: DevSettings = Field(default_factory=DevSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     otel: OtelSettings = Field(default_factory=OtelSettings)
     embeddings: EmbeddingsSettings = Field(default_factory=EmbeddingsSettings)
     ocr: OcrSettings = Field(default_factory=OcrSettings)

@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from aibroker.errors import BrokerError, PayloadTooLarge
+from aibroker.ids import new_id
 from aibroker.kafka.clients import decode
 from aibroker.kafka.producer import until_written
 from aibroker.kafka.publisher import Publisher
@@ -104,7 +105,18 @@ class Pool:
             if request.deadline is None or time.time() < request.deadline:
                 await self._record(request.target, ok=not exc.retryable and exc.http_status < 500)
             outcome = Outcome(request=request, error=exc.info(), retry_after=exc.retry_after)
-            await until_written(lambda: self.publisher.outcome(outcome), "output")
+            failed = self._bill(
+                request,
+                request.target,
+                None,
+                _ms_since(started),
+                error_code=exc.error_code or "error",
+            )
+
+            async def report() -> None:
+                await asyncio.gather(self.publisher.outcome(outcome), self.publisher.usage(failed))
+
+            await until_written(report, "output")
             return
         except _StreamBroken as broken:  # the caller has part of the answer: no retry
             error = broken.error
@@ -116,7 +128,7 @@ class Pool:
             await until_written(lambda: self.publisher.internal_failure(request, failure), "output")
             return
         await self._record(request.target, ok=True)
-        service_ms = round((time.time() - started) * 1000, 3)
+        service_ms = _ms_since(started)
         result = terminal(request, Status.SUCCEEDED, response=completion.response)
         result.usage = completion.usage
         result.service_ms = service_ms
@@ -184,20 +196,26 @@ class Pool:
             metrics.BREAKERS_OPENED.labels(target.provider).inc()
 
     def _bill(
-        self, request: Request, target: Target, usage: Usage, latency_ms: float
+        self, request: Request, target: Target, usage: Usage | None, latency_ms: float, **error: str
     ) -> UsageEvent:
-        price = self.prices.find(target.provider, target.model)
+        """The usage event of one provider call: its tokens and cost, or (with `error_code`)
+        a failed call, for the error counts of usage analytics."""
+        price = self.prices.find(target.provider, target.model) if usage else None
         return UsageEvent(
+            id=new_id("use"),
+            status="error" if error else "ok",
+            error_code=error.get("error_code"),
             request_id=request.id,
             tenant=request.tenant,
             key_id=request.key_id,
+            user=request.user,
             model=request.model,
             provider=target.provider,
             upstream_model=target.model,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cached_tokens=cached_tokens(usage),
-            cost_usd=cost(price, usage) if price else None,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            cached_tokens=cached_tokens(usage) if usage else 0,
+            cost_usd=cost(price, usage) if price and usage else None,
             latency_ms=latency_ms,
             at=time.time(),
         )
@@ -249,6 +267,10 @@ class Pool:
             await asyncio.sleep(self.lease_s / 3)
             with contextlib.suppress(RedisError):
                 await self.claims.renew(request.id, request.attempt, self.owner)
+
+
+def _ms_since(started: float) -> float:
+    return round((time.time() - started) * 1000, 3)
 
 
 class _StreamBroken(Exception):

@@ -1,5 +1,6 @@
 """`aibroker results`: `results` → Redis (state, result, completion notice; first result wins)
-and the request's quota settled (concurrency slot freed, tokens reconciled, cost spent)."""
+and the request's quota settled (concurrency slot freed, tokens reconciled, cost spent, and
+the tenant's budget thresholds announced as they are crossed); `usage` → the usage ledger."""
 
 from __future__ import annotations
 
@@ -9,13 +10,19 @@ import time
 
 from aiokafka.structs import ConsumerRecord
 
+from aibroker.budget import reached, threshold_messages
 from aibroker.kafka.clients import decode, running_producer
+from aibroker.kafka.publisher import Publisher
 from aibroker.runtime.service import WorkerSpec, run_service
 from aibroker.settings import Settings
-from aibroker.stores.quota import Quota, RedisQuota
+from aibroker.stores.cache import TtlCache
+from aibroker.stores.quota import Quota, RedisQuota, month
 from aibroker.stores.redis import connect
 from aibroker.stores.results import RedisRequestStore, RequestStore
+from aibroker.stores.tenants import RedisTenantStore, Tenant, active_endpoints
+from aibroker.stores.usage import RedisUsageLedger
 from aibroker.telemetry import metrics
+from consumers.usage_counter import UsageCounter
 from schemas.envelopes import Result
 from topics.catalog import TopicNames
 
@@ -23,9 +30,17 @@ log = logging.getLogger(__name__)
 
 
 class ResultsSink:
-    def __init__(self, store: RequestStore, quota: Quota) -> None:
+    def __init__(
+        self,
+        store: RequestStore,
+        quota: Quota,
+        tenants: TtlCache[Tenant | None],
+        publisher: Publisher,
+    ) -> None:
         self.store = store
         self.quota = quota
+        self.tenants = tenants
+        self.publisher = publisher
 
     async def on_result(self, record: ConsumerRecord[bytes, bytes]) -> None:
         result = decode(Result, record.value)
@@ -34,11 +49,31 @@ class ResultsSink:
         tokens = (
             (usage.total_tokens or usage.prompt_tokens + usage.completion_tokens) if usage else None
         )
-        await self.quota.settle(result.id, tokens, result.cost_usd, time.time())
+        now = time.time()
+        await self.quota.settle(result.id, tokens, result.cost_usd, now)
+        if result.cost_usd:
+            await self._warn(result.tenant, now)
         if first:
             record_finished(result)
         else:
             log.info("dropped a duplicate result for %s", result.id)
+
+    async def _warn(self, name: str, now: float) -> None:
+        """Announce each budget threshold the tenant's spend has reached, once a month."""
+        tenant = await self.tenants.get(name)
+        budget = tenant.limits.budget_usd_month if tenant else None
+        if tenant is None or budget is None:
+            return
+        spent = await self.quota.spend(f"t:{name}", now)
+        metrics.BUDGET_USED.labels(name).set(float(spent / budget) if budget else 1.0)
+        for pct in reached(spent, budget):
+            if await self.quota.first_warning(f"t:{name}", month(now), pct):
+                endpoints = active_endpoints(tenant)
+                for delivery in threshold_messages(
+                    name, month(now), pct, spent, budget, endpoints, now
+                ):
+                    await self.publisher.deliver(delivery)
+                log.info("tenant %s reached %d%% of its monthly budget", name, pct)
 
 
 def record_finished(result: Result) -> None:
@@ -68,9 +103,16 @@ def record_finished(result: Result) -> None:
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     names = TopicNames(settings.kafka.topic_prefix)
     async with connect(settings.redis) as redis, running_producer(settings.kafka) as producer:
+        tenants = RedisTenantStore(redis)
         sink = ResultsSink(
             RedisRequestStore(redis, settings.redis.ttl_s),
             RedisQuota(redis, settings.quota.lease_s),
+            TtlCache(tenants.get, settings.quota.cache_ttl_s),
+            Publisher(producer, names),
         )
-        spec = WorkerSpec("results", [names.results], "aib-results", sink.on_result, 512)
-        await run_service(settings, producer, [spec], stop)
+        usage = UsageCounter(RedisUsageLedger(redis))
+        specs = [
+            WorkerSpec("results", [names.results], "aib-results", sink.on_result, 512),
+            WorkerSpec("usage", [names.usage], "aib-usage", usage.on_usage, 256, idle=True),
+        ]
+        await run_service(settings, producer, specs, stop)

@@ -135,6 +135,7 @@ class Deliverer:
     ) -> None:
         entry = {
             "webhook_id": delivery.id,
+            "tenant": delivery.tenant,
             "url": delivery.url,
             "event": delivery.event.value,
             "attempt": delivery.attempt,

@@ -3,13 +3,24 @@ key, with their limits read through short-lived in-process caches."""
 
 from __future__ import annotations
 
-from aibroker.errors import ModelNotAllowed
+from aibroker.errors import AuthenticationError, BrokerError, ModelNotAllowed
 from aibroker.limits import Limits
 from aibroker.stores.cache import TtlCache
 from aibroker.stores.keys import KeyStore
 from aibroker.stores.quota import Quota, Verdict, estimate_tokens
 from aibroker.stores.tenants import Tenant, TenantStore, model_allowed
 from schemas.envelopes import Request
+
+
+def cut_off(tenant: Tenant | None, request: Request) -> AuthenticationError | None:
+    """Work of an inactive tenant, or sent with a key whose tenant was deleted, is refused (a
+    key is never served without its tenant's limits). A direct producer's tenant that is not
+    in the store is served with no tenant limits, as before tenants existed."""
+    if tenant is not None and not tenant.active:
+        return AuthenticationError(f"Tenant '{request.tenant}' is inactive.")
+    if tenant is None and request.key_id is not None:
+        return AuthenticationError(f"Tenant '{request.tenant}' no longer exists.")
+    return None
 
 
 class Admission:
@@ -28,8 +39,11 @@ class Admission:
         self._key_limits: TtlCache[Limits] = TtlCache(self._limits_of_key, cache_ttl_s)
         self._default_completion = default_completion_tokens
 
-    async def check(self, request: Request, now: float) -> Verdict | ModelNotAllowed:
+    async def check(self, request: Request, now: float) -> Verdict | BrokerError:
         tenant = await self._tenants.get(request.tenant)
+        refused = cut_off(tenant, request)
+        if refused is not None:
+            return refused
         if not model_allowed(tenant, request.model):
             return ModelNotAllowed(
                 f"Tenant '{request.tenant}' may not use the model '{request.model}'.",

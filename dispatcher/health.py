@@ -17,7 +17,7 @@ from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
 from aibroker.kafka.lag import LagReader
-from aibroker.routes import EXTERNAL_GROUP, RouteTable
+from aibroker.routes import RouteTable
 from aibroker.stores.breaker import Breakers, State, target_key
 from aibroker.telemetry import metrics
 from schemas.envelopes import Target
@@ -61,12 +61,7 @@ def watched_topics(routes: RouteTable, names: TopicNames) -> list[Watched]:
     )
     if not weighs:
         return []
-    external = [Watched(p, names.dispatch(p), EXTERNAL_GROUP) for p in sorted(routes.providers)]
-    local = [
-        Watched(f"{m.engine}/{m.name}", routes.topic(names, m.target), routes.group(m.target))
-        for m in routes.local.values()
-    ]
-    return external + local
+    return [Watched(key, topic, group) for key, topic, group in routes.pools(names)]
 
 
 class HealthView:

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from aibroker.errors import InvalidRequest
+from aibroker.identity import Client
 from aibroker.netguard import host_and_port
 from aibroker.routes import LOCAL_ENGINES, resolve
-from aibroker.stores.keys import KeyInfo
 from ingress.auth import authenticate, check_model
 from ingress.deadline import request_deadline
 from ingress.prefer import parse_prefer
@@ -22,7 +22,7 @@ from schemas.envelopes import Kind, Mode
 from schemas.openai import ChatCompletionRequest, EmbeddingsRequest, OcrRequest
 
 router = APIRouter()
-Caller = Annotated[KeyInfo, Depends(authenticate)]
+Caller = Annotated[Client, Depends(authenticate)]
 
 
 @router.post("/v1/chat/completions", tags=["openai"])
@@ -71,7 +71,7 @@ async def ocr(body: OcrRequest, request: Request, caller: Caller) -> Response:
 
 
 async def _submit(
-    request: Request, caller: KeyInfo, kind: Kind, model: str, payload: dict[str, Any]
+    request: Request, caller: Client, kind: Kind, model: str, payload: dict[str, Any]
 ) -> Response:
     svc = services(request)
     await check_model(svc, caller, model, kind)

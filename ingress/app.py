@@ -9,25 +9,42 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from starlette.middleware.cors import CORSMiddleware
 
 from aibroker.routes import build_route_table
 from aibroker.runtime.service import EXIT_MARGIN_S, exit_after
 from aibroker.settings import Settings
 from ingress import (
-    admin_api,
     api,
+    audit_api,
     batches_api,
     deliveries_api,
     dlq_api,
     errors,
     files_api,
     health,
+    keys_api,
+    ratelimit_api,
     requests_api,
+    tenants_api,
+    usage_api,
 )
 from ingress.bodylimit import BodyLimit
+from ingress.stamp import Stamp
 from ingress.state import open_services
 
 log = logging.getLogger(__name__)
+
+EXPOSED_HEADERS = [
+    "x-request-id",
+    "openai-processing-ms",
+    "retry-after",
+    "retry-after-ms",
+    "x-should-retry",
+    "location",
+    "x-aibroker-cost",
+]
+"""What a browser client may read of an answer (CORS)."""
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -58,8 +75,12 @@ def create_app(settings: Settings) -> FastAPI:
         FastAPIInstrumentor.instrument_app(app, excluded_urls="health/.*,metrics")
     app.include_router(api.router)
     app.include_router(requests_api.router)
-    app.include_router(admin_api.router)
+    app.include_router(keys_api.router)
+    app.include_router(tenants_api.router)
     app.include_router(dlq_api.router)
+    app.include_router(audit_api.router)
+    app.include_router(usage_api.router)
+    app.include_router(ratelimit_api.router)
     app.include_router(deliveries_api.router)
     app.include_router(files_api.router)
     app.include_router(batches_api.router)
@@ -69,4 +90,14 @@ def create_app(settings: Settings) -> FastAPI:
         max_bytes=settings.ingress.max_body_bytes,
         paths={"/v1/files": settings.batch.max_file_bytes},
     )
+    if settings.ingress.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.ingress.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["*"],
+            expose_headers=EXPOSED_HEADERS,
+            max_age=600,
+        )
+    app.add_middleware(Stamp)  # outermost: every answer, refusals included
     return app

@@ -15,9 +15,9 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from aibroker.errors import BrokerError, InvalidRequest, NotFound, Unavailable
+from aibroker.identity import Client
 from aibroker.ids import new_id
 from aibroker.routes import resolve
-from aibroker.stores.keys import KeyInfo
 from aibroker.stores.tenants import active_endpoints, model_allowed
 from ingress.auth import authenticate
 from ingress.files_api import owned
@@ -28,7 +28,7 @@ from schemas.batches import Batch, BatchStatus
 from schemas.bodies import BODIES
 
 router = APIRouter(prefix="/v1/batches", tags=["openai"])
-Caller = Annotated[KeyInfo, Depends(authenticate)]
+Caller = Annotated[Client, Depends(authenticate)]
 WINDOW = re.compile(r"^(\d+)([smh])$")
 
 
@@ -96,7 +96,7 @@ async def create(body: NewBatch, request: Request, caller: Caller) -> Response:
 
 
 async def _route_errors(
-    svc: Services, caller: KeyInfo, endpoint: str, lines: list[Line]
+    svc: Services, caller: Client, endpoint: str, lines: list[Line]
 ) -> list[LineError]:
     """Models that do not exist, serve another endpoint, or are not the tenant's to use."""
     kind, _ = BODIES[endpoint]

@@ -10,9 +10,10 @@ from aiokafka import AIOKafkaConsumer
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from aibroker.identity import Permission, scope_of
 from aibroker.kafka import dlq
 from aibroker.kafka.clients import make_consumer
-from ingress.admin_api import Admin
+from ingress.auth import Admin, authorize
 from ingress.state import Services, services
 from ingress.views import json_response
 
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/admin/v1/dlq", tags=["admin"])
 
 
 @contextlib.asynccontextmanager
-async def _reader(svc: Services) -> AsyncIterator[AIOKafkaConsumer]:
+async def reader(svc: Services) -> AsyncIterator[AIOKafkaConsumer]:
     consumer = make_consumer(svc.settings.kafka, group_id=None)
     await consumer.start()
     try:
@@ -32,29 +33,45 @@ async def _reader(svc: Services) -> AsyncIterator[AIOKafkaConsumer]:
 @router.get("")
 async def list_dead_letters(
     request: Request,
-    _: Admin,
+    caller: Admin,
     after: Annotated[int, Query(ge=-1, description="List from the offset after this.")] = -1,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    tenant: Annotated[str | None, Query(description="Only this tenant's requests.")] = None,
 ) -> Response:
     """Dead letters, oldest first: offset, kind (`poison`, `exhausted`, `internal`), reason,
-    source, and the request's id, tenant and model when the value is a request."""
+    source, and the request's id, tenant and model when the value is a request. A tenant
+    admin sees its own tenant's only. `next_after` pages on."""
+    scope = scope_of(caller, tenant)
+    await authorize(request, caller, Permission.DLQ_READ, scope)
     svc = services(request)
-    async with _reader(svc) as consumer:
+    async with reader(svc) as consumer:
         records = await dlq.read(consumer, svc.names, after + 1, limit)
-    data = [dlq.letter(r).document() for r in records]
-    return json_response({"object": "list", "data": data, "has_more": len(data) == limit})
+    letters = [dlq.letter(r) for r in records]
+    data = [x.document() for x in letters if scope is None or x.tenant == scope]
+    doc = {"object": "list", "data": data, "has_more": len(records) == limit}
+    return json_response(doc | {"next_after": records[-1].offset if records else after})
 
 
 @router.post("/{offset}/replay")
-async def replay_dead_letter(offset: int, request: Request, _: Admin) -> Response:
+async def replay_dead_letter(offset: int, request: Request, caller: Admin) -> Response:
     """A poison record goes back to its source topic; a failed request is submitted again as
     a new request (answered with its id), its first result standing."""
     svc = services(request)
-    async with _reader(svc) as consumer:
+    async with reader(svc) as consumer:
         record = await dlq.one(consumer, svc.names, offset)
+    tenant = dlq.letter(record).tenant
+    await authorize(request, caller, Permission.DLQ_WRITE, tenant)
     sent = await dlq.replay(record, svc.publisher, svc.names)
     doc = {"object": "dead_letter.replay", "offset": offset, "topic": sent.topic}
     if sent.request is not None:
         await svc.submission.mark_queued(sent.request)
         doc["request_id"] = sent.request.id
+    await svc.auditor.record(
+        request,
+        caller,
+        "dlq.replay",
+        tenant=tenant,
+        target=str(offset),
+        detail={"topic": sent.topic},
+    )
     return json_response(doc)

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from aibroker.errors import BrokerError, Unavailable
 from aibroker.telemetry import metrics
+from ingress.conventions import retry_headers
 from schemas.openai import ErrorBody
 
 log = logging.getLogger(__name__)
@@ -55,9 +56,7 @@ def error_body(
 
 
 def error_response(exc: BrokerError) -> Response:
-    headers = {}
-    if exc.retry_after is not None:
-        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    headers = retry_headers(exc.retryable, exc.retry_after)
     return refusal(exc.http_status, exc.message, exc.type, exc.error_code, exc.param, headers)
 
 
@@ -110,13 +109,26 @@ def install(app: FastAPI) -> None:
             message = "The request body must be a JSON object (Content-Type: application/json)."
         else:
             message = f"{param or 'body'}: {first.get('msg', 'invalid value')}"
-        return refusal(400, message, "invalid_request_error", "invalid_value", param or None)
+        return refusal(
+            400,
+            message,
+            "invalid_request_error",
+            "invalid_value",
+            param or None,
+            retry_headers(False, None),
+        )
 
     @app.exception_handler(Exception)
     async def bug(_: Request, exc: Exception) -> Response:
         """A bug: still an OpenAI-style error (the traceback goes to the log)."""
         log.error("unhandled %s on a request", type(exc).__name__, exc_info=exc)
-        return refusal(500, "The broker failed on this request.", "server_error", "internal_error")
+        return refusal(
+            500,
+            "The broker failed on this request.",
+            "server_error",
+            "internal_error",
+            headers=retry_headers(False, None),
+        )
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> Response:
@@ -124,4 +136,5 @@ def install(app: FastAPI) -> None:
             exc.status_code, "invalid_request_error" if exc.status_code < 500 else "server_error"
         )
         code = {413: "payload_too_large", 404: "not_found"}.get(exc.status_code)
-        return refusal(exc.status_code, str(exc.detail), type_, code, None, exc.headers)
+        headers = {**retry_headers(False, None), **(exc.headers or {})}
+        return refusal(exc.status_code, str(exc.detail), type_, code, None, headers)

@@ -8,15 +8,15 @@ from fastapi import APIRouter, Depends, Form, Request, UploadFile
 from starlette.responses import Response
 
 from aibroker.errors import InvalidRequest, NotFound
+from aibroker.identity import Client
 from aibroker.ids import new_id
 from aibroker.stores.files import FileRecord
-from aibroker.stores.keys import KeyInfo
 from ingress.auth import authenticate
 from ingress.state import Services, services
 from ingress.views import json_response
 
 router = APIRouter(prefix="/v1/files", tags=["openai"])
-Caller = Annotated[KeyInfo, Depends(authenticate)]
+Caller = Annotated[Client, Depends(authenticate)]
 
 
 @router.post("")
@@ -37,7 +37,7 @@ async def upload(
     return json_response(record.document())
 
 
-async def owned(svc: Services, file_id: str, caller: KeyInfo) -> FileRecord:
+async def owned(svc: Services, file_id: str, caller: Client) -> FileRecord:
     record = await svc.files.get(file_id, caller.tenant)
     if record is None:
         raise NotFound(f"No such File object: {file_id}", param="file_id")

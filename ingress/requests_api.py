@@ -10,8 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 from starlette.responses import Response
 
+from aibroker.identity import Client
 from aibroker.netguard import host_and_port
-from aibroker.stores.keys import KeyInfo
 from ingress.auth import authenticate, check_model
 from ingress.deadline import request_deadline
 from ingress.state import services
@@ -23,7 +23,7 @@ from schemas.openai import OcrRequest
 from schemas.status import status_document
 
 router = APIRouter(tags=["broker"])
-Caller = Annotated[KeyInfo, Depends(authenticate)]
+Caller = Annotated[Client, Depends(authenticate)]
 
 
 class SubmitRequest(BaseModel):

@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import httpx
 from fastapi import Request
 from redis.asyncio import Redis
 
@@ -26,9 +27,12 @@ from aibroker.stores.quota import Quota, RedisQuota
 from aibroker.stores.redis import connect
 from aibroker.stores.results import RedisRequestStore
 from aibroker.stores.tenants import RedisTenantStore, Tenant, TenantStore, seed
+from aibroker.stores.usage import RedisUsageLedger, UsageLedger
 from aibroker.stores.webhook_log import RedisWebhookLog, WebhookLog
+from ingress.audit import Auditor
 from ingress.replies import CompletionNotices, ReplyListener
 from ingress.submission import Submission
+from ingress.tokens import Issuers
 from topics.apply import apply_topics, delete_topics
 from topics.catalog import TopicNames, reply_topic_spec
 
@@ -52,6 +56,10 @@ class Services:
     files: Files
     batches: BatchStore
     webhook_log: WebhookLog
+    usage: UsageLedger
+    auditor: Auditor
+    issuers: Issuers
+    """The JWT issuers trusted here (false when none is configured)."""
 
 
 def services(request: Request) -> Services:
@@ -71,7 +79,11 @@ async def open_services(
     )
     await apply_topics(settings.kafka, [reply_spec])
     reply_consumer = make_consumer(settings.kafka, group_id=None)
-    async with connect(settings.redis) as redis, running_producer(settings.kafka) as producer:
+    async with (
+        connect(settings.redis) as redis,
+        running_producer(settings.kafka) as producer,
+        httpx.AsyncClient(timeout=5.0) as jwks_http,
+    ):
         await reply_consumer.start()
         ttl_s = settings.redis.ttl_s
         publisher = Publisher(producer, names)
@@ -103,13 +115,20 @@ async def open_services(
             keys=CachedKeys(key_store, settings.ingress.key_cache_ttl_s),
             key_store=key_store,
             tenant_store=tenant_store,
-            tenants=TtlCache(tenant_store.get, settings.quota.cache_ttl_s),
+            tenants=TtlCache(tenant_store.get, settings.ingress.key_cache_ttl_s),
             quota=RedisQuota(redis, settings.quota.lease_s),
             files=RedisFiles(redis, file_store(settings.batch)),
             batches=RedisBatchStore(redis, ttl_s),
             webhook_log=RedisWebhookLog(redis, ttl_s),
+            usage=RedisUsageLedger(redis),
+            auditor=Auditor(publisher, settings.auth.refusals_window_s),
+            issuers=Issuers(settings.auth.jwt_issuers, jwks_http),
         )
-        loops = [asyncio.create_task(replies.run()), asyncio.create_task(notices.run())]
+        loops = [
+            asyncio.create_task(replies.run()),
+            asyncio.create_task(notices.run()),
+            asyncio.create_task(svc.auditor.run()),
+        ]
         log.info("ingress %s ready (reply topic %s)", instance, reply_spec.name)
         try:
             yield svc

@@ -17,11 +17,11 @@ from redis.exceptions import RedisError
 from starlette.responses import Response
 
 from aibroker.errors import KeyReused, NotFound, PayloadTooLarge, Unavailable
+from aibroker.identity import Client
 from aibroker.ids import new_id
 from aibroker.kafka.publisher import Publisher
 from aibroker.stores.guard import DEADLINE_S, deadline
 from aibroker.stores.idempotency import IdempotencyStore, fingerprint
-from aibroker.stores.keys import KeyInfo
 from aibroker.stores.results import RequestState, RequestStore
 from aibroker.telemetry import metrics, tracing
 from aibroker.telemetry.logs import REQUEST_ID
@@ -72,7 +72,7 @@ class Submission:
 
     def envelope(
         self,
-        key: KeyInfo,
+        key: Client,
         kind: Kind,
         model: str,
         body: dict[str, Any],
@@ -85,6 +85,7 @@ class Submission:
             id=new_id("req"),
             tenant=key.tenant,
             key_id=key.key_id,
+            user=key.user,
             kind=kind,
             model=model,
             body=body,

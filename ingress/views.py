@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import orjson
 from starlette.responses import Response
 
+from ingress.conventions import retry_headers
 from ingress.errors import error_body
 from schemas.envelopes import Result, Status
 from schemas.status import status_document
@@ -42,6 +42,5 @@ def result_response(result: Result) -> Response:
     type_ = error.type if error else "server_error"
     body = error_body(message, type_, error.code if error else None, error.param if error else None)
     status_code = error.http_status if error else 500
-    if error is not None and error.retry_after is not None:
-        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    headers |= retry_headers(bool(error and error.retryable), error.retry_after if error else None)
     return Response(body, status_code=status_code, media_type="application/json", headers=headers)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 
 from aibroker.errors import InvalidRequest
+from aibroker.identity import Client
 from aibroker.netguard import check_receiver, networks
 from aibroker.settings import WebhookSettings
 from aibroker.stores.guard import deadline
-from aibroker.stores.keys import KeyInfo
 from ingress.state import Services
 from schemas.envelopes import Webhook
 
@@ -21,7 +21,7 @@ async def check_webhook_url(url: str, settings: WebhookSettings, param: str) -> 
 
 
 async def request_webhook(
-    svc: Services, caller: KeyInfo, given: Webhook | None, headers: Headers
+    svc: Services, caller: Client, given: Webhook | None, headers: Headers
 ) -> Webhook | None:
     """The request's webhook, if it has one, once its URL passed the guard and its tenant
     has a secret to sign with."""

@@ -86,6 +86,8 @@ class WebhookEvent(StrEnum):
     """A batch job ran every line (some may have failed: see its error file)."""
     BATCH_FAILED = "batch.failed"
     """A batch job's input was refused."""
+    BUDGET_THRESHOLD = "budget.threshold"
+    """The tenant's spend this month crossed a share (50, 80, 100 %) of its budget."""
     BATCH_EXPIRED = "batch.expired"
     """A batch job's completion window ended first."""
     BATCH_CANCELLED = "batch.cancelled"
@@ -120,6 +122,7 @@ class Request(BaseModel):
     id: str
     tenant: str
     key_id: str | None = None
+    user: str | None = Field(default=None, description="The end user a JWT caller named.")
     kind: Kind
     model: str = Field(description="The alias the client asked for.")
     body: dict[str, Any] = Field(description="The validated OpenAI-compatible request body.")
@@ -205,16 +208,20 @@ class Chunk(BaseModel):
 
 
 class UsageEvent(BaseModel):
-    """One billed provider call, on the `usage` topic (keyed by tenant). A request retried
-    or duplicated after a crash is billed by the provider each time, so each call is here;
-    bill tenants once per `request_id`."""
+    """One provider call, on the `usage` topic (keyed by tenant): answered (`ok`, billed) or
+    failed (`error`, with no tokens). A request retried or duplicated after a crash is billed
+    by the provider each time, so each call is here; bill tenants once per `request_id`."""
 
     model_config = ConfigDict(extra="forbid")
 
     v: Literal[1] = 1
+    id: str | None = Field(default=None, description="This event's id: counted once by it.")
+    status: Literal["ok", "error"] = "ok"
+    error_code: str | None = None
     request_id: str
     tenant: str
     key_id: str | None = None
+    user: str | None = None
     model: str
     provider: str
     upstream_model: str

@@ -84,6 +84,14 @@ class TopicNames:
     def dlq(self) -> str:
         return f"{self.prefix}dlq"
 
+    @property
+    def audit(self) -> str:
+        return f"{self.prefix}audit"
+
+
+AUDIT_RETENTION_MS = 400 * DAY_MS
+"""The audit log is kept 13 months, past a yearly review."""
+
 
 def catalogue(
     names: TopicNames,
@@ -134,6 +142,14 @@ def catalogue(
             ("webhook deliverer",),
         ),
         TopicSpec(names.dlq, 1, 30 * DAY_MS, "request id", ("any",), ("operators",)),
+        TopicSpec(
+            names.audit,
+            1,
+            AUDIT_RETENTION_MS,
+            "tenant",
+            ("ingress (admin changes, refused auth)", "dispatcher (unproven producers)"),
+            ("GET /admin/v1/audit", "compliance exports"),
+        ),
     ]
     specs += [
         TopicSpec(

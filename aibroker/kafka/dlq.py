@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from aiokafka.structs import ConsumerRecord, TopicPartition
+from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
 from aibroker.errors import InvalidRequest, NotFound
 from aibroker.ids import new_id
 from aibroker.kafka.acceptance import GIVE_UP_HEADER
 from aibroker.kafka.clients import decode
+from aibroker.kafka.log_reader import read_from
 from aibroker.kafka.publisher import Publisher
 from schemas.envelopes import Mode, Request
 from topics.catalog import TopicNames
@@ -38,6 +39,11 @@ class Letter:
     request: Request | None
     """The envelope, when the value is one."""
     at: float
+
+    @property
+    def tenant(self) -> str | None:
+        """The tenant of the request it holds (None for a poison record)."""
+        return self.request.tenant if self.request else None
 
     def document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -74,21 +80,8 @@ def letter(record: ConsumerRecord[bytes, bytes]) -> Letter:
 async def read(
     consumer: AIOKafkaConsumer, names: TopicNames, start: int, limit: int
 ) -> list[ConsumerRecord[bytes, bytes]]:
-    """Up to `limit` records from offset `start` (a started consumer without a group)."""
-    tp = TopicPartition(names.dlq, 0)
-    consumer.assign([tp])
-    end = (await consumer.end_offsets([tp]))[tp]
-    first = max(start, (await consumer.beginning_offsets([tp]))[tp])
-    if first >= end:
-        return []
-    consumer.seek(tp, first)
-    records: list[ConsumerRecord[bytes, bytes]] = []
-    while len(records) < limit and (not records or records[-1].offset + 1 < end):
-        batch = await consumer.getmany(tp, timeout_ms=2000, max_records=limit - len(records))
-        if not batch:
-            break
-        records += batch.get(tp, [])
-    return records
+    """Up to `limit` dead letters from offset `start` (a started consumer without a group)."""
+    return await read_from(consumer, names.dlq, start, limit)
 
 
 @dataclass(frozen=True)

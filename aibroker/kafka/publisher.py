@@ -15,6 +15,7 @@ from aibroker.kafka.clients import encode
 from aibroker.kafka.producer import Producer
 from aibroker.telemetry import metrics
 from aibroker.webhook_rules import batch_messages
+from schemas.audit import AuditEntry
 from schemas.batches import Batch, BatchStarted
 from schemas.envelopes import (
     Chunk,
@@ -126,6 +127,11 @@ class Publisher:
     async def usage(self, event: UsageEvent) -> None:
         await self._producer.send_and_wait(
             self._names.usage, encode(event), key=event.tenant.encode()
+        )
+
+    async def audit(self, entry: AuditEntry) -> None:
+        await self._producer.send_and_wait(
+            self._names.audit, encode(entry), key=(entry.tenant or "").encode()
         )
 
     async def outcome(self, outcome: Outcome) -> None:

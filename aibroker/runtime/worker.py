@@ -28,6 +28,7 @@ from aibroker.errors import BrokerError
 from aibroker.kafka.producer import Producer, until_written
 from aibroker.runtime.offsets import PartitionOffsets
 from aibroker.telemetry import metrics, tracing
+from aibroker.telemetry.liveness import HEARTBEATS
 from aibroker.telemetry.logs import REQUEST_ID
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ class KafkaWorker:
         next_commit = loop.time() + self.config.commit_interval_s
         try:
             while not stop.is_set():
+                HEARTBEATS.beat(self.config.name)
                 free = self.config.concurrency - len(self._tasks)
                 self._set_paused(free <= 0)
                 batch = await self.consumer.getmany(timeout_ms=100, max_records=max(free, 1))
@@ -114,6 +116,7 @@ class KafkaWorker:
                     self._report_lag()
                     next_commit = loop.time() + self.config.commit_interval_s
         finally:
+            HEARTBEATS.forget(self.config.name)
             await self._drain(set(self._tasks.values()), self.config.drain_timeout_s)
             for task in list(self._tasks):
                 task.cancel()

@@ -1,27 +1,61 @@
-"""API keys: `aib_` + random, stored only as SHA-256, shown once; listed and revoked by id."""
+"""API keys: `aib_` + random, stored only as SHA-256, shown once; listed, rotated and revoked
+by id. A key has a name, an environment, an optional expiry, an optional model allow-list
+narrower than its tenant's, its own limits, and, for the admin API, roles."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
+from redis.typing import EncodableT, FieldT
 
+from aibroker.identity import Role
 from aibroker.ids import new_id
 from aibroker.limits import Limits
 from aibroker.stores.cache import TtlCache
 
 KEY_PREFIX = "aib_"
+ENVIRONMENT = r"^[a-z0-9_-]{1,32}$"
+
+
+class KeySpec(BaseModel):
+    """What a key is given at creation (and keeps when it is rotated)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="", max_length=128, description="A label for people.")
+    environment: str = Field(default="live", pattern=ENVIRONMENT, description="e.g. live, test.")
+    expires_at: float | None = Field(
+        default=None, description="Unix time after which it no longer authenticates."
+    )
+    models: list[str] = Field(
+        default_factory=list,
+        description="Models it may use (names or `*` patterns) within its tenant's; empty: all.",
+    )
+    limits: Limits = Field(default_factory=Limits)
+    roles: list[Role] = Field(default_factory=list, description="Admin API roles; none: API only.")
 
 
 @dataclass(frozen=True)
 class KeyInfo:
-    tenant: str
+    """What a lookup by the key's hash gives: enough to decide, without another read."""
+
+    tenant: str | None
     key_id: str
     prefix: str
+    environment: str = "live"
+    expires_at: float | None = None
+    models: tuple[str, ...] = ()
+    roles: frozenset[Role] = frozenset()
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
 
 
 def generate_key() -> str:
@@ -37,25 +71,42 @@ class KeyRecord:
     """What the admin API shows of a key: never the key, only its visible prefix."""
 
     key_id: str
-    tenant: str
+    tenant: str | None
     prefix: str
+    name: str
+    environment: str
     created_at: float
+    expires_at: float | None
     revoked_at: float | None
+    models: list[str]
+    roles: list[Role]
     limits: Limits
+    rotated_from: str | None
+    replaced_by: str | None
+
+    def spec(self) -> KeySpec:
+        return KeySpec(
+            name=self.name,
+            environment=self.environment,
+            expires_at=self.expires_at,
+            models=self.models,
+            limits=self.limits,
+            roles=self.roles,
+        )
 
 
 class KeyStore(Protocol):
     """API keys by their SHA-256, and their records by id."""
 
     async def add(
-        self, tenant: str, key: str | None = None, *, limits: Limits | None = None
+        self, tenant: str | None, key: str | None = None, spec: KeySpec | None = None
     ) -> tuple[str, KeyInfo]:
         """Store a key (a new random one unless given); returns the plaintext and its record.
         Adding a key that exists already returns its record (so a fixed dev key is stable)."""
         ...
 
     async def add_hashed(
-        self, tenant: str, digest: str, prefix: str, limits: Limits | None = None
+        self, tenant: str | None, digest: str, prefix: str, spec: KeySpec | None = None
     ) -> KeyInfo:
         """Store a key known only by its SHA-256 (as the tenants file gives it)."""
         ...
@@ -66,61 +117,101 @@ class KeyStore(Protocol):
 
     async def record(self, key_id: str) -> KeyRecord | None: ...
 
-    async def list(self, tenant: str) -> list[KeyRecord]: ...
+    async def list(self, tenant: str | None) -> list[KeyRecord]:
+        """A tenant's keys (None: the admin keys that belong to no tenant)."""
+        ...
 
     async def revoke(self, key_id: str) -> KeyRecord | None:
         """The key stops authenticating (within the ingress cache's TTL); its record stays."""
         ...
 
+    async def rotate(self, key_id: str, grace_s: float, now: float) -> tuple[str, KeyRecord]:
+        """A new key like `key_id`; the old one expires `grace_s` from `now` (or sooner, if
+        it already would). Returns the new plaintext and record."""
+        ...
+
+    async def revoke_all(self, tenant: str) -> int:
+        """Revoke every key of a tenant (it was deleted); how many were live."""
+        ...
+
+
+def _key(digest: str) -> str:
+    return f"aib:key:{digest}"
+
+
+def _record(key_id: str) -> str:
+    return f"aib:keyid:{key_id}"
+
+
+def _owned(tenant: str | None) -> str:
+    return f"aib:tenant:{tenant}:keys" if tenant else "aib:admin:keys"
+
 
 class RedisKeyStore:
-    """`aib:key:{sha256}` → the key's tenant (the lookup); `aib:keyid:{id}` → its record;
-    `aib:tenant:{tenant}:keys` → the tenant's key ids."""
+    """`aib:key:{sha256}` → the key's `KeyInfo` (the lookup); `aib:keyid:{id}` → its record;
+    `aib:tenant:{tenant}:keys` (`aib:admin:keys` for keys of no tenant) → key ids."""
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
     async def add(
-        self, tenant: str, key: str | None = None, *, limits: Limits | None = None
+        self, tenant: str | None, key: str | None = None, spec: KeySpec | None = None
     ) -> tuple[str, KeyInfo]:
-        """Store a key (a new random one unless given); returns the plaintext and its record.
-        Adding a key that exists already returns its record (so a fixed dev key is stable)."""
         plaintext = key or generate_key()
         if not plaintext.startswith(KEY_PREFIX):
             raise ValueError(f"API keys start with {KEY_PREFIX!r}")
-        info = await self.add_hashed(tenant, hash_key(plaintext), plaintext[:10], limits)
+        info = await self.add_hashed(tenant, hash_key(plaintext), plaintext[:10], spec)
         return plaintext, info
 
     async def add_hashed(
-        self, tenant: str, digest: str, prefix: str, limits: Limits | None = None
+        self, tenant: str | None, digest: str, prefix: str, spec: KeySpec | None = None
     ) -> KeyInfo:
-        """Store a key known only by its SHA-256 (as the tenants file gives it)."""
         existing = await self.lookup_hashed(digest)
         if existing is not None:
             if existing.tenant != tenant:
                 raise ValueError("this key already belongs to another tenant")
-            if limits is not None:
-                await self._redis.hset(
-                    f"aib:keyid:{existing.key_id}", "limits", limits.model_dump_json()
-                )
+            if spec is not None:  # the tenants file wins: its limits and lifecycle apply
+                await self._write(existing.key_id, digest, tenant, prefix, spec, {})
+                return await self.lookup_hashed(digest) or existing
             return existing
-        info = KeyInfo(tenant=tenant, key_id=new_id("key"), prefix=prefix)
+        key_id = new_id("key")
+        return await self._write(key_id, digest, tenant, prefix, spec or KeySpec(), {})
+
+    async def _write(
+        self,
+        key_id: str,
+        digest: str,
+        tenant: str | None,
+        prefix: str,
+        spec: KeySpec,
+        extra: dict[str, str],
+    ) -> KeyInfo:
+        info = KeyInfo(
+            tenant=tenant,
+            key_id=key_id,
+            prefix=prefix,
+            environment=spec.environment,
+            expires_at=spec.expires_at,
+            models=tuple(spec.models),
+            roles=frozenset(spec.roles),
+        )
+        lookup: dict[FieldT, EncodableT] = {
+            "tenant": tenant or "",
+            "key_id": key_id,
+            "prefix": prefix,
+            "environment": spec.environment,
+            "expires_at": "" if spec.expires_at is None else repr(spec.expires_at),
+            "models": json.dumps(spec.models),
+            "roles": ",".join(spec.roles),
+        }
         async with self._redis.pipeline(transaction=True) as tx:
-            tx.hset(
-                f"aib:key:{digest}",
-                mapping={"tenant": tenant, "key_id": info.key_id, "prefix": info.prefix},
-            )
-            tx.hset(
-                f"aib:keyid:{info.key_id}",
-                mapping={
-                    "hash": digest,
-                    "tenant": tenant,
-                    "prefix": info.prefix,
-                    "created_at": time.time(),
-                    "limits": (limits or Limits()).model_dump_json(),
-                },
-            )
-            tx.sadd(f"aib:tenant:{tenant}:keys", info.key_id)
+            tx.hset(_key(digest), mapping=lookup)
+            tx.hsetnx(_record(key_id), "created_at", time.time())
+            record: dict[FieldT, EncodableT] = {**lookup, "hash": digest, "name": spec.name}
+            record.update(extra)
+            record["limits"] = spec.limits.model_dump_json()
+            tx.hset(_record(key_id), mapping=record)
+            tx.sadd(_owned(tenant), key_id)
             await tx.execute()
         return info
 
@@ -128,42 +219,94 @@ class RedisKeyStore:
         return await self.lookup_hashed(hash_key(key))
 
     async def lookup_hashed(self, digest: str) -> KeyInfo | None:
-        found = await self._redis.hgetall(f"aib:key:{digest}")
+        found = await self._redis.hgetall(_key(digest))
         if not found:
             return None
+        expires = str(found.get("expires_at") or "")
         return KeyInfo(
-            tenant=str(found["tenant"]), key_id=str(found["key_id"]), prefix=str(found["prefix"])
+            tenant=str(found["tenant"]) or None,
+            key_id=str(found["key_id"]),
+            prefix=str(found["prefix"]),
+            environment=str(found.get("environment") or "live"),
+            expires_at=float(expires) if expires else None,
+            models=tuple(json.loads(found.get("models") or "[]")),
+            roles=frozenset(Role(r) for r in str(found.get("roles") or "").split(",") if r),
         )
 
     async def record(self, key_id: str) -> KeyRecord | None:
-        found = await self._redis.hgetall(f"aib:keyid:{key_id}")
+        found = await self._redis.hgetall(_record(key_id))
         if not found:
             return None
-        revoked = found.get("revoked_at")
+
+        def number(name: str) -> float | None:
+            value = found.get(name)
+            return float(value) if value else None
+
         return KeyRecord(
             key_id=key_id,
-            tenant=str(found["tenant"]),
+            tenant=str(found["tenant"]) or None,
             prefix=str(found["prefix"]),
+            name=str(found.get("name") or ""),
+            environment=str(found.get("environment") or "live"),
             created_at=float(found["created_at"]),
-            revoked_at=float(revoked) if revoked else None,
+            expires_at=number("expires_at"),
+            revoked_at=number("revoked_at"),
+            models=list(json.loads(found.get("models") or "[]")),
+            roles=[Role(r) for r in str(found.get("roles") or "").split(",") if r],
             limits=Limits.model_validate_json(found.get("limits") or "{}"),
+            rotated_from=str(found.get("rotated_from") or "") or None,
+            replaced_by=str(found.get("replaced_by") or "") or None,
         )
 
-    async def list(self, tenant: str) -> list[KeyRecord]:
-        ids = sorted(await self._redis.smembers(f"aib:tenant:{tenant}:keys"))
+    async def list(self, tenant: str | None) -> list[KeyRecord]:
+        ids = sorted(await self._redis.smembers(_owned(tenant)))
         records = [await self.record(str(key_id)) for key_id in ids]
         return [r for r in records if r is not None]
 
     async def revoke(self, key_id: str) -> KeyRecord | None:
-        """The key stops authenticating (within the ingress cache's TTL); its record stays."""
-        found = await self._redis.hgetall(f"aib:keyid:{key_id}")
+        found = await self._redis.hgetall(_record(key_id))
         if not found:
             return None
         async with self._redis.pipeline(transaction=True) as tx:
-            tx.delete(f"aib:key:{found['hash']!s}")
-            tx.hsetnx(f"aib:keyid:{key_id}", "revoked_at", time.time())
+            tx.delete(_key(str(found["hash"])))
+            tx.hsetnx(_record(key_id), "revoked_at", time.time())
             await tx.execute()
         return await self.record(key_id)
+
+    async def rotate(self, key_id: str, grace_s: float, now: float) -> tuple[str, KeyRecord]:
+        old = await self.record(key_id)
+        if old is None:
+            raise KeyError(key_id)
+        plaintext = generate_key()
+        spec = old.spec()
+        new = await self._write(
+            new_id("key"),
+            hash_key(plaintext),
+            old.tenant,
+            plaintext[:10],
+            spec,
+            {"rotated_from": key_id},
+        )
+        ends = now + grace_s
+        if old.revoked_at is None and (old.expires_at is None or ends < old.expires_at):
+            digest = str(await self._redis.hget(_record(key_id), "hash"))
+            async with self._redis.pipeline(transaction=True) as tx:
+                tx.hset(_key(digest), "expires_at", repr(ends))
+                tx.hset(_record(key_id), "expires_at", repr(ends))
+                await tx.execute()
+        await self._redis.hset(_record(key_id), "replaced_by", new.key_id)
+        record = await self.record(new.key_id)
+        assert record is not None
+        return plaintext, record
+
+    async def revoke_all(self, tenant: str) -> int:
+        """Revoke every key of a tenant (it was deleted); how many were live."""
+        revoked = 0
+        for record in await self.list(tenant):
+            if record.revoked_at is None:
+                await self.revoke(record.key_id)
+                revoked += 1
+        return revoked
 
 
 class CachedKeys:

@@ -137,6 +137,26 @@ def _chars(value: object) -> int:
 NANO = Decimal(1_000_000_000)
 
 
+@dataclass(frozen=True)
+class Bucket:
+    """A requests- or tokens-per-minute bucket as a client sees it."""
+
+    limit: int
+    remaining: int
+    reset_s: float
+    """Seconds until it is full again."""
+
+
+def bucket(stored: list[Any], limit: int, now: float) -> Bucket:
+    """The bucket now, from its stored level and time (`HMGET v t`), refilled continuously at
+    `limit` per minute up to `limit` (as the admission script computes it)."""
+    level, at = (float(x) if x is not None else None for x in stored)
+    if level is None:
+        return Bucket(limit, limit, 0.0)
+    level = min(limit, level + max(0.0, now - (at or now)) * limit / 60)
+    return Bucket(limit, max(0, int(level)), round(max(0.0, limit - level) * 60 / limit, 3))
+
+
 def to_nano(usd: Decimal) -> int:
     """USD as whole nano-dollars, rounded up (a cost is never under-counted)."""
     return int((usd * NANO).to_integral_value(rounding=ROUND_CEILING))
@@ -169,6 +189,19 @@ class Quota(Protocol):
     async def in_flight(self, scope: str, now: float) -> int: ...
 
     async def spend(self, scope: str, now: float) -> Decimal: ...
+
+    async def buckets(self, scope: str, limits: Limits, now: float) -> dict[str, Bucket]:
+        """The scope's `rpm` and `tpm` buckets now (only those it has a limit for)."""
+        ...
+
+    async def reset(self, scope: str) -> None:
+        """Refill the scope's buckets and free its concurrency slots (its spend stays: it is
+        the month's bill)."""
+        ...
+
+    async def first_warning(self, scope: str, month: str, pct: int) -> bool:
+        """True the first time (across replicas) that this budget threshold is announced."""
+        ...
 
 
 class RedisQuota:
@@ -223,6 +256,26 @@ class RedisQuota:
     async def spend(self, scope: str, now: float) -> Decimal:
         found = await self._redis.get(f"aib:q:{scope}:spend:{month(now)}")
         return Decimal(int(found or 0)) / NANO
+
+    async def buckets(self, scope: str, limits: Limits, now: float) -> dict[str, Bucket]:
+        wanted = {
+            name: limit for name, limit in (("rpm", limits.rpm), ("tpm", limits.tpm)) if limit
+        }
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for name in wanted:
+                pipe.hmget(f"aib:q:{scope}:{name}", ["v", "t"])
+            stored = await pipe.execute()
+        return {
+            name: bucket(s, limit, now)
+            for (name, limit), s in zip(wanted.items(), stored, strict=True)
+        }
+
+    async def first_warning(self, scope: str, month: str, pct: int) -> bool:
+        key = f"aib:q:{scope}:warned:{month}:{pct}"
+        return bool(await self._redis.set(key, "1", nx=True, ex=40 * 86400))
+
+    async def reset(self, scope: str) -> None:
+        await self._redis.delete(f"aib:q:{scope}:rpm", f"aib:q:{scope}:tpm", f"aib:q:{scope}:conc")
 
 
 def _adm(request_id: str) -> str:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
 from aibroker.limits import Limits
-from aibroker.stores.keys import KeyStore
+from aibroker.stores.keys import KeySpec, KeyStore
 from schemas.envelopes import Webhook, WebhookEvent
 
 TENANT_NAME = r"^[A-Za-z0-9._-]{1,128}$"
@@ -32,6 +32,9 @@ class Tenant(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=TENANT_NAME)
+    active: bool = Field(
+        default=True, description="False: its keys and tokens get 401, its work is refused."
+    )
     limits: Limits = Field(default_factory=Limits)
     models: list[str] = Field(
         default_factory=list,
@@ -53,11 +56,14 @@ def active_endpoints(tenant: Tenant | None) -> list[Webhook]:
     return [e for e in tenant.webhooks if e.disabled_at is None] if tenant else []
 
 
+def allows(patterns: list[str] | tuple[str, ...], model: str) -> bool:
+    """Whether a model list (names or `*` patterns; empty: every model) allows `model`."""
+    return not patterns or any(fnmatch.fnmatchcase(model, pattern) for pattern in patterns)
+
+
 def model_allowed(tenant: Tenant | None, model: str) -> bool:
     """A tenant unknown to the store, or one without a model list, may use every model."""
-    if tenant is None or not tenant.models:
-        return True
-    return any(fnmatch.fnmatchcase(model, pattern) for pattern in tenant.models)
+    return tenant is None or allows(tenant.models, model)
 
 
 class TenantStore(Protocol):
@@ -115,16 +121,14 @@ class RedisTenantStore:
         return bool(deleted)
 
 
-class SeedKey(BaseModel):
+class SeedKey(KeySpec):
     """A key in the tenants file: its SHA-256 (hex) and the first characters to list it by,
-    or, for development only, the key itself."""
-
-    model_config = ConfigDict(extra="forbid")
+    or, for development only, the key itself; then what any key has (name, environment,
+    expires_at, models, limits, roles)."""
 
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     prefix: str = "aib_"
     key: str | None = None
-    limits: Limits = Field(default_factory=Limits)
 
 
 class SeedTenant(Tenant):
@@ -138,7 +142,9 @@ class TenantsFile(BaseModel):
         limits: {rpm: 600, tpm: 200000, concurrency: 32, budget_usd_month: 500}
         models: [gpt-4o-mini, "mock/*"]
         keys:
-          - {sha256: <hex of sha256(key)>, prefix: aib_3kX9, limits: {rpm: 60}}
+          - {sha256: <hex of sha256(key)>, prefix: aib_3kX9, name: backend, limits: {rpm: 60}}
+          - {sha256: <hex>, prefix: aib_Q7d2, environment: test, models: ["mock/*"]}
+          - {sha256: <hex>, prefix: aib_a8Jk, roles: [tenant_admin]}
     ```"""
 
     model_config = ConfigDict(extra="forbid")
@@ -154,10 +160,11 @@ async def seed(path: Path, tenants: TenantStore, keys: KeyStore) -> int:
     for entry in document.tenants:
         await tenants.put(Tenant.model_validate(entry.model_dump(exclude={"keys"})))
         for key in entry.keys:
+            spec = KeySpec.model_validate(key.model_dump(exclude={"sha256", "prefix", "key"}))
             if key.key is not None:
-                await keys.add(entry.name, key.key, limits=key.limits)
+                await keys.add(entry.name, key.key, spec)
             elif key.sha256 is not None:
-                await keys.add_hashed(entry.name, key.sha256, key.prefix, key.limits)
+                await keys.add_hashed(entry.name, key.sha256, key.prefix, spec)
             else:
                 raise ValueError(f"a key of tenant '{entry.name}' has neither sha256 nor key")
     return len(document.tenants)

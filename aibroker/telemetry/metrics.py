@@ -7,7 +7,19 @@ process-global, and defining a metric twice is an error.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from aibroker.telemetry.liveness import HEARTBEATS
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
@@ -106,6 +118,21 @@ WEBHOOK_ATTEMPTS = Counter(
     "Webhook delivery attempts by what followed: delivered, retryin, giveup, disable.",
     ["outcome"],
 )
+USAGE_EVENTS = Counter(
+    "aibroker_usage_events_total",
+    "Usage events the usage consumer read: `counted`, or `seen_before` (a replay, not counted).",
+    ["outcome"],
+)
+BUDGET_USED = Gauge(
+    "aibroker_budget_used_ratio",
+    "A tenant's spend this month over its monthly budget (set as results are settled).",
+    ["tenant"],
+)
+AUTH_REFUSED = Counter(
+    "aibroker_auth_refused_total",
+    "Refused authentications by reason (each is in the audit log, by key prefix or subject).",
+    ["reason"],
+)
 POOL_CANCELLED = Counter(
     "aibroker_pool_cancelled_total",
     "Requests a pool ended as cancelled by their client: `running` (its engine call aborted) "
@@ -153,6 +180,30 @@ MODEL_CALL_SECONDS = Histogram(
 
 
 def serve(port: int, host: str = "127.0.0.1") -> None:
-    """Expose this process's metrics on http://host:port/metrics (0: do not)."""
-    if port:
-        start_http_server(port, addr=host)
+    """Expose this process's metrics on http://host:port/metrics (0: do not), and its
+    liveness on /health/live: 503 naming the poll loops that stopped turning."""
+    if not port:
+        return
+    server = ThreadingHTTPServer((host, port), _MetricsHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+
+
+class _MetricsHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path.split("?")[0] == "/health/live":
+            silent = HEARTBEATS.silent()
+            body = json.dumps({"status": "wedged" if silent else "ok", "silent": silent})
+            self._answer(503 if silent else 200, body.encode(), "application/json")
+        else:
+            self._answer(200, generate_latest(), CONTENT_TYPE_LATEST)
+
+    def _answer(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Probes and scrapes are not worth a log line each."""

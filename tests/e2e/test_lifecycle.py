@@ -110,7 +110,7 @@ async def dispatched(stack: Stack, count: int) -> bool:
 
 
 async def billed(stack: Stack) -> set[str]:
-    """Request ids on the usage topic (one event per answered provider call)."""
+    """Request ids billed on the usage topic (one `ok` event per answered provider call)."""
     settings = stack.kafka
     consumer = make_consumer(settings, TopicNames(stack.prefix).usage, group_id=None)
     await consumer.start()
@@ -118,7 +118,8 @@ async def billed(stack: Stack) -> set[str]:
     try:
         while batch := await consumer.getmany(timeout_ms=1500):
             for records in batch.values():
-                ids.update(UsageEvent.model_validate_json(r.value).request_id for r in records)
+                events = [UsageEvent.model_validate_json(r.value) for r in records]
+                ids.update(e.request_id for e in events if e.status == "ok")
     finally:
         await consumer.stop()
     return ids

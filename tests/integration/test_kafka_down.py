@@ -10,11 +10,11 @@ from redis.asyncio import Redis
 
 from aibroker.devstack import embedded
 from aibroker.errors import Unavailable
+from aibroker.identity import Client
 from aibroker.kafka.clients import make_consumer, make_producer
 from aibroker.kafka.publisher import Publisher
 from aibroker.settings import KafkaSettings
 from aibroker.stores.idempotency import RedisIdempotencyStore
-from aibroker.stores.keys import KeyInfo
 from aibroker.stores.results import RedisRequestStore
 from ingress.replies import CompletionNotices, ReplyListener
 from ingress.submission import Submission
@@ -44,7 +44,7 @@ async def test_submit_refuses_when_kafka_is_gone(tmp_path: Path, redis: Redis) -
             produce_timeout_s=3,
             redis_deadline_s=0.1,
         )
-        key = KeyInfo(tenant="t", key_id="key_1", prefix="aib_x")
+        key = Client(tenant="t", key_id="key_1")
         ok = submitter.envelope(key, Kind.CHAT, "m", {"model": "m"}, Mode.ASYNC)
         await submitter.write(ok)  # acknowledged while the broker is up
         broker.process.kill()

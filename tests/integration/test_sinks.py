@@ -23,6 +23,7 @@ from aibroker.kafka.publisher import DEST_HEADER, Publisher
 from aibroker.limits import Limits
 from aibroker.settings import BatchSettings, Settings, WebhookSettings
 from aibroker.stores.batches import RedisBatchStore
+from aibroker.stores.cache import TtlCache
 from aibroker.stores.files import RedisFiles, file_store
 from aibroker.stores.quota import RedisQuota
 from aibroker.stores.results import RedisRequestStore
@@ -32,13 +33,26 @@ from aibroker.stores.tenants import (
     Tenant,
     new_webhook_secret,
 )
+from aibroker.stores.usage import RedisUsageLedger
 from aibroker.stores.webhook_log import RedisWebhookLog
+from aibroker.usage_report import GroupBy, hour_of, report
 from consumers.batches import BatchRunner
 from consumers.results_sink import ResultsSink
+from consumers.usage_counter import UsageCounter
 from consumers.webhooks import Deliverer
 from schemas.batch_file import line_request_id
 from schemas.batches import Batch, BatchStarted, BatchStatus
-from schemas.envelopes import Delivery, Kind, Mode, Request, Result, Status, Webhook
+from schemas.envelopes import (
+    Delivery,
+    Kind,
+    Mode,
+    Request,
+    Result,
+    Status,
+    UsageEvent,
+    Webhook,
+    WebhookEvent,
+)
 from tests.records import read, record
 from topics.apply import apply_topics
 from topics.catalog import RETRY_DELAYS, TopicNames, catalogue
@@ -88,9 +102,21 @@ def result(status: Status = Status.SUCCEEDED, **fields: object) -> Result:
 # The results sink
 
 
-async def test_the_sink_keeps_the_first_result_and_frees_the_slot(redis: Redis) -> None:
+def sink_of(redis: Redis, publisher: Publisher) -> ResultsSink:
+    tenants = RedisTenantStore(redis)
+    return ResultsSink(
+        RedisRequestStore(redis, 60),
+        RedisQuota(redis, lease_s=60),
+        TtlCache(tenants.get, 0.0),
+        publisher,
+    )
+
+
+async def test_the_sink_keeps_the_first_result_and_frees_the_slot(
+    redis: Redis, publisher: Publisher
+) -> None:
     store, quota = RedisRequestStore(redis, 60), RedisQuota(redis, lease_s=60)
-    sink = ResultsSink(store, quota)
+    sink = sink_of(redis, publisher)
     first = result(cost_usd=Decimal("0.25"))
     scopes = [(f"t:{first.tenant}", Limits(concurrency=1))]
     assert (await quota.admit(first.id, scopes, 10, time.time())).admitted
@@ -103,6 +129,72 @@ async def test_the_sink_keeps_the_first_result_and_frees_the_slot(redis: Redis) 
     assert state.result is not None
     assert (state.status, state.result.response) == (Status.SUCCEEDED, {"ok": True})
     assert (await quota.admit("req_next", scopes, 10, time.time())).admitted  # slot freed
+
+
+async def test_budget_thresholds_are_announced_once_a_month(
+    redis: Redis, publisher: Publisher, listen: AIOKafkaConsumer
+) -> None:
+    """50 %, 80 % and 100 % of the budget each give one `budget.threshold` event per
+    endpoint, however many results (or sink replicas, or replays) see the spend past them."""
+    tenant = tenant_name()
+    hook = Endpoint(url="https://example.com/hook")
+    await RedisTenantStore(redis).put(
+        Tenant(name=tenant, limits=Limits(budget_usd_month=Decimal("1.00")), webhooks=[hook])
+    )
+    sink, quota = sink_of(redis, publisher), RedisQuota(redis, lease_s=60)
+    for cost in ("0.30", "0.25", "0.10", "0.30", "0.20", "0.05"):  # 30 55 65 95 115 120 %
+        done = result(tenant=tenant, cost_usd=Decimal(cost))
+        assert (await quota.admit(done.id, [(f"t:{tenant}", Limits())], 1, time.time())).admitted
+        await sink.on_result(record(done, done.id))
+    warnings = [
+        Delivery.model_validate_json(r.value)
+        for r in await read(listen, 3, timeout_s=5)
+        if r.topic.endswith("webhooks")
+    ]
+    assert [w.payload["data"]["threshold_percent"] for w in warnings] == [50, 80, 100]
+    assert {w.event for w in warnings} == {WebhookEvent.BUDGET_THRESHOLD}
+    assert warnings[0].payload["data"]["spent_usd"] == "0.55"
+
+
+# The usage consumer
+
+
+async def test_usage_is_counted_once_however_often_it_is_read(redis: Redis) -> None:
+    """A restarted or replayed consumer reads the same events again: the ledger counts each
+    once (by its id; by its record's coordinates before events had ids)."""
+    tenant, ledger = tenant_name(), RedisUsageLedger(redis)
+    counter = UsageCounter(ledger)
+    at = time.time()
+    events = [
+        UsageEvent(
+            id=f"use_{i}_{tenant}",
+            request_id=f"req_{i}",
+            tenant=tenant,
+            user="ann" if i % 2 else "bob",
+            model="mock/echo",
+            provider="mock",
+            upstream_model="echo",
+            prompt_tokens=10,
+            completion_tokens=5,
+            cached_tokens=2,
+            cost_usd=Decimal("0.001"),
+            latency_ms=40.0 * (i + 1),
+            at=at,
+        )
+        for i in range(4)
+    ]
+    events.append(events[0].model_copy(update={"id": None, "status": "error", "prompt_tokens": 0}))
+    for _ in range(3):  # the first reading, a restart, a replay from the start
+        for offset, event in enumerate(events):
+            await counter.on_usage(record(event, tenant, offset=offset))
+    hour = hour_of(at)
+    rows = report(await ledger.hours([tenant], hour, hour), [GroupBy.USER])
+    assert [(r["user"], r["requests"], r["errors"]) for r in rows] == [("ann", 2, 0), ("bob", 3, 1)]
+    assert rows[0]["prompt_tokens"] == 20
+    assert rows[0]["cost_usd"] == "0.002"
+    total = report(await ledger.hours([tenant], hour, hour), [])
+    assert total[0]["requests"] == 5
+    assert total[0]["latency_ms"] == {"p50": 100, "p90": 250, "p99": 250}
 
 
 # The webhook deliverer

@@ -1,0 +1,62 @@
+"""Budgets that warn before they bite: the shares of `budget_usd_month` that are announced
+(a `budget.threshold` webhook event, once per threshold per month) as the month's spend
+crosses them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from aibroker.webhook_rules import message_id
+from schemas.envelopes import Delivery, Webhook, WebhookEvent
+
+THRESHOLDS = (50, 80, 100)
+"""Percent of the monthly budget."""
+
+
+def reached(spent: Decimal, budget: Decimal) -> list[int]:
+    """The thresholds `spent` has reached (all of them for a zero budget)."""
+    if budget <= 0:
+        return list(THRESHOLDS)
+    return [pct for pct in THRESHOLDS if spent * 100 >= budget * pct]
+
+
+def threshold_messages(
+    tenant: str,
+    month: str,
+    pct: int,
+    spent: Decimal,
+    budget: Decimal,
+    endpoints: list[Webhook],
+    now: float,
+) -> list[Delivery]:
+    """One `budget.threshold` delivery per endpoint of the tenant that wants it; its
+    `webhook-id` is fixed by tenant, month, threshold and URL (a repeat is the same message)."""
+    event = WebhookEvent.BUDGET_THRESHOLD
+    subject = f"budget:{tenant}:{month}:{pct}"
+    payload = {
+        "type": event.value,
+        "timestamp": datetime.fromtimestamp(now, UTC).isoformat(),
+        "data": {
+            "object": "budget.threshold",
+            "tenant": tenant,
+            "month": month,
+            "threshold_percent": pct,
+            "spent_usd": str(spent),
+            "budget_usd_month": str(budget),
+        },
+    }
+    return [
+        Delivery(
+            id=message_id(subject, hook.url),
+            request_id=subject,
+            tenant=tenant,
+            url=hook.url,
+            event=event,
+            payload=payload,
+            endpoint=True,
+            created_at=now,
+        )
+        for hook in endpoints
+        if event in hook.events
+    ]

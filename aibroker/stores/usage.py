@@ -1,0 +1,74 @@
+"""The usage ledger: hourly counters per tenant, written by the usage consumer once per event
+(each event's id is remembered for longer than the usage topic keeps it, so a restarted or
+replayed consumer counts nothing twice), read by `GET /admin/v1/usage`.
+
+Keys: `aib:usage:{hour}:{tenant}` (a hash of counters; see `aibroker/usage_report.py`),
+`aib:usage:seen:{event id}`, `aib:usage:tenants` (every tenant with usage)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+from aibroker.stores.quota import to_nano
+from aibroker.usage_report import Counters, hour_of, increments
+from schemas.envelopes import UsageEvent
+
+SEEN_TTL_S = 35 * 86400
+"""Longer than the usage topic's retention (30 days): a replay from its start finds them all."""
+COUNTERS_TTL_S = 400 * 86400
+
+_COUNT = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+for i = 4, #ARGV, 2 do redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[3])
+return 1
+"""
+
+
+class UsageLedger(Protocol):
+    async def count(self, event_id: str, event: UsageEvent) -> bool:
+        """Add the event to its hour's counters unless `event_id` was counted; True if now."""
+        ...
+
+    async def tenants(self) -> list[str]: ...
+
+    async def hours(self, tenants: list[str], first: int, last: int) -> list[Counters]:
+        """The counters of these tenants for hours `first` to `last` (inclusive)."""
+        ...
+
+
+class RedisUsageLedger:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._count = redis.register_script(_COUNT)
+
+    async def count(self, event_id: str, event: UsageEvent) -> bool:
+        cost = to_nano(event.cost_usd) if event.cost_usd else 0
+        args: list[str | int] = [SEEN_TTL_S, COUNTERS_TTL_S, event.tenant]
+        for field, value in increments(event, cost).items():
+            args += [field, value]
+        keys = [f"aib:usage:seen:{event_id}", _hour(hour_of(event.at), event.tenant)]
+        keys.append("aib:usage:tenants")
+        return bool(await self._count(keys=keys, args=args))
+
+    async def tenants(self) -> list[str]:
+        return sorted(str(t) for t in await self._redis.smembers("aib:usage:tenants"))
+
+    async def hours(self, tenants: list[str], first: int, last: int) -> list[Counters]:
+        wanted = [(hour, tenant) for tenant in tenants for hour in range(first, last + 1)]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for hour, tenant in wanted:
+                pipe.hgetall(_hour(hour, tenant))
+            found = await pipe.execute()
+        return [
+            Counters(hour, tenant, {str(k): str(v) for k, v in fields.items()})
+            for (hour, tenant), fields in zip(wanted, found, strict=True)
+            if fields
+        ]
+
+
+def _hour(hour: int, tenant: str) -> str:
+    return f"aib:usage:{hour}:{tenant}"
