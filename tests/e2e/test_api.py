@@ -231,11 +231,13 @@ async def test_unknown_request_id_is_404(http: httpx.AsyncClient) -> None:
     assert answer.json()["error"]["code"] == "not_found"
 
 
-async def test_health_and_metrics(http: httpx.AsyncClient) -> None:
+async def test_health_and_metrics(http: httpx.AsyncClient, stack: Stack) -> None:
     ready = await http.get("/health/ready")
     assert ready.json() == {"status": "ok", "checks": {"kafka": "ok", "redis": "ok"}}
     assert (await http.get("/health/live")).status_code == 200
-    assert "python_info" in (await http.get("/metrics")).text
+    assert (await http.get("/metrics")).status_code == 404  # the metrics port only
+    metrics_port = f"http://127.0.0.1:{stack.metrics_ports['ingress']}"
+    assert "python_info" in (await http.get(f"{metrics_port}/metrics")).text
 
 
 async def test_a_failing_target_falls_back_to_the_next(sdk: openai.AsyncOpenAI) -> None:

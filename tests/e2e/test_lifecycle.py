@@ -184,6 +184,7 @@ async def test_a_deadline_header_expires_work_that_cannot_start_in_time(
     sync = await http.post("/v1/chat/completions", json=body, headers=rushed)
     assert sync.status_code == 408
     assert sync.json()["error"]["code"] == "deadline_exceeded"
+    assert sync.headers["x-should-retry"] == "false"  # the SDKs would resubmit a 408
     queued = await http.post(
         "/v1/chat/completions", json=body, headers={**rushed, "Prefer": "respond-async"}
     )

@@ -15,7 +15,7 @@ HELLO = [{"role": "user", "content": "count me"}]
 
 
 async def test_metrics_move_with_real_requests(stack: Stack) -> None:
-    ingress = f"{stack.url}/metrics"
+    ingress = f"http://127.0.0.1:{stack.metrics_ports['ingress']}/metrics"
     sink = f"http://127.0.0.1:{stack.metrics_ports['results']}/metrics"
     dispatcher = f"http://127.0.0.1:{stack.metrics_ports['dispatcher']}/metrics"
     before = {url: await scrape(url) for url in (ingress, sink, dispatcher)}
