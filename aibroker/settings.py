@@ -198,8 +198,8 @@ class GeminiSettings(SettingsGroup):
 
 class MetricsSettings(SettingsGroup):
     port: int = 0
-    """Port of this process's Prometheus `/metrics` (0: off). Ingress serves `/metrics` on its
-    own port as well. `aibroker dev` gives each child its own port from 9100."""
+    """Port of this process's Prometheus `/metrics` and workers' `/health/live` (0: off); never
+    the public port. `aibroker dev` gives each child its own port from 9100."""
     host: str = "127.0.0.1"
     """Address the metrics port binds."""
 

@@ -199,7 +199,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     names = TopicNames(settings.kafka.topic_prefix)
     async with connect(settings.redis) as redis, running_producer(settings.kafka) as producer:
         runner = BatchRunner(
-            Publisher(producer, names),
+            Publisher(producer, names, envelope_secret=settings.auth.envelope_secret),
             RedisRequestStore(redis, settings.redis.ttl_s),
             RedisTenantStore(redis),
             RedisBatchStore(redis, settings.redis.ttl_s),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 from aibroker.kafka.clients import running_producer
 from aibroker.kafka.lag import lag_reader
@@ -10,6 +11,7 @@ from aibroker.kafka.publisher import Publisher
 from aibroker.routes import build_route_table
 from aibroker.runtime.service import WorkerSpec, run_service
 from aibroker.settings import Settings
+from aibroker.signing import refusal
 from aibroker.stores.breaker import BreakerPolicy, RedisBreakers
 from aibroker.stores.keys import RedisKeyStore
 from aibroker.stores.quota import RedisQuota
@@ -45,8 +47,22 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         )
         health = HealthView(breakers, lags, watched_topics(routes, names), cfg.health_refresh_s)
         lanes = LaneGate(cfg.batch_yield_ms / 1000)
+        auth = settings.auth
         dispatcher = Dispatcher(
-            Publisher(producer, names), routes, policy, gate, health, breakers, lanes, names
+            Publisher(producer, names, envelope_secret=auth.envelope_secret),
+            routes,
+            policy,
+            gate,
+            health,
+            breakers,
+            lanes,
+            names,
+            envelopes=partial(
+                refusal,
+                broker_secret=auth.envelope_secret,
+                producer_secrets=auth.producer_secrets,
+                required=auth.require_signed_envelopes,
+            ),
         )
         specs = [
             WorkerSpec(

@@ -8,6 +8,8 @@ import dataclasses
 import logging
 import random
 import time
+from collections.abc import Callable, Sequence
+from functools import partial
 
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
@@ -18,6 +20,7 @@ from aibroker.kafka.acceptance import refused_at_ingress
 from aibroker.kafka.clients import decode
 from aibroker.kafka.publisher import DEST_HEADER, DUE_HEADER, Publisher
 from aibroker.routes import RouteTable
+from aibroker.signing import SIGNATURE_HEADER, refusal
 from aibroker.stores.breaker import Breakers, State, target_key
 from aibroker.telemetry import metrics, tracing
 from dispatcher.admission import Admission
@@ -43,11 +46,19 @@ from dispatcher.policy import (
     without_quota,
 )
 from dispatcher.routing import Decision, choose_target
+from schemas.audit import AuditEntry, AuditOutcome
 from schemas.envelopes import Outcome, Request, Status, Target
 from schemas.terminal import cancelled_error, expired_error, terminal
 from topics.catalog import TopicNames
 
 log = logging.getLogger(__name__)
+
+EnvelopeCheck = Callable[[bytes, Sequence[tuple[str, bytes]], str], str | None]
+"""Why an envelope (value, headers, tenant) is refused, or None (`signing.refusal` with the
+service's secrets bound)."""
+ACCEPT_UNSIGNED: EnvelopeCheck = partial(
+    refusal, broker_secret=None, producer_secrets={}, required=False
+)
 
 
 class Dispatcher:
@@ -61,7 +72,10 @@ class Dispatcher:
         breakers: Breakers,
         lanes: LaneGate,
         names: TopicNames,
+        *,
+        envelopes: EnvelopeCheck = ACCEPT_UNSIGNED,
     ) -> None:
+        self.envelopes = envelopes
         self.lanes = lanes
         self.publisher = publisher
         self.routes = routes
@@ -87,6 +101,10 @@ class Dispatcher:
             metrics.LATE_WRITES_DROPPED.inc()
             return
         request = decode(Request, record.value)  # undecodable: the worker sends it to the DLQ
+        refused = self.envelopes(record.value, record.headers or (), request.tenant)
+        if refused is not None:
+            await self._unproven(request, record.topic, refused)
+            return
         try:
             await self.admit(request)
         except (KafkaError, RedisError):
@@ -94,6 +112,26 @@ class Dispatcher:
         except Exception as exc:
             log.exception("routing failed on %s", request.id)
             await self.publisher.internal_failure(request, exc)
+
+    async def _unproven(self, request: Request, topic: str, reason: str) -> None:
+        """An envelope that does not prove its tenant: kept for operators, audited, never
+        served, and never answered (a result would reach the tenant it claims)."""
+        log.warning("refused %s for tenant %s on %s: %s", request.id, request.tenant, topic, reason)
+        entry = AuditEntry(
+            at=time.time(),
+            actor=f"producer:{topic}",
+            action="envelope.refused",
+            tenant=request.tenant,
+            target=request.id,
+            outcome=AuditOutcome.REFUSED,
+            detail={"reason": reason},
+        )
+        await asyncio.gather(
+            self.publisher.dead_letter(
+                request, f"unauthenticated: {reason}", kind="unauthenticated"
+            ),
+            self.publisher.audit(entry),
+        )
 
     async def admit(self, request: Request) -> None:
         """Quota first (a request admitted before, redelivered or back from a wait, passes
@@ -247,7 +285,8 @@ class Dispatcher:
         target = request.target if request else None
         step = when_due(self.health.current.state(target) if target else State.CLOSED)
         if request is None or target is None or isinstance(step, SendOn):
-            await self.publisher.forward_record(dest, record.value, record.key)
+            signature = [(k, v) for k, v in headers.items() if k == SIGNATURE_HEADER]
+            await self.publisher.forward_record(dest, record.value, record.key, signature or None)
         elif isinstance(step, ProbeFirst) and await self._claim_probe(target):
             await self.publisher.forward(dest, request.model_copy(update={"probe": True}))
         else:

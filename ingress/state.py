@@ -86,7 +86,7 @@ async def open_services(
     ):
         await reply_consumer.start()
         ttl_s = settings.redis.ttl_s
-        publisher = Publisher(producer, names)
+        publisher = Publisher(producer, names, envelope_secret=settings.auth.envelope_secret)
         key_store, tenant_store = RedisKeyStore(redis), RedisTenantStore(redis)
         if settings.tenants_file:
             with deadline(30.0):  # a start-up chore, not a request: give it time

@@ -71,7 +71,9 @@ class _Jwks:
             document: dict[str, Any] = answer.json()
         except (httpx.HTTPError, ValueError) as exc:
             log.warning("JWKS of %s not fetched (%r)", self._issuer.issuer, exc)
-            self._fetched_at = time.monotonic() - self._issuer.jwks_ttl_s + self._issuer.jwks_refetch_s
+            self._fetched_at = (
+                time.monotonic() - self._issuer.jwks_ttl_s + self._issuer.jwks_refetch_s
+            )
             return  # the keys held keep verifying until the issuer answers again
         keys: dict[str, jwt.PyJWK] = {}
         for entry in document.get("keys", []):

@@ -29,6 +29,7 @@ from redis.asyncio import Redis
 
 from aibroker.kafka.clients import make_consumer, make_producer
 from aibroker.limits import Limits
+from aibroker.signing import Signer, signature_header
 from aibroker.stores.tenants import RedisTenantStore, Tenant
 from loadtest.bench import cpu_seconds, update_readme
 from loadtest.driver import Run
@@ -56,7 +57,11 @@ async def drive(stack: Stack, rate: float, seconds: float) -> Run:
             delay = started + i / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            sends.append(await producer.send(names.requests_interactive, _envelope(), key=None))
+            value = _envelope()
+            signed = [signature_header(value, stack.producer_secret, Signer.TENANT)]
+            sends.append(
+                await producer.send(names.requests_interactive, value, key=None, headers=signed)
+            )
         await asyncio.gather(*sends)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(receiver, 30)

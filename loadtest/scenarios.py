@@ -36,6 +36,7 @@ from aiohttp import web
 
 from aibroker.devstack.embedded import free_port
 from aibroker.kafka.clients import make_consumer, make_producer
+from aibroker.signing import Signer, signature_header
 from loadtest.bench import update_readme
 from loadtest.driver import Run
 from loadtest.stack import Stack, bench_stack
@@ -217,8 +218,10 @@ async def direct_producers(
                 "mode": "async",
                 "created_at": time.time(),
             }
+            value = orjson.dumps(envelope)  # signed with tenant-a's producer secret
+            signed = [signature_header(value, stack.producer_secret, Signer.TENANT)]
             await producer.send_and_wait(
-                names.requests_interactive, orjson.dumps(envelope), key=request_id.encode()
+                names.requests_interactive, value, key=request_id.encode(), headers=signed
             )
             result = await asyncio.wait_for(future, 60)
             outcome.note_stages(result)

@@ -59,6 +59,9 @@ class Stack:
     metrics_ports: dict[str, int] = field(default_factory=dict)
     api_key: str = ""
     admin_key: str = field(default_factory=lambda: f"aib_admin_{uuid.uuid4().hex}")
+    producer_secret: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """`tenant-a`'s secret for signing envelopes it writes straight to Kafka (`signing`)."""
+    envelope_secret: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def bootstrap(self) -> str:
@@ -112,6 +115,12 @@ class Stack:
             ),
             "AIBROKER_PRICES_FILE": str(self.logs / "prices.yaml"),
             "AIBROKER_ADMIN_API_KEY": self.admin_key,
+            # Envelopes prove their tenant, as in production (see aibroker/signing.py).
+            "AIBROKER_AUTH_ENVELOPE_SECRET": self.envelope_secret,
+            "AIBROKER_AUTH_REQUIRE_SIGNED_ENVELOPES": "true",
+            "AIBROKER_AUTH_PRODUCER_SECRETS": json.dumps(
+                {"tenant-a": self.producer_secret, "bench": self.producer_secret}
+            ),
             "AIBROKER_INGRESS_KEY_CACHE_TTL_S": "0.5",
             "AIBROKER_QUOTA_CACHE_TTL_S": "0.5",
             "AIBROKER_BATCH_FILES_DIR": str(self.logs / "files"),

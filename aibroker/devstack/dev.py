@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import importlib.util
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -98,6 +99,11 @@ def run_dev(settings: Settings) -> None:
             _say(f"embedded Redis (nothing kept on disk) at {server.url}")
         admin = settings.admin.api_key or generate_key()
         env["AIBROKER_ADMIN_API_KEY"] = admin
+        # The services sign what they write to the requests topics and refuse what nobody
+        # signed, as a production deployment should (see aibroker/signing.py).
+        env["AIBROKER_AUTH_ENVELOPE_SECRET"] = settings.auth.envelope_secret or generate_key()
+        if "AIBROKER_AUTH_REQUIRE_SIGNED_ENVELOPES" not in os.environ:
+            env["AIBROKER_AUTH_REQUIRE_SIGNED_ENVELOPES"] = "true"
         children: list[ChildSpec] = []
         if settings.dev.mock_provider:
             port = settings.dev.mock_port

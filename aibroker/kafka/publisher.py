@@ -13,6 +13,7 @@ from aibroker.errors import BrokerError
 from aibroker.kafka.acceptance import give_up_header
 from aibroker.kafka.clients import encode
 from aibroker.kafka.producer import Producer
+from aibroker.signing import signature_header
 from aibroker.telemetry import metrics
 from aibroker.webhook_rules import batch_messages
 from schemas.audit import AuditEntry
@@ -44,27 +45,39 @@ class Publisher:
     """Every write of an envelope goes through one of these named operations; the producer and
     the topic names stay inside (callers say what they write, not where or how)."""
 
-    def __init__(self, producer: Producer, names: TopicNames) -> None:
+    def __init__(
+        self, producer: Producer, names: TopicNames, *, envelope_secret: str | None = None
+    ) -> None:
         self._producer = producer
         self._names = names
+        self._secret = envelope_secret
+        """Signs the requests this service writes to the requests topics (see `signing`)."""
+
+    def _signed(self, value: bytes) -> list[tuple[str, bytes]]:
+        return [signature_header(value, self._secret)] if self._secret else []
 
     async def submit(self, request: Request, *, give_up: float | None = None) -> None:
         """A new request onto the requests lane of its priority. `give_up`: the time its
         writer stops waiting and answers 503 (see `acceptance`)."""
-        headers = [give_up_header(give_up)] if give_up is not None else None
+        value = encode(request)
+        headers = self._signed(value)
+        if give_up is not None:
+            headers.append(give_up_header(give_up))
         await self._producer.send_and_wait(
             self._names.lane(request.priority),
-            encode(request),
+            value,
             key=request.id.encode(),
-            headers=headers,
+            headers=headers or None,
         )
 
     async def submit_all(self, requests: list[Request]) -> None:
         """Many new requests, written concurrently and all acknowledged before it returns."""
-        sends = [
-            await self._producer.send(self._names.lane(r.priority), encode(r), key=r.id.encode())
-            for r in requests
-        ]
+        sends = []
+        for r in requests:
+            value = encode(r)
+            topic, key = self._names.lane(r.priority), r.id.encode()
+            headers = self._signed(value) or None
+            sends.append(await self._producer.send(topic, value, key=key, headers=headers))
         await asyncio.gather(*sends)
 
     async def forward(self, topic: str, request: Request) -> None:
@@ -84,14 +97,14 @@ class Publisher:
     async def delayed(self, dest: str, envelope: BaseModel, key: str, delay_s: float) -> None:
         """Send `envelope` to `dest` after `delay_s`, through the delay topic that fits (the
         dispatcher's delay loop sends it on when due)."""
+        value = encode(envelope)
         headers = [
             (DUE_HEADER, f"{time.time() + delay_s:.3f}".encode()),
             (DEST_HEADER, dest.encode()),
+            *(self._signed(value) if isinstance(envelope, Request) else []),
         ]
         topic = self._names.retry(delay_topic(delay_s))
-        await self._producer.send_and_wait(
-            topic, encode(envelope), key=key.encode(), headers=headers
-        )
+        await self._producer.send_and_wait(topic, value, key=key.encode(), headers=headers)
 
     async def deliver(self, delivery: Delivery, *, delay_s: float = 0.0) -> None:
         """A webhook message to the deliverer, now or (a retry) after `delay_s`."""

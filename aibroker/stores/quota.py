@@ -153,7 +153,7 @@ def bucket(stored: list[Any], limit: int, now: float) -> Bucket:
     level, at = (float(x) if x is not None else None for x in stored)
     if level is None:
         return Bucket(limit, limit, 0.0)
-    level = min(limit, level + max(0.0, now - (at or now)) * limit / 60)
+    level = min(limit, level + max(0.0, now - (now if at is None else at)) * limit / 60)
     return Bucket(limit, max(0, int(level)), round(max(0.0, limit - level) * 60 / limit, 3))
 
 

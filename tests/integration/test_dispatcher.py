@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -14,12 +15,13 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 from redis.asyncio import Redis
 
-from aibroker.kafka.clients import decode, make_consumer, make_producer
+from aibroker.kafka.clients import decode, encode, make_consumer, make_producer
 from aibroker.kafka.lag import lag_reader
 from aibroker.kafka.publisher import DEST_HEADER, DUE_HEADER, Publisher
 from aibroker.limits import Limits
 from aibroker.routes import Route, RouteTarget
 from aibroker.settings import Settings
+from aibroker.signing import Signer, refusal, signature_header
 from aibroker.stores.breaker import BreakerPolicy, RedisBreakers
 from aibroker.stores.keys import RedisKeyStore
 from aibroker.stores.quota import RedisQuota
@@ -29,6 +31,7 @@ from dispatcher.health import HealthView
 from dispatcher.lanes import LaneGate
 from dispatcher.policy import RetryPolicy
 from dispatcher.service import Dispatcher
+from schemas.audit import AuditEntry, AuditOutcome
 from schemas.envelopes import ErrorInfo, Kind, Mode, Outcome, Request, Result, Status, Target
 from tests.records import read, record
 from tests.routes import two_providers
@@ -210,3 +213,95 @@ async def test_a_due_retry_with_nowhere_else_waits_out_the_cool_down(
     waiting = decode(Request, held.value)
     assert (waiting.attempt, waiting.target_attempt) == (2, 2)  # the wait costs no attempt
     assert float(dict(held.headers)[DUE_HEADER]) >= now + BREAKERS.cooldown_s
+
+
+# Direct producers prove their tenant
+
+
+BROKER_SECRET = uuid.uuid4().hex  # the services share it; tests make their own
+
+
+async def test_envelopes_must_prove_their_tenant(
+    dispatcher: Dispatcher, names: TopicNames, listen: AIOKafkaConsumer, settings: Settings
+) -> None:
+    """Signed by the broker or by the tenant's producer secret: served. Unsigned, signed with
+    another tenant's secret, or tampered with: DLQ `unauthenticated`, audited, never served."""
+    mine, other = request(), request()
+    secrets = {mine.tenant: "mine-secret", other.tenant: "other-secret"}
+    dispatcher.envelopes = partial(
+        refusal, broker_secret=BROKER_SECRET, producer_secrets=secrets, required=True
+    )
+
+    def sent(req: Request, secret: str, signer: Signer) -> ConsumerRecord[bytes, bytes]:
+        value = encode(req)
+        return record(req, req.id, headers=[signature_header(value, secret, signer)])
+
+    by_broker, by_tenant = request(), mine
+    await dispatcher.on_request(sent(by_broker, BROKER_SECRET, Signer.BROKER))
+    await dispatcher.on_request(sent(by_tenant, "mine-secret", Signer.TENANT))
+    unsigned = request()
+    borrowed = other.model_copy(update={"id": f"req_{uuid.uuid4().hex}", "tenant": mine.tenant})
+    tampered_source = request()
+    tampered = sent(tampered_source, BROKER_SECRET, Signer.BROKER)
+    tampered = record(
+        tampered_source.model_copy(update={"tenant": other.tenant}),
+        tampered_source.id,
+        headers=list(tampered.headers),
+    )
+    await dispatcher.on_request(record(unsigned, unsigned.id))
+    await dispatcher.on_request(sent(borrowed, "other-secret", Signer.TENANT))
+    await dispatcher.on_request(tampered)
+    got = await read(listen, 5)
+    routed = {decode(Request, r.value).id for r in got if r.topic == names.dispatch("a")}
+    assert routed == {by_broker.id, by_tenant.id}
+    dead = {decode(Request, r.value).id: dict(r.headers) for r in got if r.topic == names.dlq}
+    assert set(dead) == {unsigned.id, borrowed.id, tampered_source.id}
+    assert {h["aib-dlq-kind"] for h in dead.values()} == {b"unauthenticated"}
+    assert not [r for r in got if r.topic == names.results]  # nothing answers a forger
+    audit = make_consumer(settings.kafka, names.audit, group_id=None)
+    await audit.start()
+    try:
+        entries = [decode(AuditEntry, r.value) for r in await read(audit, 3)]
+    finally:
+        await audit.stop()
+    assert {(e.action, e.outcome, e.target) for e in entries} == {
+        ("envelope.refused", AuditOutcome.REFUSED, rid) for rid in dead
+    }
+
+
+async def test_a_quota_wait_keeps_the_broker_signature(
+    dispatcher: Dispatcher,
+    names: TopicNames,
+    listen: AIOKafkaConsumer,
+    redis: Redis,
+    settings: Settings,
+) -> None:
+    """Work held for quota goes back to its lane through a delay topic, signed by the
+    dispatcher, and is served when it comes due where signatures are required."""
+    producer = make_producer(settings.kafka)
+    await producer.start()
+    lane = make_consumer(settings.kafka, names.requests_interactive, group_id=None)
+    await lane.start()
+    try:
+        dispatcher.publisher = Publisher(producer, names, envelope_secret=BROKER_SECRET)
+        dispatcher.envelopes = partial(
+            refusal, broker_secret=BROKER_SECRET, producer_secrets={}, required=True
+        )
+        first, second = request(), request()
+        second = second.model_copy(update={"tenant": first.tenant})
+        await RedisTenantStore(redis).put(Tenant(name=first.tenant, limits=Limits(rpm=1)))
+        for req in (first, second):
+            signed = [signature_header(encode(req), BROKER_SECRET)]
+            await dispatcher.on_request(record(req, req.id, headers=signed))
+        [held] = [r for r in await read(listen, 2) if r.topic.startswith(names.retry(""))]
+        due_now = [(k, v) for k, v in held.headers if k != DUE_HEADER]
+        due_now.append((DUE_HEADER, str(time.time()).encode()))
+        await dispatcher.on_delayed(record(second, second.id, headers=due_now))
+        [back] = await read(lane, 1)
+        await RedisQuota(redis, lease_s=60).reset(f"t:{first.tenant}")
+        await dispatcher.on_request(back)
+        routed = [decode(Request, r.value).id for r in await read(listen, 1)]
+        assert routed == [second.id]
+    finally:
+        await lane.stop()
+        await producer.stop()

@@ -100,6 +100,16 @@ app.kubernetes.io/component: {{ .name }}
 {{- end }}
 - name: AIBROKER_REDIS_URL
   value: {{ include "aibroker.redisUrl" . | quote }}
+- name: AIBROKER_AUTH_REQUIRE_SIGNED_ENVELOPES
+  value: {{ .Values.auth.requireSignedEnvelopes | quote }}
+{{- with .Values.auth.jwtIssuers }}
+- name: AIBROKER_AUTH_JWT_ISSUERS
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.auth.corsOrigins }}
+- name: AIBROKER_INGRESS_CORS_ORIGINS
+  value: {{ . | quote }}
+{{- end }}
 - name: AIBROKER_EMBEDDINGS_MODELS
   value: {{ .Values.localModels.embeddings | quote }}
 - name: AIBROKER_OCR_MODELS
@@ -153,3 +163,17 @@ volumeMounts:
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/* The envelope secret: the value given, else the one this release's Secret holds, else new. */}}
+{{- define "aibroker.envelopeSecret" -}}
+{{- if .Values.auth.envelopeSecret -}}
+{{- .Values.auth.envelopeSecret -}}
+{{- else -}}
+{{- $found := lookup "v1" "Secret" .Release.Namespace (printf "%s-providers" .Release.Name) -}}
+{{- if and $found $found.data (hasKey $found.data "AIBROKER_AUTH_ENVELOPE_SECRET") -}}
+{{- index $found.data "AIBROKER_AUTH_ENVELOPE_SECRET" | b64dec -}}
+{{- else -}}
+{{- randAlphaNum 48 -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
