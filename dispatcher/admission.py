@@ -3,10 +3,12 @@ key, with their limits read through short-lived in-process caches."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from aibroker.errors import AuthenticationError, BrokerError, ModelNotAllowed
 from aibroker.limits import Limits
 from aibroker.stores.cache import TtlCache
-from aibroker.stores.keys import KeyStore
+from aibroker.stores.keys import KeyStore, limits_of_key
 from aibroker.stores.quota import Quota, Verdict, estimate_tokens
 from aibroker.stores.tenants import Tenant, TenantStore, model_allowed
 from schemas.envelopes import Request
@@ -36,7 +38,7 @@ class Admission:
         self._quota = quota
         self._keys = keys
         self._tenants: TtlCache[Tenant | None] = TtlCache(tenants.get, cache_ttl_s)
-        self._key_limits: TtlCache[Limits] = TtlCache(self._limits_of_key, cache_ttl_s)
+        self._key_limits: TtlCache[Limits] = TtlCache(partial(limits_of_key, keys), cache_ttl_s)
         self._default_completion = default_completion_tokens
 
     async def check(self, request: Request, now: float) -> Verdict | BrokerError:
@@ -54,7 +56,3 @@ class Admission:
             scopes.append((f"k:{request.key_id}", await self._key_limits.get(request.key_id)))
         tokens = estimate_tokens(request.kind, request.body, self._default_completion)
         return await self._quota.admit(request.id, scopes, tokens, now)
-
-    async def _limits_of_key(self, key_id: str) -> Limits:
-        record = await self._keys.record(key_id)
-        return record.limits if record else Limits()

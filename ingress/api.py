@@ -15,6 +15,7 @@ from aibroker.routes import LOCAL_ENGINES, resolve
 from ingress.auth import authenticate, check_model
 from ingress.deadline import request_deadline
 from ingress.prefer import parse_prefer
+from ingress.ratelimit_headers import ratelimit_headers
 from ingress.state import services
 from ingress.views import json_response
 from ingress.webhooks import request_webhook
@@ -84,7 +85,9 @@ async def _submit(
     envelope = svc.submission.envelope(
         caller, kind, model, payload, mode, deadline=deadline, webhook=webhook
     )
-    return await svc.submission.submit(envelope, wait, request.headers.get("idempotency-key"))
+    answer = await svc.submission.submit(envelope, wait, request.headers.get("idempotency-key"))
+    answer.headers.update(await ratelimit_headers(svc, caller))
+    return answer
 
 
 @router.get("/v1/models", tags=["openai"])

@@ -43,6 +43,11 @@ EXPOSED_HEADERS = [
     "x-should-retry",
     "location",
     "x-aibroker-cost",
+    *(
+        f"x-ratelimit-{part}-{name}"
+        for part in ("limit", "remaining", "reset")
+        for name in ("requests", "tokens")
+    ),
 ]
 """What a browser client may read of an answer (CORS)."""
 

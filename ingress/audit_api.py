@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from aibroker.identity import Permission, scope_of
 from aibroker.kafka.clients import decode
-from aibroker.kafka.log_reader import offset_at, read_from
+from aibroker.kafka.log_reader import MAX_OFFSET, offset_at, read_from
 from ingress.auth import Admin, authorize
 from ingress.dlq_api import reader
 from ingress.state import services
@@ -19,6 +19,9 @@ from ingress.views import json_response
 from schemas.audit import AuditEntry
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"])
+
+MAX_TIME = 4_102_444_800.0
+"""2100-01-01: a later (or infinite) time is a client's mistake, answered 400."""
 
 SCAN_LIMIT = 5000
 """Records one page reads at most, matching or not; `next_after` goes on from there."""
@@ -34,9 +37,15 @@ async def audit_log(
         str | None, Query(description="A key prefix, `jwt:<sub>`, `bootstrap`.")
     ] = None,
     action: Annotated[str | None, Query(description="e.g. `key.create`, or `key` for all.")] = None,
-    since: Annotated[float | None, Query(alias="from", description="Unix time, inclusive.")] = None,
-    until: Annotated[float | None, Query(alias="to", description="Unix time, exclusive.")] = None,
-    after: Annotated[int, Query(ge=-1, description="The last page's `next_after`.")] = -1,
+    since: Annotated[
+        float | None, Query(alias="from", ge=0, le=MAX_TIME, description="Unix time, inclusive.")
+    ] = None,
+    until: Annotated[
+        float | None, Query(alias="to", ge=0, le=MAX_TIME, description="Unix time, exclusive.")
+    ] = None,
+    after: Annotated[
+        int, Query(ge=-1, le=MAX_OFFSET, description="The last page's `next_after`.")
+    ] = -1,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Response:
     """Who did what to which object, and how it ended; a tenant admin sees its tenant's."""

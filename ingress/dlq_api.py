@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from aiokafka import AIOKafkaConsumer
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from aibroker.identity import Permission, scope_of
 from aibroker.kafka import dlq
 from aibroker.kafka.clients import make_consumer
+from aibroker.kafka.log_reader import MAX_OFFSET
 from ingress.auth import Admin, authorize
 from ingress.state import Services, services
 from ingress.views import json_response
@@ -34,7 +35,9 @@ async def reader(svc: Services) -> AsyncIterator[AIOKafkaConsumer]:
 async def list_dead_letters(
     request: Request,
     caller: Admin,
-    after: Annotated[int, Query(ge=-1, description="List from the offset after this.")] = -1,
+    after: Annotated[
+        int, Query(ge=-1, le=MAX_OFFSET, description="List from the offset after this.")
+    ] = -1,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     tenant: Annotated[str | None, Query(description="Only this tenant's requests.")] = None,
 ) -> Response:
@@ -53,7 +56,9 @@ async def list_dead_letters(
 
 
 @router.post("/{offset}/replay")
-async def replay_dead_letter(offset: int, request: Request, caller: Admin) -> Response:
+async def replay_dead_letter(
+    offset: Annotated[int, Path(ge=0, le=MAX_OFFSET)], request: Request, caller: Admin
+) -> Response:
     """A poison record goes back to its source topic; a failed request is submitted again as
     a new request (answered with its id), its first result standing."""
     svc = services(request)

@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 
 import httpx
 from fastapi import Request
@@ -15,6 +16,7 @@ from redis.asyncio import Redis
 
 from aibroker.kafka.clients import make_consumer, running_producer
 from aibroker.kafka.publisher import Publisher
+from aibroker.limits import Limits
 from aibroker.routes import RouteTable
 from aibroker.settings import Settings
 from aibroker.stores.batches import BatchStore, RedisBatchStore
@@ -22,7 +24,7 @@ from aibroker.stores.cache import TtlCache
 from aibroker.stores.files import Files, RedisFiles, file_store
 from aibroker.stores.guard import deadline
 from aibroker.stores.idempotency import RedisIdempotencyStore
-from aibroker.stores.keys import CachedKeys, KeyStore, RedisKeyStore
+from aibroker.stores.keys import CachedKeys, KeyStore, RedisKeyStore, limits_of_key
 from aibroker.stores.quota import Quota, RedisQuota
 from aibroker.stores.redis import connect
 from aibroker.stores.results import RedisRequestStore
@@ -52,6 +54,8 @@ class Services:
     key_store: KeyStore
     tenant_store: TenantStore
     tenants: TtlCache[Tenant | None]
+    key_limits: TtlCache[Limits]
+    """Each key's own limits, for the `x-ratelimit-*` headers."""
     quota: Quota
     files: Files
     batches: BatchStore
@@ -116,6 +120,7 @@ async def open_services(
             key_store=key_store,
             tenant_store=tenant_store,
             tenants=TtlCache(tenant_store.get, settings.ingress.key_cache_ttl_s),
+            key_limits=TtlCache(partial(limits_of_key, key_store), settings.quota.cache_ttl_s),
             quota=RedisQuota(redis, settings.quota.lease_s),
             files=RedisFiles(redis, file_store(settings.batch)),
             batches=RedisBatchStore(redis, ttl_s),

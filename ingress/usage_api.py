@@ -13,6 +13,7 @@ from starlette.responses import Response
 from aibroker.errors import InvalidRequest
 from aibroker.identity import Permission, scope_of
 from aibroker.usage_report import HOUR_S, GroupBy, hour_of, report
+from ingress.audit_api import MAX_TIME
 from ingress.auth import Admin, authorize
 from ingress.state import services
 from ingress.views import json_response
@@ -31,9 +32,12 @@ async def usage(
     model: Annotated[str | None, Query(description="The model as clients named it.")] = None,
     user: Annotated[str | None, Query(description="The end user a JWT named.")] = None,
     since: Annotated[
-        float | None, Query(alias="from", description="Unix time; default 24 h ago.")
+        float | None,
+        Query(alias="from", ge=0, le=MAX_TIME, description="Unix time; default 24 h ago."),
     ] = None,
-    until: Annotated[float | None, Query(alias="to", description="Unix time; default now.")] = None,
+    until: Annotated[
+        float | None, Query(alias="to", ge=0, le=MAX_TIME, description="Unix time; default now.")
+    ] = None,
     group_by: Annotated[
         str | None, Query(description="Comma-separated: tenant, model, user, hour, day.")
     ] = None,

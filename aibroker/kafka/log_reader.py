@@ -6,6 +6,9 @@ from __future__ import annotations
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
+MAX_OFFSET = 2**63 - 1
+"""Kafka offsets are signed 64-bit: a larger one is a client's mistake (400), not a crash."""
+
 
 async def read_from(
     consumer: AIOKafkaConsumer, topic: str, start: int, limit: int

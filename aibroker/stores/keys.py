@@ -309,6 +309,12 @@ class RedisKeyStore:
         return revoked
 
 
+async def limits_of_key(store: KeyStore, key_id: str) -> Limits:
+    """A key's own limits (none for a key that is gone)."""
+    record = await store.record(key_id)
+    return record.limits if record else Limits()
+
+
 class CachedKeys:
     """Lookups through an in-process cache (short TTL, so revocation lands within seconds;
     while Redis is unreachable, keys seen before keep working: ingress keeps accepting)."""

@@ -19,6 +19,7 @@ pytestmark = [pytest.mark.e2e]
 async def test_a_key_is_shown_once_listed_by_prefix_and_revoked(stack: Stack) -> None:
     admin = {"Authorization": f"Bearer {stack.admin_key}"}
     async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
+        assert (await client.put("/admin/v1/tenants/tenant-x", json={}, headers=admin)).is_success
         created = await client.post("/admin/v1/keys", json={"tenant": "tenant-x"}, headers=admin)
         assert created.status_code == 201
         key, key_id = created.json()["key"], created.json()["key_id"]
@@ -46,12 +47,15 @@ async def test_a_key_is_shown_once_listed_by_prefix_and_revoked(stack: Stack) ->
         assert time.monotonic() - started < 5  # the cache holds a key 0.5 s in this stack
 
 
-async def test_the_admin_api_wants_its_own_key(stack: Stack) -> None:
+async def test_the_admin_api_wants_an_admin(stack: Stack) -> None:
     async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
-        for headers in ({}, {"Authorization": f"Bearer {stack.api_key}"}):
-            answer = await client.post("/admin/v1/keys", json={"tenant": "t"}, headers=headers)
-            assert answer.status_code == 401
-            assert answer.json()["error"]["code"] == "invalid_api_key"
+        anonymous = await client.post("/admin/v1/keys", json={"tenant": "t"})
+        assert anonymous.status_code == 401
+        assert anonymous.json()["error"]["code"] == "invalid_api_key"
+        tenant_key = {"Authorization": f"Bearer {stack.api_key}"}
+        no_role = await client.post("/admin/v1/keys", json={"tenant": "t"}, headers=tenant_key)
+        assert no_role.status_code == 403
+        assert no_role.json()["error"]["code"] == "permission_denied"
         unknown = await client.delete(
             "/admin/v1/keys/key_nope", headers={"Authorization": f"Bearer {stack.admin_key}"}
         )

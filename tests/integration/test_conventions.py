@@ -16,6 +16,7 @@ from aibroker.settings import IngressSettings, ProviderSettings, Settings
 from aibroker.stores.quota import RedisQuota
 from aibroker.stores.usage import RedisUsageLedger
 from ingress.conventions import retry_headers
+from ingress.ratelimit_headers import duration
 from schemas.envelopes import UsageEvent
 from tests.ingress_app import Served, serving
 
@@ -136,3 +137,35 @@ async def test_detailed_health_is_for_admins(served: Served) -> None:
     assert "breakers" in doc
     async with served.client() as anonymous:
         assert (await anonymous.get("/health/detailed")).status_code == 401
+
+
+def test_reset_times_are_written_as_openai_writes_them() -> None:
+    assert [duration(s) for s in (0.02, 1, 59.5, 60, 90.25, 360)] == [
+        "20ms",
+        "1s",
+        "59.5s",
+        "1m0s",
+        "1m30.25s",
+        "6m0s",
+    ]
+
+
+async def test_answers_carry_the_tightest_rate_limit(served: Served, redis: Redis) -> None:
+    tenant = await served.tenant(limits={"rpm": 60, "tpm": 1000})
+    key, key_id = await served.key(tenant, limits={"rpm": 10})
+    await RedisQuota(redis, lease_s=60).admit(
+        f"req_x_{tenant}", [(f"k:{key_id}", Limits(rpm=10))], 1, time.time()
+    )
+    async with served.client(key) as client:
+        answer = await client.post(
+            "/v1/chat/completions",
+            json={"model": "mock/echo", "messages": HELLO},
+            headers={"Prefer": "respond-async"},
+        )
+    assert answer.status_code == 202
+    assert answer.headers["x-ratelimit-limit-requests"] == "10"  # the key's, tighter
+    assert answer.headers["x-ratelimit-remaining-requests"] == "9"
+    assert answer.headers["x-ratelimit-reset-requests"].endswith("s")
+    assert answer.headers["x-ratelimit-limit-tokens"] == "1000"  # the tenant's
+    assert answer.headers["x-ratelimit-remaining-tokens"] == "1000"
+    assert answer.headers["x-ratelimit-reset-tokens"] == "0ms"

@@ -104,12 +104,8 @@ def test_envelope_signatures() -> None:
     assert proof(value, by_broker, "acme", "broker-secret", secrets) is Signer.BROKER
     assert proof(value, by_tenant, "globex", "broker-secret", secrets) is None
     assert proof(value + b" ", by_broker, "acme", "broker-secret", secrets) is None
-    lenient = partial(
-        refusal, broker_secret=broker, producer_secrets=secrets, required=False
-    )
-    strict = partial(
-        refusal, broker_secret=broker, producer_secrets=secrets, required=True
-    )
+    lenient = partial(refusal, broker_secret=broker, producer_secrets=secrets, required=False)
+    strict = partial(refusal, broker_secret=broker, producer_secrets=secrets, required=True)
     assert lenient(value, [], "acme") is None
     assert strict(value, [], "acme") == "it is unsigned"
     assert strict(value, by_tenant, "acme") is None
