@@ -183,6 +183,7 @@ def _line_request(batch: Batch, line: Line) -> Request:
         id=line_request_id(batch.id, line.custom_id),
         tenant=batch.tenant,
         key_id=batch.key_id,
+        user=batch.user,
         kind=kind,
         model=line.body.model,
         body=line.body.model_dump(exclude_unset=True),

@@ -68,6 +68,7 @@ async def create(body: NewBatch, request: Request, caller: Caller) -> Response:
         metadata=body.metadata,
         tenant=caller.tenant,
         key_id=caller.key_id,
+        user=caller.user,
     )
     if errors:
         listed = {"object": "list", "data": [e.document() for e in errors]}

@@ -50,7 +50,7 @@ class RequestCounts(BaseModel):
 
 
 class Batch(BaseModel):
-    """OpenAI's batch object, plus who owns it (`tenant`, `key_id`), which clients never see."""
+    """OpenAI's batch object, plus who owns it (`tenant`, `key_id`, `user`), which clients never see."""
 
     id: str
     object: Literal["batch"] = "batch"
@@ -74,10 +74,11 @@ class Batch(BaseModel):
     request_counts: RequestCounts = Field(default_factory=RequestCounts)
     tenant: str
     key_id: str | None = None
+    user: str | None = None
 
     def public(self) -> dict[str, Any]:
         """The object as OpenAI's API returns it."""
-        return self.model_dump(mode="json", exclude={"tenant", "key_id"})
+        return self.model_dump(mode="json", exclude={"tenant", "key_id", "user"})
 
     def file_id(self, which: OutputFile) -> str:
         """The fixed id of its output or error file (the same when written again after a
