@@ -4,10 +4,9 @@ crosses them."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 
-from aibroker.webhook_rules import message_id
+from aibroker.webhook_rules import endpoint_messages
 from schemas.envelopes import Delivery, Webhook, WebhookEvent
 
 THRESHOLDS = (50, 80, 100)
@@ -32,31 +31,13 @@ def threshold_messages(
 ) -> list[Delivery]:
     """One `budget.threshold` delivery per endpoint of the tenant that wants it; its
     `webhook-id` is fixed by tenant, month, threshold and URL (a repeat is the same message)."""
-    event = WebhookEvent.BUDGET_THRESHOLD
-    subject = f"budget:{tenant}:{month}:{pct}"
-    payload = {
-        "type": event.value,
-        "timestamp": datetime.fromtimestamp(now, UTC).isoformat(),
-        "data": {
-            "object": "budget.threshold",
-            "tenant": tenant,
-            "month": month,
-            "threshold_percent": pct,
-            "spent_usd": str(spent),
-            "budget_usd_month": str(budget),
-        },
+    data = {
+        "object": "budget.threshold",
+        "tenant": tenant,
+        "month": month,
+        "threshold_percent": pct,
+        "spent_usd": str(spent),
+        "budget_usd_month": str(budget),
     }
-    return [
-        Delivery(
-            id=message_id(subject, hook.url),
-            request_id=subject,
-            tenant=tenant,
-            url=hook.url,
-            event=event,
-            payload=payload,
-            endpoint=True,
-            created_at=now,
-        )
-        for hook in endpoints
-        if event in hook.events
-    ]
+    subject = f"budget:{tenant}:{month}:{pct}"
+    return endpoint_messages(subject, tenant, WebhookEvent.BUDGET_THRESHOLD, data, endpoints, now)

@@ -9,6 +9,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from standardwebhooks.webhooks import Webhook as Signer
@@ -64,16 +65,29 @@ def batch_messages(batch: Batch, endpoints: list[Webhook], now: float) -> list[D
     """One delivery per endpoint of the tenant that wants this ended batch's event, with a
     `webhook-id` fixed by batch and endpoint (a repeat after a crash is the same message)."""
     event = WebhookEvent(f"batch.{batch.status.value}")
+    return endpoint_messages(batch.id, batch.tenant, event, batch.public(), endpoints, now)
+
+
+def endpoint_messages(
+    subject: str,
+    tenant: str,
+    event: WebhookEvent,
+    data: dict[str, Any],
+    endpoints: list[Webhook],
+    now: float,
+) -> list[Delivery]:
+    """One delivery of `event` about `subject` (a batch, a budget threshold) per endpoint of
+    the tenant that wants it; its `webhook-id` fixed by subject and URL."""
     payload = {
         "type": event.value,
         "timestamp": datetime.fromtimestamp(now, UTC).isoformat(),
-        "data": batch.public(),
+        "data": data,
     }
     return [
         Delivery(
-            id=message_id(batch.id, hook.url),
-            request_id=batch.id,
-            tenant=batch.tenant,
+            id=message_id(subject, hook.url),
+            request_id=subject,
+            tenant=tenant,
             url=hook.url,
             event=event,
             payload=payload,

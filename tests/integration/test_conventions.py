@@ -5,14 +5,13 @@ CORS only where configured; the admin views of rate limits, usage and health."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
 from redis.asyncio import Redis
 
 from aibroker.limits import Limits
-from aibroker.settings import IngressSettings, ProviderSettings, Settings
+from aibroker.settings import IngressSettings, Settings
 from aibroker.stores.quota import RedisQuota
 from aibroker.stores.usage import RedisUsageLedger
 from ingress.conventions import retry_headers
@@ -23,13 +22,6 @@ from tests.ingress_app import Served, serving
 pytestmark = [pytest.mark.integration]
 
 HELLO = [{"role": "user", "content": "hi"}]
-
-
-@pytest.fixture
-async def served(settings: Settings) -> AsyncIterator[Served]:
-    mock = ProviderSettings(base_url="http://127.0.0.1:9/v1", api_key="unused")
-    async with serving(settings, providers={"mock": mock}) as running:
-        yield running
 
 
 def test_retry_headers_round_up_one_way() -> None:

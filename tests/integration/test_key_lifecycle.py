@@ -6,24 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
-from aibroker.settings import ProviderSettings, Settings
-from tests.ingress_app import Served, serving
+from aibroker.settings import Settings
+from tests.ingress_app import Served
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.smoke]
 
 HELLO = [{"role": "user", "content": "hi"}]
-
-
-@pytest.fixture
-async def served(settings: Settings) -> AsyncIterator[Served]:
-    mock = ProviderSettings(base_url="http://127.0.0.1:9/v1", api_key="unused")
-    async with serving(settings, providers={"mock": mock}) as running:
-        yield running
 
 
 async def status_of(served: Served, key: str) -> int:
