@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 from fastapi import Depends, Request
 from redis.exceptions import RedisError
@@ -20,7 +20,7 @@ from aibroker.errors import AuthenticationError, ModelNotAllowed, PermissionDeni
 from aibroker.identity import Caller, Client, Permission, Role, may
 from aibroker.routes import resolve
 from aibroker.stores.guard import deadline
-from aibroker.stores.keys import KEY_PREFIX
+from aibroker.stores.keys import KEY_PREFIX, hash_key
 from aibroker.stores.tenants import allows, model_allowed
 from ingress.state import Services, services
 from ingress.tokens import TokenRefused, looks_like_jwt
@@ -56,8 +56,10 @@ async def _identify(svc: Services, token: str) -> Caller:
             roles=claims.roles,
             user=claims.user,
         )
-    else:
-        raise _Refused("Incorrect API key provided.", "unknown_key", token[:10])
+    else:  # not ours: known in the audit log by a digest, never by its characters
+        raise _Refused(
+            "Incorrect API key provided.", "unknown_key", f"sha256:{hash_key(token)[:12]}"
+        )
     if caller.tenant is not None:
         with deadline(svc.settings.redis.request_timeout_s):
             tenant = await svc.tenants.get(caller.tenant)
@@ -113,15 +115,9 @@ async def admin_caller(request: Request) -> Caller:
     """The dependency of the admin routes: any authenticated caller with an admin role."""
     caller = await _caller(request)
     if not caller.roles:
-        await services(request).auditor.record(
-            request,
-            caller,
-            "admin.access",
-            tenant=caller.tenant,
-            target=request.url.path,
-            outcome=AuditOutcome.DENIED,
+        await deny(
+            request, caller, "admin.access", caller.tenant, "This credential has no admin role."
         )
-        raise PermissionDenied("This credential has no admin role.")
     return caller
 
 
@@ -136,16 +132,30 @@ async def authorize(
     """Raise 403 (audited) unless `caller` may do `permission` on `tenant`'s objects."""
     if may(caller, permission, tenant):
         return
-    await services(request).auditor.record(
+    where = f"tenant '{tenant}'" if tenant else "every tenant"
+    await deny(
         request,
         caller,
         permission.value,
+        tenant,
+        f"Your role may not do '{permission.value}' on {where}.",
+    )
+
+
+async def deny(
+    request: Request, caller: Caller, action: str, tenant: str | None, message: str
+) -> NoReturn:
+    """Refuse with 403 `permission_denied`, and write the refusal to the audit log."""
+    await services(request).auditor.record(
+        request,
+        caller,
+        action,
         tenant=tenant,
         target=request.url.path,
         outcome=AuditOutcome.DENIED,
+        detail={"reason": message},
     )
-    where = f"tenant '{tenant}'" if tenant else "every tenant"
-    raise PermissionDenied(f"Your role may not do '{permission.value}' on {where}.")
+    raise PermissionDenied(message)
 
 
 async def check_model(svc: Services, caller: Client, model: str, kind: Kind) -> None:

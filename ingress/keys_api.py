@@ -11,13 +11,13 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from aibroker.errors import InvalidRequest, NotFound, PermissionDenied
+from aibroker.errors import InvalidRequest, NotFound
 from aibroker.identity import Caller, Permission, Role, scope_of
 from aibroker.limits import exceeded
 from aibroker.stores.keys import KeyRecord, KeySpec
 from aibroker.stores.tenants import TENANT_NAME, allows
-from ingress.auth import Admin, authorize
-from ingress.state import Services, services
+from ingress.auth import Admin, authorize, deny
+from ingress.state import services
 from ingress.views import json_response
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"])
@@ -55,28 +55,35 @@ async def _record(
     return record
 
 
-async def _check_new_key(svc: Services, caller: Caller, body: NewKey) -> None:
+async def _check_new_key(request: Request, caller: Caller, body: NewKey) -> None:
     """A key's grants stay within its tenant's and within what its creator may give."""
     global_roles = {Role.ADMIN, Role.VIEWER} & set(body.roles)
     if global_roles and Role.ADMIN not in caller.roles:
-        raise PermissionDenied("Only an admin may create admin or viewer keys.")
+        await deny(
+            request,
+            caller,
+            "key.create",
+            body.tenant,
+            "Only an admin may create admin or viewer keys.",
+        )
+    if body.expires_at is not None and body.expires_at <= time.time():
+        raise InvalidRequest("expires_at is in the past.", param="expires_at")
     if body.tenant is None:
         if not body.roles or Role.TENANT_ADMIN in body.roles:
             raise InvalidRequest(
                 "A key needs a tenant unless it is an admin or viewer key.", param="tenant"
             )
         return
-    tenant = await svc.tenant_store.get(body.tenant)
+    tenant = await services(request).tenant_store.get(body.tenant)
     if tenant is None:
         raise NotFound(f"No tenant '{body.tenant}'.", param="tenant")
-    if body.expires_at is not None and body.expires_at <= time.time():
-        raise InvalidRequest("expires_at is in the past.", param="expires_at")
     for model in body.models:
         if not allows(tenant.models, model):
             raise InvalidRequest(f"The tenant may not use '{model}'.", param="models")
     too_high = exceeded(body.limits, tenant.limits)
     if too_high and Role.ADMIN not in caller.roles:
-        raise PermissionDenied(f"limits.{too_high} is above the tenant's; only an admin may.")
+        message = f"limits.{too_high} is above the tenant's; only an admin may grant it."
+        await deny(request, caller, "key.create", body.tenant, message)
 
 
 @router.post("/keys", status_code=201)
@@ -85,7 +92,7 @@ async def create_key(body: NewKey, request: Request, caller: Admin) -> Response:
     is in this answer and nowhere else."""
     await authorize(request, caller, Permission.KEYS_WRITE, body.tenant)
     svc = services(request)
-    await _check_new_key(svc, caller, body)
+    await _check_new_key(request, caller, body)
     spec = KeySpec.model_validate(body.model_dump(exclude={"tenant"}))
     plaintext, info = await svc.key_store.add(body.tenant, spec=spec)
     record = await svc.key_store.record(info.key_id)

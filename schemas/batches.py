@@ -50,7 +50,8 @@ class RequestCounts(BaseModel):
 
 
 class Batch(BaseModel):
-    """OpenAI's batch object, plus who owns it (`tenant`, `key_id`, `user`), which clients never see."""
+    """OpenAI's batch object, plus who owns it (`tenant`, `key_id`, `user`), which clients
+    never see."""
 
     id: str
     object: Literal["batch"] = "batch"

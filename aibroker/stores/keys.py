@@ -32,7 +32,10 @@ class KeySpec(BaseModel):
     name: str = Field(default="", max_length=128, description="A label for people.")
     environment: str = Field(default="live", pattern=ENVIRONMENT, description="e.g. live, test.")
     expires_at: float | None = Field(
-        default=None, description="Unix time after which it no longer authenticates."
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="Unix time after which it no longer authenticates.",
     )
     models: list[str] = Field(
         default_factory=list,
