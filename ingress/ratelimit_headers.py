@@ -1,8 +1,8 @@
 """`x-ratelimit-*` on the answers of the OpenAI-compatible routes, as OpenAI sends them: for
 requests and for tokens, the limit, what remains and when the bucket is full again, of the
-tightest scope (the tenant's or the key's) that sets one. Best effort: read after the answer
-is made, under the accept path's Redis deadline; nothing is added when Redis does not answer
-or no limit is set."""
+tightest scope (the tenant's or the key's) that sets one. Best effort: one pipelined Redis
+read after the answer is made, within `HEADERS_DEADLINE_S`; nothing is added when Redis is
+slower, or no limit is set (then nothing is read)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from aibroker.stores.quota import Bucket
 from ingress.state import Services
 
 MEASURES = {"rpm": "requests", "tpm": "tokens"}
+HEADERS_DEADLINE_S = 0.05
+"""Headers are not worth more: a slow Redis costs an answer at most this much."""
 
 
 def duration(seconds: float) -> str:
@@ -44,7 +46,7 @@ def tightest(buckets: list[dict[str, Bucket]]) -> dict[str, str]:
 
 async def ratelimit_headers(svc: Services, caller: Client) -> dict[str, str]:
     try:
-        with deadline(svc.settings.redis.request_timeout_s):
+        with deadline(min(HEADERS_DEADLINE_S, svc.settings.redis.request_timeout_s)):
             tenant = await svc.tenants.get(caller.tenant)
             scopes: list[tuple[str, Limits]] = (
                 [(f"t:{caller.tenant}", tenant.limits)] if tenant else []
