@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 EXPOSED_HEADERS = [
     "x-request-id",
+    "x-aibroker-request-id",
     "openai-processing-ms",
     "retry-after",
     "retry-after-ms",

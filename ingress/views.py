@@ -20,8 +20,17 @@ def accepted(request_id: str, status: Status = Status.QUEUED) -> Response:
         orjson.dumps(doc),
         status_code=202,
         media_type="application/json",
-        headers={"Location": doc["url"], "x-request-id": request_id},
+        headers={"Location": doc["url"], **accepted_headers(request_id)},
     )
+
+
+ACCEPTED_HEADER = "x-aibroker-request-id"
+"""On an answer about a request the broker accepted (written to Kafka), and only there: its id.
+`x-request-id` is on every answer, refusals included, to quote in a support ticket."""
+
+
+def accepted_headers(request_id: str) -> dict[str, str]:
+    return {"x-request-id": request_id, ACCEPTED_HEADER: request_id}
 
 
 def json_response(doc: dict[str, Any], status_code: int = 200) -> Response:
@@ -30,7 +39,7 @@ def json_response(doc: dict[str, Any], status_code: int = 200) -> Response:
 
 def result_response(result: Result) -> Response:
     """A finished sync call: the provider's body on success, an error object otherwise."""
-    headers = {"x-request-id": result.id}
+    headers = accepted_headers(result.id)
     if result.cost_usd is not None:
         headers["x-aibroker-cost"] = str(result.cost_usd)
     if result.status is Status.SUCCEEDED and result.response is not None:

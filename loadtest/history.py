@@ -109,9 +109,9 @@ class History:
         except httpx.TransportError:
             self.transport_errors += 1
             return None
-        # Only an accepted request (written to Kafka) has an id: in `x-request-id` on every
-        # sync answer that carries its result, in the body of a 202.
-        request_id = answer.headers.get("x-request-id")
+        # Only an answer about an accepted request (written to Kafka) names it, in
+        # `x-aibroker-request-id` (`x-request-id` is on every answer, refusals included).
+        request_id = answer.headers.get("x-aibroker-request-id")
         if not sync:
             took_ms = (time.perf_counter() - started) * 1000
             self.accepts.append(Accept(time.time(), took_ms, answer.status_code == 202))

@@ -49,11 +49,18 @@ async def test_refusals_carry_a_request_id_and_whether_to_retry(served: Served) 
             headers={"Content-Type": "application/json"},
         )
         invalid = await client.post("/v1/chat/completions", json={"model": "mock/echo"})
+        accepted = await client.post(
+            "/v1/chat/completions",
+            json={"model": "mock/echo", "messages": HELLO},
+            headers={"Prefer": "respond-async"},
+        )
     for answer, status in ((missing, 404), (too_big, 413), (invalid, 400)):
         assert answer.status_code == status
         assert answer.headers["x-request-id"].startswith("req_")
         assert answer.headers["x-should-retry"] == "false"
         assert int(answer.headers["openai-processing-ms"]) >= 0
+    assert "x-aibroker-request-id" not in missing.headers  # refused: nothing was accepted
+    assert accepted.headers["x-aibroker-request-id"] == accepted.json()["id"]
     async with served.client("aib_unknown") as client:
         refused = await client.get("/v1/models")
     assert refused.headers["x-request-id"].startswith("req_")
