@@ -41,6 +41,9 @@ class ResultsSink:
         self.quota = quota
         self.tenants = tenants
         self.publisher = publisher
+        self._announced: set[tuple[str, str, int]] = set()
+        """Thresholds this process knows are announced (tenant, month, percent): each is
+        asked of Redis once per process, not once per result."""
 
     async def on_result(self, record: ConsumerRecord[bytes, bytes]) -> None:
         result = decode(Result, record.value)
@@ -67,13 +70,20 @@ class ResultsSink:
         spent = await self.quota.spend(f"t:{name}", now)
         metrics.BUDGET_USED.labels(name).set(float(spent / budget) if budget else 1.0)
         for pct in reached(spent, budget):
-            if await self.quota.first_warning(f"t:{name}", month(now), pct):
-                endpoints = active_endpoints(tenant)
-                for delivery in threshold_messages(
-                    name, month(now), pct, spent, budget, endpoints, now
-                ):
-                    await self.publisher.deliver(delivery)
-                log.info("tenant %s reached %d%% of its monthly budget", name, pct)
+            key, scope = (name, month(now), pct), f"t:{name}"
+            if key in self._announced or await self.quota.warned(scope, month(now), pct):
+                self._announced.add(key)
+                continue
+            # Written before it is marked: a crash between the two repeats the messages with
+            # the same webhook-id (receivers dedupe), it never loses them.
+            endpoints = active_endpoints(tenant)
+            for delivery in threshold_messages(
+                name, month(now), pct, spent, budget, endpoints, now
+            ):
+                await self.publisher.deliver(delivery)
+            await self.quota.mark_warned(scope, month(now), pct)
+            self._announced.add(key)
+            log.info("tenant %s reached %d%% of its monthly budget", name, pct)
 
 
 def record_finished(result: Result) -> None:

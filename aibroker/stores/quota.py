@@ -199,8 +199,12 @@ class Quota(Protocol):
         the month's bill)."""
         ...
 
-    async def first_warning(self, scope: str, month: str, pct: int) -> bool:
-        """True the first time (across replicas) that this budget threshold is announced."""
+    async def warned(self, scope: str, month: str, pct: int) -> bool:
+        """Whether this budget threshold was announced this month (by any replica)."""
+        ...
+
+    async def mark_warned(self, scope: str, month: str, pct: int) -> None:
+        """Record the threshold as announced (after its messages are written)."""
         ...
 
 
@@ -270,12 +274,18 @@ class RedisQuota:
             for (name, limit), s in zip(wanted.items(), stored, strict=True)
         }
 
-    async def first_warning(self, scope: str, month: str, pct: int) -> bool:
-        key = f"aib:q:{scope}:warned:{month}:{pct}"
-        return bool(await self._redis.set(key, "1", nx=True, ex=40 * 86400))
+    async def warned(self, scope: str, month: str, pct: int) -> bool:
+        return bool(await self._redis.exists(_warned(scope, month, pct)))
+
+    async def mark_warned(self, scope: str, month: str, pct: int) -> None:
+        await self._redis.set(_warned(scope, month, pct), "1", ex=40 * 86400)
 
     async def reset(self, scope: str) -> None:
         await self._redis.delete(f"aib:q:{scope}:rpm", f"aib:q:{scope}:tpm", f"aib:q:{scope}:conc")
+
+
+def _warned(scope: str, month: str, pct: int) -> str:
+    return f"aib:q:{scope}:warned:{month}:{pct}"
 
 
 def _adm(request_id: str) -> str:
