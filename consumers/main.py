@@ -64,18 +64,24 @@ def external_engine(providers: dict[str, ProviderConfig], *, drop_unsupported: b
     from consumers.anthropic_engine import AnthropicEngine
     from consumers.gemini_engine import GeminiEngine
     from consumers.openai_engine import OpenAICompatibleEngine
+    from consumers.openai_http import OpenAIHttpEngine
 
     builders: dict[str, Callable[[dict[str, ProviderConfig]], Engine]] = {
-        "openai": OpenAICompatibleEngine,
+        "openai": OpenAIHttpEngine,
+        "openai-sdk": OpenAICompatibleEngine,
         "anthropic": lambda of_kind: AnthropicEngine(of_kind, drop_unsupported=drop_unsupported),
         "gemini": lambda of_kind: GeminiEngine(of_kind, drop_unsupported=drop_unsupported),
     }
     engines: dict[str, Engine] = {}
     for kind, build in builders.items():
-        of_kind = {name: p for name, p in providers.items() if p.kind == kind}
+        of_kind = {name: p for name, p in providers.items() if _kind(p) == kind}
         if of_kind:
             engines |= dict.fromkeys(of_kind, build(of_kind))
     return ByProvider(engines)
+
+
+def _kind(provider: ProviderConfig) -> str:
+    return "openai-sdk" if provider.kind == "openai" and provider.client == "sdk" else provider.kind
 
 
 async def run_local(settings: Settings, stop: asyncio.Event, pool: str, model: str) -> None:

@@ -1,4 +1,5 @@
-"""External providers that speak the OpenAI API, through the official async `openai` SDK.
+"""External providers that speak the OpenAI API, through the official async `openai` SDK
+(a provider's `client: sdk`; the default is the lean path of `openai_http`).
 
 One client per provider, built at start and reused (its connection pool with it), on the SDK's
 aiohttp transport. The SDK's own retries are off: retries go through the dispatcher's delay
@@ -19,13 +20,11 @@ from aibroker.errors import InvalidRequest, ProviderUnavailable
 from aibroker.routes import ProviderConfig
 from consumers.classify import classify_status
 from consumers.engine import Completion, call_timeout
-from schemas.envelopes import Kind, Request, Target
-from schemas.openai import Usage
+from consumers.openai_http import upstream_call, usage_of
+from schemas.envelopes import Request, Target
 
 # The body goes pre-encoded (orjson) rather than through the SDK's own JSON encoder.
 _JSON: RequestOptions = {"headers": {"Content-Type": "application/json"}}
-BROKER_ONLY = ("store", "task_type")
-"""Fields of an embeddings request that are the broker's extensions, never sent upstream."""
 
 
 class OpenAICompatibleEngine:
@@ -48,13 +47,7 @@ class OpenAICompatibleEngine:
         """`/chat/completions`, or `/embeddings` for an embeddings request (`dimensions` and
         `encoding_format` go as they came; the provider answers in OpenAI's own shape)."""
         client = self._client(target)
-        if request.kind is Kind.EMBEDDINGS:
-            path = "/embeddings"
-            body = {k: v for k, v in request.body.items() if k not in BROKER_ONLY}
-            body["model"] = target.model
-        else:
-            path = "/chat/completions"
-            body = {**request.body, "model": target.model, "stream": False}
+        path, body = upstream_call(request, target, stream=False)
         with _translated_errors(target):
             data = await client.post(
                 path,
@@ -64,13 +57,12 @@ class OpenAICompatibleEngine:
             )
         if not isinstance(data, dict):
             raise ProviderUnavailable(f"provider '{target.provider}' sent a non-JSON answer")
-        usage = data.get("usage")
-        return Completion(data, Usage.model_validate(usage) if isinstance(usage, dict) else None)
+        return Completion(data, usage_of(data))
 
     async def stream(self, request: Request, target: Target) -> AsyncIterator[dict[str, Any]]:
         """The provider's `chat.completion.chunk`s as they arrive."""
         client = self._client(target)
-        body: dict[str, Any] = {**request.body, "model": target.model, "stream": True}
+        _, body = upstream_call(request, target, stream=True)
         with _translated_errors(target):
             chunks = await client.post(
                 "/chat/completions",

@@ -15,15 +15,20 @@ from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from aibroker.settings import RedisSettings
+from aibroker.stores.autopipeline import AutoPipeline
 from aibroker.stores.guard import RedisGuard
 
 
 class GuardedRedis(Redis):
-    """A Redis client whose every command and pipeline runs through a `RedisGuard`."""
+    """A Redis client whose every command and pipeline runs through a `RedisGuard`; with
+    `batched` set, the commands of one event-loop turn go as one pipeline (`autopipeline`)."""
 
     guard: RedisGuard
+    batched: AutoPipeline | None = None
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
+        if self.batched is not None:
+            return await self.batched.send(args, options)
         command: Callable[..., Awaitable[Any]] = super().execute_command
         return await self.guard.run(lambda: command(*args, **options))
 
@@ -68,6 +73,10 @@ async def connect(settings: RedisSettings) -> AsyncIterator[Redis]:
         failures_to_open=settings.breaker_failures,
         cooldown_s=settings.breaker_cooldown_s,
     )
+    if settings.autopipeline:
+        client.batched = AutoPipeline(
+            lambda: Pipeline(pool, client.response_callbacks, False, None), client.guard
+        )
     try:
         yield client
     finally:

@@ -1,0 +1,138 @@
+"""The two OpenAI-compatible clients, the lean aiohttp path and the official SDK, against the
+mock provider over real HTTP: the same answers and the same broker errors for each."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from aibroker.devstack.embedded import free_port
+from aibroker.devstack.procs import stop_process
+from aibroker.errors import ProviderRateLimited, ProviderRejected, ProviderUnavailable
+from aibroker.routes import ProviderConfig
+from consumers.engine import Engine
+from consumers.openai_engine import OpenAICompatibleEngine
+from consumers.openai_http import OpenAIHttpEngine
+from schemas.chunks import assemble
+from schemas.envelopes import Kind, Request, Target
+
+CLIENTS: dict[str, Callable[[dict[str, ProviderConfig]], Engine]] = {
+    "http": OpenAIHttpEngine,
+    "sdk": OpenAICompatibleEngine,
+}
+
+
+@pytest.fixture(scope="module")
+def mock_url() -> Iterator[str]:
+    port = free_port()
+    mock = subprocess.Popen(
+        [sys.executable, "-m", "loadtest.mock_provider", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/_stats", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield url
+    finally:
+        stop_process(mock, timeout_s=10)
+
+
+@pytest.fixture(params=sorted(CLIENTS))
+async def engine(request: pytest.FixtureRequest, mock_url: str) -> AsyncIterator[Engine]:
+    providers = {
+        "mock": ProviderConfig(name="mock", base_url=f"{mock_url}/v1", api_key="k", timeout_s=1),
+        "nowhere": ProviderConfig(
+            name="nowhere", base_url=f"http://127.0.0.1:{free_port()}/v1", api_key="k"
+        ),
+    }
+    built: Engine = CLIENTS[request.param](providers)
+    yield built
+    await built.aclose()
+
+
+def _request(body: dict[str, Any], kind: Kind = Kind.CHAT) -> Request:
+    return Request(
+        id="req_1", tenant="t", kind=kind, model="alias", body=body, created_at=time.time()
+    )
+
+
+def _chat(text: str, **extra: Any) -> Request:
+    return _request({"model": "alias", "messages": [{"role": "user", "content": text}], **extra})
+
+
+async def test_an_answer_and_its_usage(engine: Engine) -> None:
+    done = await engine.generate(_chat("hello there"), Target(provider="mock", model="echo"))
+    assert done.response["choices"][0]["message"]["content"] == "echo: hello there"
+    assert done.response["model"] == "echo"
+    assert done.usage is not None
+    assert done.usage.total_tokens == 5
+
+
+async def test_embeddings_go_to_their_path_for_the_target_model(engine: Engine) -> None:
+    body = {"model": "alias", "input": ["a", "b"], "store": True}
+    target = Target(provider="mock", model="e")
+    done = await engine.generate(_request(body, Kind.EMBEDDINGS), target)
+    assert [d["index"] for d in done.response["data"]] == [0, 1]
+    assert done.response["model"] == "e"
+
+
+@pytest.mark.parametrize(
+    ("model", "error", "retry_after"),
+    [
+        ("fail-429", ProviderRateLimited, 1.0),
+        ("fail-503", ProviderUnavailable, 1.0),
+        ("fail-500", ProviderUnavailable, 1.0),
+        ("fail-400", ProviderRejected, None),
+        ("hang", ProviderUnavailable, None),
+    ],
+)
+async def test_failures_are_classified_alike(
+    engine: Engine, model: str, error: type[Exception], retry_after: float | None
+) -> None:
+    with pytest.raises(error) as failed:
+        await engine.generate(_chat("x"), Target(provider="mock", model=model))
+    assert getattr(failed.value, "retry_after", None) == retry_after
+    if model == "fail-400":
+        assert str(failed.value) == "Invalid request (mock fault)"  # the provider's message
+
+
+async def test_an_unreachable_provider_is_unavailable(engine: Engine) -> None:
+    with pytest.raises(ProviderUnavailable, match="unreachable"):
+        await engine.generate(_chat("x"), Target(provider="nowhere", model="echo"))
+
+
+async def test_a_stream_is_relayed_chunk_by_chunk(engine: Engine) -> None:
+    request = _chat("one two three", stream=True, stream_options={"include_usage": True})
+    chunks = [c async for c in engine.stream(request, Target(provider="mock", model="echo"))]
+    assert len(chunks) > 4
+    answer = assemble(chunks)
+    assert answer["choices"][0]["message"]["content"] == "echo: one two three"
+    assert answer["usage"]["completion_tokens"] == 4
+
+
+async def test_an_error_event_fails_the_stream_after_what_came(engine: Engine) -> None:
+    got: list[dict[str, Any]] = []
+
+    async def read() -> None:
+        request = _chat("a b c d e f", stream=True)
+        async for chunk in engine.stream(request, Target(provider="mock", model="breaks-2")):
+            got.append(chunk)
+
+    with pytest.raises(ProviderUnavailable, match="mid-stream"):
+        await read()
+    assert len(got) == 3
