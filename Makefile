@@ -11,6 +11,10 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 EXTRAS ?= test,embeddings,ocr
 PYTEST_ARGS ?=
+# The LiteLLM proxy that `make bench` compares against, in an environment of its own (never
+# one of the project's dependencies).
+LITELLM_ENV ?= .aibroker/bench-litellm
+LITELLM_REQUIREMENT ?= litellm[proxy]==1.108.7
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(EXTRAS)
@@ -43,8 +47,13 @@ test: lint
 		AIBROKER_TEST_KAFKA=tansu $(BIN)/pytest -m smoke $(PYTEST_ARGS); \
 	fi
 
-bench: $(STAMP)
-	$(BIN)/python -m loadtest.bench --concurrency 96 --update-readme README.md
+$(LITELLM_ENV)/bin/litellm:
+	$(PYTHON) -m venv $(LITELLM_ENV)
+	$(LITELLM_ENV)/bin/python -m pip install --quiet '$(LITELLM_REQUIREMENT)'
+
+bench: $(STAMP) $(LITELLM_ENV)/bin/litellm
+	$(BIN)/python -m loadtest.bench --concurrency 96 --litellm $(LITELLM_ENV)/bin/litellm \
+		--update-readme README.md
 
 bench-local: $(STAMP)
 	$(BIN)/python -m loadtest.bench_local --dedicated-core --update-readme README.md

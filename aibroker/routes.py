@@ -56,7 +56,6 @@ class ProviderConfig(BaseModel):
     timeout_s: float = 120.0
     kind: Literal["openai", "anthropic", "gemini"] = "openai"
     client: Literal["http", "sdk"] = "http"
-    """For `kind: openai`: the lean aiohttp path (`http`) or the official SDK (`sdk`)."""
     default_max_tokens: int = 4096
 
 

@@ -203,6 +203,8 @@ class ProviderSettings(SettingsGroup):
     kind: Literal["openai", "anthropic", "gemini"] = "openai"
     """The API it speaks: `openai` (OpenAI and every compatible server), `anthropic` or
     `gemini` (the Gemini API; `base_url` https://generativelanguage.googleapis.com)."""
+    client: Literal["http", "sdk"] = "http"
+    """`openai`: the lean aiohttp client (`http`), or the official `openai` SDK (`sdk`)."""
     default_max_tokens: int = 4096
     """`anthropic`: the `max_tokens` sent when the request names none (Anthropic needs one)."""
 
@@ -331,8 +333,8 @@ class Settings(BaseSettings):
     vllm: VllmSettings = Field(default_factory=VllmSettings)
 
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
-    """More provider deployments as JSON: `{"name": {"base_url", "api_key", "kind"}}`, `kind`
-    `openai` (default; any OpenAI-compatible server), `anthropic` or `gemini`. Several
+    """More provider deployments as JSON: `{"name": {"base_url", "api_key", "kind", "client"}}`,
+    `kind` `openai` (default; any OpenAI-compatible server), `anthropic` or `gemini`. Several
     deployments of one provider are several names (two OpenAI keys, OpenAI and Azure)."""
     prices_file: Path | None = None
     """YAML price table (USD per million tokens) merged over the shipped one

@@ -32,6 +32,7 @@ from typing import Any
 
 import orjson
 
+from loadtest import litellm_proxy
 from loadtest.driver import Run, closed_loop
 from loadtest.stack import Stack, bench_stack
 
@@ -41,6 +42,24 @@ TICKS = os.sysconf("SC_CLK_TCK")
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and every process below it (a server's workers)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    tree, grew = {pid}, True
+    while grew:
+        below = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= below
+        grew = bool(below)
+    total = 0.0
+    for member in tree:
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(member)
+    return total
 
 
 def rss_mb(pid: int) -> float:
@@ -63,7 +82,12 @@ def chat_body(model: str, *, stream: bool = False) -> Any:
     return body
 
 
-async def measure(stack: Stack, pids: dict[str, int], args: argparse.Namespace) -> dict[str, Any]:
+async def measure(
+    stack: Stack,
+    pids: dict[str, int],
+    args: argparse.Namespace,
+    litellm: litellm_proxy.Proxy | None = None,
+) -> dict[str, Any]:
     auth = {"Authorization": f"Bearer {stack.api_key}", "Content-Type": "application/json"}
     direct_url = f"{stack.mock_url}/v1/chat/completions"
     broker_url = f"{stack.url}/v1/chat/completions"
@@ -117,6 +141,11 @@ async def measure(stack: Stack, pids: dict[str, int], args: argparse.Namespace) 
     )
     report[f"concurrency_{c}"] = _compare(direct, broker)
     report["cpu_ms_per_request"] = cpu
+    report["cpu_ms_per_request_broker"] = round(
+        sum(v for k, v in cpu.items() if k not in ("mock", "load driver")), 3
+    )
+    if litellm is not None:
+        report["litellm"] = await measure_litellm(litellm, direct1, broker1, broker, args)
 
     async_headers = {**auth, "Prefer": "respond-async"}
 
@@ -143,6 +172,32 @@ async def measure(stack: Stack, pids: dict[str, int], args: argparse.Namespace) 
     report["async_submit_downstream_paused"] = burst.summary()
     report["ingress_rss_mb"] = round(rss_mb(pids["ingress"]), 1)
     return report
+
+
+async def measure_litellm(
+    proxy: litellm_proxy.Proxy, direct1: Run, broker1: Run, broker: Run, args: argparse.Namespace
+) -> dict[str, Any]:
+    """The same requests through the LiteLLM proxy (one worker), in front of the same mock."""
+    auth = {"Authorization": f"Bearer {proxy.api_key}", "Content-Type": "application/json"}
+    url, body = f"{proxy.url}/v1/chat/completions", chat_body(litellm_proxy.MODEL)
+    await closed_loop(url, body, auth, concurrency=8, total=300)  # warm up
+    serial = await closed_loop(url, body, auth, concurrency=1, total=args.serial_requests)
+    before = tree_cpu_seconds(proxy.pid)
+    loaded = await closed_loop(
+        url, body, auth, concurrency=args.concurrency, duration_s=args.seconds
+    )
+    cpu = (tree_cpu_seconds(proxy.pid) - before) / max(len(loaded.latencies), 1) * 1000
+    return {
+        "concurrency_1": _compare(direct1, serial),
+        f"concurrency_{args.concurrency}": loaded.summary(),
+        "cpu_ms_per_request": round(cpu, 3),
+        "broker_added_p50_vs_litellm_ms": round(
+            (broker1.percentile(50) - serial.percentile(50)) * 1000, 2
+        ),
+        "broker_throughput_vs_litellm": round(broker.throughput / loaded.throughput, 3)
+        if loaded.throughput
+        else None,
+    }
 
 
 async def idle_cpu(pids: dict[str, int], seconds: float = 10.0) -> dict[str, float]:
@@ -190,12 +245,24 @@ def table(report: dict[str, Any], concurrency: int) -> str:
         f"| {report['async_submit_downstream_paused']['throughput_rps']} req/s | — |",
         f"| ingress RSS after the run | — | {report['ingress_rss_mb']} MB | — |",
     ]
+    if (lite := report.get("litellm")) is not None:
+        l1, ln = lite["concurrency_1"]["broker"], lite[f"concurrency_{concurrency}"]
+        rows += [
+            f"| LiteLLM proxy (1 worker): p50 latency, concurrency 1 | {c1['direct']['p50_ms']} ms "
+            f"| {l1['p50_ms']} ms (LiteLLM) | +{lite['concurrency_1']['added_p50_ms']} ms |",
+            f"| LiteLLM proxy (1 worker): sync throughput, concurrency {concurrency} "
+            f"| {ln['throughput_rps']} req/s (LiteLLM) | {cn['broker']['throughput_rps']} req/s "
+            f"| broker x{lite['broker_throughput_vs_litellm']} LiteLLM's |",
+        ]
     cpu = ", ".join(f"{k} {v} ms" for k, v in report["cpu_ms_per_request"].items())
+    litellm_cpu = f", against {lite['cpu_ms_per_request']} ms in the LiteLLM proxy" if lite else ""
     idle = report["idle_cpu_percent"]
     resting = ", ".join(f"{k} {v} %" for k, v in idle.items() if k != "total")
     return (
         "\n".join(rows)
-        + f"\n\nCPU per sync request: {cpu}.\n\nIdle stack: {idle['total']} % of one core "
+        + f"\n\nCPU per sync request: {report['cpu_ms_per_request_broker']} ms over the broker's "
+        + f"processes (Kafka and Redis included; not the mock, not the driver){litellm_cpu}: "
+        + f"{cpu}.\n\nIdle stack: {idle['total']} % of one core "
         + f"({resting}).\n"
     )
 
@@ -212,6 +279,13 @@ def main(argv: list[str] | None = None) -> None:
         choices=["tansu", "apache", "both"],
         default="both",
         help="the Kafka to run on (both: one after the other, each with its own baseline)",
+    )
+    parser.add_argument(
+        "--litellm",
+        type=Path,
+        default=None,
+        help="the `litellm` executable of the bench's own environment (Makefile: LITELLM_ENV): "
+        "the same requests through the LiteLLM proxy, one worker",
     )
     parser.add_argument(
         "--update-readme",
@@ -251,8 +325,15 @@ def run_on(engine: str, args: argparse.Namespace) -> dict[str, Any]:
             mock_latency_ms=args.latency_ms,
             apis=("openai",),  # one provider, one dispatch topic for the external pool
         )
+        proxy = (
+            stack_ctx.enter_context(
+                litellm_proxy.running(args.litellm, broker.mock_url, workdir / "litellm")
+            )
+            if args.litellm
+            else None
+        )
         started = time.time()
-        report = asyncio.run(measure(broker, pids, args))
+        report = asyncio.run(measure(broker, pids, args, proxy))
     report["meta"] = {
         "started": started,
         "mock_latency_ms": args.latency_ms,

@@ -16,7 +16,8 @@ from aibroker.devstack.embedded import free_port
 from aibroker.devstack.procs import stop_process
 from aibroker.errors import ProviderRateLimited, ProviderRejected, ProviderUnavailable
 from aibroker.routes import ProviderConfig
-from consumers.engine import Engine
+from consumers.engine import ByProvider, Engine
+from consumers.main import external_engine
 from consumers.openai_engine import OpenAICompatibleEngine
 from consumers.openai_http import OpenAIHttpEngine
 from schemas.chunks import assemble
@@ -136,3 +137,15 @@ async def test_an_error_event_fails_the_stream_after_what_came(engine: Engine) -
     with pytest.raises(ProviderUnavailable, match="mid-stream"):
         await read()
     assert len(got) == 3
+
+
+async def test_each_provider_gets_the_client_it_names() -> None:
+    def config(name: str, **client: Any) -> ProviderConfig:
+        return ProviderConfig(name=name, base_url="http://127.0.0.1:1/v1", api_key="k", **client)
+
+    providers = {"lean": config("lean"), "sdk": config("sdk", client="sdk")}
+    engine = external_engine(providers, drop_unsupported=False)
+    assert isinstance(engine, ByProvider)
+    assert isinstance(engine._for(Target(provider="lean", model="m")), OpenAIHttpEngine)
+    assert isinstance(engine._for(Target(provider="sdk", model="m")), OpenAICompatibleEngine)
+    await engine.aclose()
