@@ -34,6 +34,7 @@ import orjson
 
 from loadtest import litellm_proxy
 from loadtest.driver import Run, closed_loop
+from loadtest.footprint import Footprint
 from loadtest.stack import Stack, bench_stack
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -119,6 +120,7 @@ async def measure(
     direct = await closed_loop(
         direct_url, direct_body, auth, concurrency=c, duration_s=args.seconds
     )
+    footprint = await Footprint.take(stack.bootstrap, stack.prefix, stack.redis_url)
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     driver_before = resource.getrusage(resource.RUSAGE_SELF)
     broker = await closed_loop(
@@ -126,6 +128,8 @@ async def measure(
     )
     driver_after = resource.getrusage(resource.RUSAGE_SELF)
     served = max(len(broker.latencies), 1)
+    after = await Footprint.take(stack.bootstrap, stack.prefix, stack.redis_url)
+    report["footprint_per_request"] = footprint.per_request(after, served)
     cpu = {
         name: round((cpu_seconds(pid) - cpu_before[name]) / served * 1000, 3)
         for name, pid in pids.items()
