@@ -13,6 +13,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import TopicPartition
 from redis.asyncio import Redis
 
 
@@ -52,16 +53,17 @@ async def _records(bootstrap: str, prefix: str) -> dict[str, int]:
     await admin.start()
     try:
         topics = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        described = await admin.describe_topics(topics)
     finally:
         await admin.close()
+    partitions = [
+        TopicPartition(topic["topic"], p["partition"])
+        for topic in described
+        for p in topic["partitions"]
+    ]
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = [
-            tp
-            for topic in topics
-            for tp in _partitions(consumer, topic, await consumer.partitions_for_topic(topic))
-        ]
         ends = await consumer.end_offsets(partitions)
     finally:
         await consumer.stop()
@@ -70,12 +72,6 @@ async def _records(bootstrap: str, prefix: str) -> dict[str, int]:
         name = tp.topic.removeprefix(prefix)
         counts[name] = counts.get(name, 0) + end
     return counts
-
-
-def _partitions(consumer: AIOKafkaConsumer, topic: str, ids: set[int] | None) -> list[Any]:
-    from aiokafka.structs import TopicPartition
-
-    return [TopicPartition(topic, p) for p in sorted(ids or ())]
 
 
 async def _redis_calls(url: str) -> dict[str, int]:
