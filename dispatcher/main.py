@@ -18,6 +18,7 @@ from aibroker.stores.quota import RedisQuota
 from aibroker.stores.redis import connect
 from aibroker.stores.tenants import RedisTenantStore
 from dispatcher.admission import Admission
+from dispatcher.delays import release_at
 from dispatcher.health import HealthView, watched_topics
 from dispatcher.lanes import LaneGate
 from dispatcher.policy import RetryPolicy
@@ -87,13 +88,19 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 256,
                 idle=True,
             ),
+        ]
+        # One consumer per delay topic: a long wait never holds up a short one, and a
+        # partition waits, paused, for its next record (dispatcher/delays.py).
+        specs += [
             WorkerSpec(
-                "dispatcher.delay",
-                [names.retry(d) for d in RETRY_DELAYS],
-                "aib-delay",
+                f"dispatcher.delay.{d}",
+                [names.retry(d)],
+                f"aib-delay-{d}",
                 dispatcher.on_delayed,
-                1000,
+                256,
                 idle=True,
-            ),
+                due=partial(release_at, d),
+            )
+            for d in RETRY_DELAYS
         ]
         await run_service(settings, producer, specs, stop, health.run(stop))

@@ -24,6 +24,7 @@ from aibroker.signing import SIGNATURE_HEADER, refusal
 from aibroker.stores.breaker import Breakers, State, target_key
 from aibroker.telemetry import metrics, tracing
 from dispatcher.admission import Admission
+from dispatcher.delays import SleepFor, WaitIn, delay_step
 from dispatcher.health import HealthView
 from dispatcher.lanes import LaneGate
 from dispatcher.policy import (
@@ -272,15 +273,21 @@ class Dispatcher:
         await self.route(rest, decision)
 
     async def on_delayed(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        """Hold a delayed request until it is due, then send it on. Sleeping is right here: a
-        delay topic holds only waiting work. A retry due while its target's breaker is open
-        falls back if it can, else waits out the cool-down, its attempts untouched."""
+        """Send a delayed request on when it is due (`delays`: it waits in the delay topics,
+        its last second here). A retry due while its target's breaker is open falls back if
+        it can, else waits out the cool-down, its attempts untouched."""
         headers = dict(record.headers or ())
-        due = float(headers[DUE_HEADER])
         dest = headers[DEST_HEADER].decode()
-        wait = due - time.time()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        wait = delay_step(float(headers[DUE_HEADER]), time.time())
+        if isinstance(wait, WaitIn):
+            topic = self.names.retry(wait.delay)
+            await self.publisher.forward_record(
+                topic, record.value, record.key, list(record.headers or ())
+            )
+            metrics.DELAY_HOPS.labels(wait.delay).inc()
+            return
+        if isinstance(wait, SleepFor):
+            await asyncio.sleep(wait.seconds)
         request = self._retry_while_down(dest, record.value)
         target = request.target if request else None
         step = when_due(self.health.current.state(target) if target else State.CLOSED)

@@ -38,6 +38,7 @@ class Run:
             "p50_ms": round(self.percentile(50) * 1000, 2),
             "p95_ms": round(self.percentile(95) * 1000, 2),
             "p99_ms": round(self.percentile(99) * 1000, 2),
+            "max_ms": round(max(self.latencies) * 1000, 2) if self.latencies else None,
             "mean_ms": round(statistics.fmean(self.latencies) * 1000, 2)
             if self.latencies
             else None,

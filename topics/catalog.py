@@ -11,6 +11,8 @@ APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
 on it is told apart (`aibroker/kafka/acceptance.py`)."""
 RETRY_DELAYS = ("1s", "10s", "60s", "10m")
 """The delay topics, shortest first; a retry goes to the longest one not exceeding its delay."""
+DELAY_SECONDS = {"1s": 1.0, "10s": 10.0, "60s": 60.0, "10m": 600.0}
+"""Each delay topic's delay: a record in it is read that long after it was written."""
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,7 @@ def catalogue(
             7 * DAY_MS,
             "request id",
             ("dispatcher",),
-            ("dispatcher delay loop",),
+            (f"dispatcher delay loop of {d}",),
         )
         for d in RETRY_DELAYS
     ]
@@ -200,6 +202,5 @@ def reply_topic_spec(
 
 def delay_topic(delay_s: float) -> str:
     """The longest delay topic not longer than the delay (the shortest for tiny delays)."""
-    seconds = {"1s": 1, "10s": 10, "60s": 60, "10m": 600}
-    fitting = [d for d in RETRY_DELAYS if seconds[d] <= delay_s]
+    fitting = [d for d in RETRY_DELAYS if DELAY_SECONDS[d] <= delay_s]
     return fitting[-1] if fitting else RETRY_DELAYS[0]

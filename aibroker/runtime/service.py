@@ -12,7 +12,7 @@ from typing import Any
 
 from aibroker.kafka.clients import make_consumer
 from aibroker.kafka.producer import Producer
-from aibroker.runtime.worker import Handler, KafkaWorker, WorkerConfig
+from aibroker.runtime.worker import Due, Handler, KafkaWorker, WorkerConfig
 from aibroker.settings import KafkaSettings, Settings
 from topics.catalog import TopicNames
 
@@ -63,6 +63,8 @@ class WorkerSpec:
     concurrency: int
     idle: bool = False
     """Rarely busy topics: poll with the longer idle fetch wait."""
+    due: Due | None = None
+    """When each record may be handled (the delay topics; see `WorkerConfig.due`)."""
 
 
 async def run_workers(
@@ -88,6 +90,7 @@ async def run_workers(
                 dlq_topic,
                 group=spec.group_id,
                 log_bodies=log_bodies,
+                due=spec.due,
             )
             worker = KafkaWorker(consumer, producer, spec.handler, config)
             consumer.subscribe(spec.topics, listener=worker.listener())

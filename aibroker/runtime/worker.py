@@ -7,6 +7,9 @@
   place with backoff (the infrastructure is down, nothing else can progress); any other
   exception sends the raw record to the DLQ with the reason, so a poison message never
   blocks a partition.
+- With `due` (the delay topics), a partition whose next record is not due yet is paused
+  until it is, its position set back to that record: waiting records stay in Kafka, holding
+  no slot and no memory, and the partition's records must come in the order they fall due.
 - `stop` set: stop fetching, let in-flight work finish (bounded), commit, leave the group.
 """
 
@@ -34,6 +37,8 @@ from aibroker.telemetry.logs import REQUEST_ID
 log = logging.getLogger(__name__)
 
 Handler = Callable[[ConsumerRecord[bytes, bytes]], Awaitable[None]]
+Due = Callable[[ConsumerRecord[bytes, bytes]], float]
+"""When a record may be handled (Unix time)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,8 @@ class WorkerConfig:
     """The consumer group (a label of the lag metric)."""
     log_bodies: bool = False
     """Put the head of a record whose handler failed in the log (debugging only)."""
+    due: Due | None = None
+    """Hold each partition until its next record is due (records in due order)."""
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -78,6 +85,8 @@ class KafkaWorker:
         self._tasks: dict[asyncio.Task[None], TopicPartition] = {}
         self._slot_freed = asyncio.Event()
         self._paused = False
+        self._held: dict[TopicPartition, float] = {}
+        """Partitions paused until their next record is due, with when."""
         # The metric children, looked up once: the per-record path only counts.
         self._in_flight_gauge = metrics.WORKER_IN_FLIGHT.labels(config.name)
         self._paused_gauge = metrics.WORKER_PAUSED.labels(config.name)
@@ -108,7 +117,10 @@ class KafkaWorker:
                 batch = await self.consumer.getmany(timeout_ms=100, max_records=max(free, 1))
                 for tp, records in batch.items():
                     for record in records:
+                        if self._hold_until_due(tp, record):
+                            break
                         self._start(tp, record)
+                self._release_due()
                 if self._paused and not batch:
                     await self._wait_for_slot(0.1)
                 if loop.time() >= next_commit:
@@ -144,9 +156,29 @@ class KafkaWorker:
         if paused:
             self.consumer.pause(*partitions)
         else:
-            self.consumer.resume(*partitions)
+            self.consumer.resume(*(partitions - self._held.keys()))
         self._paused = paused
         self._paused_gauge.set(int(paused))
+
+    def _hold_until_due(self, tp: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> bool:
+        """Pause `tp` at `record` if it is not due yet (what was fetched past it is dropped
+        and fetched again once it is due)."""
+        if self.config.due is None:
+            return False
+        due = self.config.due(record)
+        if due <= time.time():
+            return False
+        self.consumer.seek(tp, record.offset)
+        self.consumer.pause(tp)
+        self._held[tp] = due
+        return True
+
+    def _release_due(self) -> None:
+        now = time.time()
+        for tp in [tp for tp, due in self._held.items() if due <= now]:
+            del self._held[tp]
+            if not self._paused and tp in self.consumer.assignment():
+                self.consumer.resume(tp)
 
     async def _wait_for_slot(self, limit_s: float) -> None:
         self._slot_freed.clear()
@@ -250,6 +282,7 @@ class KafkaWorker:
         await self.commit(revoked)
         for tp in revoked:
             self._offsets.pop(tp, None)
+            self._held.pop(tp, None)
 
     async def _drain(self, partitions: set[TopicPartition], limit_s: float) -> None:
         tasks = [t for t, tp in self._tasks.items() if tp in partitions]

@@ -95,6 +95,11 @@ RETRIES = Counter(
 FALLBACKS = Counter(
     "aibroker_fallbacks_total", "Requests moved on to their next target.", ["provider"]
 )
+DELAY_HOPS = Counter(
+    "aibroker_delay_hops_total",
+    "Delayed records moved on to a shorter delay topic (their wait was longer than the topic's).",
+    ["delay"],
+)
 LATE_WRITES_DROPPED = Counter(
     "aibroker_late_writes_dropped_total",
     "Requests Kafka took after ingress had answered 503 for them, dropped by the dispatcher.",

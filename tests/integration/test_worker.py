@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -10,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from aibroker.kafka.clients import make_consumer, make_producer
-from aibroker.runtime.worker import KafkaWorker, WorkerConfig
+from aibroker.runtime.worker import Due, KafkaWorker, WorkerConfig
 from aibroker.settings import Settings
 from tests.waiting import eventually
 from topics.apply import apply_topics
@@ -55,10 +56,16 @@ def start_worker(
     group: str,
     handler: object,
     concurrency: int = 8,
+    due: Due | None = None,
 ) -> tuple[KafkaWorker, AIOKafkaConsumer]:
     consumer = make_consumer(settings.kafka, group_id=group)
     config = WorkerConfig(
-        "test", concurrency, 5.0, f"{settings.kafka.topic_prefix}dlq", commit_interval_s=0.05
+        "test",
+        concurrency,
+        5.0,
+        f"{settings.kafka.topic_prefix}dlq",
+        commit_interval_s=0.05,
+        due=due,
     )
     worker = KafkaWorker(consumer, producer, handler, config)  # type: ignore[arg-type]
     consumer.subscribe([topic], listener=worker.listener())
@@ -193,3 +200,39 @@ async def _true(value: bool) -> bool:
 
 async def _eq(value: object, expected: object) -> bool:
     return bool(await value == expected)  # type: ignore[misc]
+
+
+async def test_a_partition_waits_paused_for_its_next_record_to_fall_due(
+    settings: Settings, topic: str, producer: AIOKafkaProducer
+) -> None:
+    """Records not due yet are neither handled nor held: no slot is taken, nothing committed
+    past them; each is handled once it is due, in order."""
+    handled: list[tuple[bytes, float]] = []
+
+    async def handler(record: ConsumerRecord[bytes, bytes]) -> None:
+        handled.append((record.value, time.time()))
+
+    def due(record: ConsumerRecord[bytes, bytes]) -> float:
+        return float(dict(record.headers)["due"])
+
+    start = time.time()
+    dues = {b"now": start, b"soon": start + 1.5, b"later": start + 3.0}
+    for value, at in dues.items():
+        await producer.send_and_wait(topic, value, headers=[("due", str(at).encode())])
+    worker, consumer = start_worker(settings, producer, topic, "g-due", handler, due=due)
+    await consumer.start()
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        await eventually(lambda: _true(len(handled) == 1), what="the record due now")
+        await eventually(lambda: _eq(committed(settings, topic, "g-due"), 1), what="commit")
+        assert worker.in_flight == 0  # the waiting ones hold no slot
+        await eventually(lambda: _true(len(handled) == 3), what="the rest, when due", timeout_s=10)
+    finally:
+        stop.set()
+        await running
+        await consumer.stop()
+    assert [value for value, _ in handled] == [b"now", b"soon", b"later"]
+    for value, at in handled:
+        assert at >= dues[value]
+    await eventually(lambda: _eq(committed(settings, topic, "g-due"), 3), what="all committed")
