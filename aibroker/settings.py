@@ -221,6 +221,9 @@ class EmbeddingsSettings(SettingsGroup):
     """Torch CPU threads of the model (0: torch's default, one per core). On a CPU shared
     with the broker's other processes, fewer threads than cores avoid threads waiting on
     each other when one is descheduled."""
+    isolate: bool = True
+    """Run the model in a process of its own (fed batches through a pipe), so that its GIL
+    never holds up the pool's Kafka and Redis work; false: a thread of the pool process."""
     max_batch: int = 64
     """Most texts in one model call."""
     forward_batch: int = 16

@@ -13,10 +13,12 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from aibroker.errors import ProviderUnavailable
+from aibroker.runtime.service import exit_now
 from aibroker.telemetry import metrics
 
 T = TypeVar("T")
@@ -80,11 +82,12 @@ class MicroBatcher(Generic[T, R]):
         *,
         cost: Callable[[T], int],
         pool: str,
-        executor: ThreadPoolExecutor | None = None,
+        executor: Executor | None = None,
     ) -> None:
-        """`executor`: the one thread that runs the model (give the one that loaded it:
-        torch keeps a thread pool per calling thread, and two pools on the same cores slow
-        each other down); by default a thread of the batcher's own."""
+        """`executor`: the one thread (or process) that runs the model (give the one that
+        loaded it: torch keeps a thread pool per calling thread, and two pools on the same
+        cores slow each other down); by default a thread of the batcher's own. With a
+        process, `run` must pickle: a module-level function (or a partial of one)."""
         self._run = run
         self._limits = limits
         self._cost = cost
@@ -146,9 +149,15 @@ class MicroBatcher(Generic[T, R]):
                 continue
             self._observe(live)
             started = time.monotonic()
-            results = await loop.run_in_executor(
-                self._executor, run_isolated, self._run, [p.item for p in live]
-            )
+            try:
+                results = await loop.run_in_executor(
+                    self._executor, run_isolated, self._run, [p.item for p in live]
+                )
+            except BrokenExecutor:  # the model's process died (killed for memory, a crash)
+                for pending in live:
+                    pending.future.set_exception(ProviderUnavailable("The model process died."))
+                exit_now(f"the model process of {self._pool} died")
+                raise
             self._metrics[3].observe(time.monotonic() - started)
             for pending, result in zip(live, results, strict=True):
                 if pending.future.done():

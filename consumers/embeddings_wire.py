@@ -30,6 +30,18 @@ def input_texts(body: EmbeddingsRequest, decode: Callable[[list[int]], str]) -> 
     raise InvalidRequest("input must not mix strings and token ids", param="input")
 
 
+def token_inputs(body: EmbeddingsRequest) -> list[list[int]]:
+    """The token-id inputs to turn back into text (none when the input is text)."""
+    value = body.input
+    if isinstance(value, str) or not value:
+        return []
+    if all(isinstance(item, int) for item in value):
+        return [[item for item in value if isinstance(item, int)]]
+    if all(isinstance(item, list) for item in value):
+        return [[int(i) for i in item] for item in value if isinstance(item, list)]
+    return []
+
+
 def fit_dimensions(vector: Vector, dimensions: int | None) -> Vector:
     """The first `dimensions` components, re-normalised to unit length (how OpenAI's
     `dimensions` shortens an embedding); the vector itself when `dimensions` is unset."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -85,7 +85,7 @@ class BatchedEngine:
     what: ClassVar[str]
     """What the engine serves, for messages: `embeddings`, `OCR`."""
     _batcher: MicroBatcher[Any, Any]
-    _thread: ThreadPoolExecutor
+    _thread: Executor
 
     def _parse(self, schema: type[M], body: dict[str, Any]) -> M:
         try:
