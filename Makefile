@@ -19,7 +19,7 @@ LITELLM_REQUIREMENT ?= litellm[proxy]==1.108.7
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: dev test lint install bench bench-local bench-dispatch bench-batch bench-scenarios bench-all soak clean
+.PHONY: dev test lint install bench bench-local bench-dispatch bench-delay bench-batch bench-scenarios bench-all soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,9 @@ bench-local: $(STAMP)
 bench-dispatch: $(STAMP)
 	$(BIN)/python -m loadtest.bench_dispatch --update-readme README.md
 
+bench-delay: $(STAMP)
+	$(BIN)/python -m loadtest.bench_delay --update-readme README.md
+
 bench-batch: $(STAMP)
 	$(BIN)/python -m loadtest.bench_batch --update-readme README.md
 
@@ -69,7 +72,7 @@ bench-scenarios: $(STAMP)
 	$(BIN)/python -m loadtest.scenarios --update-readme README.md
 
 # The standard set: every benchmark above, each refreshing its table in the README.
-bench-all: bench bench-local bench-dispatch bench-batch bench-scenarios
+bench-all: bench bench-local bench-dispatch bench-delay bench-batch bench-scenarios
 
 # 30 minutes at a steady rate with random faults (loadtest/reports/soak.json, soak.png).
 soak: $(STAMP)
