@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 from aiokafka import AIOKafkaConsumer
 
 from aibroker.kafka.clients import make_consumer, make_producer
@@ -54,9 +55,10 @@ async def retries(stack: Stack, dest: str, rate: float, seconds: float) -> Run:
             if pause > 0:
                 await asyncio.sleep(pause)
             delay = random.uniform(1.0, 3.0)
-            topic = names.retry(delay_topic(delay))
-            headers = _headers(dest, time.time() + delay)
-            sent.append(await producer.send(topic, b"{}", key=f"r{i}".encode(), headers=headers))
+            topic, due = names.retry(delay_topic(delay)), time.time() + delay
+            value = orjson.dumps({"due": due})  # sent on unchanged: the due time travels in it
+            headers = _headers(dest, due)
+            sent.append(await producer.send(topic, value, key=f"r{i}".encode(), headers=headers))
         await asyncio.gather(*sent)
         await receiver
         run.elapsed_s = seconds
@@ -74,7 +76,7 @@ async def _lateness(out: AIOKafkaConsumer, run: Run, total: int, deadline_s: flo
         now = time.time()
         for records in batch.values():
             for record in records:
-                due = float(dict(record.headers)[DUE_HEADER])
+                due = float(orjson.loads(record.value)["due"])
                 run.latencies.append(max(now - due, 0.0))
 
 

@@ -114,7 +114,9 @@ class KafkaWorker:
                 HEARTBEATS.beat(self.config.name)
                 free = self.config.concurrency - len(self._tasks)
                 self._set_paused(free <= 0)
-                batch = await self.consumer.getmany(timeout_ms=100, max_records=max(free, 1))
+                batch = await self.consumer.getmany(
+                    timeout_ms=self._poll_ms(), max_records=max(free, 1)
+                )
                 for tp, records in batch.items():
                     for record in records:
                         if self._hold_until_due(tp, record):
@@ -172,6 +174,14 @@ class KafkaWorker:
         self.consumer.pause(tp)
         self._held[tp] = due
         return True
+
+    def _poll_ms(self) -> int:
+        """How long a poll may wait for records: 100 ms, less when a held partition falls
+        due sooner (so a record is handled on time, not up to a poll late)."""
+        if not self._held:
+            return 100
+        soonest = min(self._held.values()) - time.time()
+        return max(0, min(100, int(soonest * 1000) + 1))
 
     def _release_due(self) -> None:
         now = time.time()
