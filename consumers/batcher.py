@@ -72,6 +72,16 @@ def run_isolated(run: Callable[[list[T]], Sequence[R]], items: list[T]) -> list[
     return list(results)
 
 
+def timed_run(
+    run: Callable[[list[T]], Sequence[R]], items: list[T]
+) -> tuple[list[R | Exception], float]:
+    """`run_isolated`, and how long the model took (timed where it runs, so a batch queued
+    behind another is not counted as model time)."""
+    started = time.monotonic()
+    results = run_isolated(run, items)
+    return results, time.monotonic() - started
+
+
 class MicroBatcher(Generic[T, R]):
     """`async with MicroBatcher(run, limits, cost=..., pool=...) as b: await b.submit(items)`."""
 
@@ -83,11 +93,14 @@ class MicroBatcher(Generic[T, R]):
         cost: Callable[[T], int],
         pool: str,
         executor: Executor | None = None,
+        in_flight: int = 1,
     ) -> None:
         """`executor`: the one thread (or process) that runs the model (give the one that
         loaded it: torch keeps a thread pool per calling thread, and two pools on the same
         cores slow each other down); by default a thread of the batcher's own. With a
-        process, `run` must pickle: a module-level function (or a partial of one)."""
+        process, `run` must pickle: a module-level function (or a partial of one).
+        `in_flight`: batches handed to the executor at once; 2 keeps a model process busy
+        while this loop turns the last batch's results around (it queues the next)."""
         self._run = run
         self._limits = limits
         self._cost = cost
@@ -98,6 +111,8 @@ class MicroBatcher(Generic[T, R]):
         self._own_executor = executor is None
         self._executor = executor or model_thread(pool)
         self._loop: asyncio.Task[None] | None = None
+        self._slots = asyncio.Semaphore(in_flight)
+        self._running: set[asyncio.Task[None]] = set()
         self._metrics = (
             metrics.BATCH_ITEMS.labels(pool),
             metrics.BATCH_FILL.labels(pool),
@@ -114,6 +129,7 @@ class MicroBatcher(Generic[T, R]):
         if self._loop is not None:
             self._loop.cancel()
             await asyncio.gather(self._loop, return_exceptions=True)
+        await asyncio.gather(*self._running, return_exceptions=True)
         for pending in self._queue:
             pending.future.cancel()
         if self._own_executor:
@@ -134,8 +150,8 @@ class MicroBatcher(Generic[T, R]):
         return outcomes  # type: ignore[return-value]  # no exceptions left, so list[R]
 
     async def _collect(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
+            await self._slots.acquire()  # items keep arriving meanwhile: fuller batches
             await self._wait_for_batch()
             count = take_batch([p.cost for p in self._queue], self._limits)
             batch = [self._queue.popleft() for _ in range(count)]
@@ -146,26 +162,35 @@ class MicroBatcher(Generic[T, R]):
                 self._arrived.clear()
             live = [p for p in batch if not p.future.done()]  # a cancelled caller's are skipped
             if not live:
+                self._slots.release()
                 continue
             self._observe(live)
-            started = time.monotonic()
-            try:
-                results = await loop.run_in_executor(
-                    self._executor, run_isolated, self._run, [p.item for p in live]
-                )
-            except BrokenExecutor:  # the model's process died (killed for memory, a crash)
-                for pending in live:
-                    pending.future.set_exception(ProviderUnavailable("The model process died."))
-                exit_now(f"the model process of {self._pool} died")
-                raise
-            self._metrics[3].observe(time.monotonic() - started)
-            for pending, result in zip(live, results, strict=True):
-                if pending.future.done():
-                    continue
-                if isinstance(result, Exception):
-                    pending.future.set_exception(result)
-                else:
-                    pending.future.set_result(result)
+            task = asyncio.create_task(self._call(live))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _call(self, live: list[_Pending[T, R]]) -> None:
+        """One model call on the executor; each caller gets its result or its exception."""
+        loop = asyncio.get_running_loop()
+        try:
+            results, seconds = await loop.run_in_executor(
+                self._executor, timed_run, self._run, [p.item for p in live]
+            )
+        except BrokenExecutor:  # the model's process died (killed for memory, a crash)
+            for pending in live:
+                pending.future.set_exception(ProviderUnavailable("The model process died."))
+            exit_now(f"the model process of {self._pool} died")
+            raise
+        finally:
+            self._slots.release()
+        self._metrics[3].observe(seconds)
+        for pending, result in zip(live, results, strict=True):
+            if pending.future.done():
+                continue
+            if isinstance(result, Exception):
+                pending.future.set_exception(result)
+            else:
+                pending.future.set_result(result)
 
     async def _wait_for_batch(self) -> None:
         """Until the queue holds a full batch, or its oldest item has waited long enough."""

@@ -151,6 +151,7 @@ class EmbeddingsEngine(BatchedEngine):
             cost=self._estimate_tokens,
             pool=f"embed.{served.name}",
             executor=runner,
+            in_flight=2 if cfg.isolate else 1,
         )
 
     @classmethod

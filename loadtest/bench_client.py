@@ -1,4 +1,5 @@
-"""The provider call alone: the lean aiohttp path against the official `openai` SDK.
+"""The provider call alone: the lean aiohttp path against the official `openai` SDK (and the
+`anthropic` SDK's cost, the next candidate for a lean path).
 
     python -m loadtest.bench_client [--calls 4000] [--concurrency 64] [--rounds 3]
 
@@ -20,6 +21,7 @@ from typing import Any
 from aibroker.devstack.embedded import free_port
 from aibroker.devstack.procs import stop_process
 from aibroker.routes import ProviderConfig
+from consumers.anthropic_engine import AnthropicEngine
 from consumers.engine import Engine
 from consumers.openai_engine import OpenAICompatibleEngine
 from consumers.openai_http import OpenAIHttpEngine
@@ -58,10 +60,16 @@ async def _round(engine: Engine, calls: int, concurrency: int) -> dict[str, floa
 
 
 async def measure(base_url: str, args: argparse.Namespace) -> dict[str, Any]:
-    config = {"mock": ProviderConfig(name="mock", base_url=base_url, api_key="mock")}
+    config = {"mock": ProviderConfig(name="mock", base_url=f"{base_url}/v1", api_key="mock")}
+    claude = {
+        "mock": ProviderConfig(name="mock", base_url=base_url, api_key="mock", kind="anthropic")
+    }
     engines: dict[str, Engine] = {
         "openai SDK (aiohttp transport)": OpenAICompatibleEngine(config),
         "lean aiohttp path": OpenAIHttpEngine(config),
+        "anthropic SDK (aiohttp transport), for reference": AnthropicEngine(
+            claude, drop_unsupported=False
+        ),
     }
     for engine in engines.values():  # warm up: connections, imports, caches
         await _round(engine, 200, args.concurrency)
@@ -94,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     try:
         _wait_listening(port)
-        report = asyncio.run(measure(f"http://127.0.0.1:{port}/v1", args))
+        report = asyncio.run(measure(f"http://127.0.0.1:{port}", args))
     finally:
         stop_process(mock, timeout_s=10)
     baseline = report["openai SDK (aiohttp transport)"]["cpu_ms_per_call"]

@@ -236,8 +236,18 @@ def pin(pid: int, cpu: int) -> None:
             os.sched_setaffinity(int(task.name), {cpu})
 
 
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (the embeddings pool's model process)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
 def dedicated_core(texts: list[str], args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    """The embeddings pool alone on CPU 1 (one torch thread), everything else on CPU 0; the
+    """The embeddings model alone on CPU 1 (one torch thread), everything else on CPU 0; the
     baseline is the same model on CPU 1 with one thread. This isolates what the broker costs
     the model from what sharing its cores costs it, as a GPU or dedicated cores would."""
     os.sched_setaffinity(0, {1})
@@ -253,8 +263,13 @@ def dedicated_core(texts: list[str], args: argparse.Namespace, workdir: Path) ->
             apis=("openai",),
             extra_env={"AIBROKER_EMBEDDINGS_THREADS": "1"},
         )
-        for name, pid in pids.items():
-            pin(pid, 1 if name == "embed" else 0)
+        for pid in pids.values():
+            pin(pid, 0)
+        # The model's own process (AIBROKER_EMBEDDINGS_ISOLATE) gets the dedicated core; the
+        # pool's event loop shares the other with the rest of the broker.
+        model = children(pids["embed"]) or [pids["embed"]]
+        for pid in model:
+            pin(pid, 1)
         broker = asyncio.run(saturate_embeddings(stack, texts, args))
     rate = broker["embeddings_saturated"]["throughput_rps"]
     return {
