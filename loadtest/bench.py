@@ -35,39 +35,8 @@ import orjson
 from loadtest import litellm_proxy
 from loadtest.driver import Run, closed_loop
 from loadtest.footprint import Footprint
+from loadtest.procs import cpu_seconds, rss_mb, tree_cpu_seconds
 from loadtest.stack import Stack, bench_stack
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU of a process and every process below it (a server's workers)."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-    tree, grew = {pid}, True
-    while grew:
-        below = {child for child, parent in parents.items() if parent in tree} - tree
-        tree |= below
-        grew = bool(below)
-    total = 0.0
-    for member in tree:
-        with contextlib.suppress(OSError):
-            total += cpu_seconds(member)
-    return total
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def chat_body(model: str, *, stream: bool = False) -> Any:

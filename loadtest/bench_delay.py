@@ -29,8 +29,9 @@ from aiokafka import AIOKafkaConsumer
 
 from aibroker.kafka.clients import make_consumer, make_producer
 from aibroker.kafka.publisher import DEST_HEADER, DUE_HEADER
-from loadtest.bench import rss_mb, update_readme
+from loadtest.bench import update_readme
 from loadtest.driver import Run
+from loadtest.procs import rss_mb
 from loadtest.stack import Stack, bench_stack
 from topics.apply import apply_topics
 from topics.catalog import TopicNames, TopicSpec, delay_topic

@@ -31,8 +31,9 @@ from aibroker.kafka.clients import make_consumer, make_producer
 from aibroker.limits import Limits
 from aibroker.signing import Signer, signature_header
 from aibroker.stores.tenants import RedisTenantStore, Tenant
-from loadtest.bench import cpu_seconds, update_readme
+from loadtest.bench import update_readme
 from loadtest.driver import Run
+from loadtest.procs import cpu_seconds
 from loadtest.stack import Stack, bench_stack
 from topics.catalog import TopicNames
 

@@ -31,6 +31,7 @@ import httpx
 import orjson
 
 from loadtest.driver import closed_loop
+from loadtest.procs import descendants, pin
 from loadtest.stack import EMBEDDINGS_MODEL, OCR_MODEL, Stack, bench_stack
 
 WORDS = [
@@ -226,30 +227,27 @@ def table(report: dict[str, Any]) -> str:
             f"| dedicated core: batching | — | {dc_batching['mean_batch_items']} texts a call, "
             f"model busy {dc_batching['model_busy_s']} s of {report['meta']['seconds']} s | — |",
         ]
+    if "dedicated_core_thread" in report:
+        th = report["dedicated_core_thread"]
+        th_batching = th["broker"]["embeddings_batching"]
+        rows += [
+            f"| dedicated core, the model a thread of the pool (`ISOLATE=false`) "
+            f"| {th['direct']['batch32_per_s']} "
+            f"| {th['broker']['embeddings_saturated']['throughput_rps']} "
+            f"| x{th['ratios']['embeddings_vs_batch32']} |",
+            f"| the same: batching | — | {th_batching['mean_batch_items']} texts a call, "
+            f"model busy {th_batching['model_busy_s']} s of {report['meta']['seconds']} s | — |",
+        ]
     return "\n".join(rows) + "\n"
 
 
-def pin(pid: int, cpu: int) -> None:
-    """Every thread of `pid` onto one CPU (sched_setaffinity of a pid moves one thread)."""
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(ProcessLookupError):
-            os.sched_setaffinity(int(task.name), {cpu})
-
-
-def children(pid: int) -> list[int]:
-    """The processes `pid` started (the embeddings pool's model process)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(stat.parent.name))
-    return found
-
-
-def dedicated_core(texts: list[str], args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    """The embeddings model alone on CPU 1 (one torch thread), everything else on CPU 0; the
+def dedicated_core(
+    texts: list[str], args: argparse.Namespace, workdir: Path, *, isolate: bool = True
+) -> dict[str, Any]:
+    """The embeddings pool alone on CPU 1 (one torch thread), everything else on CPU 0; the
     baseline is the same model on CPU 1 with one thread. This isolates what the broker costs
-    the model from what sharing its cores costs it, as a GPU or dedicated cores would."""
+    the model from what sharing its cores costs it, as a GPU or dedicated cores would.
+    `isolate`: the model in a process of its own (the default), or a thread of the pool."""
     os.sched_setaffinity(0, {1})
     direct = direct_embeddings(texts, 100, threads=1)
     pin(os.getpid(), 0)
@@ -257,18 +255,21 @@ def dedicated_core(texts: list[str], args: argparse.Namespace, workdir: Path) ->
     with contextlib.ExitStack() as ctx:
         stack = bench_stack(
             ctx,
-            workdir / "pinned",
+            workdir / ("pinned" if isolate else "pinned-thread"),
             pids,
+            engine=args.kafka,
             embeddings=True,
             apis=("openai",),
-            extra_env={"AIBROKER_EMBEDDINGS_THREADS": "1"},
+            extra_env={
+                "AIBROKER_EMBEDDINGS_THREADS": "1",
+                "AIBROKER_EMBEDDINGS_ISOLATE": str(isolate).lower(),
+            },
         )
         for pid in pids.values():
             pin(pid, 0)
-        # The model's own process (AIBROKER_EMBEDDINGS_ISOLATE) gets the dedicated core; the
-        # pool's event loop shares the other with the rest of the broker.
-        model = children(pids["embed"]) or [pids["embed"]]
-        for pid in model:
+        # The pool gets the dedicated core: its event loop and its model's own process
+        # (AIBROKER_EMBEDDINGS_ISOLATE), which share it without sharing a GIL.
+        for pid in [pids["embed"], *descendants(pids["embed"])]:
             pin(pid, 1)
         broker = asyncio.run(saturate_embeddings(stack, texts, args))
     rate = broker["embeddings_saturated"]["throughput_rps"]
@@ -321,6 +322,12 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="also measure the embeddings pool alone on CPU 1, the rest on CPU 0 (Linux)",
     )
+    parser.add_argument(
+        "--kafka",
+        choices=["tansu", "apache"],
+        default="apache",
+        help="the Kafka under the broker (Tansu's idle polling takes most of a core here)",
+    )
     parser.add_argument("--out", type=Path, default=Path("loadtest/results/bench_local.json"))
     parser.add_argument("--update-readme", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -334,6 +341,7 @@ def main(argv: list[str] | None = None) -> None:
             ctx,
             workdir,
             {},
+            engine=args.kafka,
             embeddings=True,
             apis=("openai",),
             ocr=True,
@@ -354,6 +362,9 @@ def main(argv: list[str] | None = None) -> None:
         report["broker"] = asyncio.run(through_broker(stack, texts, pictures, args))
     if args.dedicated_core:
         report["dedicated_core"] = dedicated_core(texts, args, workdir)
+        # The baseline of the model's own process: the same, with the model a thread of the
+        # pool (sharing its GIL), as before AIBROKER_EMBEDDINGS_ISOLATE.
+        report["dedicated_core_thread"] = dedicated_core(texts, args, workdir, isolate=False)
     direct, broker = report["direct"], report["broker"]
     rate = broker["embeddings_saturated"]["throughput_rps"]
     report["ratios"] = {

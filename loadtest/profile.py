@@ -20,8 +20,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from loadtest.bench import chat_body, cpu_seconds
+from loadtest.bench import chat_body
 from loadtest.driver import closed_loop
+from loadtest.procs import cpu_seconds
 from loadtest.stack import bench_stack
 
 PROFILED = ("ingress", "dispatcher", "consumer", "results")

@@ -36,8 +36,8 @@ import httpx
 from aibroker.kafka.lag import lag_reader
 from aibroker.routes import EXTERNAL_GROUP
 from loadtest import faults
-from loadtest.bench import rss_mb
 from loadtest.history import History, provider_calls, published_results
+from loadtest.procs import rss_mb
 from loadtest.stack import Stack
 from topics.catalog import TopicNames
 

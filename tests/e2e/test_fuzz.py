@@ -17,7 +17,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi import checks as openapi_checks
 
-from loadtest.bench import rss_mb
+from loadtest.procs import rss_mb
 from loadtest.stack import Stack
 from tests.e2e.conftest import running_stack
 from tests.services import KafkaService, RedisService
