@@ -181,6 +181,11 @@ class MicroBatcher(Generic[T, R]):
                 pending.future.set_exception(ProviderUnavailable("The model process died."))
             exit_now(f"the model process of {self._pool} died")
             raise
+        except Exception as exc:  # the call itself failed (a batch that would not pickle)
+            for pending in live:
+                if not pending.future.done():
+                    pending.future.set_exception(exc)
+            return
         finally:
             self._slots.release()
         self._metrics[3].observe(seconds)

@@ -79,27 +79,28 @@ def load_model(source: str, device: str, threads: int = 0) -> SentenceTransforme
     return SentenceTransformer(model_path(source), device=chosen)
 
 
-_model: SentenceTransformer | None = None
-"""The model, in the process that runs it (the model process, or this one with a thread)."""
+_models: dict[str, SentenceTransformer] = {}
+"""The models loaded in the process that runs them (the model process, or this one with a
+thread), by source."""
 
 
 def _load(source: str, device: str, threads: int) -> tuple[int, int]:
     """Load the model where it will run; its dimension and longest input in tokens."""
-    global _model
-    _model = load_model(source, device, threads)
-    return _dimension(_model), int(_model.max_seq_length or 512)
+    model = _models[source] = load_model(source, device, threads)
+    return _dimension(model), int(model.max_seq_length or 512)
 
 
-def _loaded() -> SentenceTransformer:
-    if _model is None:
-        raise RuntimeError("the embeddings model is not loaded in this process")
-    return _model
+def _loaded(source: str) -> SentenceTransformer:
+    model = _models.get(source)
+    if model is None:
+        raise RuntimeError(f"the embeddings model {source} is not loaded in this process")
+    return model
 
 
-def _encode(forward_batch: int, max_len: int, texts: list[str]) -> list[Embedded]:
+def _encode(source: str, forward_batch: int, max_len: int, texts: list[str]) -> list[Embedded]:
     """One model call. `encode` sorts the texts by length and runs them `forward_batch` at a
     time, which cuts padding."""
-    model = _loaded()
+    model = _loaded(source)
     ids = model.tokenizer(texts, truncation=True, max_length=max_len)["input_ids"]
     vectors = model.encode(
         texts, batch_size=forward_batch, convert_to_numpy=True, show_progress_bar=False
@@ -107,8 +108,8 @@ def _encode(forward_batch: int, max_len: int, texts: list[str]) -> list[Embedded
     return [(vectors[i], len(ids[i])) for i in range(len(texts))]
 
 
-def _decode(token_lists: list[list[int]]) -> list[str]:
-    tokenizer = _loaded().tokenizer
+def _decode(source: str, token_lists: list[list[int]]) -> list[str]:
+    tokenizer = _loaded(source).tokenizer
     return [str(tokenizer.decode(ids, skip_special_tokens=True)) for ids in token_lists]
 
 
@@ -146,7 +147,7 @@ class EmbeddingsEngine(BatchedEngine):
         self._dim, max_len = shape
         limits = BatchLimits(cfg.max_batch, cfg.max_batch_tokens, cfg.max_wait_ms / 1000)
         self._batcher = MicroBatcher[str, Embedded](
-            partial(_encode, cfg.forward_batch, max_len),
+            partial(_encode, served.source, cfg.forward_batch, max_len),
             limits,
             cost=self._estimate_tokens,
             pool=f"embed.{served.name}",
@@ -185,7 +186,7 @@ class EmbeddingsEngine(BatchedEngine):
         decoded: dict[tuple[int, ...], str] = {}
         if token_lists:
             texts = await asyncio.get_running_loop().run_in_executor(
-                self._thread, _decode, token_lists
+                self._thread, _decode, self.served.source, token_lists
             )
             decoded = {tuple(ids): text for ids, text in zip(token_lists, texts, strict=True)}
 

@@ -120,3 +120,51 @@ async def test_a_cancelled_caller_is_skipped() -> None:
         assert await first == ["FIRST"]
         assert await batcher.submit(["after"]) == ["AFTER"]
     assert ["doomed"] not in run.batches
+
+
+def _double(items: list[int]) -> list[int]:
+    return [i * 2 for i in items]
+
+
+async def test_a_model_process_takes_two_batches_and_answers_each_caller() -> None:
+    """The model in a process of its own (as the embeddings pool runs it): a module-level
+    `run` crosses as a pickle, two batches are in flight, every caller gets its own."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    process = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        async with MicroBatcher[int, int](
+            _double,
+            BatchLimits(4, 100, 0.005),
+            cost=lambda _: 1,
+            pool="test-process",
+            executor=process,
+            in_flight=2,
+        ) as batcher:
+            answers = await asyncio.gather(*(batcher.submit([i, i + 1]) for i in range(20)))
+    finally:
+        process.shutdown(wait=True)
+    assert answers == [[2 * i, 2 * i + 2] for i in range(20)]
+
+
+async def test_a_call_that_cannot_reach_the_model_fails_its_callers() -> None:
+    """What goes wrong around the model (a batch that will not pickle) fails the callers
+    of that batch instead of leaving them waiting."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    process = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        async with MicroBatcher[object, object](
+            _double,  # type: ignore[arg-type]
+            BatchLimits(4, 100, 0.005),
+            cost=lambda _: 1,
+            pool="test-unpicklable",
+            executor=process,
+        ) as batcher:
+            with pytest.raises(Exception, match="pickle"):
+                await asyncio.wait_for(batcher.submit([lambda: 1]), 30)
+            assert await batcher.submit([3]) == [6]  # and the next batch still runs
+    finally:
+        process.shutdown(wait=True)
