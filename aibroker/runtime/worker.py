@@ -284,9 +284,9 @@ class KafkaWorker:
             log.warning("%s: commit failed (%r); it will be retried", self.config.name, exc)
             return
         for tp, position in due.items():
-            offsets = self._offsets.get(tp)
-            if offsets is not None:  # a rebalance during the commit may have taken tp away
-                offsets.committed(position)
+            still = self._offsets.get(tp)
+            if still is not None:  # a rebalance during the commit may have taken tp away
+                still.committed(position)
 
     async def hand_back(self, revoked: set[TopicPartition]) -> None:
         """Before a rebalance takes partitions away: finish their work briefly, commit, forget."""
