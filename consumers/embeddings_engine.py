@@ -14,10 +14,12 @@ model process runs are the module-level `_load`, `_encode` and `_decode`.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import importlib.util
 import multiprocessing
 import os
 import signal
+import sys
 from concurrent.futures import Executor, ProcessPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING
@@ -117,16 +119,27 @@ def model_executor(pool: str, isolate: bool) -> Executor:
     """Where the model loads and runs: a process of its own, or one thread of this one."""
     if isolate:
         return ProcessPoolExecutor(
-            1, mp_context=multiprocessing.get_context("spawn"), initializer=_leave_signals
+            1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_follow_the_pool,
+            initargs=(os.getpid(),),
         )
     return model_thread(pool)
 
 
-def _leave_signals() -> None:
-    """The model process leaves stopping to the pool: a Ctrl-C or SIGTERM sent to the whole
-    group must not kill it under batches the pool is draining (it exits with the pool)."""
+def _follow_the_pool(pool_pid: int) -> None:
+    """The model process lives and dies with its pool: a Ctrl-C or SIGTERM sent to the whole
+    group must not kill it under batches the pool is draining, and a pool that is killed
+    (SIGKILL) must not leave it behind (Linux: the kernel kills it with its parent)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != pool_pid:  # the pool died before that took effect
+        os._exit(0)
+
+
+PR_SET_PDEATHSIG = 1
 
 
 class EmbeddingsEngine(BatchedEngine):
