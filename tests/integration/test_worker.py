@@ -215,15 +215,17 @@ async def test_a_partition_waits_paused_for_its_next_record_to_fall_due(
     def due(record: ConsumerRecord[bytes, bytes]) -> float:
         return float(dict(record.headers)["due"])
 
-    start = time.time()
-    dues = {b"now": start, b"soon": start + 1.5, b"later": start + 3.0}
-    for value, at in dues.items():
-        await producer.send_and_wait(topic, value, headers=[("due", str(at).encode())])
     worker, consumer = start_worker(settings, producer, topic, "g-due", handler, due=due)
     await consumer.start()
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
     try:
+        # Joining the group takes seconds on some brokers: the dues count from when it has.
+        await eventually(lambda: _true(bool(consumer.assignment())), what="an assignment")
+        start = time.time()
+        dues = {b"now": start, b"soon": start + 1.5, b"later": start + 3.0}
+        for value, at in dues.items():
+            await producer.send_and_wait(topic, value, headers=[("due", str(at).encode())])
         await eventually(lambda: _true(len(handled) == 1), what="the record due now")
         await eventually(lambda: _eq(committed(settings, topic, "g-due"), 1), what="commit")
         assert worker.in_flight == 0  # the waiting ones hold no slot
