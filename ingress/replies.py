@@ -16,10 +16,9 @@ from collections.abc import AsyncIterator, Iterator
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 from pydantic import ValidationError
-from redis.asyncio import Redis
 
 from aibroker.kafka.publisher import KIND_HEADER
-from aibroker.stores.redis import listen
+from aibroker.stores.redis import RedisClient, listen
 from aibroker.stores.results import DONE_CHANNEL
 from schemas.envelopes import Chunk, Result
 
@@ -78,7 +77,7 @@ async def final_result(replies: asyncio.Queue[Reply]) -> Result:
 
 
 class CompletionNotices:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
         self._events: dict[str, set[asyncio.Event]] = defaultdict(set)
 

@@ -12,7 +12,6 @@ from functools import partial
 
 import httpx
 from fastapi import Request
-from redis.asyncio import Redis
 
 from aibroker.kafka.clients import make_consumer, running_producer
 from aibroker.kafka.publisher import Publisher
@@ -26,7 +25,7 @@ from aibroker.stores.guard import deadline
 from aibroker.stores.idempotency import RedisIdempotencyStore
 from aibroker.stores.keys import CachedKeys, KeyStore, RedisKeyStore, limits_of_key
 from aibroker.stores.quota import Quota, RedisQuota
-from aibroker.stores.redis import connect
+from aibroker.stores.redis import RedisClient, connect
 from aibroker.stores.results import RedisRequestStore
 from aibroker.stores.tenants import RedisTenantStore, Tenant, TenantStore, seed
 from aibroker.stores.usage import RedisUsageLedger, UsageLedger
@@ -48,7 +47,7 @@ class Services:
     names: TopicNames
     submission: Submission
     publisher: Publisher
-    redis: Redis
+    redis: RedisClient
     """For the readiness check only; every read and write goes through a store."""
     keys: CachedKeys
     key_store: KeyStore

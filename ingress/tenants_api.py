@@ -14,6 +14,7 @@ from starlette.responses import Response
 from aibroker.errors import InvalidRequest, NotFound
 from aibroker.identity import Caller, Permission, Role
 from aibroker.limits import Limits
+from aibroker.stores.keyspace import quota_scope
 from aibroker.stores.tenants import TENANT_NAME, Endpoint, Tenant, new_webhook_secret
 from ingress.auth import Admin, authorize
 from ingress.state import Services, services
@@ -131,8 +132,8 @@ async def get_tenant(name: TenantName, request: Request, caller: Admin) -> Respo
     tenant = await _tenant(svc, name)
     now = time.time()
     usage = {
-        "in_flight": await svc.quota.in_flight(f"t:{name}", now),
-        "spend_usd_month": str(await svc.quota.spend(f"t:{name}", now)),
+        "in_flight": await svc.quota.in_flight(quota_scope(name), now),
+        "spend_usd_month": str(await svc.quota.spend(quota_scope(name), now)),
     }
     return json_response({**tenant_document(tenant, caller), "usage": usage})
 

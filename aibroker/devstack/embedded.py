@@ -72,7 +72,7 @@ def tansu(log_dir: Path, host: str = "127.0.0.1") -> Iterator[Server]:
         "--storage-engine",
         "memory://tansu/",
     ]
-    with _spawn("tansu", argv, log) as proc:
+    with spawn("tansu", argv, log) as proc:
         wait_for_port(host, port, 15, proc)
         yield Server("kafka", f"{host}:{port}", proc, log)
 
@@ -95,13 +95,13 @@ def redis_server(log_dir: Path, host: str = "127.0.0.1") -> Iterator[Server]:
         "--dir",
         str(log_dir),
     ]
-    with _spawn("redis", argv, log) as proc:
+    with spawn("redis", argv, log) as proc:
         wait_for_port(host, port, 15, proc)
         yield Server("redis", f"redis://{host}:{port}/0", proc, log)
 
 
 @contextlib.contextmanager
-def _spawn(name: str, argv: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def spawn(name: str, argv: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         proc = subprocess.Popen(

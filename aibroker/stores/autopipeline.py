@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline
 
 from aibroker.stores.guard import DEADLINE_S, RedisGuard
 
@@ -25,7 +26,9 @@ Queued = tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]
 class AutoPipeline:
     """The queue of one client: `send` a command, get its reply."""
 
-    def __init__(self, new_pipeline: Callable[[], Pipeline], guard: RedisGuard) -> None:
+    def __init__(
+        self, new_pipeline: Callable[[], Pipeline | ClusterPipeline], guard: RedisGuard
+    ) -> None:
         self._new_pipeline = new_pipeline
         self._guard = guard
         self._queues: dict[float | None, list[Queued]] = {}

@@ -1,17 +1,20 @@
-"""Batch jobs' state in Redis: `aib:batch:{id}` a hash of the OpenAI batch object's fields
-(JSON values; `completed`, `failed` counters), `…:lines` one output line per custom_id (the
-first recorded wins, so a line redelivered or re-expanded after a crash is counted once),
-`…:ids` the custom ids of its lines (the sweeper closes the open ones without reading the file
-again), `…:expanded` how many input lines were fed, `aib:tenant:{t}:batches` by creation time,
-`aib:batches:active` those not yet ended."""
+"""Batch jobs' state in Redis: `aib:batch:<id>` a hash of the OpenAI batch object's fields
+(JSON values; `completed`, `failed` counters), and in its slot (`{aib:batch:<id>}:…`, see
+`keyspace.py`): `…:lines` one output line per custom_id (the first recorded wins, so a line
+redelivered or re-expanded after a crash is counted once), `…:ids` the custom ids of its lines
+(the sweeper closes the open ones without reading the file again), `…:expanded` how many input
+lines were fed. Indexes: `aib:tenant:<t>:batches` by creation time, `aib:batches:active` those
+not yet ended; a batch is written before them, so a crash in between leaves a batch nobody
+was told of, which expires."""
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
 import orjson
-from redis.asyncio import Redis
 
+from aibroker.stores.keyspace import same_slot_as
+from aibroker.stores.redis import RedisClient
 from schemas.batches import Batch, BatchStatus
 
 _TRANSITION = """
@@ -83,7 +86,7 @@ class BatchStore(Protocol):
 
 
 class RedisBatchStore:
-    def __init__(self, redis: Redis, ttl_s: int) -> None:
+    def __init__(self, redis: RedisClient, ttl_s: int) -> None:
         self._redis = redis
         self._ttl_s = ttl_s
         self._transition = redis.register_script(_TRANSITION)
@@ -98,12 +101,14 @@ class RedisBatchStore:
             tx.hset(key, mapping={"total": len(custom_ids), "completed": 0, "failed": 0})
             tx.expire(key, self._ttl_s)
             if custom_ids:
-                tx.sadd(f"{key}:ids", *custom_ids)
-                tx.expire(f"{key}:ids", self._ttl_s)
-            tx.zadd(f"aib:tenant:{batch.tenant}:batches", {batch.id: batch.created_at})
-            if not batch.status.ended:
-                tx.sadd("aib:batches:active", batch.id)
+                tx.sadd(_part(batch.id, "ids"), *custom_ids)
+                tx.expire(_part(batch.id, "ids"), self._ttl_s)
             await tx.execute()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(f"aib:tenant:{batch.tenant}:batches", {batch.id: batch.created_at})
+            if not batch.status.ended:
+                pipe.sadd("aib:batches:active", batch.id)
+            await pipe.execute()
 
     async def get(self, batch_id: str, tenant: str | None = None) -> Batch | None:
         raw = await self._redis.hgetall(_key(batch_id))
@@ -143,28 +148,28 @@ class RedisBatchStore:
         value = (b"1" if ok else b"0") + orjson.dumps(line)
         counter = "completed" if ok else "failed"
         found = await self._record(
-            keys=[_key(batch_id), f"{_key(batch_id)}:lines"],
+            keys=[_key(batch_id), _part(batch_id, "lines")],
             args=[custom_id, value, counter, self._ttl_s],
         )
         completed, failed, total = (int(n) for n in found)
         return completed, failed, total
 
     async def unrecorded(self, batch_id: str) -> list[str]:
-        ids = {str(c) for c in await self._redis.smembers(f"{_key(batch_id)}:ids")}
-        done = {str(c) for c in await self._redis.hkeys(f"{_key(batch_id)}:lines")}
+        ids = {str(c) for c in await self._redis.smembers(_part(batch_id, "ids"))}
+        done = {str(c) for c in await self._redis.hkeys(_part(batch_id, "lines"))}
         return sorted(ids - done)
 
     async def lines(self, batch_id: str) -> tuple[list[bytes], list[bytes]]:
-        rows = [str(r) for r in await self._redis.hvals(f"{_key(batch_id)}:lines")]
+        rows = [str(r) for r in await self._redis.hvals(_part(batch_id, "lines"))]
         ok = [r[1:].encode() for r in rows if r.startswith("1")]
         failed = [r[1:].encode() for r in rows if r.startswith("0")]
         return ok, failed
 
     async def expanded(self, batch_id: str) -> int:
-        return int(await self._redis.get(f"{_key(batch_id)}:expanded") or 0)
+        return int(await self._redis.get(_part(batch_id, "expanded")) or 0)
 
     async def mark_expanded(self, batch_id: str, count: int) -> None:
-        await self._redis.set(f"{_key(batch_id)}:expanded", count, ex=self._ttl_s)
+        await self._redis.set(_part(batch_id, "expanded"), count, ex=self._ttl_s)
 
     async def active(self) -> list[str]:
         return sorted(str(i) for i in await self._redis.smembers("aib:batches:active"))
@@ -172,3 +177,8 @@ class RedisBatchStore:
 
 def _key(batch_id: str) -> str:
     return f"aib:batch:{batch_id}"
+
+
+def _part(batch_id: str, part: str) -> str:
+    """One of the batch's other keys, in its slot."""
+    return f"{same_slot_as(_key(batch_id))}:{part}"

@@ -1,11 +1,12 @@
 """Circuit breakers per target, shared in Redis by every pool (which records each call's
 outcome) and every dispatcher (which skips open targets).
 
-`aib:cb:{topic prefix}{provider}/{model}` holds the state: closed (counting calls and
+`aib:{cb:<topic prefix>}:<provider>/<model>` holds the state: closed (counting calls and
 failures in a fixed window), open (since `opened`, for the cool-down), then half-open: one
 probe request at a time (`…:probe`, SET NX) decides between closed and open again.
-`aib:cb:{topic prefix}targets` lists every target that has a breaker. (The topic prefix
-keeps two deployments sharing a Redis apart.)
+`aib:{cb:<topic prefix>}:targets` lists every target that has a breaker. (The topic prefix
+keeps two deployments sharing a Redis apart; the hash tag keeps a deployment's breakers in
+one slot of a cluster.)
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from redis.asyncio import Redis
-
 from aibroker.settings import BreakerSettings
+from aibroker.stores.redis import RedisClient
 from schemas.envelopes import Target
 
 _RECORD = """
@@ -111,10 +111,10 @@ class Breakers(Protocol):
 
 
 class RedisBreakers:
-    def __init__(self, redis: Redis, policy: BreakerPolicy, namespace: str) -> None:
+    def __init__(self, redis: RedisClient, policy: BreakerPolicy, namespace: str) -> None:
         self._redis = redis
         self.policy = policy
-        self._ns = f"aib:cb:{namespace}"
+        self._ns = f"aib:{{cb:{namespace}}}:"
         self._record = redis.register_script(_RECORD)
 
     async def record(self, target: Target, ok: bool, now: float) -> bool:

@@ -1,7 +1,7 @@
 """Claim-before-work: one consumer at a time works on an attempt of a request; finished
 attempts stay marked so a redelivery skips them.
 
-`aib:claim:{id}:{attempt}` holds the owner while work runs (a lease, renewed) and `done`
+`aib:claim:{<id>}:<attempt>` holds the owner while work runs (a lease, renewed) and `done`
 afterwards. A retry is a new attempt, so it is never mistaken for a duplicate.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Protocol
 
-from redis.asyncio import Redis
-
+from aibroker.stores.keyspace import request_key
+from aibroker.stores.redis import RedisClient
 from aibroker.stores.results import cancel_key
 
 
@@ -73,7 +73,7 @@ class ClaimStore(Protocol):
 
 
 class RedisClaimStore:
-    def __init__(self, redis: Redis, *, lease_s: float, done_ttl_s: int) -> None:
+    def __init__(self, redis: RedisClient, *, lease_s: float, done_ttl_s: int) -> None:
         self._redis = redis
         self._lease_ms = int(lease_s * 1000)
         self._done_ttl_s = done_ttl_s
@@ -85,7 +85,11 @@ class RedisClaimStore:
         """Claim the attempt; on success the request's state also becomes `running` (one
         round trip), unless it has already ended. A cancelled request is never claimed."""
         found = await self._acquire(
-            keys=[_key(request_id, attempt), f"aib:req:{request_id}", cancel_key(request_id)],
+            keys=[
+                _key(request_id, attempt),
+                request_key("req", request_id),
+                cancel_key(request_id),
+            ],
             args=[owner, self._lease_ms, tenant, self._done_ttl_s],
         )
         return Claim(found)
@@ -102,4 +106,4 @@ class RedisClaimStore:
 
 
 def _key(request_id: str, attempt: int) -> str:
-    return f"aib:claim:{request_id}:{attempt}"
+    return f"{request_key('claim', request_id)}:{attempt}"

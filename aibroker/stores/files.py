@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import BaseModel
-from redis.asyncio import Redis
 
 from aibroker.settings import BatchSettings
+from aibroker.stores.redis import RedisClient, write_together
 
 
 class FileRecord(BaseModel):
@@ -114,7 +114,7 @@ class Files(Protocol):
 class RedisFiles:
     """Records in Redis, bytes in the store."""
 
-    def __init__(self, redis: Redis, store: FileStore) -> None:
+    def __init__(self, redis: RedisClient, store: FileStore) -> None:
         self._redis = redis
         self.store = store
 
@@ -130,7 +130,7 @@ class RedisFiles:
             purpose=purpose,
             tenant=tenant,
         )
-        async with self._redis.pipeline(transaction=True) as tx:
+        async with write_together(self._redis) as tx:
             tx.set(f"aib:file:{file_id}", record.model_dump_json())
             tx.sadd(f"aib:tenant:{tenant}:files", file_id)
             await tx.execute()
@@ -143,7 +143,7 @@ class RedisFiles:
         return record if record is not None and record.tenant == tenant else None
 
     async def delete(self, record: FileRecord) -> None:
-        async with self._redis.pipeline(transaction=True) as tx:
+        async with write_together(self._redis) as tx:
             tx.delete(f"aib:file:{record.id}")
             tx.srem(f"aib:tenant:{record.tenant}:files", record.id)
             await tx.execute()

@@ -62,9 +62,12 @@ class RedisGuard:
         *,
         failures_to_open: int = 3,
         cooldown_s: float = 2.0,
+        concurrency: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.default_deadline_s = default_deadline_s
+        self._slots = asyncio.Semaphore(concurrency) if concurrency else None
+        """At most this many calls at a time (waiting for one counts against the deadline)."""
         self._failures_to_open = failures_to_open
         self._cooldown_s = cooldown_s
         self._clock = clock
@@ -84,7 +87,11 @@ class RedisGuard:
         limit = DEADLINE_S.get() or self.default_deadline_s
         try:
             async with asyncio.timeout(limit):
-                result = await call()
+                if self._slots is None:
+                    result = await call()
+                else:
+                    async with self._slots:
+                        result = await call()
         except FAILURES as exc:
             self._failed(probe)
             raise RedisUnavailable(f"Redis did not answer within {limit:.3f}s ({exc!r})") from exc

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
-from redis.asyncio import Redis
+
+from aibroker.stores.redis import RedisClient
 
 _RESERVE = """
 local v = redis.call('GET', KEYS[1])
@@ -53,7 +54,7 @@ class IdempotencyStore(Protocol):
 
 
 class RedisIdempotencyStore:
-    def __init__(self, redis: Redis, ttl_s: int) -> None:
+    def __init__(self, redis: RedisClient, ttl_s: int) -> None:
         self._ttl_s = ttl_s
         self._reserve = redis.register_script(_RESERVE)
         self._forget = redis.register_script(_FORGET)

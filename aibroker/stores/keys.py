@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
-from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
 from aibroker.identity import Role
 from aibroker.ids import new_id
 from aibroker.limits import Limits
 from aibroker.stores.cache import TtlCache
+from aibroker.stores.redis import RedisClient, write_together
 
 KEY_PREFIX = "aib_"
 ENVIRONMENT = r"^[a-z0-9_-]{1,32}$"
@@ -154,7 +154,7 @@ class RedisKeyStore:
     """`aib:key:{sha256}` → the key's `KeyInfo` (the lookup); `aib:keyid:{id}` → its record;
     `aib:tenant:{tenant}:keys` (`aib:admin:keys` for keys of no tenant) → key ids."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
 
     async def add(
@@ -207,7 +207,7 @@ class RedisKeyStore:
             "models": json.dumps(spec.models),
             "roles": ",".join(spec.roles),
         }
-        async with self._redis.pipeline(transaction=True) as tx:
+        async with write_together(self._redis) as tx:
             tx.hset(_key(digest), mapping=lookup)
             tx.hsetnx(_record(key_id), "created_at", time.time())
             record: dict[FieldT, EncodableT] = {**lookup, "hash": digest, "name": spec.name}
@@ -270,7 +270,7 @@ class RedisKeyStore:
         found = await self._redis.hgetall(_record(key_id))
         if not found:
             return None
-        async with self._redis.pipeline(transaction=True) as tx:
+        async with write_together(self._redis) as tx:
             tx.delete(_key(str(found["hash"])))
             tx.hsetnx(_record(key_id), "revoked_at", time.time())
             await tx.execute()
@@ -293,7 +293,7 @@ class RedisKeyStore:
         ends = now + grace_s
         if old.revoked_at is None and (old.expires_at is None or ends < old.expires_at):
             digest = str(await self._redis.hget(_record(key_id), "hash"))
-            async with self._redis.pipeline(transaction=True) as tx:
+            async with write_together(self._redis) as tx:
                 tx.hset(_key(digest), "expires_at", repr(ends))
                 tx.hset(_record(key_id), "expires_at", repr(ends))
                 await tx.execute()

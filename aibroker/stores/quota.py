@@ -6,10 +6,14 @@ A request is admitted once (`admit`, which also records what it was charged) and
 (`settle`, from its terminal result: frees its concurrency slot, reconciles the token estimate
 with the real usage, adds its cost to the month's spend). Both are idempotent on request id.
 
-Keys: `aib:q:t:{tenant}:…` and `aib:q:k:{key id}:…` (`rpm`, `tpm` hashes {v, t}; `conc` a
-sorted set of request ids scored by lease end; `spend:{YYYYMM}` in nano-USD), `aib:q:adm:{id}`
-the admission record. The scripts avoid INCRBYFLOAT and HINCRBYFLOAT: inside Lua they corrupt
-the heap of Redis 6.2 (the embedded server crashed on them).
+Keys: `aib:q:<scope>:…`, the scope `{t:<tenant>}` or `{t:<tenant>}:k:<key id>` (`rpm`, `tpm`
+hashes {v, t}; `conc` a sorted set of request ids scored by lease end; `spend:<YYYYMM>` in
+nano-USD), and `aib:q:{t:<tenant>}:adm:<request id>` the admission record: all of a tenant's in
+its slot (`keyspace.py`), so one script charges the tenant and its key at once on a cluster.
+`settle` finds the scopes a request was charged to in its admission record.
+
+The scripts avoid INCRBYFLOAT and HINCRBYFLOAT: inside Lua they corrupt the heap of Redis 6.2
+(the embedded server crashed on them).
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from typing import Any, Protocol
 
-from redis.asyncio import Redis
-
 from aibroker.limits import Limits
+from aibroker.stores.keyspace import quota_scope
+from aibroker.stores.redis import RedisClient
 from aibroker.stores.results import cancel_key
 from schemas.envelopes import Kind
 
@@ -31,8 +35,7 @@ _ADMIT = """
 local now, id, est = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local lease_until, lease_s = tonumber(ARGV[4]), tonumber(ARGV[5])
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'admitted', '0'} end
-if redis.call('EXISTS', KEYS[2]) == 1 then return {'cancelled', '0'} end
-local n = (#KEYS - 2) / 4
+local n = (#KEYS - 1) / 4
 local function level(key, limit)
   local b = redis.call('HMGET', key, 'v', 't')
   local v, t = tonumber(b[1]), tonumber(b[2])
@@ -41,7 +44,7 @@ local function level(key, limit)
 end
 local spent = {}
 for s = 0, n - 1 do
-  local k, a, scope = 2 + s * 4, 5 + s * 4, ARGV[6 + n * 4 + s]
+  local k, a, scope = 1 + s * 4, 5 + s * 4, ARGV[6 + n * 4 + s]
   local rpm, tpm = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
   local conc, budget = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
   if rpm >= 0 then
@@ -68,7 +71,7 @@ for _, b in ipairs(spent) do
 end
 local prefixes = {}
 for s = 0, n - 1 do
-  local conc = KEYS[2 + s * 4 + 3]
+  local conc = KEYS[1 + s * 4 + 3]
   redis.call('ZADD', conc, lease_until, id)
   redis.call('EXPIRE', conc, lease_s)
   prefixes[#prefixes + 1] = string.sub(conc, 1, -6)
@@ -172,16 +175,17 @@ class Quota(Protocol):
     async def admit(
         self,
         request_id: str,
+        tenant: str,
         scopes: list[tuple[str, Limits]],
         tokens: int,
         now: float,
     ) -> Verdict:
-        """Charge the request to every scope (`("t:acme", limits)`, `("k:key_1", limits)`) if
-        it fits them all, else charge nothing and say which limit it hit."""
+        """Charge the request to every scope of its tenant (`quota_scope`) if it fits them all,
+        else charge nothing and say which limit it hit. A cancelled request is not charged."""
         ...
 
     async def settle(
-        self, request_id: str, tokens: int | None, cost: Decimal | None, now: float
+        self, request_id: str, tenant: str, tokens: int | None, cost: Decimal | None, now: float
     ) -> bool:
         """Release the request's admission; True the first time only."""
         ...
@@ -209,7 +213,7 @@ class Quota(Protocol):
 
 
 class RedisQuota:
-    def __init__(self, redis: Redis, lease_s: float) -> None:
+    def __init__(self, redis: RedisClient, lease_s: float) -> None:
         self._redis = redis
         self._lease_s = lease_s
         self._admit = redis.register_script(_ADMIT)
@@ -218,13 +222,17 @@ class RedisQuota:
     async def admit(
         self,
         request_id: str,
+        tenant: str,
         scopes: list[tuple[str, Limits]],
         tokens: int,
         now: float,
     ) -> Verdict:
-        """Charge the request to every scope (`("t:acme", limits)`, `("k:key_1", limits)`) if
-        it fits them all, else charge nothing and say which limit it hit."""
-        keys = [_adm(request_id), cancel_key(request_id)]
+        """Charge the request to every scope of its tenant (`quota_scope`) if it fits them all,
+        else charge nothing and say which limit it hit. A cancelled request is not charged."""
+        # The cancel flag is in the request's slot, not the tenant's: read before, on its own.
+        if await self._redis.exists(cancel_key(request_id)):
+            return Verdict(admitted=False, cancelled=True)
+        keys = [_adm(request_id, tenant)]
         args: list[str | float | int] = [now, request_id, tokens, now + self._lease_s]
         args.append(int(self._lease_s))
         for scope, limits in scopes:
@@ -238,20 +246,18 @@ class RedisQuota:
         name, retry = await self._admit(keys=keys, args=args)
         if name == "admitted":
             return Verdict(admitted=True)
-        if name == "cancelled":
-            return Verdict(admitted=False, cancelled=True)
         seconds = float(retry)
         return Verdict(
             admitted=False, limit=str(name), retry_after_s=None if seconds < 0 else seconds
         )
 
     async def settle(
-        self, request_id: str, tokens: int | None, cost: Decimal | None, now: float
+        self, request_id: str, tenant: str, tokens: int | None, cost: Decimal | None, now: float
     ) -> bool:
         """Release the request's admission; True the first time only."""
         args: list[str | int] = [request_id, -1 if tokens is None else tokens]
         args += [to_nano(cost or Decimal(0)), month(now)]
-        return bool(await self._settle(keys=[_adm(request_id)], args=args))
+        return bool(await self._settle(keys=[_adm(request_id, tenant)], args=args))
 
     async def in_flight(self, scope: str, now: float) -> int:
         count: int = await self._redis.zcount(f"aib:q:{scope}:conc", now, "+inf")
@@ -288,8 +294,8 @@ def _warned(scope: str, month: str, pct: int) -> str:
     return f"aib:q:{scope}:warned:{month}:{pct}"
 
 
-def _adm(request_id: str) -> str:
-    return f"aib:q:adm:{request_id}"
+def _adm(request_id: str, tenant: str) -> str:
+    return f"aib:q:{quota_scope(tenant)}:adm:{request_id}"
 
 
 def _or_none(limit: int | None) -> int:

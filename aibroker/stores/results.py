@@ -1,4 +1,4 @@
-"""Request state and results in Redis (`aib:req:{id}`, `aib:res:{id}`), and completion notices.
+"""Request state and results in Redis (`aib:req:{<id>}`, `aib:res:{<id>}`), and completion notices.
 
 Redis is a cache of Kafka: the `results` topic is the record, this is the fast read path.
 The first terminal result stored for an id wins; later ones are dropped.
@@ -6,17 +6,22 @@ The first terminal result stored for an id wins; later ones are dropped.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
-from redis.asyncio import Redis
-
+from aibroker.stores.keyspace import request_key
+from aibroker.stores.redis import RedisClient
 from schemas.envelopes import Result, Status
 
 DONE_CHANNEL = "aib:done"
 """Pub/sub channel carrying the id of each request that reached a terminal state."""
 CANCEL_CHANNEL = "aib:cancel"
 """Pub/sub channel carrying the id of each request a client cancelled (pools abort it)."""
+
+CANCEL_CHUNK = 500
+"""Cancels sent at once by `cancel_all` (auto-pipelined, one round trip each; on a cluster,
+each request's keys are in its own slot, so one script cannot flag them all)."""
 
 _ADVANCE = """
 local s = redis.call('HGET', KEYS[1], 'status')
@@ -78,7 +83,7 @@ class RequestStore(Protocol):
 
 
 class RedisRequestStore:
-    def __init__(self, redis: Redis, ttl_s: int) -> None:
+    def __init__(self, redis: RedisClient, ttl_s: int) -> None:
         self._redis = redis
         self._ttl_s = ttl_s
         self._advance = redis.register_script(_ADVANCE)
@@ -104,14 +109,9 @@ class RedisRequestStore:
     async def cancel_all(self, request_ids: list[str]) -> None:
         """`request_cancel` for many requests at once (a cancelled or expired batch's lines,
         those not yet fed included: the flag waits for them)."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for request_id in request_ids:
-                await self._cancel(
-                    keys=[_req(request_id), cancel_key(request_id)],
-                    args=[self._ttl_s, CANCEL_CHANNEL, request_id],
-                    client=pipe,
-                )
-            await pipe.execute()
+        for start in range(0, len(request_ids), CANCEL_CHUNK):  # a batch may have 50,000 lines
+            chunk = request_ids[start : start + CANCEL_CHUNK]
+            await asyncio.gather(*(self.request_cancel(request_id) for request_id in chunk))
 
     async def finish(self, result: Result) -> bool:
         """Store a terminal result; True if it was the first for this id."""
@@ -141,12 +141,12 @@ class RedisRequestStore:
 
 
 def _req(request_id: str) -> str:
-    return f"aib:req:{request_id}"
+    return request_key("req", request_id)
 
 
 def _res(request_id: str) -> str:
-    return f"aib:res:{request_id}"
+    return request_key("res", request_id)
 
 
 def cancel_key(request_id: str) -> str:
-    return f"aib:cancel:{request_id}"
+    return request_key("cancel", request_id)

@@ -11,10 +11,10 @@ from typing import Protocol
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
-from redis.asyncio import Redis
 
 from aibroker.limits import Limits
 from aibroker.stores.keys import KeySpec, KeyStore
+from aibroker.stores.redis import RedisClient, write_together
 from schemas.envelopes import Webhook, WebhookEvent
 
 TENANT_NAME = r"^[A-Za-z0-9._-]{1,128}$"
@@ -85,11 +85,11 @@ class TenantStore(Protocol):
 class RedisTenantStore:
     """`aib:tenant:{name}` → the tenant as JSON; `aib:tenants` → every name."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
 
     async def put(self, tenant: Tenant) -> None:
-        async with self._redis.pipeline(transaction=True) as tx:
+        async with write_together(self._redis) as tx:
             tx.set(f"aib:tenant:{tenant.name}", tenant.model_dump_json())
             tx.sadd("aib:tenants", tenant.name)
             await tx.execute()
@@ -114,7 +114,7 @@ class RedisTenantStore:
         await self.put(tenant)
 
     async def delete(self, name: str) -> bool:
-        async with self._redis.pipeline(transaction=True) as tx:
+        async with write_together(self._redis) as tx:
             tx.delete(f"aib:tenant:{name}")
             tx.srem("aib:tenants", name)
             deleted, _ = await tx.execute()

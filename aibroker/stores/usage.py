@@ -2,16 +2,17 @@
 (each event's id is remembered for longer than the usage topic keeps it, so a restarted or
 replayed consumer counts nothing twice), read by `GET /admin/v1/usage`.
 
-Keys: `aib:usage:{hour}:{tenant}` (a hash of counters; see `aibroker/usage_report.py`),
-`aib:usage:seen:{event id}`, `aib:usage:tenants` (every tenant with usage)."""
+Keys: `aib:usage:<hour>:<tenant>` (a hash of counters; see `aibroker/usage_report.py`),
+`{aib:usage:<hour>:<tenant>}:seen:<event id>` (counted; in its counters' slot, so one script
+checks and counts on a cluster too), `aib:usage:tenants` (every tenant with usage)."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from redis.asyncio import Redis
-
+from aibroker.stores.keyspace import same_slot_as
 from aibroker.stores.quota import to_nano
+from aibroker.stores.redis import RedisClient
 from aibroker.usage_report import Counters, hour_of, increments
 from schemas.envelopes import UsageEvent
 
@@ -23,7 +24,6 @@ _COUNT = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
 for i = 4, #ARGV, 2 do redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) end
 redis.call('EXPIRE', KEYS[2], ARGV[2])
-redis.call('SADD', KEYS[3], ARGV[3])
 return 1
 """
 
@@ -41,7 +41,7 @@ class UsageLedger(Protocol):
 
 
 class RedisUsageLedger:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
         self._count = redis.register_script(_COUNT)
 
@@ -50,9 +50,12 @@ class RedisUsageLedger:
         args: list[str | int] = [SEEN_TTL_S, COUNTERS_TTL_S, event.tenant]
         for field, value in increments(event, cost).items():
             args += [field, value]
-        keys = [f"aib:usage:seen:{event_id}", _hour(hour_of(event.at), event.tenant)]
-        keys.append("aib:usage:tenants")
-        return bool(await self._count(keys=keys, args=args))
+        hour = _hour(hour_of(event.at), event.tenant)
+        keys = [f"{same_slot_as(hour)}:seen:{event_id}", hour]
+        counted = bool(await self._count(keys=keys, args=args))
+        if counted:
+            await self._redis.sadd("aib:usage:tenants", event.tenant)
+        return counted
 
     async def tenants(self) -> list[str]:
         return sorted(str(t) for t in await self._redis.smembers("aib:usage:tenants"))

@@ -1,5 +1,5 @@
-"""Webhook messages and their delivery attempts in Redis: `aib:wh:msg:{webhook id}` the message
-as first made (for an operator's redelivery, and so a redelivered result makes it once),
+"""Webhook messages and their delivery attempts in Redis: `aib:wh:msg:{webhook id}` the
+message as first made (for an operator's redelivery, and so a redelivered result makes it once),
 `aib:wh:log:{request or batch id}` the last 100 attempts about one subject."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import orjson
-from redis.asyncio import Redis
 
+from aibroker.stores.redis import RedisClient
 from schemas.envelopes import Delivery
 
 LOG_LENGTH = 100
@@ -36,7 +36,7 @@ class WebhookLog(Protocol):
 
 
 class RedisWebhookLog:
-    def __init__(self, redis: Redis, ttl_s: int) -> None:
+    def __init__(self, redis: RedisClient, ttl_s: int) -> None:
         self._redis = redis
         self._ttl_s = ttl_s
 

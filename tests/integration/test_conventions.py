@@ -8,11 +8,12 @@ import time
 from decimal import Decimal
 
 import pytest
-from redis.asyncio import Redis
 
 from aibroker.limits import Limits
 from aibroker.settings import IngressSettings, Settings
+from aibroker.stores.keyspace import quota_scope
 from aibroker.stores.quota import RedisQuota
+from aibroker.stores.redis import RedisClient
 from aibroker.stores.usage import RedisUsageLedger
 from ingress.conventions import retry_headers
 from ingress.ratelimit_headers import duration
@@ -79,12 +80,12 @@ async def test_cors_is_off_unless_origins_are_set(settings: Settings) -> None:
         assert "x-request-id" in simple.headers["access-control-expose-headers"]
 
 
-async def test_rate_limits_are_shown_and_reset(served: Served, redis: Redis) -> None:
+async def test_rate_limits_are_shown_and_reset(served: Served, redis: RedisClient) -> None:
     tenant = await served.tenant(limits={"rpm": 60, "concurrency": 4, "budget_usd_month": 10})
     quota = RedisQuota(redis, lease_s=60)
-    scope = [(f"t:{tenant}", Limits(rpm=60, concurrency=4))]
+    scope = [(quota_scope(tenant), Limits(rpm=60, concurrency=4))]
     for i in range(3):
-        assert (await quota.admit(f"req_{i}_{tenant}", scope, 1, time.time())).admitted
+        assert (await quota.admit(f"req_{i}_{tenant}", tenant, scope, 1, time.time())).admitted
     async with served.admin() as admin:
         view = (await admin.get(f"/admin/v1/ratelimit/{tenant}")).json()
         assert view["buckets"]["rpm"]["limit"] == 60
@@ -96,7 +97,7 @@ async def test_rate_limits_are_shown_and_reset(served: Served, redis: Redis) -> 
     assert reset["concurrency"]["in_flight"] == 0
 
 
-async def test_usage_is_reported_by_group(served: Served, redis: Redis) -> None:
+async def test_usage_is_reported_by_group(served: Served, redis: RedisClient) -> None:
     tenant = await served.tenant()
     ledger = RedisUsageLedger(redis)
     now = time.time()
@@ -149,11 +150,11 @@ def test_reset_times_are_written_as_openai_writes_them() -> None:
     ]
 
 
-async def test_answers_carry_the_tightest_rate_limit(served: Served, redis: Redis) -> None:
+async def test_answers_carry_the_tightest_rate_limit(served: Served, redis: RedisClient) -> None:
     tenant = await served.tenant(limits={"rpm": 60, "tpm": 1000})
     key, key_id = await served.key(tenant, limits={"rpm": 10})
     await RedisQuota(redis, lease_s=60).admit(
-        f"req_x_{tenant}", [(f"k:{key_id}", Limits(rpm=10))], 1, time.time()
+        f"req_x_{tenant}", tenant, [(quota_scope(tenant, key_id), Limits(rpm=10))], 1, time.time()
     )
     async with served.client(key) as client:
         answer = await client.post(

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
-from redis.asyncio import Redis
 
 from aibroker.kafka.clients import decode, encode, make_consumer, make_producer
 from aibroker.kafka.lag import lag_reader
@@ -25,6 +24,7 @@ from aibroker.signing import Signer, refusal, signature_header
 from aibroker.stores.breaker import BreakerPolicy, RedisBreakers
 from aibroker.stores.keys import RedisKeyStore
 from aibroker.stores.quota import RedisQuota
+from aibroker.stores.redis import RedisClient
 from aibroker.stores.tenants import RedisTenantStore, Tenant
 from dispatcher.admission import Admission
 from dispatcher.health import HealthView
@@ -58,7 +58,7 @@ async def names(settings: Settings) -> TopicNames:
 
 @pytest.fixture
 async def dispatcher(
-    settings: Settings, names: TopicNames, redis: Redis
+    settings: Settings, names: TopicNames, redis: RedisClient
 ) -> AsyncIterator[Dispatcher]:
     producer = make_producer(settings.kafka)
     await producer.start()
@@ -134,7 +134,7 @@ async def test_a_request_goes_to_its_first_target(
 
 
 async def test_async_work_over_its_quota_waits_in_a_delay_topic(
-    dispatcher: Dispatcher, names: TopicNames, listen: AIOKafkaConsumer, redis: Redis
+    dispatcher: Dispatcher, names: TopicNames, listen: AIOKafkaConsumer, redis: RedisClient
 ) -> None:
     first, second = request(), request()
     second = second.model_copy(update={"tenant": first.tenant})
@@ -273,7 +273,7 @@ async def test_a_quota_wait_keeps_the_broker_signature(
     dispatcher: Dispatcher,
     names: TopicNames,
     listen: AIOKafkaConsumer,
-    redis: Redis,
+    redis: RedisClient,
     settings: Settings,
 ) -> None:
     """Work held for quota goes back to its lane through a delay topic, signed by the

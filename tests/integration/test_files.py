@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 
 from aibroker.devstack.embedded import free_port
 from aibroker.stores.files import FileStore, LocalFileStore, RedisFiles, S3FileStore
+from aibroker.stores.redis import RedisClient
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ async def store(
     yield S3FileStore(bucket, "aibroker/files/", endpoint)
 
 
-async def test_a_file_is_written_read_and_deleted(store: FileStore, redis: Redis) -> None:
+async def test_a_file_is_written_read_and_deleted(store: FileStore, redis: RedisClient) -> None:
     files = RedisFiles(redis, store)
     data = b'{"custom_id": "a"}\n' * 1000
     record = await files.put(f"file-{uuid.uuid4().hex}", "t1", "in.jsonl", "batch", data)

@@ -4,12 +4,12 @@ counts at once, and the next lag read takes over from it."""
 from __future__ import annotations
 
 import pytest
-from redis.asyncio import Redis
 
 from aibroker.kafka.clients import running_producer
 from aibroker.kafka.lag import lag_reader
 from aibroker.settings import Settings
 from aibroker.stores.breaker import BreakerPolicy, RedisBreakers
+from aibroker.stores.redis import RedisClient
 from dispatcher.health import HealthView, Watched
 from schemas.envelopes import Target
 from topics.apply import apply_topics
@@ -21,7 +21,9 @@ LOCAL = Target(provider="embed", model="m")
 OTHER = Target(provider="openai", model="x")
 
 
-async def test_dispatches_count_until_the_next_lag_read(settings: Settings, redis: Redis) -> None:
+async def test_dispatches_count_until_the_next_lag_read(
+    settings: Settings, redis: RedisClient
+) -> None:
     topic = f"{settings.kafka.topic_prefix}dispatch.embed.m"
     await apply_topics(settings.kafka, [TopicSpec(topic, 1, 3_600_000, "k", (), ())])
     breakers = RedisBreakers(redis, BreakerPolicy.of(settings.breaker), settings.kafka.topic_prefix)

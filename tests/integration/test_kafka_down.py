@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 
 from aibroker.devstack import embedded
 from aibroker.errors import Unavailable
@@ -15,6 +14,7 @@ from aibroker.kafka.clients import make_consumer, make_producer
 from aibroker.kafka.publisher import Publisher
 from aibroker.settings import KafkaSettings
 from aibroker.stores.idempotency import RedisIdempotencyStore
+from aibroker.stores.redis import RedisClient
 from aibroker.stores.results import RedisRequestStore
 from ingress.replies import CompletionNotices, ReplyListener
 from ingress.submission import Submission
@@ -25,7 +25,7 @@ from topics.catalog import TopicNames, catalogue
 pytestmark = pytest.mark.integration
 
 
-async def test_submit_refuses_when_kafka_is_gone(tmp_path: Path, redis: Redis) -> None:
+async def test_submit_refuses_when_kafka_is_gone(tmp_path: Path, redis: RedisClient) -> None:
     names = TopicNames("down.")
     with embedded.tansu(tmp_path) as broker:
         settings = KafkaSettings(bootstrap=broker.url, engine="tansu", request_timeout_ms=1500)

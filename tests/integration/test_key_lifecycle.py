@@ -80,14 +80,14 @@ async def test_a_deleted_tenant_is_cut_off(served: Served) -> None:
 
 
 async def test_a_key_whose_tenant_vanished_is_refused(served: Served, settings: Settings) -> None:
-    """Even a key left behind (the tenant removed from Redis by hand) is never served without
+    """Even a key left behind (the tenant removed from RedisClient by hand) is never served without
     its tenant, so never without its limits."""
-    from redis.asyncio import Redis
+    from tests.services import redis_client
 
     tenant = await served.tenant()
     key, _ = await served.key(tenant)
     assert settings.redis.url is not None
-    async with Redis.from_url(settings.redis.url) as redis:
+    async with redis_client(settings.redis.url) as redis:
         await redis.delete(f"aib:tenant:{tenant}")
     await eventually(lambda: refused(served, key), timeout_s=5, what="the key refused")
     async with served.client(key) as client:

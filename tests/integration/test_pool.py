@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
-from redis.asyncio import Redis
 
 from aibroker.kafka.clients import decode, make_consumer, make_producer
 from aibroker.kafka.publisher import Publisher
@@ -20,6 +19,7 @@ from aibroker.prices import PriceTable
 from aibroker.settings import Settings
 from aibroker.stores.breaker import BreakerPolicy, RedisBreakers
 from aibroker.stores.claims import RedisClaimStore
+from aibroker.stores.redis import RedisClient
 from consumers.engine import Completion
 from consumers.pool import Pool
 from schemas.envelopes import Kind, Request, Result, Status, Target
@@ -93,7 +93,7 @@ BREAKERS = BreakerPolicy(
 
 @pytest.fixture
 async def make_pool(
-    settings: Settings, names: TopicNames, redis: Redis
+    settings: Settings, names: TopicNames, redis: RedisClient
 ) -> AsyncIterator[Callable[..., Pool]]:
     """A factory of pools on real Kafka and Redis around a given engine (arq-style)."""
     producer = make_producer(settings.kafka)
@@ -145,7 +145,7 @@ async def test_an_engine_bug_still_ends_the_request_and_keeps_it_in_the_dlq(
 
 
 async def test_a_live_claim_elsewhere_is_waited_out(
-    make_pool: Callable[..., Pool], redis: Redis
+    make_pool: Callable[..., Pool], redis: RedisClient
 ) -> None:
     engine = CountingEngine()
     pool = make_pool(engine, lease_s=0.4)

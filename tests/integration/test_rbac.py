@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from redis.asyncio import Redis
 
 from aibroker.kafka.clients import running_producer
 from aibroker.kafka.publisher import Publisher
@@ -18,6 +17,7 @@ from aibroker.settings import Settings
 from aibroker.stores.webhook_log import RedisWebhookLog
 from schemas.envelopes import Delivery, Kind, Request, WebhookEvent
 from tests.ingress_app import Served, serving
+from tests.services import redis_client
 from topics.catalog import TopicNames
 
 pytestmark = [pytest.mark.integration]
@@ -70,7 +70,7 @@ async def world(settings: Settings) -> AsyncIterator[World]:
             created_at=time.time(),
         )
         assert settings.redis.url is not None
-        async with Redis.from_url(settings.redis.url) as redis:
+        async with redis_client(settings.redis.url) as redis:
             log = RedisWebhookLog(redis, 600)
             await log.keep(delivery)
             await log.attempted(request.id, {"webhook_id": delivery.id, "tenant": other})

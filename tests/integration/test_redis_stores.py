@@ -1,4 +1,4 @@
-"""Request state, claims and API keys on a real Redis."""
+"""Request state, claims and API keys on a real RedisClient."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from aibroker.stores.claims import Claim, RedisClaimStore
 from aibroker.stores.keys import CachedKeys, RedisKeyStore, hash_key
+from aibroker.stores.keyspace import request_key
+from aibroker.stores.redis import RedisClient
 from aibroker.stores.results import DONE_CHANNEL, RedisRequestStore
 from schemas.envelopes import Result, Status
 
@@ -28,7 +30,7 @@ def result(request_id: str, status: Status = Status.SUCCEEDED, text: str = "a") 
     )
 
 
-async def test_first_terminal_result_wins_and_is_announced(redis: Redis) -> None:
+async def test_first_terminal_result_wins_and_is_announced(redis: RedisClient) -> None:
     store = RedisRequestStore(redis, ttl_s=60)
     request_id = rid()
     async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
@@ -49,10 +51,10 @@ async def test_first_terminal_result_wins_and_is_announced(redis: Redis) -> None
     assert state.tenant == "t1"
     assert state.result is not None
     assert state.result.response == {"text": "first"}
-    assert 0 < await redis.ttl(f"aib:res:{request_id}") <= 60
+    assert 0 < await redis.ttl(request_key("res", request_id)) <= 60
 
 
-async def test_a_late_status_never_overwrites_a_terminal_one(redis: Redis) -> None:
+async def test_a_late_status_never_overwrites_a_terminal_one(redis: RedisClient) -> None:
     store = RedisRequestStore(redis, ttl_s=60)
     request_id = rid()
     await store.finish(result(request_id))
@@ -62,11 +64,11 @@ async def test_a_late_status_never_overwrites_a_terminal_one(redis: Redis) -> No
     assert state.status is Status.SUCCEEDED
 
 
-async def test_unknown_request_has_no_state(redis: Redis) -> None:
+async def test_unknown_request_has_no_state(redis: RedisClient) -> None:
     assert await RedisRequestStore(redis, ttl_s=60).get(rid()) is None
 
 
-async def test_claims_one_owner_per_attempt(redis: Redis) -> None:
+async def test_claims_one_owner_per_attempt(redis: RedisClient) -> None:
     claims = RedisClaimStore(redis, lease_s=0.5, done_ttl_s=60)
     request_id = rid()
     assert await claims.acquire(request_id, 1, "a", "t1") is Claim.ACQUIRED
@@ -77,7 +79,7 @@ async def test_claims_one_owner_per_attempt(redis: Redis) -> None:
     assert await claims.acquire(request_id, 1, "b", "t1") is Claim.DONE
 
 
-async def test_acquiring_marks_the_request_running_unless_it_ended(redis: Redis) -> None:
+async def test_acquiring_marks_the_request_running_unless_it_ended(redis: RedisClient) -> None:
     claims = RedisClaimStore(redis, lease_s=5, done_ttl_s=60)
     store = RedisRequestStore(redis, ttl_s=60)
     running, ended = rid(), rid()
@@ -89,7 +91,7 @@ async def test_acquiring_marks_the_request_running_unless_it_ended(redis: Redis)
     assert (await store.get(ended)).status is Status.SUCCEEDED  # type: ignore[union-attr]
 
 
-async def test_a_lapsed_lease_can_be_taken_over(redis: Redis) -> None:
+async def test_a_lapsed_lease_can_be_taken_over(redis: RedisClient) -> None:
     claims = RedisClaimStore(redis, lease_s=0.2, done_ttl_s=60)
     request_id = rid()
     assert await claims.acquire(request_id, 1, "dead", "t1") is Claim.ACQUIRED
@@ -100,7 +102,7 @@ async def test_a_lapsed_lease_can_be_taken_over(redis: Redis) -> None:
     assert await claims.acquire(request_id, 1, "third", "t1") is Claim.BUSY
 
 
-async def test_keys_are_stored_hashed_and_looked_up(redis: Redis) -> None:
+async def test_keys_are_stored_hashed_and_looked_up(redis: RedisClient) -> None:
     keys = RedisKeyStore(redis)
     plaintext, info = await keys.add(f"tenant-{uuid.uuid4().hex[:6]}")
     assert plaintext.startswith("aib_")
@@ -113,7 +115,7 @@ async def test_keys_are_stored_hashed_and_looked_up(redis: Redis) -> None:
         await keys.add("t", "sk-not-ours")
 
 
-async def test_cached_keys_survive_a_redis_outage(redis: Redis) -> None:
+async def test_cached_keys_survive_a_redis_outage(redis: RedisClient) -> None:
     plaintext, info = await RedisKeyStore(redis).add("t-cache")
     store = RedisKeyStore(redis)
     cached = CachedKeys(store, ttl_s=0.0)  # always stale: every lookup refreshes it
@@ -122,7 +124,7 @@ async def test_cached_keys_survive_a_redis_outage(redis: Redis) -> None:
         "redis://127.0.0.1:1/0", decode_responses=True, socket_connect_timeout=0.5
     )
     try:
-        store._redis = dead  # the same cache, now with Redis unreachable
+        store._redis = dead  # the same cache, now with RedisClient unreachable
         assert await cached.lookup(plaintext) == info
         with pytest.raises(RedisConnectionError):
             await cached.lookup("aib_never_seen")
@@ -130,7 +132,7 @@ async def test_cached_keys_survive_a_redis_outage(redis: Redis) -> None:
         await dead.aclose()
 
 
-async def test_adding_an_existing_key_is_idempotent(redis: Redis) -> None:
+async def test_adding_an_existing_key_is_idempotent(redis: RedisClient) -> None:
     keys = RedisKeyStore(redis)
     tenant = f"t-{uuid.uuid4().hex[:6]}"
     fixed = f"aib_fixed_{uuid.uuid4().hex}"

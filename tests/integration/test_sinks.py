@@ -14,7 +14,6 @@ import orjson
 import pytest
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer
-from redis.asyncio import Redis
 from standardwebhooks.webhooks import Webhook as Verifier
 
 from aibroker.kafka.clients import decode, make_consumer, make_producer
@@ -25,8 +24,10 @@ from aibroker.settings import BatchSettings, Settings, WebhookSettings
 from aibroker.stores.batches import RedisBatchStore
 from aibroker.stores.cache import TtlCache
 from aibroker.stores.files import RedisFiles, file_store
+from aibroker.stores.keyspace import quota_scope
 from aibroker.stores.quota import RedisQuota
-from aibroker.stores.results import RedisRequestStore
+from aibroker.stores.redis import RedisClient
+from aibroker.stores.results import RedisRequestStore, cancel_key
 from aibroker.stores.tenants import (
     Endpoint,
     RedisTenantStore,
@@ -102,7 +103,7 @@ def result(status: Status = Status.SUCCEEDED, **fields: object) -> Result:
 # The results sink
 
 
-def sink_of(redis: Redis, publisher: Publisher) -> ResultsSink:
+def sink_of(redis: RedisClient, publisher: Publisher) -> ResultsSink:
     tenants = RedisTenantStore(redis)
     return ResultsSink(
         RedisRequestStore(redis, 60),
@@ -113,14 +114,15 @@ def sink_of(redis: Redis, publisher: Publisher) -> ResultsSink:
 
 
 async def test_the_sink_keeps_the_first_result_and_frees_the_slot(
-    redis: Redis, publisher: Publisher
+    redis: RedisClient, publisher: Publisher
 ) -> None:
     store, quota = RedisRequestStore(redis, 60), RedisQuota(redis, lease_s=60)
     sink = sink_of(redis, publisher)
     first = result(cost_usd=Decimal("0.25"))
-    scopes = [(f"t:{first.tenant}", Limits(concurrency=1))]
-    assert (await quota.admit(first.id, scopes, 10, time.time())).admitted
-    assert not (await quota.admit("req_other", scopes, 10, time.time())).admitted  # slot held
+    scopes = [(quota_scope(first.tenant), Limits(concurrency=1))]
+    assert (await quota.admit(first.id, first.tenant, scopes, 10, time.time())).admitted
+    refused = await quota.admit("req_other", first.tenant, scopes, 10, time.time())
+    assert not refused.admitted  # the slot is held
     await sink.on_result(record(first, first.id))
     late = first.model_copy(update={"status": Status.FAILED, "response": None})
     await sink.on_result(record(late, late.id))  # a duplicate: dropped
@@ -128,11 +130,11 @@ async def test_the_sink_keeps_the_first_result_and_frees_the_slot(
     assert state is not None
     assert state.result is not None
     assert (state.status, state.result.response) == (Status.SUCCEEDED, {"ok": True})
-    assert (await quota.admit("req_next", scopes, 10, time.time())).admitted  # slot freed
+    assert (await quota.admit("req_next", first.tenant, scopes, 10, time.time())).admitted
 
 
 async def test_budget_thresholds_are_announced_once_a_month(
-    redis: Redis, publisher: Publisher, listen: AIOKafkaConsumer
+    redis: RedisClient, publisher: Publisher, listen: AIOKafkaConsumer
 ) -> None:
     """50 %, 80 % and 100 % of the budget each give one `budget.threshold` event per
     endpoint, however many results (or sink replicas, or replays) see the spend past them."""
@@ -144,7 +146,8 @@ async def test_budget_thresholds_are_announced_once_a_month(
     sink, quota = sink_of(redis, publisher), RedisQuota(redis, lease_s=60)
     for cost in ("0.30", "0.25", "0.10", "0.30", "0.20", "0.05"):  # 30 55 65 95 115 120 %
         done = result(tenant=tenant, cost_usd=Decimal(cost))
-        assert (await quota.admit(done.id, [(f"t:{tenant}", Limits())], 1, time.time())).admitted
+        scopes = [(quota_scope(tenant), Limits())]
+        assert (await quota.admit(done.id, tenant, scopes, 1, time.time())).admitted
         await sink.on_result(record(done, done.id))
     warnings = [
         Delivery.model_validate_json(r.value)
@@ -159,7 +162,7 @@ async def test_budget_thresholds_are_announced_once_a_month(
 # The usage consumer
 
 
-async def test_usage_is_counted_once_however_often_it_is_read(redis: Redis) -> None:
+async def test_usage_is_counted_once_however_often_it_is_read(redis: RedisClient) -> None:
     """A restarted or replayed consumer reads the same events again: the ledger counts each
     once (by its id; by its record's coordinates before events had ids)."""
     tenant, ledger = tenant_name(), RedisUsageLedger(redis)
@@ -223,7 +226,7 @@ async def receiver() -> AsyncIterator[tuple[str, list[web.Request], list[bytes]]
 
 
 @pytest.fixture
-async def deliverer(publisher: Publisher, redis: Redis) -> Deliverer:
+async def deliverer(publisher: Publisher, redis: RedisClient) -> Deliverer:
     settings = WebhookSettings(allow_http=True, allow=["127.0.0.0/8"], schedule_s=[5.0, 60.0])
     return Deliverer(
         publisher, RedisWebhookLog(redis, 60), RedisTenantStore(redis), settings, cache_ttl_s=0.0
@@ -233,7 +236,7 @@ async def deliverer(publisher: Publisher, redis: Redis) -> Deliverer:
 async def test_a_result_is_announced_once_signed(
     deliverer: Deliverer,
     receiver: tuple[str, list[web.Request], list[bytes]],
-    redis: Redis,
+    redis: RedisClient,
 ) -> None:
     url, seen, bodies = receiver
     secret = new_webhook_secret()
@@ -251,7 +254,7 @@ async def test_a_result_is_announced_once_signed(
 async def test_a_failed_delivery_is_retried_through_a_delay_topic(
     deliverer: Deliverer,
     receiver: tuple[str, list[web.Request], list[bytes]],
-    redis: Redis,
+    redis: RedisClient,
     names: TopicNames,
     listen: AIOKafkaConsumer,
 ) -> None:
@@ -274,7 +277,7 @@ async def test_a_failed_delivery_is_retried_through_a_delay_topic(
 
 
 @pytest.fixture
-async def runner(publisher: Publisher, redis: Redis, tmp_path: Path) -> BatchRunner:
+async def runner(publisher: Publisher, redis: RedisClient, tmp_path: Path) -> BatchRunner:
     settings = BatchSettings(files_dir=tmp_path, expand_per_s=10_000.0)
     return BatchRunner(
         publisher,
@@ -286,7 +289,7 @@ async def runner(publisher: Publisher, redis: Redis, tmp_path: Path) -> BatchRun
     )
 
 
-async def start_batch(runner: BatchRunner, redis: Redis, custom_ids: list[str]) -> Batch:
+async def start_batch(runner: BatchRunner, redis: RedisClient, custom_ids: list[str]) -> Batch:
     tenant = tenant_name()
     hook = Endpoint(url="https://example.com/hook", events=["batch.completed"])
     await RedisTenantStore(redis).put(Tenant(name=tenant, webhooks=[hook]))
@@ -319,7 +322,7 @@ async def start_batch(runner: BatchRunner, redis: Redis, custom_ids: list[str]) 
 
 
 async def test_a_batch_is_fed_then_completed_with_its_files(
-    runner: BatchRunner, redis: Redis, names: TopicNames, listen: AIOKafkaConsumer
+    runner: BatchRunner, redis: RedisClient, names: TopicNames, listen: AIOKafkaConsumer
 ) -> None:
     batch = await start_batch(runner, redis, ["a", "b", "c"])
     await runner.on_event(record(BatchStarted(batch_id=batch.id), batch.id))
@@ -353,7 +356,7 @@ async def test_a_batch_is_fed_then_completed_with_its_files(
 
 
 async def test_a_cancelled_batch_is_swept_with_its_open_lines_closed(
-    runner: BatchRunner, redis: Redis
+    runner: BatchRunner, redis: RedisClient
 ) -> None:
     batch = await start_batch(runner, redis, ["a", "b"])
     ok = result(id=line_request_id(batch.id, "a"), batch_id=batch.id, custom_id="a")
@@ -371,4 +374,4 @@ async def test_a_cancelled_batch_is_swept_with_its_open_lines_closed(
     )
     [row] = (await runner.files.store.read(batch.file_id("error"))).splitlines()
     assert orjson.loads(row)["error"]["code"] == "batch_cancelled"
-    assert await redis.exists(f"aib:cancel:{line_request_id(batch.id, 'b')}")  # told to stop
+    assert await redis.exists(cancel_key(line_request_id(batch.id, "b")))  # told to stop
