@@ -118,11 +118,20 @@ class RoutesFile(BaseModel):
         return value
 
 
+RESOLVED_KEPT = 10_000
+"""Routes a table remembers once resolved (model names are client input: `provider/<any>`)."""
+
+
 @dataclass(frozen=True)
 class RouteTable:
     providers: dict[str, ProviderConfig]
     aliases: dict[str, Route]
     local: dict[str, LocalModel] = dataclass_field(default_factory=dict)
+    resolved: dict[tuple[str, Kind | None], Route] = dataclass_field(
+        default_factory=dict, repr=False, compare=False
+    )
+    """What `resolve` found, by model and kind: read-only Routes, built once (every request
+    resolves its model, in ingress and again in the dispatcher)."""
 
     def known_models(self) -> list[str]:
         """Aliases and local models, then one `<provider>/*` pattern per provider."""
@@ -179,7 +188,17 @@ class RouteTable:
 
 def resolve(model: str, table: RouteTable, kind: Kind | None = None) -> Route:
     """The route of `model`, or ModelNotFound naming the known models. With `kind`, a model
-    that serves another kind (a chat model asked for embeddings) is refused."""
+    that serves another kind (a chat model asked for embeddings) is refused. The Route is
+    shared: read it, never change it."""
+    route = table.resolved.get((model, kind))
+    if route is None:
+        route = _resolve(model, table, kind)
+        if len(table.resolved) < RESOLVED_KEPT:
+            table.resolved[(model, kind)] = route
+    return route
+
+
+def _resolve(model: str, table: RouteTable, kind: Kind | None) -> Route:
     route = _lookup(model, table)
     if kind is None:
         return route

@@ -1,6 +1,7 @@
 """Flame graphs of the broker under load: one py-spy SVG per service.
 
     python -m loadtest.profile --tag before [--kafka apache] [--seconds 20] [--concurrency 32]
+                               [--respond-async] [--format raw]
 
 Starts the benchmark's stack (mock provider at 50 ms), warms it up, then drives sync chat
 requests closed loop while py-spy samples each broker process for the same window. Writes
@@ -27,6 +28,7 @@ from loadtest.stack import bench_stack
 
 PROFILED = ("ingress", "dispatcher", "consumer", "results")
 REPORTS = Path("loadtest/reports")
+SUFFIX = {"flamegraph": "svg", "raw": "folded"}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,6 +37,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kafka", choices=["tansu", "apache"], default="apache")
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--respond-async", action="store_true", help="202 submissions (Prefer: respond-async)"
+    )
+    parser.add_argument(
+        "--format", choices=["flamegraph", "raw"], default="flamegraph", help="raw: folded stacks"
+    )
     args = parser.parse_args(argv)
     beside = Path(sys.executable).with_name("py-spy")
     py_spy = str(beside) if beside.exists() else shutil.which("py-spy")
@@ -49,8 +57,11 @@ def main(argv: list[str] | None = None) -> None:
         )
         url = f"{stack.url}/v1/chat/completions"
         auth = {"Authorization": f"Bearer {stack.api_key}", "Content-Type": "application/json"}
+        if args.respond_async:
+            auth["Prefer"] = "respond-async"
         body = chat_body("mock/echo")
-        asyncio.run(closed_loop(url, body, auth, concurrency=8, total=500))  # warm up
+        expect = 202 if args.respond_async else 200
+        asyncio.run(closed_loop(url, body, auth, concurrency=8, total=500, expect=expect))
         samplers = {
             name: subprocess.Popen(
                 [
@@ -63,8 +74,10 @@ def main(argv: list[str] | None = None) -> None:
                     "--rate",
                     "200",
                     "--nonblocking",
+                    "--format",
+                    args.format,
                     "--output",
-                    str(REPORTS / f"flame-{args.tag}-{name}.svg"),
+                    str(REPORTS / f"flame-{args.tag}-{name}.{SUFFIX[args.format]}"),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -73,7 +86,14 @@ def main(argv: list[str] | None = None) -> None:
         }
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         run = asyncio.run(
-            closed_loop(url, body, auth, concurrency=args.concurrency, duration_s=args.seconds)
+            closed_loop(
+                url,
+                body,
+                auth,
+                concurrency=args.concurrency,
+                duration_s=args.seconds,
+                expect=expect,
+            )
         )
         served = max(len(run.latencies), 1)
         for sampler in samplers.values():
@@ -82,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.kafka}: {run.summary()}")
     print("CPU ms/request: " + ", ".join(f"{n} {v:.3f}" for n, v in cpu.items()))
     for name in PROFILED:
-        print(f"  {REPORTS / f'flame-{args.tag}-{name}.svg'}")
+        print(f"  {REPORTS / f'flame-{args.tag}-{name}.{SUFFIX[args.format]}'}")
 
 
 if __name__ == "__main__":
