@@ -204,7 +204,8 @@ class ProviderSettings(SettingsGroup):
     """The API it speaks: `openai` (OpenAI and every compatible server), `anthropic` or
     `gemini` (the Gemini API; `base_url` https://generativelanguage.googleapis.com)."""
     client: Literal["http", "sdk"] = "http"
-    """`openai`: the lean aiohttp client (`http`), or the official `openai` SDK (`sdk`)."""
+    """`openai` and `anthropic`: the lean aiohttp client (`http`), or the official SDK (`sdk`).
+    Gemini is always called through `google-genai`."""
     default_max_tokens: int = 4096
     """`anthropic`: the `max_tokens` sent when the request names none (Anthropic needs one)."""
 

@@ -1,4 +1,5 @@
-"""Anthropic deployments, through the official async `anthropic` SDK.
+"""Anthropic deployments through the official async `anthropic` SDK (a provider's
+`client: sdk`; the lean path, the default, is `anthropic_http`).
 
 One client per deployment, built at start and reused, on the SDK's aiohttp transport with
 its own retries off (retries go through the dispatcher's delay topics). Bodies go over the
@@ -17,23 +18,17 @@ from anthropic import RequestOptions
 
 from aibroker.errors import InvalidRequest, ProviderError, ProviderUnavailable
 from aibroker.routes import ProviderConfig
-from consumers.anthropic_wire import JSON_TOOL, StreamTranslator, from_message, to_messages
+from consumers.anthropic_wire import (
+    ERROR_STATUS,
+    StreamTranslator,
+    answered_json,
+    from_message,
+    to_messages,
+)
 from consumers.classify import classify_status
 from consumers.engine import Completion, call_timeout
 from schemas.envelopes import Kind, Request, Target
 from schemas.openai import Usage
-
-ERROR_STATUS = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "overloaded_error": 529,
-}
-"""Anthropic's error types, for errors that arrive inside a 200 stream."""
 
 
 class AnthropicEngine:
@@ -65,13 +60,13 @@ class AnthropicEngine:
             )
         if not isinstance(message, dict):
             raise ProviderUnavailable(f"provider '{target.provider}' sent a non-JSON answer")
-        response = from_message(message, json_mode=_json(params))
+        response = from_message(message, json_mode=answered_json(params))
         return Completion(response, Usage.model_validate(response["usage"]))
 
     async def stream(self, request: Request, target: Target) -> AsyncIterator[dict[str, Any]]:
         client, params, options = self._call(request, target, stream=True)
         include_usage = bool((request.body.get("stream_options") or {}).get("include_usage"))
-        translator = StreamTranslator(json_mode=_json(params), include_usage=include_usage)
+        translator = StreamTranslator(json_mode=answered_json(params), include_usage=include_usage)
         with _translated_errors(target):
             events = await client.post(
                 "/v1/messages",
@@ -113,11 +108,6 @@ class AnthropicEngine:
             params["stream"] = True
         options: RequestOptions = {"timeout": call_timeout(cfg.timeout_s, request.deadline)}
         return client, params, options
-
-
-def _json(params: dict[str, Any]) -> bool:
-    """Whether the request asked for JSON (answered through the forced JSON tool)."""
-    return (params.get("tool_choice") or {}).get("name") == JSON_TOOL
 
 
 @contextlib.contextmanager

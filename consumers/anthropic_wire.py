@@ -40,6 +40,19 @@ UNSUPPORTED = {
     "functions": "legacy function calling (use tools)",
     "function_call": "legacy function calling (use tool_choice)",
 }
+ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+"""Anthropic's error types, for errors that arrive inside a 200 stream."""
+VERSION = "2023-06-01"
+"""The `anthropic-version` the Messages API is called with (as the SDK sends it)."""
 FINISH = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -235,6 +248,11 @@ def _json_mode(response_format: Any, params: dict[str, Any]) -> None:
         {"name": JSON_TOOL, "description": "Give the answer as JSON.", "input_schema": schema}
     ]
     params["tool_choice"] = {"type": "tool", "name": JSON_TOOL}
+
+
+def answered_json(params: dict[str, Any]) -> bool:
+    """Whether the request asked for JSON (answered through the forced JSON tool)."""
+    return bool((params.get("tool_choice") or {}).get("name") == JSON_TOOL)
 
 
 def usage(anthropic_usage: dict[str, Any] | None) -> dict[str, Any]:

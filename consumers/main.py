@@ -62,6 +62,7 @@ def external_engine(providers: dict[str, ProviderConfig], *, drop_unsupported: b
     """One engine per provider API (OpenAI-compatible, Anthropic, Gemini), each serving the
     providers of its kind; together, by provider."""
     from consumers.anthropic_engine import AnthropicEngine
+    from consumers.anthropic_http import AnthropicHttpEngine
     from consumers.gemini_engine import GeminiEngine
     from consumers.openai_engine import OpenAICompatibleEngine
     from consumers.openai_http import OpenAIHttpEngine
@@ -69,7 +70,8 @@ def external_engine(providers: dict[str, ProviderConfig], *, drop_unsupported: b
     builders: dict[str, Callable[[dict[str, ProviderConfig]], Engine]] = {
         "openai": OpenAIHttpEngine,
         "openai-sdk": OpenAICompatibleEngine,
-        "anthropic": lambda of_kind: AnthropicEngine(of_kind, drop_unsupported=drop_unsupported),
+        "anthropic": lambda of: AnthropicHttpEngine(of, drop_unsupported=drop_unsupported),
+        "anthropic-sdk": lambda of: AnthropicEngine(of, drop_unsupported=drop_unsupported),
         "gemini": lambda of_kind: GeminiEngine(of_kind, drop_unsupported=drop_unsupported),
     }
     engines: dict[str, Engine] = {}
@@ -81,7 +83,10 @@ def external_engine(providers: dict[str, ProviderConfig], *, drop_unsupported: b
 
 
 def _kind(provider: ProviderConfig) -> str:
-    return "openai-sdk" if provider.kind == "openai" and provider.client == "sdk" else provider.kind
+    """The provider's API, and `-sdk` where it names the official SDK (Gemini has no lean
+    path: `google-genai` is its only client)."""
+    sdk = provider.client == "sdk" and provider.kind in ("openai", "anthropic")
+    return f"{provider.kind}-sdk" if sdk else provider.kind
 
 
 async def run_local(settings: Settings, stop: asyncio.Event, pool: str, model: str) -> None:

@@ -1,5 +1,5 @@
-"""The provider call alone: the lean aiohttp path against the official `openai` SDK (and the
-`anthropic` SDK's cost, the next candidate for a lean path).
+"""The provider call alone: the lean aiohttp paths against the official `openai` and
+`anthropic` SDKs.
 
     python -m loadtest.bench_client [--calls 4000] [--concurrency 64] [--rounds 3]
 
@@ -22,6 +22,7 @@ from aibroker.devstack.embedded import free_port
 from aibroker.devstack.procs import stop_process
 from aibroker.routes import ProviderConfig
 from consumers.anthropic_engine import AnthropicEngine
+from consumers.anthropic_http import AnthropicHttpEngine
 from consumers.engine import Engine
 from consumers.openai_engine import OpenAICompatibleEngine
 from consumers.openai_http import OpenAIHttpEngine
@@ -67,9 +68,8 @@ async def measure(base_url: str, args: argparse.Namespace) -> dict[str, Any]:
     engines: dict[str, Engine] = {
         "openai SDK (aiohttp transport)": OpenAICompatibleEngine(config),
         "lean aiohttp path": OpenAIHttpEngine(config),
-        "anthropic SDK (aiohttp transport), for reference": AnthropicEngine(
-            claude, drop_unsupported=False
-        ),
+        "anthropic SDK (aiohttp transport)": AnthropicEngine(claude, drop_unsupported=False),
+        "lean anthropic path": AnthropicHttpEngine(claude, drop_unsupported=False),
     }
     for engine in engines.values():  # warm up: connections, imports, caches
         await _round(engine, 200, args.concurrency)

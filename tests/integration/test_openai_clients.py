@@ -3,17 +3,13 @@ mock provider over real HTTP: the same answers and the same broker errors for ea
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import httpx
 import pytest
 
 from aibroker.devstack.embedded import free_port
-from aibroker.devstack.procs import stop_process
 from aibroker.errors import ProviderRateLimited, ProviderRejected, ProviderUnavailable
 from aibroker.routes import ProviderConfig
 from consumers.engine import ByProvider, Engine
@@ -27,30 +23,6 @@ CLIENTS: dict[str, Callable[[dict[str, ProviderConfig]], Engine]] = {
     "http": OpenAIHttpEngine,
     "sdk": OpenAICompatibleEngine,
 }
-
-
-@pytest.fixture(scope="module")
-def mock_url() -> Iterator[str]:
-    port = free_port()
-    mock = subprocess.Popen(
-        [sys.executable, "-m", "loadtest.mock_provider", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/_stats", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        yield url
-    finally:
-        stop_process(mock, timeout_s=10)
 
 
 @pytest.fixture(params=sorted(CLIENTS))
