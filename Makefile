@@ -77,7 +77,7 @@ bench-batch: $(STAMP)
 	$(BIN)/python -m loadtest.bench_batch --update-readme README.md
 
 bench-scenarios: $(STAMP)
-	$(BIN)/python -m loadtest.scenarios --update-readme README.md
+	$(BIN)/python -m loadtest.scenarios --kafka apache --warm-seconds 30 --update-readme README.md
 
 # The standard set: every benchmark above, each refreshing its table in the README.
 bench-all: bench bench-local bench-dispatch bench-delay bench-batch bench-scenarios

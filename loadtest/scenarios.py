@@ -14,6 +14,7 @@ Writes loadtest/reports/scenarios.json and scenarios.png (latency distributions)
 benchmarks (local models, dispatcher hop, batch files) in one go.
 
     python -m loadtest.scenarios [--rate 100] [--seconds 20] [--latency-ms 50]
+                                 [--kafka tansu|apache] [--warm-seconds 0]
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
 from aiohttp import web
@@ -37,8 +39,8 @@ from aiohttp import web
 from aibroker.devstack.embedded import free_port
 from aibroker.kafka.clients import make_consumer, make_producer
 from aibroker.signing import Signer, signature_header
-from loadtest.bench import update_readme
-from loadtest.driver import Run
+from loadtest.bench import chat_body, update_readme
+from loadtest.driver import Run, closed_loop
 from loadtest.stack import Stack, bench_stack
 from topics.catalog import TopicNames
 
@@ -87,6 +89,46 @@ async def open_loop(
     return time.monotonic() - started
 
 
+@dataclass
+class Answer:
+    status_code: int
+    body: bytes
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+class Http:
+    """The driver's client: aiohttp, with the two calls used here. (It was httpx, whose pool
+    costs more per call the more connections it holds: with a backlog the driver, not the
+    broker, became the limit, and an open loop collapsed to a third of its rate.)"""
+
+    def __init__(self, base_url: str, headers: dict[str, str] | None = None) -> None:
+        self._base = base_url.rstrip("/")
+        connector = aiohttp.TCPConnector(limit=1000)
+        timeout = aiohttp.ClientTimeout(total=60)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, headers=headers or {}
+        )
+
+    async def __aenter__(self) -> Http:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._session.close()
+
+    async def post(self, path: str, json: Any, headers: dict[str, str] | None = None) -> Answer:
+        body = orjson.dumps(json)
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        async with self._session.post(self._base + path, data=body, headers=sent) as answer:
+            return Answer(answer.status, await answer.read())
+
+    async def get(self, path: str, params: dict[str, Any]) -> Answer:
+        query = {k: str(v) for k, v in params.items()}
+        async with self._session.get(self._base + path, params=query) as answer:
+            return Answer(answer.status, await answer.read())
+
+
 def chat(i: int) -> dict[str, Any]:
     return {"model": MODEL, "messages": [{"role": "user", "content": f"request {i}"}]}
 
@@ -95,7 +137,7 @@ async def timed(outcome: Outcome, call: Awaitable[bool]) -> None:
     t0 = time.perf_counter()
     try:
         ok = await call
-    except (httpx.HTTPError, TimeoutError):
+    except (aiohttp.ClientError, TimeoutError):
         ok = False
     if ok:
         outcome.run.latencies.append(time.perf_counter() - t0)
@@ -105,11 +147,11 @@ async def timed(outcome: Outcome, call: Awaitable[bool]) -> None:
 
 async def baseline(stack: Stack, rate: float, seconds: float) -> Outcome:
     """The same chat calls straight to the mock provider."""
-    async with httpx.AsyncClient(base_url=stack.mock_url, timeout=60) as client:
+    async with Http(stack.mock_url) as client:
         return await sync_chat(stack, client, rate, seconds)
 
 
-async def sync_chat(stack: Stack, client: httpx.AsyncClient, rate: float, s: float) -> Outcome:
+async def sync_chat(stack: Stack, client: Http, rate: float, s: float) -> Outcome:
     outcome = Outcome()
 
     async def call(i: int) -> bool:
@@ -119,7 +161,7 @@ async def sync_chat(stack: Stack, client: httpx.AsyncClient, rate: float, s: flo
     return outcome
 
 
-async def long_poll(stack: Stack, client: httpx.AsyncClient, rate: float, s: float) -> Outcome:
+async def long_poll(stack: Stack, client: Http, rate: float, s: float) -> Outcome:
     outcome = Outcome()
 
     async def call(i: int) -> bool:
@@ -139,7 +181,7 @@ async def long_poll(stack: Stack, client: httpx.AsyncClient, rate: float, s: flo
     return outcome
 
 
-async def webhooks(stack: Stack, client: httpx.AsyncClient, rate: float, s: float) -> Outcome:
+async def webhooks(stack: Stack, client: Http, rate: float, s: float) -> Outcome:
     """Latency: submission to the signed webhook's arrival at the receiver."""
     outcome = Outcome()
     arrived: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -176,9 +218,7 @@ async def webhooks(stack: Stack, client: httpx.AsyncClient, rate: float, s: floa
     return outcome
 
 
-async def direct_producers(
-    stack: Stack, client: httpx.AsyncClient, rate: float, s: float
-) -> Outcome:
+async def direct_producers(stack: Stack, client: Http, rate: float, s: float) -> Outcome:
     """Envelopes written straight to the requests topic (a backend producer); done when the
     result is on `results`."""
     outcome = Outcome()
@@ -254,13 +294,16 @@ async def prepare_webhooks(stack: Stack) -> None:
         answer.raise_for_status()
 
 
-async def measure(stack: Stack, rate: float, seconds: float) -> dict[str, dict[str, Any]]:
+async def measure(
+    stack: Stack, rate: float, seconds: float, warm_s: float = 0
+) -> dict[str, dict[str, Any]]:
     await prepare_webhooks(stack)
+    if warm_s:
+        auth = {"Authorization": f"Bearer {stack.api_key}", "Content-Type": "application/json"}
+        url = f"{stack.url}/v1/chat/completions"
+        await closed_loop(url, chat_body("mock/echo"), auth, concurrency=16, duration_s=warm_s)
     headers = {"Authorization": f"Bearer {stack.api_key}"}
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
-    async with httpx.AsyncClient(
-        base_url=stack.url, headers=headers, timeout=60, limits=limits
-    ) as client:
+    async with Http(stack.url, headers) as client:
         for i in range(20):  # warm: keys cached, every consumer assigned
             await client.post("/v1/chat/completions", json=chat(i))
         report = {"baseline (mock direct)": (await baseline(stack, rate, seconds)).summary()}
@@ -270,11 +313,14 @@ async def measure(stack: Stack, rate: float, seconds: float) -> dict[str, dict[s
     return report
 
 
-def table(report: dict[str, dict[str, Any]], rate: float, latency_ms: float) -> str:
+def table(
+    report: dict[str, dict[str, Any]], rate: float, latency_ms: float, kafka: str = "tansu"
+) -> str:
     base = report["baseline (mock direct)"]["p50_ms"]
+    engine = "Apache Kafka" if kafka == "apache" else "Tansu"
     rows = [
-        f"Open loop at {rate:g} requests/s for each scenario, mock provider at {latency_ms:g} ms; "
-        "the last column is the scenario's p50 minus the baseline's.",
+        f"Open loop at {rate:g} requests/s for each scenario on {engine}, mock provider at "
+        f"{latency_ms:g} ms; the last column is the scenario's p50 minus the baseline's.",
         "",
         "| scenario | req/s | p50 | p95 | p99 | errors | queue p50 / p99 | service p50 "
         "| p50 over baseline |",
@@ -316,6 +362,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--latency-ms", type=float, default=50)
+    parser.add_argument("--kafka", choices=["tansu", "apache"], default="tansu")
+    parser.add_argument(
+        "--warm-seconds",
+        type=float,
+        default=0,
+        help="closed-loop load before measuring (a JVM broker compiles its hot paths)",
+    )
     parser.add_argument("--update-readme", type=Path)
     args = parser.parse_args()
     env = {
@@ -324,13 +377,20 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="aib-scen-") as tmp, contextlib.ExitStack() as ctx:
         pids: dict[str, int] = {}
-        stack = bench_stack(ctx, Path(tmp), pids, mock_latency_ms=args.latency_ms, extra_env=env)
-        report = asyncio.run(measure(stack, args.rate, args.seconds))
+        stack = bench_stack(
+            ctx,
+            Path(tmp),
+            pids,
+            engine=args.kafka,
+            mock_latency_ms=args.latency_ms,
+            extra_env=env,
+        )
+        report = asyncio.run(measure(stack, args.rate, args.seconds, args.warm_seconds))
     REPORTS.mkdir(exist_ok=True)
     result = {"rate": args.rate, "seconds": args.seconds, "latency_ms": args.latency_ms}
     (REPORTS / "scenarios.json").write_text(json.dumps({**result, "report": report}, indent=1))
     plot(report, REPORTS / "scenarios.png", args.rate)
-    text = table(report, args.rate, args.latency_ms)
+    text = table(report, args.rate, args.latency_ms, args.kafka)
     print(text)
     if args.update_readme:
         update_readme(args.update_readme, text, marker="bench-scenarios")
