@@ -53,8 +53,9 @@ class KafkaSettings(SettingsGroup):
     500 on `kafka` (it answers as soon as data arrives), 10 on `tansu` (it often holds a fetch
     for the whole wait)."""
     idle_fetch_max_wait_ms: int | None = None
-    """The same for consumers of rarely busy topics (outcomes, delay topics). Unset: 500 on
-    `kafka`, 250 on `tansu`."""
+    """The same for consumers of rarely busy topics or off callers' paths (outcomes, delay
+    topics, usage, webhook retries, the batch runner). Unset: 500 on `kafka`, 250 on
+    `tansu`."""
     request_timeout_ms: int = 5000
     """Deadline for one Kafka request; a produce past it fails and ingress answers 503."""
     session_timeout_ms: int = 10000

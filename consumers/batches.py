@@ -207,10 +207,24 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             RedisFiles(redis, file_store(settings.batch)),
             settings.batch,
         )
+        # Neither is on a caller's path (a batch takes minutes to hours): the longer idle
+        # fetch wait, which on Tansu spares a poll every 10 ms for each.
         specs = [
             WorkerSpec(
-                "batches.expander", [names.batches], "aib-batches-expander", runner.on_event, 16
+                "batches.expander",
+                [names.batches],
+                "aib-batches-expander",
+                runner.on_event,
+                16,
+                idle=True,
             ),
-            WorkerSpec("batches.aggregator", [names.results], "aib-batches", runner.on_result, 256),
+            WorkerSpec(
+                "batches.aggregator",
+                [names.results],
+                "aib-batches",
+                runner.on_result,
+                256,
+                idle=True,
+            ),
         ]
         await run_service(settings, producer, specs, stop, runner.sweep(stop))

@@ -171,6 +171,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 "aib-webhooks-retries",
                 deliverer.on_delivery,
                 settings.webhooks.concurrency,
+                idle=True,  # retries come back through the delay topics, seconds apart
             ),
         ]
         await run_service(settings, producer, specs, stop)
