@@ -82,22 +82,15 @@ def redis_server(log_dir: Path, host: str = "127.0.0.1") -> Iterator[Server]:
     """A Redis 6.2 server that keeps nothing on disk."""
     port = free_port(host)
     log = log_dir / "redis.log"
-    argv = [
-        redis_binary(),
-        "--port",
-        str(port),
-        "--bind",
-        host,
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(log_dir),
-    ]
-    with spawn("redis", argv, log) as proc:
+    with spawn("redis", redis_argv(host, port, log_dir), log) as proc:
         wait_for_port(host, port, 15, proc)
         yield Server("redis", f"redis://{host}:{port}/0", proc, log)
+
+
+def redis_argv(host: str, port: int, data_dir: Path, *options: str) -> list[str]:
+    """A Redis server on `host:port` that keeps nothing on disk, with more `options`."""
+    keep_nothing = ["--save", "", "--appendonly", "no", "--dir", str(data_dir)]
+    return [redis_binary(), "--port", str(port), "--bind", host, *options, *keep_nothing]
 
 
 @contextlib.contextmanager

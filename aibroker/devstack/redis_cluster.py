@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from aibroker.devstack.embedded import Server, redis_binary, spawn, wait_for_port
+from aibroker.devstack.embedded import Server, redis_argv, redis_binary, spawn, wait_for_port
 
 CLUSTER_SCHEME = "redis+cluster"
 """The URL scheme that says "a Redis Cluster" (`rediss+cluster` with TLS)."""
@@ -56,25 +56,9 @@ def _free(host: str, port: int) -> bool:
 def _node(log_dir: Path, host: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
     node_dir = log_dir / f"redis-cluster-{port}"
     node_dir.mkdir(parents=True, exist_ok=True)
-    argv = [
-        redis_binary(),
-        "--port",
-        str(port),
-        "--bind",
-        host,
-        "--cluster-enabled",
-        "yes",
-        "--cluster-config-file",
-        str(node_dir / "nodes.conf"),
-        "--cluster-node-timeout",
-        "5000",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(node_dir),
-    ]
+    options = ["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"]
+    options += ["--cluster-config-file", str(node_dir / "nodes.conf")]
+    argv = redis_argv(host, port, node_dir, *options)
     with spawn(f"redis-{port}", argv, node_dir / "redis.log") as proc:
         yield proc
 
