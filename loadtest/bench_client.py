@@ -1,5 +1,5 @@
 """The provider call alone: the lean aiohttp paths against the official `openai` and
-`anthropic` SDKs.
+`anthropic` SDKs, and `google-genai` (Gemini's only client here) for reference.
 
     python -m loadtest.bench_client [--calls 4000] [--concurrency 64] [--rounds 3]
 
@@ -24,6 +24,7 @@ from aibroker.routes import ProviderConfig
 from consumers.anthropic_engine import AnthropicEngine
 from consumers.anthropic_http import AnthropicHttpEngine
 from consumers.engine import Engine
+from consumers.gemini_engine import GeminiEngine
 from consumers.openai_engine import OpenAICompatibleEngine
 from consumers.openai_http import OpenAIHttpEngine
 from schemas.envelopes import Kind, Request, Target
@@ -65,11 +66,13 @@ async def measure(base_url: str, args: argparse.Namespace) -> dict[str, Any]:
     claude = {
         "mock": ProviderConfig(name="mock", base_url=base_url, api_key="mock", kind="anthropic")
     }
+    gemini = {"mock": ProviderConfig(name="mock", base_url=base_url, api_key="mock", kind="gemini")}
     engines: dict[str, Engine] = {
         "openai SDK (aiohttp transport)": OpenAICompatibleEngine(config),
         "lean aiohttp path": OpenAIHttpEngine(config),
         "anthropic SDK (aiohttp transport)": AnthropicEngine(claude, drop_unsupported=False),
         "lean anthropic path": AnthropicHttpEngine(claude, drop_unsupported=False),
+        "google-genai SDK (no lean path)": GeminiEngine(gemini, drop_unsupported=False),
     }
     for engine in engines.values():  # warm up: connections, imports, caches
         await _round(engine, 200, args.concurrency)
