@@ -18,16 +18,16 @@ from anthropic import RequestOptions
 
 from aibroker.errors import InvalidRequest, ProviderError, ProviderUnavailable
 from aibroker.routes import ProviderConfig
+from consumers.anthropic_stream import StreamTranslator
 from consumers.anthropic_wire import (
     ERROR_STATUS,
-    StreamTranslator,
     answered_json,
     from_message,
-    to_messages,
+    messages_call,
 )
 from consumers.classify import classify_status
 from consumers.engine import Completion, call_timeout
-from schemas.envelopes import Kind, Request, Target
+from schemas.envelopes import Request, Target
 from schemas.openai import Usage
 
 
@@ -47,12 +47,6 @@ class AnthropicEngine:
         }
 
     async def generate(self, request: Request, target: Target) -> Completion:
-        if request.kind is not Kind.CHAT:  # ingress and the dispatcher refuse it first
-            raise InvalidRequest(
-                f"provider '{target.provider}' speaks the Anthropic API, which has no "
-                f"{request.kind.value} endpoint",
-                param="model",
-            )
         client, params, options = self._call(request, target, stream=False)
         with _translated_errors(target):
             message = await client.post(
@@ -98,14 +92,13 @@ class AnthropicEngine:
         if client is None:
             raise InvalidRequest(f"provider '{target.provider}' is not served by this pool")
         cfg = self._configs[target.provider]
-        params = to_messages(
-            request.body,
-            target.model,
+        params = messages_call(
+            request,
+            target,
             default_max_tokens=cfg.default_max_tokens,
             drop_unsupported=self._drop,
+            stream=stream,
         )
-        if stream:
-            params["stream"] = True
         options: RequestOptions = {"timeout": call_timeout(cfg.timeout_s, request.deadline)}
         return client, params, options
 

@@ -12,15 +12,15 @@ from typing import Any
 
 import aiohttp
 
-from aibroker.errors import InvalidRequest, ProviderUnavailable
+from aibroker.errors import ProviderUnavailable
 from aibroker.routes import ProviderConfig
+from consumers.anthropic_stream import StreamTranslator
 from consumers.anthropic_wire import (
     ERROR_STATUS,
     VERSION,
-    StreamTranslator,
     answered_json,
     from_message,
-    to_messages,
+    messages_call,
 )
 from consumers.classify import classify_status
 from consumers.engine import Completion, call_timeout
@@ -28,11 +28,12 @@ from consumers.provider_http import (
     ProviderHttp,
     event_json,
     json_answer,
+    provider_config,
     raise_for_status,
     server_sent_events,
     translated_errors,
 )
-from schemas.envelopes import Kind, Request, Target
+from schemas.envelopes import Request, Target
 from schemas.openai import Usage
 
 
@@ -70,26 +71,18 @@ class AnthropicHttpEngine:
             raise ProviderUnavailable(f"provider '{target.provider}' ended the stream early")
 
     def _params(self, request: Request, target: Target, *, stream: bool) -> dict[str, Any]:
-        if request.kind is not Kind.CHAT:  # ingress and the dispatcher refuse it first
-            raise InvalidRequest(
-                f"provider '{target.provider}' speaks the Anthropic API, which has no "
-                f"{request.kind.value} endpoint",
-                param="model",
-            )
-        params = to_messages(
-            request.body,
-            target.model,
-            default_max_tokens=self._config(target).default_max_tokens,
+        return messages_call(
+            request,
+            target,
+            default_max_tokens=provider_config(self._configs, target).default_max_tokens,
             drop_unsupported=self._drop,
+            stream=stream,
         )
-        if stream:
-            params["stream"] = True
-        return params
 
     def _post(
         self, request: Request, target: Target, params: dict[str, Any], *, stream: bool
     ) -> aiohttp.client._RequestContextManager:
-        config = self._config(target)
+        config = provider_config(self._configs, target)
         headers = {
             "x-api-key": config.api_key,
             "anthropic-version": VERSION,
@@ -99,12 +92,6 @@ class AnthropicHttpEngine:
         url = config.base_url.rstrip("/") + "/v1/messages"
         seconds = call_timeout(config.timeout_s, request.deadline)
         return self._http.post(url, params, headers, seconds, stream=stream)
-
-    def _config(self, target: Target) -> ProviderConfig:
-        config = self._configs.get(target.provider)
-        if config is None:
-            raise InvalidRequest(f"provider '{target.provider}' is not served by this pool")
-        return config
 
     async def check_health(self) -> bool:
         return True

@@ -17,13 +17,14 @@ from typing import Any
 
 import aiohttp
 
-from aibroker.errors import InvalidRequest, ProviderUnavailable
+from aibroker.errors import ProviderUnavailable
 from aibroker.routes import ProviderConfig
 from consumers.engine import Completion, call_timeout
 from consumers.provider_http import (
     ProviderHttp,
     event_json,
     json_answer,
+    provider_config,
     raise_for_status,
     server_sent_events,
     translated_errors,
@@ -79,9 +80,7 @@ class OpenAIHttpEngine:
     def _post(
         self, request: Request, target: Target, path: str, body: dict[str, Any], *, stream: bool
     ) -> aiohttp.client._RequestContextManager:
-        config = self._providers.get(target.provider)
-        if config is None:
-            raise InvalidRequest(f"provider '{target.provider}' is not served by this pool")
+        config = provider_config(self._providers, target)
         headers = {
             "Authorization": f"Bearer {config.api_key}",
             "Content-Type": "application/json",

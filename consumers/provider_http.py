@@ -13,7 +13,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from aibroker.errors import BrokerError, ProviderUnavailable
+from aibroker.errors import BrokerError, InvalidRequest, ProviderUnavailable
+from aibroker.routes import ProviderConfig
 from consumers.classify import classify_status
 from schemas.envelopes import Target
 
@@ -53,6 +54,14 @@ class ProviderHttp:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def provider_config(providers: dict[str, ProviderConfig], target: Target) -> ProviderConfig:
+    """The deployment `target` names, or InvalidRequest when this pool does not serve it."""
+    config = providers.get(target.provider)
+    if config is None:
+        raise InvalidRequest(f"provider '{target.provider}' is not served by this pool")
+    return config
 
 
 async def json_answer(response: aiohttp.ClientResponse, target: Target) -> dict[str, Any]:

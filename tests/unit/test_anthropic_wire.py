@@ -20,7 +20,8 @@ from aibroker.errors import (
 from aibroker.routes import build_route_table
 from aibroker.settings import AnthropicSettings, GeminiSettings, Settings
 from consumers.anthropic_engine import _classify
-from consumers.anthropic_wire import JSON_TOOL, StreamTranslator, from_message, to_messages
+from consumers.anthropic_stream import StreamTranslator
+from consumers.anthropic_wire import JSON_TOOL, from_message, to_messages
 from consumers.engine import call_timeout
 from loadtest import mock_anthropic
 from schemas.chunks import assemble
