@@ -44,6 +44,8 @@ class RedisUsageLedger:
     def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
         self._count = redis.register_script(_COUNT)
+        self._listed: set[str] = set()
+        """Tenants this process has added to `aib:usage:tenants` (the set only grows)."""
 
     async def count(self, event_id: str, event: UsageEvent) -> bool:
         cost = to_nano(event.cost_usd) if event.cost_usd else 0
@@ -53,8 +55,9 @@ class RedisUsageLedger:
         hour = _hour(hour_of(event.at), event.tenant)
         keys = [f"{same_slot_as(hour)}:seen:{event_id}", hour]
         counted = bool(await self._count(keys=keys, args=args))
-        if counted:
+        if counted and event.tenant not in self._listed:  # once a process, not once an event
             await self._redis.sadd("aib:usage:tenants", event.tenant)
+            self._listed.add(event.tenant)
         return counted
 
     async def tenants(self) -> list[str]:
