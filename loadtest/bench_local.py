@@ -214,7 +214,6 @@ def table(report: dict[str, Any]) -> str:
     ]
     if "dedicated_core" in report:
         dc = report["dedicated_core"]
-        dc_batching = dc["broker"]["embeddings_batching"]
         rows += [
             f"| dedicated core: embeddings/s vs `encode(batch_size=32)`, both one thread on "
             f"CPU 1 | {dc['direct']['batch32_per_s']} "
@@ -224,21 +223,27 @@ def table(report: dict[str, Any]) -> str:
             f"{dc['direct']['one_at_a_time_per_s']} "
             f"| {dc['broker']['embeddings_saturated']['throughput_rps']} "
             f"| x{dc['ratios']['embeddings_vs_one_at_a_time']} (goal ≥ 1.8) |",
-            f"| dedicated core: batching | — | {dc_batching['mean_batch_items']} texts a call, "
-            f"model busy {dc_batching['model_busy_s']} s of {report['meta']['seconds']} s | — |",
+            _busy_row("dedicated core: batching", dc, report),
         ]
     if "dedicated_core_thread" in report:
         th = report["dedicated_core_thread"]
-        th_batching = th["broker"]["embeddings_batching"]
         rows += [
             f"| dedicated core, the model a thread of the pool (`ISOLATE=false`) "
             f"| {th['direct']['batch32_per_s']} "
             f"| {th['broker']['embeddings_saturated']['throughput_rps']} "
             f"| x{th['ratios']['embeddings_vs_batch32']} |",
-            f"| the same: batching | — | {th_batching['mean_batch_items']} texts a call, "
-            f"model busy {th_batching['model_busy_s']} s of {report['meta']['seconds']} s | — |",
+            _busy_row("the same: batching", th, report),
         ]
     return "\n".join(rows) + "\n"
+
+
+def _busy_row(label: str, run: dict[str, Any], report: dict[str, Any]) -> str:
+    """A dedicated-core run's batching: texts a model call, and how busy the model was."""
+    batching = run["broker"]["embeddings_batching"]
+    return (
+        f"| {label} | — | {batching['mean_batch_items']} texts a call, "
+        f"model busy {batching['model_busy_s']} s of {report['meta']['seconds']} s | — |"
+    )
 
 
 def dedicated_core(
