@@ -84,7 +84,9 @@ async def with_fault(
     """Traffic (`n` submissions), the fault once work is in flight, then the verdict. `fault`
     returns the provider calls that were in flight when it struck."""
     flowing = asyncio.create_task(traffic(history, client, n, rate))
-    await eventually(_in_flight(stack), what="work in flight")
+    # The first requests wait for the groups to join (on a fresh three-broker cluster with
+    # two cores, that took over 20 s once): the fault must still strike work in flight.
+    await eventually(_in_flight(stack), what="work in flight", timeout_s=60)
     in_flight = await fault()
     await flowing
     await verdict(stack, history, client, in_flight_at_fault=in_flight)
