@@ -1,8 +1,9 @@
 """Shared plumbing of every aibroker process, in layers (each imports only the ones below it;
 `tests/unit/test_layers.py` holds them):
 
-- top level: settings, the error tree, ids, limits, prices, routes, netguard — plain values and
-  rules, importing only `schemas/` and `topics/`;
+- `settings/`: the one settings object and its groups, importing nothing of ours;
+- top level: the error tree, ids, limits, prices, routes, netguard — plain values and rules,
+  importing only `settings/`, `schemas/` and `topics/`;
 - `telemetry/`: logs, traces, metrics;
 - `kafka/`: how we talk to Kafka (clients, the producer, the publisher, lag, the DLQ);
 - `stores/`: Redis state, one module per store, each behind a Protocol;

@@ -64,7 +64,7 @@ def cmd_dispatcher(settings: Settings, _: argparse.Namespace) -> None:
 
 
 def cmd_consumer(settings: Settings, args: argparse.Namespace) -> None:
-    from consumers.main import run_external, run_local
+    from consumers.pool.main import run_external, run_local
 
     if args.pool != "external" and not args.model:
         raise SystemExit(f"aibroker consumer {args.pool} needs --model NAME")
@@ -79,19 +79,19 @@ def cmd_consumer(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_results(settings: Settings, _: argparse.Namespace) -> None:
-    from consumers.results_sink import run
+    from consumers.results.sink import run
 
     _service(run, settings)
 
 
 def cmd_webhooks(settings: Settings, _: argparse.Namespace) -> None:
-    from consumers.webhooks import run
+    from consumers.webhooks.deliverer import run
 
     _service(run, settings)
 
 
 def cmd_batches(settings: Settings, _: argparse.Namespace) -> None:
-    from consumers.batches import run
+    from consumers.batches.runner import run
 
     _service(run, settings)
 
@@ -169,7 +169,7 @@ def cmd_schemas_export(_: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_settings(_: Settings, args: argparse.Namespace) -> None:
-    from aibroker.settings_doc import settings_table
+    from aibroker.settings.doc import settings_table
 
     table = settings_table()
     if args.update_readme is None:

@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from aibroker.errors import InvalidRequest, ModelNotFound
 from aibroker.prices import load_prices
-from aibroker.settings import Settings
+from aibroker.settings import ProviderSettings, Settings
 from schemas.envelopes import Kind, Target
 from topics.catalog import TopicNames
 
@@ -47,16 +47,11 @@ EXTERNAL_GROUP = "aib-pool-external"
 """The consumer group of the external pool (every provider's dispatch topic)."""
 
 
-class ProviderConfig(BaseModel):
-    """An upstream deployment and the API it speaks."""
+class ProviderConfig(ProviderSettings):
+    """An upstream deployment by name: its settings (`AIBROKER_PROVIDERS` or a named
+    provider's group) and the name routes call it by."""
 
     name: str
-    base_url: str
-    api_key: str
-    timeout_s: float = 120.0
-    kind: Literal["openai", "anthropic", "gemini"] = "openai"
-    client: Literal["http", "sdk"] = "http"
-    default_max_tokens: int = 4096
 
 
 @dataclass(frozen=True)

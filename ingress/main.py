@@ -17,5 +17,5 @@ def run(settings: Settings) -> None:
         http="httptools",
         access_log=False,
         log_level="warning",
-        timeout_graceful_shutdown=int(settings.consumer.drain_timeout_s),
+        timeout_graceful_shutdown=int(settings.ingress.drain_timeout_s),
     )

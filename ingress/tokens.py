@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import jwt
 
-from aibroker.auth_settings import JwtIssuer
 from aibroker.identity import Role
+from aibroker.settings.auth import JwtIssuer
 
 log = logging.getLogger(__name__)
 

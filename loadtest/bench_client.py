@@ -21,12 +21,12 @@ from typing import Any
 from aibroker.devstack.embedded import free_port
 from aibroker.devstack.procs import stop_process
 from aibroker.routes import ProviderConfig
-from consumers.anthropic_engine import AnthropicEngine
-from consumers.anthropic_http import AnthropicHttpEngine
-from consumers.engine import Engine
-from consumers.gemini_engine import GeminiEngine
-from consumers.openai_engine import OpenAICompatibleEngine
-from consumers.openai_http import OpenAIHttpEngine
+from consumers.pool.engine import Engine
+from consumers.providers.anthropic.lean import AnthropicHttpEngine
+from consumers.providers.anthropic.sdk import AnthropicEngine
+from consumers.providers.gemini.sdk import GeminiEngine
+from consumers.providers.openai.lean import OpenAIHttpEngine
+from consumers.providers.openai.sdk import OpenAICompatibleEngine
 from schemas.envelopes import Kind, Request, Target
 
 TARGET = Target(provider="mock", model="echo")

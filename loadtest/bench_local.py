@@ -74,7 +74,7 @@ def images(n: int) -> list[bytes]:
 
 
 def direct_embeddings(texts: list[str], serial: int, threads: int = 0) -> dict[str, float]:
-    from consumers.embeddings_engine import load_model
+    from consumers.local.embeddings.engine import load_model
 
     model = load_model(EMBEDDINGS_MODEL, "cpu", threads)
     model.encode(texts[:64], batch_size=32, show_progress_bar=False)  # warm up
@@ -94,8 +94,8 @@ def direct_embeddings(texts: list[str], serial: int, threads: int = 0) -> dict[s
 
 
 def direct_ocr(pictures: list[bytes]) -> dict[str, float]:
-    from consumers.ocr_engine import RapidOcrBackend
-    from consumers.ocr_wire import decode_image
+    from consumers.local.ocr.engine import RapidOcrBackend
+    from consumers.local.ocr.wire import decode_image
 
     backend = RapidOcrBackend()
     decoded = [decode_image(p, 10**8) for p in pictures]

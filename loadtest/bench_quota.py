@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aibroker.devstack import embedded
 from aibroker.limits import Limits
-from aibroker.redis_settings import RedisSettings
+from aibroker.settings.redis import RedisSettings
 from aibroker.stores.keyspace import quota_scope
 from aibroker.stores.quota import RedisQuota
 from aibroker.stores.redis import connect

@@ -20,7 +20,7 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.exceptions import RedisError
 
-from aibroker.redis_settings import RedisSettings
+from aibroker.settings.redis import RedisSettings
 from aibroker.stores.autopipeline import AutoPipeline
 from aibroker.stores.guard import RedisGuard
 

@@ -50,7 +50,7 @@ def request(kind: Kind, model: str, body: dict[str, Any]) -> Request:
     reason="needs CUDA, the [vllm] extra and AIBROKER_TEST_VLLM_MODEL",
 )
 async def test_vllm_answers_and_streams() -> None:
-    from consumers.vllm_engine import VllmEngine
+    from consumers.local.vllm.engine import VllmEngine
 
     served = LocalModel("tiny", "vllm", os.environ["AIBROKER_TEST_VLLM_MODEL"])
     engine = await VllmEngine.start(
@@ -93,7 +93,7 @@ async def test_vllm_answers_and_streams() -> None:
 async def test_paddleocr_reads_text() -> None:
     from PIL import Image, ImageDraw, ImageFont
 
-    from consumers.ocr_engine import OcrEngine
+    from consumers.local.ocr.engine import OcrEngine
 
     image = Image.new("RGB", (640, 140), "white")
     ImageDraw.Draw(image).text(

@@ -16,10 +16,10 @@ from aibroker.errors import (
     ProviderUnavailable,
 )
 from aibroker.routes import ProviderConfig
-from consumers.anthropic_engine import AnthropicEngine
-from consumers.anthropic_http import AnthropicHttpEngine
-from consumers.engine import ByProvider, Engine
-from consumers.main import external_engine
+from consumers.pool.engine import ByProvider, Engine
+from consumers.pool.main import external_engine
+from consumers.providers.anthropic.lean import AnthropicHttpEngine
+from consumers.providers.anthropic.sdk import AnthropicEngine
 from schemas.chunks import assemble
 from schemas.envelopes import Kind, Request, Target
 

@@ -12,10 +12,10 @@ import pytest
 from aibroker.devstack.embedded import free_port
 from aibroker.errors import ProviderRateLimited, ProviderRejected, ProviderUnavailable
 from aibroker.routes import ProviderConfig
-from consumers.engine import ByProvider, Engine
-from consumers.main import external_engine
-from consumers.openai_engine import OpenAICompatibleEngine
-from consumers.openai_http import OpenAIHttpEngine
+from consumers.pool.engine import ByProvider, Engine
+from consumers.pool.main import external_engine
+from consumers.providers.openai.lean import OpenAIHttpEngine
+from consumers.providers.openai.sdk import OpenAICompatibleEngine
 from schemas.chunks import assemble
 from schemas.envelopes import Kind, Request, Target
 

@@ -20,8 +20,8 @@ from aibroker.settings import Settings
 from aibroker.stores.breaker import BreakerPolicy, RedisBreakers
 from aibroker.stores.claims import RedisClaimStore
 from aibroker.stores.redis import RedisClient
-from consumers.engine import Completion
-from consumers.pool import Pool
+from consumers.pool.engine import Completion
+from consumers.pool.handler import Pool
 from schemas.envelopes import Kind, Request, Result, Status, Target
 from tests import records
 from tests.records import read

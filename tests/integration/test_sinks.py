@@ -37,10 +37,10 @@ from aibroker.stores.tenants import (
 from aibroker.stores.usage import RedisUsageLedger
 from aibroker.stores.webhook_log import RedisWebhookLog
 from aibroker.usage_report import GroupBy, hour_of, report
-from consumers.batches import BatchRunner
-from consumers.results_sink import ResultsSink
-from consumers.usage_counter import UsageCounter
-from consumers.webhooks import Deliverer
+from consumers.batches.runner import BatchRunner
+from consumers.results.sink import ResultsSink
+from consumers.results.usage import UsageCounter
+from consumers.webhooks.deliverer import Deliverer
 from schemas.batch_file import line_request_id
 from schemas.batches import Batch, BatchStarted, BatchStatus
 from schemas.envelopes import (

@@ -19,10 +19,10 @@ from aibroker.errors import (
 )
 from aibroker.routes import build_route_table
 from aibroker.settings import AnthropicSettings, GeminiSettings, Settings
-from consumers.anthropic_engine import _classify
-from consumers.anthropic_stream import StreamTranslator
-from consumers.anthropic_wire import JSON_TOOL, from_message, to_messages
-from consumers.engine import call_timeout
+from consumers.pool.engine import call_timeout
+from consumers.providers.anthropic.sdk import _classify
+from consumers.providers.anthropic.stream import StreamTranslator
+from consumers.providers.anthropic.wire import JSON_TOOL, from_message, to_messages
 from loadtest import mock_anthropic
 from schemas.chunks import assemble
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from consumers.batcher import BatchLimits, MicroBatcher, run_isolated, take_batch
+from consumers.pool.batcher import BatchLimits, MicroBatcher, run_isolated, take_batch
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ from aibroker.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from consumers.classify import classify_status, retry_after
+from consumers.providers.classify import classify_status, retry_after
 
 pytestmark = pytest.mark.unit
 

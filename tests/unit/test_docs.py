@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from aibroker.routes import load_routes_file
-from aibroker.settings_doc import settings_table
+from aibroker.settings.doc import settings_table
 from aibroker.stores.tenants import TenantsFile
 
 pytestmark = pytest.mark.unit

@@ -14,7 +14,7 @@ HEAVY = ["torch", "sentence_transformers", "rapidocr_onnxruntime", "onnxruntime"
 
 def test_ingress_and_dispatcher_import_no_engine_library() -> None:
     probe = (
-        "import sys, ingress.app, ingress.main, dispatcher.main, consumers.main;"
+        "import sys, ingress.app, ingress.main, dispatcher.main, consumers.pool.main;"
         f"print([m for m in {HEAVY!r} if m in sys.modules])"
     )
     out = subprocess.run(
@@ -25,7 +25,7 @@ def test_ingress_and_dispatcher_import_no_engine_library() -> None:
 
 @pytest.mark.skipif(importlib.util.find_spec("paddleocr") is not None, reason="paddle installed")
 def test_a_missing_ocr_engine_names_its_extra() -> None:
-    from consumers.ocr_engine import load_backend
+    from consumers.local.ocr.engine import load_backend
 
     with pytest.raises(SystemExit, match=r"\[paddle\] extra"):
         load_backend("paddle:en", "auto")
@@ -35,7 +35,7 @@ def test_a_missing_ocr_engine_names_its_extra() -> None:
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm installed")
 def test_a_missing_vllm_names_its_extra() -> None:
-    from consumers.vllm_engine import require_extra
+    from consumers.local.vllm.engine import require_extra
 
     with pytest.raises(SystemExit, match=r"\[vllm\] extra"):
         require_extra()

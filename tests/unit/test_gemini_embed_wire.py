@@ -8,7 +8,11 @@ import struct
 import pytest
 
 from aibroker.errors import InvalidRequest
-from consumers.gemini_embed_wire import estimated_tokens, from_embeddings, to_embed_content
+from consumers.providers.gemini.embed_wire import (
+    estimated_tokens,
+    from_embeddings,
+    to_embed_content,
+)
 from schemas.openai import EmbeddingsRequest
 
 pytestmark = pytest.mark.unit

@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from aibroker.errors import InvalidRequest
-from consumers.gemini_engine import retry_delay
-from consumers.gemini_wire import StreamTranslator, from_response, to_generate_content
+from consumers.providers.gemini.sdk import retry_delay
+from consumers.providers.gemini.wire import StreamTranslator, from_response, to_generate_content
 from loadtest import mock_gemini
 from schemas.chunks import assemble
 

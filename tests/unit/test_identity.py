@@ -10,10 +10,10 @@ from functools import partial
 import pytest
 from pydantic import ValidationError
 
-from aibroker.auth_settings import JwtIssuer
 from aibroker.budget import reached
 from aibroker.identity import Caller, Permission, Role, may, scope_of
 from aibroker.limits import Limits, exceeded
+from aibroker.settings.auth import JwtIssuer
 from aibroker.signing import Signer, proof, refusal, signature_header
 from aibroker.stores.quota import bucket
 from aibroker.telemetry.liveness import Heartbeats

@@ -13,14 +13,20 @@ import pytest
 from aibroker.errors import BrokerError, InvalidRequest, ModelNotFound
 from aibroker.routes import build_route_table, resolve
 from aibroker.settings import EmbeddingsSettings, OcrSettings, Settings, VllmSettings
-from consumers.embeddings_wire import (
+from consumers.local.embeddings.wire import (
     embeddings_response,
     encode_vector,
     fit_dimensions,
     input_texts,
 )
-from consumers.ocr_wire import BadImage, TextLine, image_bytes, ocr_response, reading_order
-from consumers.vllm_wire import Choice, chat_messages, chat_response, delta_chunk, sampling_options
+from consumers.local.ocr.wire import BadImage, TextLine, image_bytes, ocr_response, reading_order
+from consumers.local.vllm.wire import (
+    Choice,
+    chat_messages,
+    chat_response,
+    delta_chunk,
+    sampling_options,
+)
 from schemas.envelopes import Kind, Target
 from schemas.openai import EmbeddingsRequest
 from topics.catalog import TopicNames
@@ -109,7 +115,7 @@ def test_decode_image_refuses_too_many_pixels() -> None:
     pytest.importorskip("PIL")
     from PIL import Image
 
-    from consumers.ocr_wire import decode_image
+    from consumers.local.ocr.wire import decode_image
 
     out = io.BytesIO()
     Image.new("RGB", (200, 100), "white").save(out, "PNG")

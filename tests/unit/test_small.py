@@ -95,7 +95,7 @@ def test_request_envelope_schema_is_exportable() -> None:
 def test_vector_points_have_stable_ids_and_their_text() -> None:
     import numpy as np
 
-    from consumers.vectors import points
+    from consumers.local.embeddings.vectors import points
     from schemas.openai import VectorStore
 
     store = VectorStore(collection="docs", ids=["a", 5], payloads=[{}, {"k": 1}])

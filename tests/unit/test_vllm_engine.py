@@ -13,7 +13,7 @@ import pytest
 
 from aibroker.errors import InvalidRequest, ProviderUnavailable
 from aibroker.routes import LocalModel
-from consumers.vllm_engine import VllmEngine
+from consumers.local.vllm.engine import VllmEngine
 from schemas.chunks import assemble
 from schemas.envelopes import Kind, Request, Target
 

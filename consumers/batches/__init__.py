@@ -1,0 +1,1 @@
+"""`aibroker batches`: the Batch API runner (expand input files, aggregate outputs)."""

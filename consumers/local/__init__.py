@@ -1,0 +1,1 @@
+"""Local-model engines, each behind an optional extra: embeddings, OCR, vLLM."""

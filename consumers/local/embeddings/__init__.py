@@ -1,0 +1,1 @@
+"""Embeddings with sentence-transformers, micro-batched; vectors into Qdrant on `store`."""

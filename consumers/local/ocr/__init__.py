@@ -1,0 +1,1 @@
+"""OCR with the PP-OCR models (RapidOCR on CPU, PaddleOCR on GPU)."""

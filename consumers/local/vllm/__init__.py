@@ -1,0 +1,1 @@
+"""Chat on local GPUs through an in-process vLLM engine."""

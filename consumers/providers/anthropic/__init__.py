@@ -1,0 +1,1 @@
+"""Anthropic: the Messages API through the lean client or the SDK, and the translation."""

@@ -1,0 +1,1 @@
+"""Gemini: `generateContent` and `embedContent` through `google-genai`, and the translation."""

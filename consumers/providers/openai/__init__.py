@@ -1,0 +1,2 @@
+"""OpenAI-compatible providers: the lean aiohttp client (`lean`, the default) and the SDK one
+(`sdk`)."""

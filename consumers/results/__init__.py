@@ -1,0 +1,1 @@
+"""`aibroker results`: terminal results into Redis, quota settled, usage counted."""

@@ -1,0 +1,1 @@
+"""`aibroker webhooks`: signed deliveries of terminal results, retried through delay topics."""
