@@ -120,11 +120,11 @@ class MicroBatcher(Generic[T, R]):
             metrics.MODEL_CALL_SECONDS.labels(pool),
         )
 
-    async def __aenter__(self) -> MicroBatcher[T, R]:
+    def start(self) -> None:
+        """Begin collecting batches (what `async with` does on entry)."""
         self._loop = asyncio.create_task(self._collect(), name=f"batcher-{self._pool}")
-        return self
 
-    async def __aexit__(self, *_: object) -> None:
+    async def aclose(self) -> None:
         """Callers drain first (the worker waits for in-flight requests); what is left fails."""
         if self._loop is not None:
             self._loop.cancel()
@@ -134,6 +134,13 @@ class MicroBatcher(Generic[T, R]):
             pending.future.cancel()
         if self._own_executor:
             self._executor.shutdown(wait=True)
+
+    async def __aenter__(self) -> MicroBatcher[T, R]:
+        self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
 
     async def submit(self, items: Sequence[T]) -> list[R]:
         """The results of `items`, in order. If any item failed, its exception is raised once

@@ -101,5 +101,5 @@ class BatchedEngine:
         return True
 
     async def aclose(self) -> None:
-        await self._batcher.__aexit__(None, None, None)
+        await self._batcher.aclose()
         self._thread.shutdown(wait=True)

@@ -71,7 +71,9 @@ def model_path(source: str) -> str:
 
 
 def load_model(source: str, device: str, threads: int = 0) -> SentenceTransformer:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # weights come from disk, never the hub
+    # Weights come from disk, never the hub, unless the operator says otherwise: Hugging Face's
+    # libraries read this switch from the environment only.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # noqa: TID251
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -135,8 +137,8 @@ def _follow_the_pool(pool_pid: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != pool_pid:  # the pool died before that took effect
-        os._exit(0)
+    if os.getppid() != pool_pid:  # the pool died before that took effect: die as it would have
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 PR_SET_PDEATHSIG = 1
@@ -175,7 +177,7 @@ class EmbeddingsEngine(BatchedEngine):
             runner, _load, served.source, cfg.device, cfg.threads
         )
         engine = cls(served, shape, cfg, runner)
-        await engine._batcher.__aenter__()
+        engine._batcher.start()
         return engine
 
     async def generate(self, request: Request, target: Target) -> Completion:

@@ -131,7 +131,7 @@ class OcrEngine(BatchedEngine):
             thread, load_backend, served.source, cfg.device
         )
         engine = cls(served, backend, cfg, thread)
-        await engine._batcher.__aenter__()
+        engine._batcher.start()
         return engine
 
     async def generate(self, request: Request, target: Target) -> Completion:
