@@ -179,33 +179,12 @@ class History:
         broken: list[str] = []
         attempts_total = 0
         for request_id, sent in self.accepted.items():
-            docs = self.seen.get(request_id, [])
-            terminal = [d for d in docs if d.get("status") in TERMINAL]
+            terminal = [d for d in self.seen.get(request_id, []) if d.get("status") in TERMINAL]
             if not terminal:
                 broken.append(f"{request_id}: accepted, never reached a terminal result")
                 continue
-            if len({_outcome(d) for d in terminal}) > 1:
-                broken.append(f"{request_id}: clients saw different results {terminal}")
-            doc = terminal[-1]
-            if request_id in self.sync_errors:
-                if doc["status"] == "succeeded":
-                    broken.append(f"{request_id}: the caller got an error, the state says ok")
-                if not _clear_error(self.sync_errors[request_id]):
-                    broken.append(f"{request_id}: unclear error {self.sync_errors[request_id]}")
-            if published[request_id] < 1:
-                broken.append(f"{request_id}: no result on the results topic")
-            if doc["status"] == "succeeded":
-                text = _answer_text(doc)
-                if text != f"echo: {sent.token}":
-                    broken.append(f"{request_id}: answer {text!r} is not its own prompt's")
-            elif not _clear_error(doc.get("error")):
-                broken.append(f"{request_id}: {doc['status']} without a clear error: {doc}")
-            finished = doc.get("finished_at")
-            if sent.deadline and finished and finished > sent.deadline + deadline_grace_s:
-                broken.append(
-                    f"{request_id}: ended {finished - sent.deadline:.1f}s past its deadline"
-                )
-            attempts = int(doc.get("attempts") or 1)
+            broken += self._check_ended(request_id, sent, terminal, published, deadline_grace_s)
+            attempts = int(terminal[-1].get("attempts") or 1)
             attempts_total += attempts
             calls = provider_calls[sent.token]
             if calls > attempts + (1 if in_flight_at_fault else 0):
@@ -221,6 +200,38 @@ class History:
                 broken.append(f"refused {refusal.status} without a clear error: {refusal.body}")
             if refusal.status >= 500 and (refusal.status != 503 or not refusal.retry_after):
                 broken.append(f"refused with {refusal.status} (only 503 + Retry-After may be)")
+        return broken
+
+    def _check_ended(
+        self,
+        request_id: str,
+        sent: Submitted,
+        terminal: list[dict[str, Any]],
+        published: Counter[str],
+        deadline_grace_s: float,
+    ) -> list[str]:
+        """What one ended request breaks: one result, its own answer, a clear error, its
+        deadline kept."""
+        broken: list[str] = []
+        if len({_outcome(d) for d in terminal}) > 1:
+            broken.append(f"{request_id}: clients saw different results {terminal}")
+        doc = terminal[-1]
+        if request_id in self.sync_errors:
+            if doc["status"] == "succeeded":
+                broken.append(f"{request_id}: the caller got an error, the state says ok")
+            if not _clear_error(self.sync_errors[request_id]):
+                broken.append(f"{request_id}: unclear error {self.sync_errors[request_id]}")
+        if published[request_id] < 1:
+            broken.append(f"{request_id}: no result on the results topic")
+        if doc["status"] == "succeeded":
+            text = _answer_text(doc)
+            if text != f"echo: {sent.token}":
+                broken.append(f"{request_id}: answer {text!r} is not its own prompt's")
+        elif not _clear_error(doc.get("error")):
+            broken.append(f"{request_id}: {doc['status']} without a clear error: {doc}")
+        finished = doc.get("finished_at")
+        if sent.deadline and finished and finished > sent.deadline + deadline_grace_s:
+            broken.append(f"{request_id}: ended {finished - sent.deadline:.1f}s past its deadline")
         return broken
 
     def refused_but_run(self, provider_calls: Counter[str]) -> int:

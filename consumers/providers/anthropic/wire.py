@@ -8,6 +8,7 @@ translated into one forced tool whose input is the JSON answer.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -96,55 +97,52 @@ def to_messages(
 ) -> dict[str, Any]:
     """The Messages API body for an OpenAI chat body."""
     params: dict[str, Any] = {"model": model, "max_tokens": default_max_tokens}
-    drop = drop_unsupported
     system, messages = _conversation(body.get("messages") or [])
     if system:
         params["system"] = system
     params["messages"] = messages
     for name, value in body.items():
-        if value is None or name in PASSED:
-            continue
-        if name in ("max_tokens", "max_completion_tokens"):
-            params["max_tokens"] = value
-        elif name == "temperature":
-            if value > 1:
-                refuse(
-                    name,
-                    f"{name}: Anthropic takes a temperature between 0 and 1",
-                    drop=drop_unsupported,
-                )
-            else:
-                params["temperature"] = value
-        elif name == "top_p":
-            params["top_p"] = value
-        elif name == "stop":
-            params["stop_sequences"] = stop_list(value)
-        elif name == "user":
-            params["metadata"] = {"user_id": value}
-        elif name == "n":
-            if value != 1:
-                refuse(
-                    name,
-                    f"{name}: Anthropic returns one choice (n must be 1)",
-                    drop=drop_unsupported,
-                )
-        elif name == "tools":
-            params["tools"] = [_tool(t, i) for i, t in enumerate(value)]
-        elif name in ("tool_choice", "parallel_tool_calls", "response_format"):
-            continue  # below, together
-        elif name in UNSUPPORTED:
-            refuse(
-                name,
-                f"{name}: Anthropic does not support {UNSUPPORTED[name]}",
-                drop=drop_unsupported,
-            )
-        else:
-            refuse(name, f"{name}: unknown parameter '{name}'", drop=drop)
+        if value is not None and name not in PASSED:
+            _parameter(name, value, params, drop=drop_unsupported)
     choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
     if choice is not None:
         params["tool_choice"] = choice
     _json_mode(body.get("response_format"), params)
     return params
+
+
+TRANSLATED: dict[str, Callable[[Any], tuple[str, Any]]] = {
+    "max_tokens": lambda value: ("max_tokens", value),
+    "max_completion_tokens": lambda value: ("max_tokens", value),
+    "top_p": lambda value: ("top_p", value),
+    "stop": lambda value: ("stop_sequences", stop_list(value)),
+    "user": lambda value: ("metadata", {"user_id": value}),
+    "tools": lambda value: ("tools", [_tool(t, i) for i, t in enumerate(value)]),
+}
+"""OpenAI parameters Anthropic has under another name or shape: name → (its name, value)."""
+TOGETHER = frozenset({"tool_choice", "parallel_tool_calls", "response_format"})
+"""Parameters read together after the loop (`_tool_choice`, `_json_mode`)."""
+
+
+def _parameter(name: str, value: Any, params: dict[str, Any], *, drop: bool) -> None:
+    """One OpenAI parameter into `params`, or refused (dropped, with `drop`)."""
+    if name in TRANSLATED:
+        key, translated = TRANSLATED[name](value)
+        params[key] = translated
+    elif name == "temperature":
+        if value > 1:
+            refuse(name, f"{name}: Anthropic takes a temperature between 0 and 1", drop=drop)
+        else:
+            params["temperature"] = value
+    elif name == "n":
+        if value != 1:
+            refuse(name, f"{name}: Anthropic returns one choice (n must be 1)", drop=drop)
+    elif name in TOGETHER:
+        return
+    elif name in UNSUPPORTED:
+        refuse(name, f"{name}: Anthropic does not support {UNSUPPORTED[name]}", drop=drop)
+    else:
+        refuse(name, f"{name}: unknown parameter '{name}'", drop=drop)
 
 
 def _conversation(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
