@@ -30,7 +30,7 @@ from ingress import (
     usage_api,
 )
 from ingress.bodylimit import BodyLimit
-from ingress.stamp import Stamp
+from ingress.response_headers import ResponseHeaders
 from ingress.state import open_services
 
 log = logging.getLogger(__name__)
@@ -108,5 +108,5 @@ def create_app(settings: Settings) -> FastAPI:
             expose_headers=EXPOSED_HEADERS,
             max_age=600,
         )
-    app.add_middleware(Stamp)  # outermost: every answer, refusals included
+    app.add_middleware(ResponseHeaders)  # outermost: every answer, refusals included
     return app

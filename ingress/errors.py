@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from aibroker.errors import BrokerError, Unavailable
 from aibroker.telemetry import metrics
-from ingress.conventions import retry_headers
+from ingress.retry_headers import retry_headers
 from schemas.openai import ErrorBody
 
 log = logging.getLogger(__name__)

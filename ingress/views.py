@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from ingress.conventions import retry_headers
 from ingress.errors import error_body
+from ingress.retry_headers import retry_headers
 from schemas.envelopes import Result, Status
 from schemas.status import status_document
 

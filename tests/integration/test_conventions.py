@@ -15,8 +15,8 @@ from aibroker.stores.keyspace import quota_scope
 from aibroker.stores.quota import RedisQuota
 from aibroker.stores.redis import RedisClient
 from aibroker.stores.usage import RedisUsageLedger
-from ingress.conventions import retry_headers
 from ingress.ratelimit_headers import duration
+from ingress.retry_headers import retry_headers
 from schemas.envelopes import UsageEvent
 from tests.ingress_app import Served, serving
 

@@ -1,5 +1,5 @@
-"""What every answer carries, as OpenAI's API sends it: `x-request-id` (the broker request's id
-where there is one, else one made for this call, refusals included) and
+"""The headers every answer carries, as OpenAI's API sends them: `x-request-id` (the broker
+request's id where there is one, else one made for this call, refusals included) and
 `openai-processing-ms` (the time until the answer's headers)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from aibroker.ids import new_id
 
 
-class Stamp:
+class ResponseHeaders:
     """Outermost middleware: it sees every answer, the body limit's 413s included."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -26,7 +26,7 @@ class Stamp:
         request_id = new_id("req")
         scope.setdefault("state", {})["request_id"] = request_id
 
-        async def stamped(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 if "x-request-id" not in headers:
@@ -35,4 +35,4 @@ class Stamp:
                 headers["openai-processing-ms"] = str(round(elapsed_ms))
             await send(message)
 
-        await self.app(scope, receive, stamped)
+        await self.app(scope, receive, send_with_headers)
