@@ -7,10 +7,12 @@ from functools import partial
 
 from aibroker.errors import AuthenticationError, BrokerError, ModelNotAllowed
 from aibroker.limits import Limits
+from aibroker.rules.quota import Verdict
+from aibroker.rules.tokens import estimate_tokens
 from aibroker.stores.cache import TtlCache
 from aibroker.stores.keys import KeyStore, limits_of_key
 from aibroker.stores.keyspace import quota_scope
-from aibroker.stores.quota import Quota, Verdict, estimate_tokens
+from aibroker.stores.quota import Quota
 from aibroker.stores.tenants import Tenant, TenantStore, model_allowed
 from schemas.envelopes import Request
 
@@ -42,7 +44,9 @@ class Admission:
         self._key_limits: TtlCache[Limits] = TtlCache(partial(limits_of_key, keys), cache_ttl_s)
         self._default_completion = default_completion_tokens
 
-    async def check(self, request: Request, now: float) -> Verdict | BrokerError:
+    async def admit(self, request: Request, now: float) -> Verdict | BrokerError:
+        """Charge the request to its tenant's and key's quota if it fits them (the verdict
+        says whether it did), or why it may not be served at all."""
         tenant = await self._tenants.get(request.tenant)
         refused = cut_off(tenant, request)
         if refused is not None:

@@ -33,25 +33,29 @@ def release_at(delay: str, record: ConsumerRecord[bytes, bytes]) -> float:
 
 @dataclass(frozen=True)
 class DueNow:
-    pass
+    """On to its destination."""
 
 
 @dataclass(frozen=True)
 class SleepFor:
+    """Less is left than the shortest delay topic holds: slept out here."""
+
     seconds: float
 
 
 @dataclass(frozen=True)
-class WaitIn:
+class WaitInTopic:
+    """More is left: on to the delay topic that fits what is left."""
+
     delay: str
-    """The delay topic to wait in next."""
+    """The delay topic's name (`1s`, `10s`, …)."""
 
 
-def delay_step(due: float, now: float) -> DueNow | SleepFor | WaitIn:
+def delay_step(due: float, now: float) -> DueNow | SleepFor | WaitInTopic:
     """What to do with a delayed record read at `now`."""
     left = due - now
     if left <= 0:
         return DueNow()
     if left < SHORTEST_S:
         return SleepFor(left)
-    return WaitIn(delay_topic(left))
+    return WaitInTopic(delay_topic(left))

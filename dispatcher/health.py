@@ -18,7 +18,8 @@ from redis.exceptions import RedisError
 
 from aibroker.kafka.lag import LagReader
 from aibroker.routes import RouteTable
-from aibroker.stores.breaker import Breakers, State, target_key
+from aibroker.rules.breaker import State, target_key
+from aibroker.stores.breaker import Breakers
 from aibroker.telemetry import metrics
 from schemas.envelopes import Target
 from topics.catalog import TopicNames

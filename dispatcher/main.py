@@ -36,7 +36,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         connect(settings.redis) as redis,
         lag_reader(settings.kafka) as lags,
     ):
-        gate = Admission(
+        admission = Admission(
             RedisQuota(redis, settings.quota.lease_s),
             RedisTenantStore(redis),
             RedisKeyStore(redis),
@@ -53,7 +53,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             Publisher(producer, names, envelope_secret=auth.envelope_secret),
             routes,
             policy,
-            gate,
+            admission,
             health,
             breakers,
             lanes,

@@ -1,13 +1,14 @@
-"""Pure decisions of the dispatcher: admission against quota, and what follows a failure
-(where a request goes is `dispatcher.routing`)."""
+"""Pure decisions of the dispatcher: what follows a quota check, what follows a failed
+attempt, and what a delayed retry does when it comes due (where a request goes is
+`dispatcher.routing`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from aibroker.errors import BrokerError, BudgetExhausted, QuotaExceeded, Unavailable
-from aibroker.stores.breaker import State
-from aibroker.stores.quota import Verdict
+from aibroker.rules.breaker import State
+from aibroker.rules.quota import Verdict
 from schemas.envelopes import ErrorInfo, Mode, Target
 
 
@@ -45,7 +46,7 @@ class Drop:
     """Cancelled while it waited: it goes no further."""
 
 
-def admission(
+def after_quota(
     verdict: Verdict, mode: Mode, deadline: float | None, now: float, jitter: float
 ) -> Admit | Wait | Reject | Expire | Drop:
     """What follows a quota check. Over a rate or concurrency limit, a sync request is refused
@@ -130,10 +131,12 @@ def next_step(
     e.g. the broker's credentials refused) also falls back; one that is the request's own
     (4xx) ends it. `jitter` is a uniform draw in [0, 1) supplied by the caller.
 
-    A request whose target is known down (`down_cooldown_s` set: it was the target's breaker
-    probe, or the breaker is open) learnt nothing about itself: it falls back at once if it
-    can; else it waits out the cool-down and the failure does not count against its
-    attempts.
+    A request whose target is down learnt nothing about itself (the caller passes the
+    breaker's cool-down as `down_cooldown_s` when `treat_target_as_down`: the attempt was the
+    target's probe, or its breaker is not closed). Then a retryable error falls back at once
+    if it can; else the request waits out the cool-down and the failure does not count
+    against its attempts, unless the cool-down ends past its deadline (then the rules above
+    apply).
     """
     if down_cooldown_s is not None and error.retryable:
         if can_fall_back:
@@ -152,37 +155,37 @@ def next_step(
     return Fallback() if can_fall_back else Fail(exhausted=True)
 
 
-def known_down(mode: Mode, probe: bool, state: State) -> bool:
-    """Whether a failed attempt's target is known down: it was the target's probe, or the
-    target's breaker is not closed. Only async and batch work waits a target out: a sync
-    caller gets its answer (or error) now."""
+def treat_target_as_down(mode: Mode, probe: bool, state: State) -> bool:
+    """Whether `next_step` treats a failed attempt's target as down: the attempt was the
+    target's probe, or the target's breaker is not closed. Only async and batch work does: a
+    sync caller gets its answer (or error) now, and never waits a target out."""
     return mode is not Mode.SYNC and (probe or state is not State.CLOSED)
 
 
 @dataclass(frozen=True)
-class SendOn:
+class SendUnchanged:
     """Due, and its target is up (or it is not a retry): on to its destination, unchanged."""
 
 
 @dataclass(frozen=True)
-class ProbeFirst:
+class ProbeTarget:
     """Due while its target is half-open: it probes the target if it can claim the probe;
-    else it goes around the target like one that is down."""
+    else it avoids the target like one that is down."""
 
 
 @dataclass(frozen=True)
-class GoAround:
-    """Due while its target is down: see `around`."""
+class AvoidTarget:
+    """Due while its target is down: `avoid_down_target` says where it goes instead."""
 
 
-def when_due(target_state: State) -> SendOn | ProbeFirst | GoAround:
+def step_when_due(target_state: State) -> SendUnchanged | ProbeTarget | AvoidTarget:
     """What a delayed retry does when it comes due, by its target's breaker (`CLOSED` for a
     record that is not a retry on a dispatch topic)."""
     if target_state is State.CLOSED:
-        return SendOn()
+        return SendUnchanged()
     if target_state is State.HALF_OPEN:
-        return ProbeFirst()
-    return GoAround()
+        return ProbeTarget()
+    return AvoidTarget()
 
 
 @dataclass(frozen=True)
@@ -191,7 +194,7 @@ class SendAnyway:
     for an answer, and the target may answer after all)."""
 
 
-def around(
+def avoid_down_target(
     can_fall_back: bool, mode: Mode, deadline: float | None, now: float, cooldown_s: float
 ) -> Fallback | SendAnyway | Expire | Wait:
     """A retry whose target is down: the next target if there is one; else a sync one is sent

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aibroker.errors import BrokerError, InvalidRequest, Unavailable
 from aibroker.routes import Route, RouteTable, RouteTarget, resolve
-from aibroker.stores.breaker import State, target_key
+from aibroker.rules.breaker import State, target_key
 from dispatcher.health import Health
 from dispatcher.policy import Dispatch, Expire, Reject, Wait
 from schemas.envelopes import Mode, Request

@@ -20,11 +20,12 @@ from aibroker.kafka.acceptance import refused_at_ingress
 from aibroker.kafka.clients import decode
 from aibroker.kafka.publisher import DEST_HEADER, DUE_HEADER, Publisher
 from aibroker.routes import RouteTable
+from aibroker.rules.breaker import State, target_key
 from aibroker.signing import SIGNATURE_HEADER, refusal
-from aibroker.stores.breaker import Breakers, State, target_key
+from aibroker.stores.breaker import Breakers
 from aibroker.telemetry import metrics, tracing
 from dispatcher.admission import Admission
-from dispatcher.delays import SleepFor, WaitIn, delay_step
+from dispatcher.delays import SleepFor, WaitInTopic, delay_step
 from dispatcher.health import HealthView
 from dispatcher.lanes import LaneGate
 from dispatcher.policy import (
@@ -33,17 +34,17 @@ from dispatcher.policy import (
     Expire,
     Fail,
     Fallback,
-    ProbeFirst,
+    ProbeTarget,
     Reject,
     RetryPolicy,
     SendAnyway,
-    SendOn,
+    SendUnchanged,
     Wait,
-    admission,
-    around,
-    known_down,
+    after_quota,
+    avoid_down_target,
     next_step,
-    when_due,
+    step_when_due,
+    treat_target_as_down,
     without_quota,
 )
 from dispatcher.routing import Decision, choose_target
@@ -68,7 +69,7 @@ class Dispatcher:
         publisher: Publisher,
         routes: RouteTable,
         policy: RetryPolicy,
-        gate: Admission,
+        admission: Admission,
         health: HealthView,
         breakers: Breakers,
         lanes: LaneGate,
@@ -81,7 +82,7 @@ class Dispatcher:
         self.publisher = publisher
         self.routes = routes
         self.policy = policy
-        self.gate = gate
+        self.admission = admission
         self.health = health
         self.breakers = breakers
         self.names = names
@@ -107,7 +108,7 @@ class Dispatcher:
             await self._unproven(request, record.topic, refused)
             return
         try:
-            await self.admit(request)
+            await self.admit_and_route(request)
         except (KafkaError, RedisError):
             raise  # the worker retries: nothing was produced
         except Exception as exc:
@@ -134,20 +135,20 @@ class Dispatcher:
             self.publisher.audit(entry),
         )
 
-    async def admit(self, request: Request) -> None:
+    async def admit_and_route(self, request: Request) -> None:
         """Quota first (a request admitted before, redelivered or back from a wait, passes
         at once), then routing."""
         now = time.time()
         try:
-            checked = await self.gate.check(request, now)
+            checked = await self.admission.admit(request, now)
         except RedisError as exc:
             log.warning("quota of %s not checked (%r)", request.id, exc)
-            await self._unchecked(request, without_quota(request.mode, request.deadline, now))
+            await self._without_quota(request, without_quota(request.mode, request.deadline, now))
             return
         if isinstance(checked, BrokerError):
             await self.publisher.fail(request, checked)
             return
-        step = admission(checked, request.mode, request.deadline, now, random.random())
+        step = after_quota(checked, request.mode, request.deadline, now, random.random())
         if isinstance(step, Wait):
             metrics.QUOTA_WAITS.labels(checked.limit or "").inc()
             await self._hold(request, step.delay_s, self._lane(request))
@@ -163,7 +164,7 @@ class Dispatcher:
         else:
             await self.route(request)
 
-    async def _unchecked(self, request: Request, step: Wait | Reject | Expire) -> None:
+    async def _without_quota(self, request: Request, step: Wait | Reject | Expire) -> None:
         if isinstance(step, Wait):
             metrics.QUOTA_WAITS.labels("unavailable").inc()
             await self._hold(request, step.delay_s, self._lane(request))
@@ -224,10 +225,10 @@ class Dispatcher:
         if outcome.error.retryable and request.deadline is not None and now >= request.deadline:
             await self._end(request, Expire())  # it ran out of time: expired, not failed
             return
-        rest = _moved_on(request, request.attempt + 1)
+        onward = _for_next_target(request, request.attempt + 1)
         health = self.health.current
-        next_target = choose_target(rest, self.routes, now, health, random.random())
-        down = known_down(request.mode, request.probe, health.state(request.target))
+        next_target = choose_target(onward, self.routes, now, health, random.random())
+        down = treat_target_as_down(request.mode, request.probe, health.state(request.target))
         step = next_step(
             request.target_attempt,
             outcome.error,
@@ -240,7 +241,7 @@ class Dispatcher:
             down_cooldown_s=health.cooldown_s if down else None,
         )
         if isinstance(step, Fallback):
-            await self._fall_back(request, rest, next_target)
+            await self._fall_back(request, onward, next_target)
         elif isinstance(step, Fail):
             if step.exhausted:
                 reason = f"retries exhausted after {request.attempt} attempts: "
@@ -265,12 +266,13 @@ class Dispatcher:
             )
             await self._hold(again, step.delay_s, self.routes.topic(self.names, request.target))
 
-    async def _fall_back(self, request: Request, rest: Request, decision: Decision) -> None:
+    async def _fall_back(self, request: Request, onward: Request, decision: Decision) -> None:
+        """Route `onward` (`request` given up on its target) to the next target, `decision`."""
         assert request.target is not None
         log.info("request %s falls back from %s", request.id, target_key(request.target))
         metrics.FALLBACKS.labels(request.target.provider).inc()
         tracing.event("fallback", source=target_key(request.target))
-        await self.route(rest, decision)
+        await self.route(onward, decision)
 
     async def on_delayed(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Send a delayed request on when it is due (`delays`: it waits in the delay topics,
@@ -279,7 +281,7 @@ class Dispatcher:
         headers = dict(record.headers or ())
         dest = headers[DEST_HEADER].decode()
         wait = delay_step(float(headers[DUE_HEADER]), time.time())
-        if isinstance(wait, WaitIn):
+        if isinstance(wait, WaitInTopic):
             topic = self.names.retry(wait.delay)
             await self.publisher.forward_record(
                 topic, record.value, record.key, list(record.headers or ())
@@ -288,16 +290,16 @@ class Dispatcher:
             return
         if isinstance(wait, SleepFor):
             await asyncio.sleep(wait.seconds)
-        request = self._retry_while_down(dest, record.value)
+        request = self._retry_if_some_target_down(dest, record.value)
         target = request.target if request else None
-        step = when_due(self.health.current.state(target) if target else State.CLOSED)
-        if request is None or target is None or isinstance(step, SendOn):
+        step = step_when_due(self.health.current.state(target) if target else State.CLOSED)
+        if request is None or target is None or isinstance(step, SendUnchanged):
             signature = [(k, v) for k, v in headers.items() if k == SIGNATURE_HEADER]
             await self.publisher.forward_record(dest, record.value, record.key, signature or None)
-        elif isinstance(step, ProbeFirst) and await self._claim_probe(target):
+        elif isinstance(step, ProbeTarget) and await self._claim_probe(target):
             await self.publisher.forward(dest, request.model_copy(update={"probe": True}))
         else:
-            await self._around(request, dest)
+            await self._avoid_down_target(request, dest)
 
     async def _claim_probe(self, target: Target) -> bool:
         """Whether this request probes the half-open target; with Redis down, no one does
@@ -308,22 +310,23 @@ class Dispatcher:
             log.warning("probe of %s not claimed (%r)", target_key(target), exc)
             return False
 
-    def _retry_while_down(self, dest: str, value: bytes) -> Request | None:
-        """The retry in `value` when some breaker is not closed (it may be its target's);
-        None otherwise, without decoding it (the common case costs nothing)."""
+    def _retry_if_some_target_down(self, dest: str, value: bytes) -> Request | None:
+        """The retry in `value`, decoded, when it is one (its `dest` a dispatch topic) and some
+        breaker is not closed (it may be its target's); else None, without decoding it (the
+        common case costs nothing)."""
         if dest not in self.dispatch_topics:
             return None
         if all(s is State.CLOSED for s in self.health.current.breakers.values()):
             return None
         return decode(Request, value)
 
-    async def _around(self, request: Request, dest: str) -> None:
+    async def _avoid_down_target(self, request: Request, dest: str) -> None:
         """A retry whose target is down: the next target, else wait (or expire); a sync one
         with nowhere else to go is sent anyway (its caller is waiting for an answer)."""
-        rest = _moved_on(request, request.attempt)
+        onward = _for_next_target(request, request.attempt)
         now, health = time.time(), self.health.current
-        next_target = choose_target(rest, self.routes, now, health, random.random())
-        step = around(
+        next_target = choose_target(onward, self.routes, now, health, random.random())
+        step = avoid_down_target(
             isinstance(next_target, Dispatch),
             request.mode,
             request.deadline,
@@ -331,7 +334,7 @@ class Dispatcher:
             health.cooldown_s,
         )
         if isinstance(step, Fallback):
-            await self._fall_back(request, rest, next_target)
+            await self._fall_back(request, onward, next_target)
         elif isinstance(step, SendAnyway):
             await self.publisher.forward(dest, request)
         elif isinstance(step, Expire):
@@ -340,8 +343,9 @@ class Dispatcher:
             await self._hold(request, step.delay_s, dest)
 
 
-def _moved_on(request: Request, attempt: int) -> Request:
-    """The request given up on its current target, to be routed to the next one."""
+def _for_next_target(request: Request, attempt: int) -> Request:
+    """The request given up on its current target (added to `tried`), to be routed to the next
+    one as attempt `attempt`."""
     assert request.target is not None
     update = {"tried": [*request.tried, request.target], "target": None, "target_attempt": 1}
     return request.model_copy(update={**update, "attempt": attempt, "probe": False})

@@ -12,9 +12,9 @@ from redis.exceptions import RedisError
 
 from aibroker.identity import Client
 from aibroker.limits import Limits
+from aibroker.rules.quota import Bucket
 from aibroker.stores.guard import deadline
 from aibroker.stores.keyspace import quota_scope
-from aibroker.stores.quota import Bucket
 from ingress.state import Services
 
 MEASURES = {"rpm": "requests", "tpm": "tokens"}

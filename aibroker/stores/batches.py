@@ -17,25 +17,38 @@ from aibroker.stores.keyspace import same_slot_as
 from aibroker.stores.redis import RedisClient
 from schemas.batches import Batch, BatchStatus
 
+# Move a batch to a status if it is in one of the given ones.
+#   KEYS[1]  the batch, `aib:batch:<id>` (its fields JSON-encoded)
+#   ARGV[1]  the new status   ARGV[2]  now, stamped as `<status>_at`
+#   ARGV[3 + i]  (i = 0, 1, …) the statuses it may move from
+# Returns 1 when it moved, else 0.
 _TRANSITION = """
-local status = cjson.decode(redis.call('HGET', KEYS[1], 'status') or '""')
+local batch, to, now = KEYS[1], ARGV[1], ARGV[2]
+local status = cjson.decode(redis.call('HGET', batch, 'status') or '""')
 for i = 3, #ARGV do
   if ARGV[i] == status then
-    redis.call('HSET', KEYS[1], 'status', cjson.encode(ARGV[1]), ARGV[1] .. '_at', ARGV[2])
+    redis.call('HSET', batch, 'status', cjson.encode(to), to .. '_at', now)
     return 1
   end
 end
 return 0
 """
 
+# Keep a line's output, the first for its custom id only, and count it.
+#   KEYS[1]  the batch, `aib:batch:<id>`   KEYS[2]  its output lines, `…:lines`
+#   ARGV[1]  the custom id   ARGV[2]  the line ('1' or '0' for ok or failed, then its JSON)
+#   ARGV[3]  the counter it adds to, `completed` or `failed`   ARGV[4]  how long lines last (s)
+# Returns {completed, failed, total}.
 _RECORD = """
-if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 1 then
-  redis.call('HINCRBY', KEYS[1], ARGV[3], 1)
-  redis.call('EXPIRE', KEYS[2], ARGV[4])
+local batch, lines = KEYS[1], KEYS[2]
+local custom_id, line, counter, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('HSETNX', lines, custom_id, line) == 1 then
+  redis.call('HINCRBY', batch, counter, 1)
+  redis.call('EXPIRE', lines, ttl)
 end
-return {tonumber(redis.call('HGET', KEYS[1], 'completed') or 0),
-        tonumber(redis.call('HGET', KEYS[1], 'failed') or 0),
-        tonumber(redis.call('HGET', KEYS[1], 'total') or 0)}
+return {tonumber(redis.call('HGET', batch, 'completed') or 0),
+        tonumber(redis.call('HGET', batch, 'failed') or 0),
+        tonumber(redis.call('HGET', batch, 'total') or 0)}
 """
 
 

@@ -12,19 +12,32 @@ one slot of a cluster.)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
+from aibroker.rules.breaker import State, state_at, target_key
 from aibroker.settings import BreakerSettings
 from aibroker.stores.redis import RedisClient
 from schemas.envelopes import Target
 
+# Record one call's outcome on a target's breaker.
+#   KEYS[1]  the target's breaker, a hash: `state` (closed, open, half), `opened` (when it
+#            opened), `ws` (when the counting window started), `ok` and `fail` (calls in it)
+#   KEYS[2]  the set of every target that has a breaker
+#   ARGV[1]  now (Unix seconds)
+#   ARGV[2]  '1' the call went well, '0' it failed on the provider's side
+#   ARGV[3]  the counting window (s)      ARGV[4]  the calls a window needs before it can open
+#   ARGV[5]  the failure rate that opens  ARGV[6]  the cool-down (s)
+#   ARGV[7]  the target, `provider/model` (its name in KEYS[2])
+# Returns 'opened' when this call opened the breaker, else the state it leaves: 'closed' or
+# 'open' (an open breaker within its cool-down counts nothing).
 _RECORD = """
+local breaker, targets = KEYS[1], KEYS[2]
 local now, ok = tonumber(ARGV[1]), ARGV[2] == '1'
 local window, min_calls = tonumber(ARGV[3]), tonumber(ARGV[4])
 local rate, cooldown = tonumber(ARGV[5]), tonumber(ARGV[6])
-redis.call('SADD', KEYS[2], ARGV[7])
-local h = redis.call('HMGET', KEYS[1], 'state', 'opened', 'ws', 'ok', 'fail')
+local target = ARGV[7]
+redis.call('SADD', targets, target)
+local h = redis.call('HMGET', breaker, 'state', 'opened', 'ws', 'ok', 'fail')
 local state, opened = h[1] or 'closed', tonumber(h[2]) or 0
 if state == 'open' then
   if now - opened < cooldown then return state end
@@ -32,33 +45,22 @@ if state == 'open' then
 end
 if state == 'half' then
   if ok then
-    redis.call('HSET', KEYS[1], 'state', 'closed', 'ws', now, 'ok', 1, 'fail', 0)
+    redis.call('HSET', breaker, 'state', 'closed', 'ws', now, 'ok', 1, 'fail', 0)
     return 'closed'
   end
-  redis.call('HSET', KEYS[1], 'state', 'open', 'opened', now)
+  redis.call('HSET', breaker, 'state', 'open', 'opened', now)
   return 'opened'
 end
 local ws, oks, fails = tonumber(h[3]) or now, tonumber(h[4]) or 0, tonumber(h[5]) or 0
 if now - ws >= window then ws, oks, fails = now, 0, 0 end
 if ok then oks = oks + 1 else fails = fails + 1 end
 if oks + fails >= min_calls and fails / (oks + fails) >= rate then
-  redis.call('HSET', KEYS[1], 'state', 'open', 'opened', now, 'ws', now, 'ok', 0, 'fail', 0)
+  redis.call('HSET', breaker, 'state', 'open', 'opened', now, 'ws', now, 'ok', 0, 'fail', 0)
   return 'opened'
 end
-redis.call('HSET', KEYS[1], 'state', 'closed', 'ws', ws, 'ok', oks, 'fail', fails)
+redis.call('HSET', breaker, 'state', 'closed', 'ws', ws, 'ok', oks, 'fail', fails)
 return 'closed'
 """
-
-
-class State(StrEnum):
-    """A target's breaker, as a dispatcher reads it."""
-
-    CLOSED = "closed"
-    """Healthy: send work."""
-    OPEN = "open"
-    """Failing: skip it until the cool-down ends."""
-    HALF_OPEN = "half"
-    """Cool-down over: one probe request at a time may go; its outcome decides."""
 
 
 @dataclass(frozen=True)
@@ -78,17 +80,6 @@ class BreakerPolicy:
             settings.cooldown_s,
             settings.probe_timeout_s,
         )
-
-
-def target_key(target: Target) -> str:
-    return f"{target.provider}/{target.model}"
-
-
-def state_at(stored: str | None, opened: float, now: float, cooldown_s: float) -> State:
-    """The state a reader sees: an open breaker whose cool-down is over is half-open."""
-    if stored in (State.OPEN, State.HALF_OPEN):
-        return State.OPEN if now - opened < cooldown_s else State.HALF_OPEN
-    return State.CLOSED
 
 
 class Breakers(Protocol):

@@ -28,15 +28,23 @@ class Claim(StrEnum):
     """The client cancelled the request: do not start it."""
 
 
+# Claim an attempt of a request, and mark the request running.
+#   KEYS[1]  the claim, `aib:claim:{<id>}:<attempt>` (its owner, or `done`)
+#   KEYS[2]  the request's state, `aib:req:{<id>}`   KEYS[3]  its cancel flag
+#   ARGV[1]  the owner   ARGV[2]  the lease (ms)   ARGV[3]  the tenant
+#   ARGV[4]  how long the state lasts (s)
+# Returns a `Claim`: 'acquired', 'done', 'busy' or 'cancelled'.
 _ACQUIRE = """
-if redis.call('EXISTS', KEYS[3]) == 1 then return 'cancelled' end
-local v = redis.call('GET', KEYS[1])
-if not v or v == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  local s = redis.call('HGET', KEYS[2], 'status')
+local claim, state, flag = KEYS[1], KEYS[2], KEYS[3]
+local owner, lease_ms, tenant, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('EXISTS', flag) == 1 then return 'cancelled' end
+local v = redis.call('GET', claim)
+if not v or v == owner then
+  redis.call('SET', claim, owner, 'PX', lease_ms)
+  local s = redis.call('HGET', state, 'status')
   if s ~= 'succeeded' and s ~= 'failed' and s ~= 'cancelled' and s ~= 'expired' then
-    redis.call('HSET', KEYS[2], 'status', 'running', 'tenant', ARGV[3])
-    redis.call('EXPIRE', KEYS[2], ARGV[4])
+    redis.call('HSET', state, 'status', 'running', 'tenant', tenant)
+    redis.call('EXPIRE', state, ttl)
   end
   return 'acquired'
 end
@@ -44,15 +52,23 @@ if v == 'done' then return 'done' end
 return 'busy'
 """
 
+# Extend a claim's lease, if the owner still holds it.
+#   KEYS[1]  the claim   ARGV[1]  the owner   ARGV[2]  the lease (ms)
+# Returns 1 when renewed, 0 when the owner lost it.
 _RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local claim, owner, lease_ms = KEYS[1], ARGV[1], ARGV[2]
+if redis.call('GET', claim) == owner then
+  return redis.call('PEXPIRE', claim, lease_ms)
 end
 return 0
 """
 
+# Let a claim go, if the owner still holds it.
+#   KEYS[1]  the claim   ARGV[1]  the owner
+# Returns 1 when released, else 0.
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+local claim, owner = KEYS[1], ARGV[1]
+if redis.call('GET', claim) == owner then return redis.call('DEL', claim) end
 return 0
 """
 

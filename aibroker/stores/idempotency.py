@@ -13,15 +13,25 @@ import orjson
 
 from aibroker.stores.redis import RedisClient
 
+# Bind a key to a request unless it is bound already.
+#   KEYS[1]  the binding, `aib:idem:{tenant}:{sha256(key)}`
+#   ARGV[1]  this request's binding, `<request id>|<fingerprint of the body>`
+#   ARGV[2]  how long a binding lasts (s)
+# Returns the binding the key holds now: ARGV[1], or the one made first.
 _RESERVE = """
-local v = redis.call('GET', KEYS[1])
-if v then return v end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-return ARGV[1]
+local binding, mine, ttl = KEYS[1], ARGV[1], ARGV[2]
+local bound = redis.call('GET', binding)
+if bound then return bound end
+redis.call('SET', binding, mine, 'EX', ttl)
+return mine
 """
 
+# Undo a binding, only if it is still this request's.
+#   KEYS[1]  the binding     ARGV[1]  this request's binding, as `_RESERVE` made it
+# Returns 1 when it was deleted, else 0.
 _FORGET = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+local binding, mine = KEYS[1], ARGV[1]
+if redis.call('GET', binding) == mine then return redis.call('DEL', binding) end
 return 0
 """
 

@@ -69,6 +69,11 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def visible_prefix(key: str) -> str:
+    """What may be shown of a key (the admin API, the audit log): `aib_` and 6 characters."""
+    return key[:10]
+
+
 @dataclass(frozen=True)
 class KeyRecord:
     """What the admin API shows of a key: never the key, only its visible prefix."""
@@ -163,7 +168,7 @@ class RedisKeyStore:
         plaintext = key or generate_key()
         if not plaintext.startswith(KEY_PREFIX):
             raise ValueError(f"API keys start with {KEY_PREFIX!r}")
-        info = await self.add_hashed(tenant, hash_key(plaintext), plaintext[:10], spec)
+        info = await self.add_hashed(tenant, hash_key(plaintext), visible_prefix(plaintext), spec)
         return plaintext, info
 
     async def add_hashed(
@@ -286,7 +291,7 @@ class RedisKeyStore:
             new_id("key"),
             hash_key(plaintext),
             old.tenant,
-            plaintext[:10],
+            visible_prefix(plaintext),
             spec,
             {"rotated_from": key_id},
         )

@@ -19,22 +19,45 @@ The scripts avoid INCRBYFLOAT and HINCRBYFLOAT: inside Lua they corrupt the heap
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
-from typing import Any, Protocol
+from typing import Protocol
 
 from aibroker.limits import Limits
+from aibroker.rules.quota import Bucket, Verdict, bucket
 from aibroker.stores.keyspace import quota_scope
 from aibroker.stores.redis import RedisClient
 from aibroker.stores.results import cancel_key
-from schemas.envelopes import Kind
 
 SCOPES = ("tenant", "key")
+"""The names of the scopes a request is charged to, in order, as a hit limit names them."""
+UNLIMITED = -1
+"""What the admission script reads as no limit."""
 
+# Admit a request: charge it to every scope (the tenant's, then its key's) if it fits them all,
+# else charge nothing. With n scopes, s = 0 … n-1 (0 the tenant):
+#   KEYS[1]          the admission record `aib:q:{t:<tenant>}:adm:<request id>`: a hash of
+#                    `est` (tokens charged) and `scopes` (the scope prefixes, space-separated)
+#   KEYS[2 + s*4]    scope s's `…:rpm` bucket, a hash of `v` (level) and `t` (when last set)
+#   KEYS[3 + s*4]    scope s's `…:tpm` bucket, the same
+#   KEYS[4 + s*4]    scope s's `…:conc`, request ids scored by the end of their lease
+#   KEYS[5 + s*4]    scope s's `…:spend:<YYYYMM>`, the month's spend in nano-USD
+#   ARGV[1]          now (Unix seconds)
+#   ARGV[2]          the request id
+#   ARGV[3]          the tokens it is charged (its estimate)
+#   ARGV[4]          when its concurrency lease ends (Unix seconds)
+#   ARGV[5]          the lease (s): the TTL of the admission record and the `conc` sets
+#   ARGV[6 + s*4]    scope s's requests/min  ┐
+#   ARGV[7 + s*4]    scope s's tokens/min    │ UNLIMITED (-1): no such limit
+#   ARGV[8 + s*4]    scope s's concurrency   │
+#   ARGV[9 + s*4]    scope s's monthly budget in nano-USD ┘
+#   ARGV[6 + n*4 + s]  scope s's name in the limit it reports (`SCOPES`: tenant, key)
+# Returns {'admitted', '0'} (a request admitted before, too: it is never charged twice), or
+# {'<scope>.<rpm|tpm|concurrency|budget>', seconds until it fits ('-1': never, the budget)}.
 _ADMIT = """
+local admission = KEYS[1]
 local now, id, est = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local lease_until, lease_s = tonumber(ARGV[4]), tonumber(ARGV[5])
-if redis.call('EXISTS', KEYS[1]) == 1 then return {'admitted', '0'} end
+if redis.call('EXISTS', admission) == 1 then return {'admitted', '0'} end
 local n = (#KEYS - 1) / 4
 local function level(key, limit)
   local b = redis.call('HMGET', key, 'v', 't')
@@ -44,24 +67,26 @@ local function level(key, limit)
 end
 local spent = {}
 for s = 0, n - 1 do
-  local k, a, scope = 1 + s * 4, 5 + s * 4, ARGV[6 + n * 4 + s]
-  local rpm, tpm = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  local conc, budget = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  local rpm_key, tpm_key = KEYS[2 + s * 4], KEYS[3 + s * 4]
+  local conc_key, spend_key = KEYS[4 + s * 4], KEYS[5 + s * 4]
+  local rpm, tpm = tonumber(ARGV[6 + s * 4]), tonumber(ARGV[7 + s * 4])
+  local conc, budget = tonumber(ARGV[8 + s * 4]), tonumber(ARGV[9 + s * 4])
+  local scope = ARGV[6 + n * 4 + s]
   if rpm >= 0 then
-    local v = level(KEYS[k + 1], rpm)
+    local v = level(rpm_key, rpm)
     if v < 1 then return {scope .. '.rpm', tostring((1 - v) * 60 / rpm)} end
-    spent[#spent + 1] = {KEYS[k + 1], v - 1}
+    spent[#spent + 1] = {rpm_key, v - 1}
   end
   if tpm >= 0 then
-    local need, v = math.min(est, tpm), level(KEYS[k + 2], tpm)
+    local need, v = math.min(est, tpm), level(tpm_key, tpm)
     if v < need then return {scope .. '.tpm', tostring((need - v) * 60 / tpm)} end
-    spent[#spent + 1] = {KEYS[k + 2], v - est}
+    spent[#spent + 1] = {tpm_key, v - est}
   end
-  redis.call('ZREMRANGEBYSCORE', KEYS[k + 3], '-inf', now)
-  if conc >= 0 and redis.call('ZCARD', KEYS[k + 3]) >= conc then
+  redis.call('ZREMRANGEBYSCORE', conc_key, '-inf', now)
+  if conc >= 0 and redis.call('ZCARD', conc_key) >= conc then
     return {scope .. '.concurrency', '1'}
   end
-  if budget >= 0 and (tonumber(redis.call('GET', KEYS[k + 4])) or 0) >= budget then
+  if budget >= 0 and (tonumber(redis.call('GET', spend_key)) or 0) >= budget then
     return {scope .. '.budget', '-1'}
   end
 end
@@ -71,93 +96,50 @@ for _, b in ipairs(spent) do
 end
 local prefixes = {}
 for s = 0, n - 1 do
-  local conc = KEYS[1 + s * 4 + 3]
-  redis.call('ZADD', conc, lease_until, id)
-  redis.call('EXPIRE', conc, lease_s)
-  prefixes[#prefixes + 1] = string.sub(conc, 1, -6)
+  local conc_key = KEYS[4 + s * 4]
+  redis.call('ZADD', conc_key, lease_until, id)
+  redis.call('EXPIRE', conc_key, lease_s)
+  prefixes[#prefixes + 1] = string.sub(conc_key, 1, -6)
 end
-redis.call('HSET', KEYS[1], 'est', est, 'scopes', table.concat(prefixes, ' '))
-redis.call('EXPIRE', KEYS[1], lease_s)
+redis.call('HSET', admission, 'est', est, 'scopes', table.concat(prefixes, ' '))
+redis.call('EXPIRE', admission, lease_s)
 return {'admitted', '0'}
 """
 
+# Settle a request: release its admission once, from its terminal result.
+#   KEYS[1]  its admission record (see `_ADMIT`)
+#   ARGV[1]  the request id
+#   ARGV[2]  the tokens it really used (-1: not known; the estimate stands)
+#   ARGV[3]  its cost in nano-USD, added to the month's spend of each scope
+#   ARGV[4]  the month, `YYYYMM`
+# For each scope charged: frees its concurrency slot, gives back (or takes) the difference
+# between the estimate and the real usage in the `tpm` bucket, adds the cost to the spend.
+# Returns 1, or 0 when there was nothing to settle (settled already, or never admitted).
 _SETTLE = """
-local adm = redis.call('HMGET', KEYS[1], 'est', 'scopes')
+local admission, id = KEYS[1], ARGV[1]
+local actual, nano, month = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local adm = redis.call('HMGET', admission, 'est', 'scopes')
 if not adm[2] then return 0 end
-local est, actual, nano = tonumber(adm[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local est = tonumber(adm[1])
 for prefix in string.gmatch(adm[2], '%S+') do
-  redis.call('ZREM', prefix .. ':conc', ARGV[1])
+  redis.call('ZREM', prefix .. ':conc', id)
   local tpm = prefix .. ':tpm'
   local v = tonumber(redis.call('HGET', tpm, 'v'))
   if actual >= 0 and actual ~= est and v then
     redis.call('HSET', tpm, 'v', v + est - actual)
   end
   if nano > 0 then
-    local spend = prefix .. ':spend:' .. ARGV[4]
+    local spend = prefix .. ':spend:' .. month
     redis.call('INCRBY', spend, nano)
     redis.call('EXPIRE', spend, 3024000)
   end
 end
-redis.call('DEL', KEYS[1])
+redis.call('DEL', admission)
 return 1
 """
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """What `admit` found: admitted, cancelled while waiting, or the limit that was hit and
-    when it will fit (`retry_after_s` None: waiting will not help, the budget is spent)."""
-
-    admitted: bool
-    cancelled: bool = False
-    limit: str | None = None
-    retry_after_s: float | None = None
-
-
-def estimate_tokens(kind: Kind, body: dict[str, Any], default_completion: int) -> int:
-    """Tokens charged at admission: ~4 characters a token over the prompt, plus the
-    completion's cap (`max_tokens`, else `default_completion`) for chat. OCR counts none."""
-    if kind is Kind.OCR:
-        return 0
-    if kind is Kind.EMBEDDINGS:
-        return _chars(body.get("input")) // 4 + 1
-    cap = body.get("max_completion_tokens") or body.get("max_tokens") or default_completion
-    return _chars(body.get("messages")) // 4 + 1 + int(cap)
-
-
-def _chars(value: object) -> int:
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, int):
-        return 1  # a token id
-    if isinstance(value, list):
-        return sum(_chars(v) for v in value)
-    if isinstance(value, dict):
-        return sum(_chars(v) for v in value.values())
-    return 0
-
-
 NANO = Decimal(1_000_000_000)
-
-
-@dataclass(frozen=True)
-class Bucket:
-    """A requests- or tokens-per-minute bucket as a client sees it."""
-
-    limit: int
-    remaining: int
-    reset_s: float
-    """Seconds until it is full again."""
-
-
-def bucket(stored: list[Any], limit: int, now: float) -> Bucket:
-    """The bucket now, from its stored level and time (`HMGET v t`), refilled continuously at
-    `limit` per minute up to `limit` (as the admission script computes it)."""
-    level, at = (float(x) if x is not None else None for x in stored)
-    if level is None:
-        return Bucket(limit, limit, 0.0)
-    level = min(limit, level + max(0.0, now - (now if at is None else at)) * limit / 60)
-    return Bucket(limit, max(0, int(level)), round(max(0.0, limit - level) * 60 / limit, 3))
 
 
 def to_nano(usd: Decimal) -> int:
@@ -239,9 +221,9 @@ class RedisQuota:
             prefix = f"aib:q:{scope}"
             keys += [f"{prefix}:rpm", f"{prefix}:tpm", f"{prefix}:conc"]
             keys.append(f"{prefix}:spend:{month(now)}")
-            args += [_or_none(limits.rpm), _or_none(limits.tpm), _or_none(limits.concurrency)]
             budget = limits.budget_usd_month
-            args.append(-1 if budget is None else to_nano(budget))
+            args += [_limit(limits.rpm), _limit(limits.tpm), _limit(limits.concurrency)]
+            args.append(_limit(None if budget is None else to_nano(budget)))
         args += [SCOPES[i] for i in range(len(scopes))]
         name, retry = await self._admit(keys=keys, args=args)
         if name == "admitted":
@@ -298,5 +280,6 @@ def _adm(request_id: str, tenant: str) -> str:
     return f"aib:q:{quota_scope(tenant)}:adm:{request_id}"
 
 
-def _or_none(limit: int | None) -> int:
-    return -1 if limit is None else limit
+def _limit(limit: int | None) -> int:
+    """A limit as the admission script reads it: UNLIMITED when there is none."""
+    return UNLIMITED if limit is None else limit

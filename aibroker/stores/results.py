@@ -23,27 +23,46 @@ CANCEL_CHUNK = 500
 """Cancels sent at once by `cancel_all` (auto-pipelined, one round trip each; on a cluster,
 each request's keys are in its own slot, so one script cannot flag them all)."""
 
+# Move a request to a non-terminal status, unless it has ended.
+#   KEYS[1]  its state, `aib:req:{<id>}` (a hash of `status`, `tenant`)
+#   ARGV[1]  the status   ARGV[2]  the tenant   ARGV[3]  how long the state lasts (s)
+# Returns 1 when it moved, 0 when it had ended.
 _ADVANCE = """
-local s = redis.call('HGET', KEYS[1], 'status')
+local state, status, tenant, ttl = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local s = redis.call('HGET', state, 'status')
 if s == 'succeeded' or s == 'failed' or s == 'cancelled' or s == 'expired' then return 0 end
-redis.call('HSET', KEYS[1], 'status', ARGV[1], 'tenant', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('HSET', state, 'status', status, 'tenant', tenant)
+redis.call('EXPIRE', state, ttl)
 return 1
 """
 
+# Flag a request that has not ended as cancelled, and say so to the pools.
+#   KEYS[1]  its state, `aib:req:{<id>}`   KEYS[2]  its cancel flag, `aib:cancel:{<id>}`
+#   ARGV[1]  how long the flag lasts (s)   ARGV[2]  the cancel channel   ARGV[3]  the request id
+# Returns 1 when it was flagged, 0 when it had ended.
 _CANCEL = """
-local s = redis.call('HGET', KEYS[1], 'status')
+local state, flag = KEYS[1], KEYS[2]
+local ttl, channel, id = ARGV[1], ARGV[2], ARGV[3]
+local s = redis.call('HGET', state, 'status')
 if s == 'succeeded' or s == 'failed' or s == 'cancelled' or s == 'expired' then return 0 end
-redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
-redis.call('PUBLISH', ARGV[2], ARGV[3])
+redis.call('SET', flag, '1', 'EX', ttl)
+redis.call('PUBLISH', channel, id)
 return 1
 """
 
+# Store a terminal result, the first for its request only, and announce it.
+#   KEYS[1]  its result, `aib:res:{<id>}`   KEYS[2]  its state, `aib:req:{<id>}`
+#   ARGV[1]  the result (JSON)   ARGV[2]  its status   ARGV[3]  the tenant
+#   ARGV[4]  how long result and state last (s)   ARGV[5]  the done channel   ARGV[6]  the id
+# Returns 1 when this result was stored, 0 when one was stored before.
 _FINISH = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[4]) then
-  redis.call('HSET', KEYS[2], 'status', ARGV[2], 'tenant', ARGV[3])
-  redis.call('EXPIRE', KEYS[2], ARGV[4])
-  redis.call('PUBLISH', ARGV[5], ARGV[6])
+local result, state = KEYS[1], KEYS[2]
+local body, status, tenant, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local channel, id = ARGV[5], ARGV[6]
+if redis.call('SET', result, body, 'NX', 'EX', ttl) then
+  redis.call('HSET', state, 'status', status, 'tenant', tenant)
+  redis.call('EXPIRE', state, ttl)
+  redis.call('PUBLISH', channel, id)
   return 1
 end
 return 0

@@ -20,10 +20,18 @@ SEEN_TTL_S = 35 * 86400
 """Longer than the usage topic's retention (30 days): a replay from its start finds them all."""
 COUNTERS_TTL_S = 400 * 86400
 
+# Count one usage event, once.
+#   KEYS[1]  `…:seen:<event id>`, set when the event is counted
+#   KEYS[2]  its hour's counters, `aib:usage:<hour>:<tenant>`
+#   ARGV[1]  how long the seen mark lasts (s)   ARGV[2]  how long the counters last (s)
+#   ARGV[3 + 2i], ARGV[4 + 2i]  for counter i (0-based): its field and what it adds
+# Returns 1 when the event is counted now, 0 when it was counted before.
 _COUNT = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
-for i = 4, #ARGV, 2 do redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) end
-redis.call('EXPIRE', KEYS[2], ARGV[2])
+local seen, counters = KEYS[1], KEYS[2]
+local seen_ttl, counters_ttl = ARGV[1], ARGV[2]
+if not redis.call('SET', seen, '1', 'NX', 'EX', seen_ttl) then return 0 end
+for i = 3, #ARGV, 2 do redis.call('HINCRBY', counters, ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', counters, counters_ttl)
 return 1
 """
 
@@ -49,7 +57,7 @@ class RedisUsageLedger:
 
     async def count(self, event_id: str, event: UsageEvent) -> bool:
         cost = to_nano(event.cost_usd) if event.cost_usd else 0
-        args: list[str | int] = [SEEN_TTL_S, COUNTERS_TTL_S, event.tenant]
+        args: list[str | int] = [SEEN_TTL_S, COUNTERS_TTL_S]
         for field, value in increments(event, cost).items():
             args += [field, value]
         hour = _hour(hour_of(event.at), event.tenant)

@@ -27,7 +27,8 @@ from aibroker.kafka.clients import decode
 from aibroker.kafka.producer import until_written
 from aibroker.kafka.publisher import Publisher
 from aibroker.prices import PriceTable, cached_tokens, cost
-from aibroker.stores.breaker import Breakers, target_key
+from aibroker.rules.breaker import target_key
+from aibroker.stores.breaker import Breakers
 from aibroker.stores.claims import Claim, ClaimStore
 from aibroker.stores.redis import RedisClient, listen
 from aibroker.stores.results import CANCEL_CHANNEL

@@ -63,7 +63,7 @@ async def dispatcher(
     producer = make_producer(settings.kafka)
     await producer.start()
     breakers = RedisBreakers(redis, BREAKERS, settings.kafka.topic_prefix)
-    gate = Admission(
+    admission = Admission(
         RedisQuota(redis, lease_s=60),
         RedisTenantStore(redis),
         RedisKeyStore(redis),
@@ -75,7 +75,7 @@ async def dispatcher(
             Publisher(producer, names),
             ROUTES,
             RetryPolicy(max_attempts=3, base_s=1.0, max_s=10.0),
-            gate,
+            admission,
             HealthView(breakers, lags, [], refresh_s=60),
             breakers,
             LaneGate(0.01),

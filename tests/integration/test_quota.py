@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from aibroker.limits import Limits
-from aibroker.stores.breaker import BreakerPolicy, RedisBreakers, State
+from aibroker.rules.breaker import State
+from aibroker.stores.breaker import BreakerPolicy, RedisBreakers
 from aibroker.stores.keys import RedisKeyStore
 from aibroker.stores.keyspace import quota_scope
 from aibroker.stores.quota import RedisQuota

@@ -6,7 +6,7 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 
 from aibroker.kafka.publisher import DUE_HEADER
-from dispatcher.delays import DueNow, SleepFor, WaitIn, delay_step, release_at
+from dispatcher.delays import DueNow, SleepFor, WaitInTopic, delay_step, release_at
 
 
 def _record(written_s: float, due: float) -> ConsumerRecord[bytes, bytes]:
@@ -46,14 +46,14 @@ def test_a_record_is_read_after_its_topics_delay_or_when_due(
         (-3.0, DueNow()),
         (0.0, DueNow()),
         (0.4, SleepFor(0.4)),  # under the shortest topic: slept out
-        (1.0, WaitIn("1s")),
-        (35.0, WaitIn("10s")),
-        (599.0, WaitIn("60s")),
-        (7200.0, WaitIn("10m")),
+        (1.0, WaitInTopic("1s")),
+        (35.0, WaitInTopic("10s")),
+        (599.0, WaitInTopic("60s")),
+        (7200.0, WaitInTopic("10m")),
     ],
 )
 def test_what_is_left_of_a_wait_goes_to_the_topic_that_fits(
-    left: float, step: DueNow | SleepFor | WaitIn
+    left: float, step: DueNow | SleepFor | WaitInTopic
 ) -> None:
     got = delay_step(1000.0 + left, 1000.0)
     if isinstance(step, SleepFor):

@@ -1,23 +1,23 @@
 """The dispatcher's decisions about retries against a target that is down, compared whole over
 tables of cases: whether a failure's target is known down, what a delayed retry does when it
-comes due, and where it goes around a down target."""
+comes due, and where it goes instead of a down target."""
 
 from __future__ import annotations
 
 import pytest
 
-from aibroker.stores.breaker import State
+from aibroker.rules.breaker import State
 from dispatcher.policy import (
+    AvoidTarget,
     Expire,
     Fallback,
-    GoAround,
-    ProbeFirst,
+    ProbeTarget,
     SendAnyway,
-    SendOn,
+    SendUnchanged,
     Wait,
-    around,
-    known_down,
-    when_due,
+    avoid_down_target,
+    step_when_due,
+    treat_target_as_down,
 )
 from schemas.envelopes import Mode
 
@@ -35,20 +35,20 @@ pytestmark = pytest.mark.unit
         (Mode.SYNC, False, State.HALF_OPEN, False),
     ],
 )
-def test_known_down(mode: Mode, probe: bool, state: State, down: bool) -> None:
-    assert known_down(mode, probe, state) is down
+def test_treat_target_as_down(mode: Mode, probe: bool, state: State, down: bool) -> None:
+    assert treat_target_as_down(mode, probe, state) is down
 
 
 @pytest.mark.parametrize(
     ("state", "step"),
     [
-        (State.CLOSED, SendOn()),
-        (State.HALF_OPEN, ProbeFirst()),
-        (State.OPEN, GoAround()),
+        (State.CLOSED, SendUnchanged()),
+        (State.HALF_OPEN, ProbeTarget()),
+        (State.OPEN, AvoidTarget()),
     ],
 )
-def test_when_due(state: State, step: object) -> None:
-    assert when_due(state) == step
+def test_step_when_due(state: State, step: object) -> None:
+    assert step_when_due(state) == step
 
 
 NOW = 1000.0
@@ -67,5 +67,7 @@ NOW = 1000.0
         (False, Mode.BATCH, NOW - 1, Expire()),
     ],
 )
-def test_around(can_fall_back: bool, mode: Mode, deadline: float | None, step: object) -> None:
-    assert around(can_fall_back, mode, deadline, NOW, cooldown_s=30.0) == step
+def test_avoid_down_target(
+    can_fall_back: bool, mode: Mode, deadline: float | None, step: object
+) -> None:
+    assert avoid_down_target(can_fall_back, mode, deadline, NOW, cooldown_s=30.0) == step

@@ -13,9 +13,9 @@ from pydantic import ValidationError
 from aibroker.budget import reached
 from aibroker.identity import Caller, Permission, Role, may, scope_of
 from aibroker.limits import Limits, exceeded
+from aibroker.rules.quota import bucket
 from aibroker.settings.auth import JwtIssuer
 from aibroker.signing import Signer, proof, refusal, signature_header
-from aibroker.stores.quota import bucket
 from aibroker.telemetry.liveness import Heartbeats
 from aibroker.usage_report import percentile
 

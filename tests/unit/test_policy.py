@@ -3,7 +3,8 @@ from typing import Any
 import pytest
 
 from aibroker.errors import BudgetExhausted, ModelNotFound, QuotaExceeded
-from aibroker.stores.quota import Verdict, estimate_tokens
+from aibroker.rules.quota import Verdict
+from aibroker.rules.tokens import estimate_tokens
 from dispatcher.policy import (
     QUOTA_UNKNOWN_WAIT_S,
     Admit,
@@ -16,7 +17,7 @@ from dispatcher.policy import (
     Retry,
     RetryPolicy,
     Wait,
-    admission,
+    after_quota,
     next_step,
     without_quota,
 )
@@ -178,14 +179,14 @@ def test_delay_topic_never_longer_than_the_delay(delay: float, topic: str) -> No
 @pytest.mark.parametrize("mode", [Mode.ASYNC, Mode.BATCH])
 def test_over_a_rate_limit_async_work_waits_at_least_retry_after(mode: Mode) -> None:
     verdict = Verdict(admitted=False, limit="tenant.rpm", retry_after_s=2.0)
-    assert admission(verdict, mode, None, now=0, jitter=0.0) == Wait(2.0)
-    assert admission(verdict, mode, None, now=0, jitter=0.5) == Wait(3.0)
-    assert admission(verdict, mode, deadline=1.5, now=0, jitter=0.0) == Expire()
+    assert after_quota(verdict, mode, None, now=0, jitter=0.0) == Wait(2.0)
+    assert after_quota(verdict, mode, None, now=0, jitter=0.5) == Wait(3.0)
+    assert after_quota(verdict, mode, deadline=1.5, now=0, jitter=0.0) == Expire()
 
 
 def test_over_a_rate_limit_sync_gets_429_naming_the_limit() -> None:
     verdict = Verdict(admitted=False, limit="key.tpm", retry_after_s=0.4)
-    step = admission(verdict, Mode.SYNC, None, now=0, jitter=0.0)
+    step = after_quota(verdict, Mode.SYNC, None, now=0, jitter=0.0)
     assert isinstance(step, Reject)
     assert isinstance(step.error, QuotaExceeded)
     assert step.error.http_status == 429
@@ -196,14 +197,14 @@ def test_over_a_rate_limit_sync_gets_429_naming_the_limit() -> None:
 def test_a_spent_budget_refuses_every_mode() -> None:
     verdict = Verdict(admitted=False, limit="tenant.budget", retry_after_s=None)
     for mode in Mode:
-        step = admission(verdict, mode, None, now=0, jitter=0.0)
+        step = after_quota(verdict, mode, None, now=0, jitter=0.0)
         assert isinstance(step, Reject)
         assert isinstance(step.error, BudgetExhausted)
 
 
 def test_admitted_goes_on_and_cancelled_is_dropped() -> None:
-    assert admission(Verdict(admitted=True), Mode.SYNC, None, 0, 0) == Admit()
-    assert admission(Verdict(admitted=False, cancelled=True), Mode.ASYNC, None, 0, 0) == Drop()
+    assert after_quota(Verdict(admitted=True), Mode.SYNC, None, 0, 0) == Admit()
+    assert after_quota(Verdict(admitted=False, cancelled=True), Mode.ASYNC, None, 0, 0) == Drop()
 
 
 def test_token_estimate_counts_prompt_and_completion_cap() -> None:

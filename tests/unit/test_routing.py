@@ -8,7 +8,7 @@ import pytest
 
 from aibroker.errors import Unavailable
 from aibroker.routes import ProviderConfig, Route, RouteTable, RouteTarget, Strategy
-from aibroker.stores.breaker import State, state_at
+from aibroker.rules.breaker import State, state_at
 from dispatcher.health import Health
 from dispatcher.policy import Dispatch, Expire, Reject, Wait
 from dispatcher.routing import choose_target, rank

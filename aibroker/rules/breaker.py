@@ -1,0 +1,31 @@
+"""A target's circuit breaker as a reader sees it: its state, and how a stored state reads at
+a given time (`aibroker/stores/breaker.py` keeps them in Redis)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from schemas.envelopes import Target
+
+
+class State(StrEnum):
+    """A target's breaker, as a dispatcher reads it."""
+
+    CLOSED = "closed"
+    """Healthy: send work."""
+    OPEN = "open"
+    """Failing: skip it until the cool-down ends."""
+    HALF_OPEN = "half"
+    """Cool-down over: one probe request at a time may go; its outcome decides."""
+
+
+def target_key(target: Target) -> str:
+    """The name a target's breaker, backlog and metrics go by: `provider/model`."""
+    return f"{target.provider}/{target.model}"
+
+
+def state_at(stored: str | None, opened: float, now: float, cooldown_s: float) -> State:
+    """The state a reader sees: an open breaker whose cool-down is over is half-open."""
+    if stored in (State.OPEN, State.HALF_OPEN):
+        return State.OPEN if now - opened < cooldown_s else State.HALF_OPEN
+    return State.CLOSED
