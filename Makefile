@@ -20,7 +20,7 @@ LITELLM_REQUIREMENT ?= litellm[proxy]==1.108.7
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: dev test test-redis-cluster lint install bench bench-local bench-dispatch bench-delay bench-batch bench-scenarios bench-all soak clean
+.PHONY: dev test test-redis-cluster lint install docs bench bench-local bench-dispatch bench-delay bench-batch bench-scenarios bench-all soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,28 +59,38 @@ $(LITELLM_ENV)/bin/litellm:
 	$(PYTHON) -m venv $(LITELLM_ENV)
 	$(LITELLM_ENV)/bin/python -m pip install --quiet '$(LITELLM_REQUIREMENT)'
 
+# Each benchmark writes its table between its markers in a page of the manual's performance
+# section (never the README).
+PERF_DOCS := docs/performance
+
 bench: $(STAMP) $(LITELLM_ENV)/bin/litellm
 	$(BIN)/python -m loadtest.bench --concurrency 96 --litellm $(LITELLM_ENV)/bin/litellm \
-		--update-readme README.md
+		--update-docs $(PERF_DOCS)/broker.md
 
 bench-local: $(STAMP)
-	$(BIN)/python -m loadtest.bench_local --dedicated-core --update-readme README.md
-	$(BIN)/python -m loadtest.bench_spill --update-readme README.md
+	$(BIN)/python -m loadtest.bench_local --dedicated-core --update-docs $(PERF_DOCS)/local-models.md
+	$(BIN)/python -m loadtest.bench_spill --update-docs $(PERF_DOCS)/local-models.md
 
 bench-dispatch: $(STAMP)
-	$(BIN)/python -m loadtest.bench_dispatch --update-readme README.md
+	$(BIN)/python -m loadtest.bench_dispatch --update-docs $(PERF_DOCS)/dispatcher.md
 
 bench-delay: $(STAMP)
-	$(BIN)/python -m loadtest.bench_delay --update-readme README.md
+	$(BIN)/python -m loadtest.bench_delay --update-docs $(PERF_DOCS)/dispatcher.md
 
 bench-batch: $(STAMP)
-	$(BIN)/python -m loadtest.bench_batch --update-readme README.md
+	$(BIN)/python -m loadtest.bench_batch --update-docs $(PERF_DOCS)/batches.md
 
 bench-scenarios: $(STAMP)
-	$(BIN)/python -m loadtest.scenarios --kafka apache --warm-seconds 30 --update-readme README.md
+	$(BIN)/python -m loadtest.scenarios --kafka apache --warm-seconds 30 \
+		--update-docs $(PERF_DOCS)/scenarios.md
 
-# The standard set: every benchmark above, each refreshing its table in the README.
+# The standard set: every benchmark above, each refreshing its table in docs/performance/.
 bench-all: bench bench-local bench-dispatch bench-delay bench-batch bench-scenarios
+
+# The manual (mkdocs.yml, docs/), built strictly: a broken link or anchor, or a page missing
+# from the nav, fails. NO_MKDOCS_2_WARNING silences Material's banner about MkDocs 2.0.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir .aibroker/site
 
 # 30 minutes at a steady rate with random faults (loadtest/reports/soak.json, soak.png).
 soak: $(STAMP)

@@ -172,13 +172,17 @@ def cmd_settings(_: Settings, args: argparse.Namespace) -> None:
     from aibroker.settings.doc import settings_table
 
     table = settings_table()
-    if args.update_readme is None:
+    if args.update_docs is None:
         print(table, end="")
         return
-    readme = args.update_readme.read_text()
-    start = readme.index("| variable | default | meaning |")
-    end = readme.index("\n\n", start)
-    args.update_readme.write_text(readme[:start] + table.rstrip("\n") + readme[end:])
+    # The table sits between these markers; the page's own text around them is kept.
+    start, end = "<!-- settings:start -->", "<!-- settings:end -->"
+    page = args.update_docs.read_text()
+    head, found, rest = page.partition(start)
+    _, closed, tail = rest.partition(end)
+    if not (found and closed):
+        raise SystemExit(f"{args.update_docs} holds no {start} ... {end} to replace")
+    args.update_docs.write_text(f"{head}{start}\n{table}{end}{tail}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -239,11 +243,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_schemas_export)
     settings = sub.add_parser("settings", help="print the settings reference (Markdown)")
     settings.add_argument(
-        "--update-readme",
+        "--update-docs",
         type=Path,
+        nargs="?",
+        const=Path("docs/reference/settings.md"),
         default=None,
-        metavar="README",
-        help="replace the settings table in this file instead",
+        metavar="PAGE",
+        help="replace the settings table in this docs page instead "
+        "(default: docs/reference/settings.md)",
     )
     settings.set_defaults(func=cmd_settings)
     return parser

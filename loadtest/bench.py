@@ -12,8 +12,8 @@ baseline measured on the same stack:
      absorbed by Kafka while the pools are busy: what the ingress alone accepts);
 plus the CPU each process spent per request during (2), the ingress's RSS, and the CPU of the
 idle stack afterwards.
-Writes loadtest/results/bench.json, prints a Markdown table and, with --update-readme, puts
-it in the README.
+Writes loadtest/results/bench.json, prints a Markdown table and, with --update-docs PAGE, puts
+it between the page's bench markers (`make bench`: docs/performance/broker.md).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 
 from loadtest import litellm_proxy
+from loadtest.doc_tables import doc_page, update_docs
 from loadtest.driver import Run, closed_loop
 from loadtest.footprint import Footprint
 from loadtest.procs import cpu_seconds, rss_mb, tree_cpu_seconds
@@ -261,10 +262,11 @@ def main(argv: list[str] | None = None) -> None:
         "the same requests through the LiteLLM proxy, one worker",
     )
     parser.add_argument(
-        "--update-readme",
-        type=Path,
+        "--update-docs",
+        type=doc_page("bench"),
         default=None,
-        help="replace the table between the bench markers of this README",
+        metavar="PAGE",
+        help="replace the table between the bench markers of this docs page",
     )
     args = parser.parse_args(argv)
     engines = ["apache", "tansu"] if args.kafka == "both" else [args.kafka]
@@ -278,8 +280,8 @@ def main(argv: list[str] | None = None) -> None:
     text = "\n".join(sections)
     print(text)
     print(f"full report: {args.out}")
-    if args.update_readme:
-        update_readme(args.update_readme, text)
+    if args.update_docs:
+        update_docs(args.update_docs, text, marker="bench")
 
 
 ENGINE_NAMES = {"apache": "Apache Kafka 3.9.1 (one KRaft node)", "tansu": "Tansu (in memory)"}
@@ -315,14 +317,6 @@ def run_on(engine: str, args: argparse.Namespace) -> dict[str, Any]:
         "kafka": engine if "AIBROKER_KAFKA_BOOTSTRAP" not in os.environ else "external",
     }
     return report
-
-
-def update_readme(path: Path, text: str, marker: str = "bench") -> None:
-    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    readme = path.read_text()
-    head, _, rest = readme.partition(start)
-    _, _, tail = rest.partition(end)
-    path.write_text(f"{head}{start}\n{text.strip()}\n{end}{tail}")
 
 
 if __name__ == "__main__":

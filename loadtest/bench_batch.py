@@ -28,7 +28,7 @@ import openai
 import orjson
 
 from aibroker.kafka.clients import make_consumer
-from loadtest.bench import update_readme
+from loadtest.doc_tables import doc_page, update_docs
 from loadtest.driver import closed_loop
 from loadtest.stack import EMBEDDINGS_MODEL, Stack, bench_stack
 from topics.catalog import TopicNames
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lines", type=int, default=10_000)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--out", type=Path, default=Path("loadtest/results/batch.json"))
-    parser.add_argument("--update-readme", type=Path, default=None)
+    parser.add_argument("--update-docs", type=doc_page("bench-batch"), metavar="PAGE")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="aibroker-bench-batch-"))
     report: dict[str, Any] = {"jobs": {}}
@@ -136,8 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     text = table(report)
     print(text)
-    if args.update_readme:
-        update_readme(args.update_readme, text, marker="bench-batch")
+    if args.update_docs:
+        update_docs(args.update_docs, text, marker="bench-batch")
 
 
 def table(report: dict[str, Any]) -> str:

@@ -29,7 +29,7 @@ from aiokafka import AIOKafkaConsumer
 
 from aibroker.kafka.clients import make_consumer, make_producer
 from aibroker.kafka.publisher import DEST_HEADER, DUE_HEADER
-from loadtest.bench import update_readme
+from loadtest.doc_tables import doc_page, update_docs
 from loadtest.driver import Run
 from loadtest.procs import rss_mb
 from loadtest.stack import Stack, bench_stack
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--kafka", choices=["tansu", "apache"], default="apache")
     parser.add_argument("--out", type=Path, default=Path("loadtest/results/delay.json"))
-    parser.add_argument("--update-readme", type=Path, default=None)
+    parser.add_argument("--update-docs", type=doc_page("bench-delay"), metavar="PAGE")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="aibroker-bench-delay-"))
     pids: dict[str, int] = {}
@@ -178,8 +178,8 @@ def main(argv: list[str] | None = None) -> None:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     text = table(report, args)
     print(text)
-    if args.update_readme:
-        update_readme(args.update_readme, text, marker="bench-delay")
+    if args.update_docs:
+        update_docs(args.update_docs, text, marker="bench-delay")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from aibroker.kafka.clients import make_consumer, make_producer
 from aibroker.limits import Limits
 from aibroker.signing import Signer, signature_header
 from aibroker.stores.tenants import RedisTenantStore, Tenant
-from loadtest.bench import update_readme
+from loadtest.doc_tables import doc_page, update_docs
 from loadtest.driver import Run
 from loadtest.procs import cpu_seconds
 from loadtest.stack import Stack, bench_stack
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--out", type=Path, default=Path("loadtest/results/dispatch.json"))
-    parser.add_argument("--update-readme", type=Path, default=None)
+    parser.add_argument("--update-docs", type=doc_page("bench-dispatch"), metavar="PAGE")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="aibroker-bench-dispatch-"))
     pids: dict[str, int] = {}
@@ -151,8 +151,8 @@ def main(argv: list[str] | None = None) -> None:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     text = table(report)
     print(text)
-    if args.update_readme:
-        update_readme(args.update_readme, text, marker="bench-dispatch")
+    if args.update_docs:
+        update_docs(args.update_docs, text, marker="bench-dispatch")
 
 
 def table(report: dict[str, Any]) -> str:

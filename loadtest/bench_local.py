@@ -9,8 +9,8 @@ Baselines, in this process, before the broker is loaded:
   - OCR: RapidOCR over the same images, one after another.
 Through the broker: closed-loop single-sentence `/v1/embeddings` requests and `/v1/ocr`
 requests, with each pool's batch size, fill and queue wait read from its metrics.
-Writes loadtest/results/bench_local.json and a Markdown table (--update-readme puts it in
-the README between the bench-local markers).
+Writes loadtest/results/bench_local.json and a Markdown table (--update-docs PAGE puts it
+between the page's bench-local markers; `make bench-local`: docs/performance/local-models.md).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 import orjson
 
+from loadtest.doc_tables import doc_page, update_docs
 from loadtest.driver import closed_loop
 from loadtest.procs import descendants, pin
 from loadtest.stack import EMBEDDINGS_MODEL, OCR_MODEL, Stack, bench_stack
@@ -334,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
         help="the Kafka under the broker (Tansu's idle polling takes most of a core here)",
     )
     parser.add_argument("--out", type=Path, default=Path("loadtest/results/bench_local.json"))
-    parser.add_argument("--update-readme", type=Path, default=None)
+    parser.add_argument("--update-docs", type=doc_page("bench-local"), metavar="PAGE")
     args = parser.parse_args(argv)
     texts, pictures = sentences(args.texts), images(8)
     report: dict[str, Any] = {
@@ -388,10 +389,8 @@ def main(argv: list[str] | None = None) -> None:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     text = table(report)
     print(text)
-    if args.update_readme:
-        from loadtest.bench import update_readme
-
-        update_readme(args.update_readme, text, marker="bench-local")
+    if args.update_docs:
+        update_docs(args.update_docs, text, marker="bench-local")
 
 
 if __name__ == "__main__":

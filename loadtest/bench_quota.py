@@ -5,7 +5,8 @@
 Admits and settles requests of one tenant and one of its keys (rpm, tpm, concurrency and a
 monthly budget all set, so every part of the scripts runs) through the broker's own client,
 auto-pipelined, on the embedded Redis alone. Reports the Redis server's CPU per request, so the
-rate one shard sustains for one tenant, beside the whole request's Redis cost in CAPACITY.md.
+rate one shard sustains for one tenant, beside the whole request's Redis cost in
+docs/performance/capacity.md.
 """
 
 from __future__ import annotations

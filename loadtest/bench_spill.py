@@ -5,8 +5,8 @@ the same pool with a provider's embedding model behind it (`max_backlog`), in th
 
 The provider is the project's mock at 50 ms (an API's latency, none of its limits). Closed-loop
 sync `/v1/embeddings` requests of one sentence; reports requests/s and latency for each alias,
-the share each target served, and the gain. `--update-readme` puts the table between the
-bench-spill markers.
+the share each target served, and the gain. `--update-docs PAGE` puts the table between the
+page's bench-spill markers (`make bench-local`: docs/performance/local-models.md).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import httpx
 import orjson
 
 from loadtest.bench_local import sentences
+from loadtest.doc_tables import doc_page, update_docs
 from loadtest.driver import closed_loop
 from loadtest.stack import EMBEDDINGS_MODEL, Stack, bench_stack
 
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-backlog", type=int, default=32)
     parser.add_argument("--kafka", choices=["tansu", "apache"], default="apache")
     parser.add_argument("--out", type=Path, default=Path("loadtest/results/bench_spill.json"))
-    parser.add_argument("--update-readme", type=Path, default=None)
+    parser.add_argument("--update-docs", type=doc_page("bench-spill"), metavar="PAGE")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="aibroker-bench-spill-"))
     with contextlib.ExitStack() as ctx:
@@ -119,10 +120,8 @@ def main(argv: list[str] | None = None) -> None:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     text = table(report, args)
     print(text)
-    if args.update_readme:
-        from loadtest.bench import update_readme
-
-        update_readme(args.update_readme, text, marker="bench-spill")
+    if args.update_docs:
+        update_docs(args.update_docs, text, marker="bench-spill")
 
 
 if __name__ == "__main__":

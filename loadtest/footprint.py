@@ -1,4 +1,5 @@
-"""What a request costs Kafka and Redis, counted during a benchmark run (for CAPACITY.md).
+"""What a request costs Kafka and Redis, counted during a benchmark run (for the capacity
+model, docs/performance/capacity.md).
 
 `Footprint.take` reads, for one stack, the records and bytes on each of its topics (end
 offsets, and the log size the broker reports) and Redis's per-command counters; the

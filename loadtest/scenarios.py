@@ -10,7 +10,8 @@ run (the mock provider called directly at the same rate):
 Every scenario reports throughput, p50/p95/p99 end-to-end latency, the error rate and the
 p50/p99 of the broker's own stages (queue, service) from the requests' status documents.
 Writes loadtest/reports/scenarios.json and scenarios.png (latency distributions);
-`--update-readme` refreshes the README table. `make bench-all` runs this and the other
+`--update-docs PAGE` refreshes the page's table and the plot beside it
+(`make bench-scenarios`: docs/performance/scenarios.md). `make bench-all` runs this and the other
 benchmarks (local models, dispatcher hop, batch files) in one go.
 
     python -m loadtest.scenarios [--rate 100] [--seconds 20] [--latency-ms 50]
@@ -23,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import shutil
 import tempfile
 import time
 import uuid
@@ -39,7 +41,8 @@ from aiohttp import web
 from aibroker.devstack.embedded import free_port
 from aibroker.kafka.clients import make_consumer, make_producer
 from aibroker.signing import Signer, signature_header
-from loadtest.bench import chat_body, update_readme
+from loadtest.bench import chat_body
+from loadtest.doc_tables import doc_page, update_docs
 from loadtest.driver import Run, closed_loop
 from loadtest.stack import Stack, bench_stack
 from topics.catalog import TopicNames
@@ -369,7 +372,7 @@ def main() -> None:
         default=0,
         help="closed-loop load before measuring (a JVM broker compiles its hot paths)",
     )
-    parser.add_argument("--update-readme", type=Path)
+    parser.add_argument("--update-docs", type=doc_page("bench-scenarios"), metavar="PAGE")
     args = parser.parse_args()
     env = {
         "AIBROKER_WEBHOOKS_ALLOW_HTTP": "true",
@@ -392,8 +395,11 @@ def main() -> None:
     plot(report, REPORTS / "scenarios.png", args.rate)
     text = table(report, args.rate, args.latency_ms, args.kafka)
     print(text)
-    if args.update_readme:
-        update_readme(args.update_readme, text, marker="bench-scenarios")
+    if args.update_docs:
+        update_docs(args.update_docs, text, marker="bench-scenarios")
+        shutil.copyfile(
+            REPORTS / "scenarios.png", args.update_docs.parent / "img" / "scenarios.png"
+        )
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from loadtest.stack import Stack
 from topics.catalog import TopicNames
 
 REPORTS = Path(__file__).parent / "reports"
-"""Committed: the figures quoted in loadtest/README.md come from these files."""
+"""Committed: the figures quoted in docs/operations/failure-drills.md come from these files."""
 SAMPLE_S = 10.0
 WATCHED_GROUPS = (
     ("requests.interactive", "aib-dispatcher"),

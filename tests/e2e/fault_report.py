@@ -1,4 +1,4 @@
-"""What clients saw during a fault, as the README's failure section reports it: async accepts
+"""What clients saw during a fault, as docs/operations/failure-drills.md reports it: async accepts
 and refusals, accept latency, how sync calls ended, and how long after the fault ended a
 sync call was answered normally again."""
 

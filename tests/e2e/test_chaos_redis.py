@@ -1,7 +1,7 @@
 """Redis that hangs, under mixed traffic (sync, async, a batch), judged by the history checker:
 frozen (SIGSTOP) for 10 s and for 60 s, answering every command 500 ms late, and frozen while
 a batch runs. Async submissions keep being accepted throughout, nothing accepted is lost and
-nothing stays queued; what clients saw is printed (`-s`) for the README's failure section."""
+nothing stays queued; what clients saw is printed (`-s`) for docs/operations/failure-drills.md."""
 
 from __future__ import annotations
 
