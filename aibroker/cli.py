@@ -169,20 +169,17 @@ def cmd_schemas_export(_: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_settings(_: Settings, args: argparse.Namespace) -> None:
-    from aibroker.settings.doc import settings_table
+    from aibroker.settings.doc import MarkersMissing, replace_marked, settings_table
 
     table = settings_table()
     if args.update_docs is None:
         print(table, end="")
         return
-    # The table sits between these markers; the page's own text around them is kept.
-    start, end = "<!-- settings:start -->", "<!-- settings:end -->"
-    page = args.update_docs.read_text()
-    head, found, rest = page.partition(start)
-    _, closed, tail = rest.partition(end)
-    if not (found and closed):
-        raise SystemExit(f"{args.update_docs} holds no {start} ... {end} to replace")
-    args.update_docs.write_text(f"{head}{start}\n{table}{end}{tail}")
+    try:
+        page = replace_marked(args.update_docs.read_text(), "settings", table)
+    except MarkersMissing as exc:
+        raise SystemExit(f"{args.update_docs}: {exc}") from exc
+    args.update_docs.write_text(page)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,20 +7,13 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-
-class MarkersMissing(ValueError):
-    """The page does not hold the marker pair exactly once: writing anyway would append a
-    second table or drop the page's text, so nothing is written."""
+from aibroker.settings.doc import MarkersMissing, markers, replace_marked
 
 
 def update_docs(path: Path, text: str, marker: str) -> None:
     """Replace what lies between `<!-- {marker}:start -->` and `<!-- {marker}:end -->` in
     `path` with `text`."""
-    page = path.read_text()
-    start, end = _markers(page, path, marker)
-    head, _, rest = page.partition(start)
-    _, _, tail = rest.partition(end)
-    path.write_text(f"{head}{start}\n{text.strip()}\n{end}{tail}")
+    path.write_text(replace_marked(path.read_text(), marker, text))
 
 
 def doc_page(marker: str) -> Callable[[str], Path]:
@@ -30,16 +23,9 @@ def doc_page(marker: str) -> Callable[[str], Path]:
     def parse(value: str) -> Path:
         path = Path(value)
         try:
-            _markers(path.read_text(), path, marker)
+            markers(path.read_text(), marker)
         except (OSError, MarkersMissing) as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from exc
+            raise argparse.ArgumentTypeError(f"{path}: {exc}") from exc
         return path
 
     return parse
-
-
-def _markers(page: str, path: Path, marker: str) -> tuple[str, str]:
-    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    if page.count(start) != 1 or page.count(end) != 1 or page.index(start) > page.index(end):
-        raise MarkersMissing(f"{path} must hold {start} then {end}, once each")
-    return start, end

@@ -1,5 +1,6 @@
-"""The README's settings reference, generated from the docstrings in `aibroker/settings/`
-(`aibroker settings --update-readme README.md`; a test fails when the README is stale)."""
+"""The settings reference, generated from the docstrings in `aibroker/settings/`
+(`aibroker settings --update-docs` writes it into `docs/reference/settings.md`; a test fails
+when the page is stale), and the marker blocks that generated tables live between in the docs."""
 
 from __future__ import annotations
 
@@ -26,3 +27,26 @@ def _row(env: str, default: object, doc: str | None) -> str:
     shown = "—" if default is None else f"`{default}`"
     text = " ".join((doc or "").split()).replace("|", "\\|")
     return f"| `{env}` | {shown} | {text} |"
+
+
+class MarkersMissing(ValueError):
+    """The page does not hold the marker pair exactly once: writing anyway would append a
+    second table or drop the page's text, so nothing is written."""
+
+
+def markers(page: str, marker: str) -> tuple[str, str]:
+    """`<!-- {marker}:start -->` and `<!-- {marker}:end -->`, checked to stand once each, in
+    that order, in `page`."""
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    if page.count(start) != 1 or page.count(end) != 1 or page.index(start) > page.index(end):
+        raise MarkersMissing(f"the page must hold {start} then {end}, once each")
+    return start, end
+
+
+def replace_marked(page: str, marker: str, text: str) -> str:
+    """`page` with what lies between its `marker` pair replaced by `text`; the prose around
+    them is kept."""
+    start, end = markers(page, marker)
+    head, _, rest = page.partition(start)
+    _, _, tail = rest.partition(end)
+    return f"{head}{start}\n{text.strip()}\n{end}{tail}"
