@@ -1,5 +1,7 @@
 """The broker as real processes (what `aibroker dev` runs) on a given Kafka and Redis, with its
-own topic prefix and the mock provider as provider `mock`: for the tests and the benchmark."""
+own topic prefix and the mock provider as provider `mock`: for the tests and the benchmark.
+Its ports are reserved (`aibroker/devstack/reservations.py`), so two suites, or a suite and
+`aibroker dev`, started in the same instant never share one."""
 
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ from typing import Any
 import httpx
 
 from aibroker.devstack import apache_kafka, embedded
-from aibroker.devstack.embedded import free_port
 from aibroker.devstack.procs import stop_process
+from aibroker.devstack.reservations import PortBook
 from aibroker.settings import DevSettings, KafkaSettings, group_environment
 
 SERVICES = {
@@ -53,8 +55,12 @@ class Stack:
     ocr: bool = False
     """Also run the OCR pool, serving pp-ocrv4 through RapidOCR (the `[ocr]` extra)."""
     prefix: str = field(default_factory=lambda: f"e{uuid.uuid4().hex[:8]}.")
-    ingress_port: int = field(default_factory=free_port)
-    mock_port: int = field(default_factory=free_port)
+    ports: PortBook = field(default_factory=PortBook)
+    """What the stack reserved (its ingress, mock and metrics ports); released by `stop()`."""
+    ingress_port: int = 0
+    """0: a free port, reserved."""
+    mock_port: int = 0
+    """0: a free port, reserved."""
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     metrics_ports: dict[str, int] = field(default_factory=dict)
     api_key: str = ""
@@ -62,6 +68,10 @@ class Stack:
     producer_secret: str = field(default_factory=lambda: uuid.uuid4().hex)
     """`tenant-a`'s secret for signing envelopes it writes straight to Kafka (`signing`)."""
     envelope_secret: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def __post_init__(self) -> None:
+        self.ingress_port = self.ingress_port or self.ports.any_free("a test stack's ingress")
+        self.mock_port = self.mock_port or self.ports.any_free("a test stack's mock provider")
 
     @property
     def bootstrap(self) -> str:
@@ -164,7 +174,9 @@ class Stack:
         `replica`, one more process of that service under that name (it joins the same
         consumer groups, as a scaled-out deployment's pods do)."""
         process = replica or name
-        port = self.metrics_ports.setdefault(process, free_port())
+        if process not in self.metrics_ports:
+            self.metrics_ports[process] = self.ports.any_free(f"a test stack's {process} metrics")
+        port = self.metrics_ports[process]
         module = (
             ["loadtest.forwarder"] if name == "forwarder" else ["aibroker", *self.services()[name]]
         )
@@ -208,6 +220,7 @@ class Stack:
         for proc in self.procs.values():
             stop_process(proc, timeout_s=15)
         self.procs.clear()
+        self.ports.release()
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """`aibroker dev`: the whole broker on one machine, on the embedded Kafka and Redis.
 
-Starts what is not given (Tansu or Apache Kafka, Redis, the mock provider), creates the topics
-and the `dev` tenant's key, runs every service as a supervised child, prints how to call it.
+Reserves its ports (`dev_ports.py`), starts what is not given (Tansu or Apache Kafka, Redis, the
+mock provider), creates the topics and the `dev` tenant's key, runs every service as a
+supervised child, prints where each one is and how to call it (`banner.py`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from pathlib import Path
 import httpx
 
 from aibroker.devstack import apache_kafka, embedded
-from aibroker.devstack.ports import check_free, free_ports
+from aibroker.devstack.banner import Keys, Listed, banner
+from aibroker.devstack.dev_ports import MOCK_HOST, DevPorts, reserve_dev_ports
+from aibroker.devstack.reservations import PortBook, PortTaken
 from aibroker.devstack.supervisor import ChildSpec, Supervisor
 from aibroker.kafka.clients import wait_for_brokers
 from aibroker.routes import build_route_table
@@ -36,8 +39,6 @@ from aibroker.stores.tenants import RedisTenantStore, Tenant, new_webhook_secret
 from topics.apply import apply_topics
 from topics.catalog import TopicNames, catalogue
 
-METRICS_BASE_PORT = 9100
-"""Each child serves /metrics on its own free port from here (ingress also on its HTTP port)."""
 SERVICES = [
     ("ingress", ["ingress"]),
     ("dispatcher", ["dispatcher"]),
@@ -55,18 +56,25 @@ DEV_OCR_MODEL = "pp-ocrv4"
 def run_dev(settings: Settings) -> None:
     logs = settings.dev.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    env: dict[str, str] = {}
     kafka, redis = settings.kafka, settings.redis
     providers = dict(settings.providers)
     brokers: list[ChildSpec] = []
-    wanted = [(settings.ingress.port, "the ingress, AIBROKER_INGRESS_PORT")]
-    if settings.dev.mock_provider:
-        wanted.append((settings.dev.mock_port, "the mock provider, AIBROKER_DEV_MOCK_PORT"))
-    taken = check_free(wanted, settings.ingress.host)
-    if taken:
-        # Never a stack in which a service cannot bind: say so now, naming who holds it.
-        raise SystemExit("aibroker dev cannot start: " + "; ".join(taken) + ".")
+    embeddings, ocr = _local_models(settings)
+    services = [
+        *SERVICES,
+        *((f"embed-{m}", ["consumer", "embeddings", "--model", m]) for m in embeddings),
+        *((f"ocr-{m}", ["consumer", "ocr", "--model", m]) for m in ocr),
+        *((f"vllm-{m}", ["consumer", "vllm", "--model", m]) for m in settings.vllm.models),
+    ]
     with contextlib.ExitStack() as stack:
+        # Held until the stack stops: a stack started in the same instant takes other ports.
+        book = stack.enter_context(PortBook())
+        try:
+            ports = reserve_dev_ports(settings, [name for name, _ in services], book)
+        except PortTaken as exc:
+            # Never a stack in which a service cannot bind: say so now, naming who holds it.
+            raise SystemExit(f"aibroker dev cannot start: {exc}.") from None
+        env = {"AIBROKER_INGRESS_PORT": str(ports.ingress)}
         if not kafka.bootstrap and settings.dev.kafka == "apache":
             cluster = _apache_cluster(settings)
             brokers = [
@@ -105,9 +113,8 @@ def run_dev(settings: Settings) -> None:
         if "AIBROKER_AUTH_REQUIRE_SIGNED_ENVELOPES" not in os.environ:
             env["AIBROKER_AUTH_REQUIRE_SIGNED_ENVELOPES"] = "true"
         children: list[ChildSpec] = []
-        if settings.dev.mock_provider:
-            port = settings.dev.mock_port
-            mock = f"http://127.0.0.1:{port}"
+        if ports.mock is not None:
+            mock = f"http://{MOCK_HOST}:{ports.mock}"
             providers["mock"] = ProviderSettings(base_url=f"{mock}/v1", api_key="mock")
             # The same mock through its Anthropic and Gemini wire formats.
             providers["mock-claude"] = ProviderSettings(
@@ -119,33 +126,17 @@ def run_dev(settings: Settings) -> None:
             env["AIBROKER_PROVIDERS"] = json.dumps(
                 {k: v.model_dump() for k, v in providers.items()}
             )
-            children.append(
-                _child(
-                    "mock-provider",
-                    ["-m", "loadtest.mock_provider", "--port", str(port)],
-                    env,
-                    logs,
-                    module=True,
-                )
-            )
-        embeddings, ocr = _local_models(settings)
+            argv = ["-m", "loadtest.mock_provider", "--host", MOCK_HOST, "--port", str(ports.mock)]
+            children.append(_child("mock-provider", argv, env, logs, module=True))
         env["AIBROKER_EMBEDDINGS_MODELS"] = json.dumps(embeddings)
         env["AIBROKER_OCR_MODELS"] = json.dumps(ocr)
-        services = [
-            *SERVICES,
-            *((f"embed-{m}", ["consumer", "embeddings", "--model", m]) for m in embeddings),
-            *((f"ocr-{m}", ["consumer", "ocr", "--model", m]) for m in ocr),
-            *((f"vllm-{m}", ["consumer", "vllm", "--model", m]) for m in settings.vllm.models),
-        ]
-        # The first free ports from 9100: one left taken by a process of an earlier stack
-        # would make its service crash-loop on "address already in use".
-        ports = free_ports(METRICS_BASE_PORT, len(services), settings.metrics.host)
         children += [
-            _child(name, args, {**env, "AIBROKER_METRICS_PORT": str(port)}, logs)
-            for (name, args), port in zip(services, ports, strict=True)
+            _child(name, args, {**env, "AIBROKER_METRICS_PORT": str(ports.metrics[name])}, logs)
+            for name, args in services
         ]
         final = settings.model_copy(
             update={
+                "ingress": settings.ingress.model_copy(update={"port": ports.ingress}),
                 "admin": settings.admin.model_copy(update={"api_key": admin}),
                 "kafka": kafka,
                 "redis": redis,
@@ -154,7 +145,21 @@ def run_dev(settings: Settings) -> None:
                 "ocr": settings.ocr.model_copy(update={"models": ocr}),
             }
         )
-        asyncio.run(_serve(final, children, brokers))
+        asyncio.run(_serve(final, children, brokers, listed(final, ports)))
+
+
+def listed(settings: Settings, ports: DevPorts) -> list[Listed]:
+    """The banner's table: the brokers, the mock, then every child with its metrics URL."""
+    kafka = f"{settings.kafka.bootstrap} ({settings.kafka.engine})"
+    rows = [Listed("kafka", kafka), Listed("redis", settings.redis.url or "")]
+    if ports.mock is not None:
+        rows.append(Listed("mock-provider", f"http://{MOCK_HOST}:{ports.mock}"))
+    ingress = f"http://{settings.ingress.host}:{ports.ingress}"
+    host = settings.metrics.host
+    return rows + [
+        Listed(name, ingress if name == "ingress" else "", f"http://{host}:{port}/metrics")
+        for name, port in ports.metrics.items()
+    ]
 
 
 def _apache_cluster(settings: Settings) -> apache_kafka.Cluster:
@@ -200,7 +205,9 @@ def _child(
     return ChildSpec(name, argv, child_environment(env), logs / f"{name}.log")
 
 
-async def _serve(settings: Settings, children: list[ChildSpec], brokers: list[ChildSpec]) -> None:
+async def _serve(
+    settings: Settings, children: list[ChildSpec], brokers: list[ChildSpec], rows: list[Listed]
+) -> None:
     """The brokers (if we run Apache Kafka) first and last; the services in between."""
     stop = stop_on_signals()
     kafka_stop = asyncio.Event()
@@ -216,13 +223,15 @@ async def _serve(settings: Settings, children: list[ChildSpec], brokers: list[Ch
                 waiting.cancel()
                 return
             await waiting
-        await _services(settings, children, stop)
+        await _services(settings, children, stop, rows)
     finally:
         kafka_stop.set()
         await kafka_running
 
 
-async def _services(settings: Settings, children: list[ChildSpec], stop: asyncio.Event) -> None:
+async def _services(
+    settings: Settings, children: list[ChildSpec], stop: asyncio.Event, rows: list[Listed]
+) -> None:
     names = TopicNames(settings.kafka.topic_prefix)
     routes = build_route_table(settings)
     providers = list(routes.providers)
@@ -241,8 +250,8 @@ async def _services(settings: Settings, children: list[ChildSpec], stop: asyncio
     url = f"http://{settings.ingress.host}:{settings.ingress.port}"
     if await _ready(url, stop):
         model = "openai/gpt-4o-mini" if "openai" in providers else "mock/echo"
-        admin = settings.admin.api_key or ""
-        _banner(url, key, admin, secret, model, settings.dev.data_dir / "logs")
+        keys = Keys(key, settings.admin.api_key or "", secret)
+        _say(banner(url, keys, model, settings.dev.data_dir / "logs", rows))
         for name in routes.local:
             _say(f"  local model: {name}   ({routes.local[name].engine} pool)")
     await running
@@ -272,21 +281,6 @@ async def _ready(url: str, stop: asyncio.Event, timeout_s: float = 90) -> bool:
     if not stop.is_set():
         _say(f"ingress is not ready after {timeout_s:.0f}s; see the logs")
     return False
-
-
-def _banner(url: str, key: str, admin: str, secret: str, model: str, logs: Path) -> None:
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello!"}]})
-    _say(f"""
-aibroker is running at {url}   (Ctrl-C stops everything)
-  API key (tenant dev): {key}
-  admin key:            {admin}   (/admin/v1/...)
-  webhook secret:       {secret}   (verifies the dev tenant's webhooks)
-  logs:                 {logs}/
-
-  curl {url}/v1/chat/completions \\
-    -H "Authorization: Bearer {key}" -H "Content-Type: application/json" \\
-    -d '{body}'
-""")
 
 
 def _say(text: str) -> None:

@@ -1,6 +1,5 @@
 """Ports on this machine for the dev stack: whether one is free, and which process holds it
-(read from /proc, so the message can name it), so `aibroker dev` never runs a stack in which
-a service cannot bind."""
+(read from /proc, so the message can name it). What a stack reserves is in `reservations.py`."""
 
 from __future__ import annotations
 
@@ -20,17 +19,6 @@ def is_free(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return False
     return True
-
-
-def free_ports(start: int, count: int, host: str = "127.0.0.1") -> list[int]:
-    """`count` free ports, the first ones from `start` up."""
-    found: list[int] = []
-    port = start
-    while len(found) < count:
-        if is_free(port, host):
-            found.append(port)
-        port += 1
-    return found
 
 
 def holder(port: int, proc: Path = Path("/proc")) -> str | None:
@@ -74,13 +62,3 @@ def _listening_inodes(port: int, proc: Path) -> Iterable[str]:
             local, state, inode = fields[1], fields[3], fields[9]
             if state == LISTEN and int(local.rsplit(":", 1)[1], 16) == port:
                 yield inode
-
-
-def check_free(wanted: list[tuple[int, str]], host: str = "127.0.0.1") -> list[str]:
-    """A line per port that is taken (what needs it, and who has it); empty when all free."""
-    problems = []
-    for port, what in wanted:
-        if not is_free(port, host):
-            who = holder(port)
-            problems.append(f"port {port} ({what}) is taken" + (f" by {who}" if who else ""))
-    return problems

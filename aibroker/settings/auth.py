@@ -67,7 +67,7 @@ class AuthSettings(SettingsGroup):
     """How long a rotated key keeps working unless the rotation names its own grace."""
     producer_secrets: dict[str, str] = Field(default_factory=dict)
     """Direct producers: each tenant's secret (JSON `{"tenant": "secret"}`) that signs its
-    envelopes (HMAC-SHA256 in the `aib-signature` header); see the README."""
+    envelopes (HMAC-SHA256 in the `aib-signature` header); see docs/guides/identity.md."""
     require_signed_envelopes: bool = False
     """Refuse (DLQ `unauthenticated`, audited) every envelope on a requests topic that is not
     signed by ingress or by its tenant's producer secret."""

@@ -18,7 +18,8 @@ class DevSettings(SettingsGroup):
     mock_provider: bool = True
     """`aibroker dev` also runs the project's mock provider as provider `mock`."""
     mock_port: int = 8090
-    """Port of that mock provider."""
+    """Port of that mock provider. Unset: the first free one from 8090 (each stack on the
+    machine gets its own); set: that port, or `aibroker dev` refuses to start."""
     kafka: Literal["tansu", "apache"] = "tansu"
     """The broker `aibroker dev` starts when `AIBROKER_KAFKA_BOOTSTRAP` is unset: `tansu` (in
     memory, no setup) or `apache` (Apache Kafka in KRaft mode, data kept under `data_dir`;

@@ -14,7 +14,8 @@ class IngressSettings(SettingsGroup):
     host: str = "127.0.0.1"
     """Address the HTTP ingress binds."""
     port: int = 8080
-    """Port the HTTP ingress binds."""
+    """Port the HTTP ingress binds. Unset, `aibroker dev` takes the first free one from 8080
+    (each stack on the machine gets its own); set, that port, or it refuses to start."""
     instance: str | None = None
     """Name of this ingress instance; its reply topic is `replies.<instance>`. Unset: random."""
     max_body_bytes: int = 4 * 1024 * 1024
