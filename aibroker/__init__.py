@@ -2,6 +2,8 @@
 `tests/unit/test_layers.py` holds them):
 
 - `settings/`: the one settings object and its groups, importing nothing of ours;
+- `rules/`: pure rules the stores keep and the services decide on (breaker states, quota
+  verdicts and buckets, token estimates, webhook decisions), beside the top level;
 - top level: the error tree, ids, limits, prices, routes, netguard — plain values and rules,
   importing only `settings/`, `schemas/` and `topics/`;
 - `telemetry/`: logs, traces, metrics;

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from aibroker.webhook_rules import endpoint_messages
+from aibroker.rules.webhooks import endpoint_messages
 from schemas.envelopes import Delivery, Webhook, WebhookEvent
 
 THRESHOLDS = (50, 80, 100)

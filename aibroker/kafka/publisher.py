@@ -13,9 +13,9 @@ from aibroker.errors import BrokerError
 from aibroker.kafka.acceptance import give_up_header
 from aibroker.kafka.clients import encode
 from aibroker.kafka.producer import Producer
+from aibroker.rules.webhooks import batch_messages
 from aibroker.signing import signature_header
 from aibroker.telemetry import metrics
-from aibroker.webhook_rules import batch_messages
 from schemas.audit import AuditEntry
 from schemas.batches import Batch, BatchStarted
 from schemas.envelopes import (

@@ -19,14 +19,7 @@ from aiokafka.structs import ConsumerRecord
 from aibroker.kafka.clients import decode, running_producer
 from aibroker.kafka.publisher import Publisher
 from aibroker.netguard import FetchLimits, FetchRefused, post
-from aibroker.runtime.service import WorkerSpec, run_service
-from aibroker.settings import Settings, WebhookSettings
-from aibroker.stores.cache import TtlCache
-from aibroker.stores.redis import connect
-from aibroker.stores.tenants import RedisTenantStore, Tenant, TenantStore, active_endpoints
-from aibroker.stores.webhook_log import RedisWebhookLog, WebhookLog
-from aibroker.telemetry import metrics
-from aibroker.webhook_rules import (
+from aibroker.rules.webhooks import (
     Delivered,
     Disable,
     GiveUp,
@@ -34,6 +27,13 @@ from aibroker.webhook_rules import (
     messages,
     signed_headers,
 )
+from aibroker.runtime.service import WorkerSpec, run_service
+from aibroker.settings import Settings, WebhookSettings
+from aibroker.stores.cache import TtlCache
+from aibroker.stores.redis import connect
+from aibroker.stores.tenants import RedisTenantStore, Tenant, TenantStore, active_endpoints
+from aibroker.stores.webhook_log import RedisWebhookLog, WebhookLog
+from aibroker.telemetry import metrics
 from schemas.envelopes import Delivery, Result
 from topics.catalog import TopicNames
 

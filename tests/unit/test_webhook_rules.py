@@ -8,8 +8,7 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook as Verifier
 
-from aibroker.stores.tenants import new_webhook_secret
-from aibroker.webhook_rules import (
+from aibroker.rules.webhooks import (
     Delivered,
     Disable,
     GiveUp,
@@ -18,6 +17,7 @@ from aibroker.webhook_rules import (
     messages,
     signed_headers,
 )
+from aibroker.stores.tenants import new_webhook_secret
 from schemas.envelopes import Result, Status, Webhook, WebhookEvent
 
 pytestmark = pytest.mark.unit
