@@ -10,9 +10,9 @@ import yaml
 from aibroker.cli import build_parser
 from aibroker.routes import load_routes_file
 from aibroker.settings import Settings
-from aibroker.settings.doc import settings_table
+from aibroker.settings.doc import MarkersMissing, settings_table
 from aibroker.stores.tenants import TenantsFile
-from loadtest.doc_tables import MarkersMissing, update_docs
+from loadtest.doc_tables import update_docs
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
