@@ -1,6 +1,7 @@
 """Writing the audit log from ingress: every admin change as it is made, every permission
-refused, and refused authentications gathered per subject, source and reason over a short
-window (a brute-force flood is one entry with a count, not one write per guess)."""
+refused, and refused authentications gathered per actor, claimed subject, source and reason
+over a short window (a brute-force flood is one entry with a count, not one write per guess;
+a flood of ever new claims is at most `MAX_REFUSALS` entries a window)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka.errors import KafkaError
 from fastapi import Request
@@ -17,12 +18,23 @@ from fastapi import Request
 from aibroker.identity import Caller
 from aibroker.kafka.publisher import Publisher
 from aibroker.telemetry import metrics
-from schemas.audit import AuditEntry, AuditOutcome
+from schemas.audit import ANONYMOUS, AuditEntry, AuditOutcome
 
 log = logging.getLogger(__name__)
 
-Refusal = tuple[str, str, str | None]
-"""(subject, reason, source address)."""
+MAX_REFUSALS = 1000
+"""Distinct refusal entries a window at most; past them, refusals are counted per reason
+alone (actor `anonymous`, no claim, no source)."""
+
+
+class Refusal(NamedTuple):
+    actor: str
+    """Who proved to be calling, or `anonymous`."""
+    claimed: str | None
+    """What the credential claimed to be, unverified."""
+    claimed_issuer: str | None
+    reason: str
+    source: str | None
 
 
 def source_of(request: Request) -> str | None:
@@ -69,10 +81,21 @@ class Auditor:
             )
         )
 
-    def refused(self, request: Request, subject: str, reason: str) -> None:
+    def refused(
+        self,
+        request: Request,
+        reason: str,
+        *,
+        actor: str = ANONYMOUS,
+        claimed: str | None = None,
+        claimed_issuer: str | None = None,
+    ) -> None:
         """Count a refused authentication; `run` writes the counts once per window."""
         metrics.AUTH_REFUSED.labels(reason).inc()
-        self._refusals[(subject, reason, source_of(request))] += 1
+        refusal = Refusal(actor, claimed, claimed_issuer, reason, source_of(request))
+        if refusal not in self._refusals and len(self._refusals) >= MAX_REFUSALS:
+            refusal = Refusal(ANONYMOUS, None, None, reason, None)
+        self._refusals[refusal] += 1
 
     async def run(self) -> None:
         """Write the refusals counted in each window until cancelled (then once more)."""
@@ -87,18 +110,20 @@ class Auditor:
     async def flush(self) -> None:
         counted, self._refusals = self._refusals, Counter()
         now = time.time()
-        for (subject, reason, source), count in counted.items():
+        for refusal, count in counted.items():
             entry = AuditEntry(
                 at=now,
-                actor=subject,
+                actor=refusal.actor,
+                claimed_subject=refusal.claimed,
+                claimed_issuer=refusal.claimed_issuer,
                 action="auth.refused",
                 outcome=AuditOutcome.REFUSED,
-                source=source,
-                detail={"reason": reason, "count": count, "window_s": self._window_s},
+                source=refusal.source,
+                detail={"reason": refusal.reason, "count": count, "window_s": self._window_s},
             )
             try:
                 await self._publisher.audit(entry)
             except KafkaError as exc:
                 log.warning("refused authentications not audited (%r)", exc)
-                self._refusals.update({(subject, reason, source): count})
+                self._refusals.update({refusal: count})
                 return

@@ -5,7 +5,10 @@ Redis deadline, then gets 503 + Retry-After.
 
 A key is refused (401) when it is unknown or revoked, expired, or its tenant is deleted or
 inactive; a key is never served without its tenant, so never without its tenant's limits.
-Each refusal is counted in the audit log by key prefix or token subject."""
+Each refusal is counted in the audit log. Its actor is who proved to be calling (a key that
+matched, a token that verified, refused for its tenant or expiry) or else `anonymous`, with
+what was presented kept apart as unverified: the prefix of a key that does not exist, a
+token's `jwt:<sub>` and `iss`, or a digest of anything else."""
 
 from __future__ import annotations
 
@@ -20,18 +23,36 @@ from aibroker.errors import AuthenticationError, ModelNotAllowed, PermissionDeni
 from aibroker.identity import Caller, Client, Permission, Role, may
 from aibroker.routes import resolve
 from aibroker.stores.guard import deadline
-from aibroker.stores.keys import KEY_PREFIX, hash_key
+from aibroker.stores.keys import KEY_PREFIX, hash_key, visible_prefix
 from aibroker.stores.tenants import allows, model_allowed
 from ingress.state import Services, services
 from ingress.tokens import TokenRefused, looks_like_jwt
-from schemas.audit import AuditOutcome
+from schemas.audit import ANONYMOUS, AuditOutcome
 from schemas.envelopes import Kind
+
+MAX_CREDENTIAL_CHARS = 16 * 1024
+"""A bearer credential longer than this is refused unread (the HTTP server takes headers of
+megabytes; a key is 47 characters, an OIDC token a few kilobytes)."""
 
 
 class _Refused(Exception):
-    def __init__(self, message: str, code: str, subject: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        code: str,
+        *,
+        actor: str = ANONYMOUS,
+        claimed: str | None = None,
+        claimed_issuer: str | None = None,
+    ) -> None:
         super().__init__(message)
-        self.message, self.code, self.subject = message, code, subject
+        self.message, self.code, self.actor = message, code, actor
+        self.claimed, self.claimed_issuer = claimed, claimed_issuer
+
+
+def _digest(token: str) -> str:
+    """How the audit log knows a credential that is not ours: never by its characters."""
+    return f"sha256:{hash_key(token)[:12]}"
 
 
 def _bearer(request: Request) -> str:
@@ -43,32 +64,39 @@ def _bearer(request: Request) -> str:
 
 async def _identify(svc: Services, token: str) -> Caller:
     """The caller a token proves, or `_Refused` saying why not."""
+    if len(token) > MAX_CREDENTIAL_CHARS:
+        raise _Refused("The bearer credential is too long.", "too_long", claimed=_digest(token))
     if token.startswith(KEY_PREFIX):
         caller = await _key_caller(svc, token)
     elif svc.issuers and looks_like_jwt(token):
         try:
             claims = await svc.issuers.verify(token)
         except TokenRefused as refused:
-            raise _Refused(refused.reason, "token_refused", refused.subject) from refused
+            raise _Refused(
+                refused.reason,
+                "token_refused",
+                claimed=refused.claimed_subject or _digest(token),
+                claimed_issuer=refused.claimed_issuer,
+            ) from refused
         caller = Caller(
             subject=f"jwt:{claims.subject}",
             tenant=claims.tenant,
             roles=claims.roles,
             user=claims.user,
         )
-    else:  # not ours: known in the audit log by a digest, never by its characters
-        raise _Refused(
-            "Incorrect API key provided.", "unknown_key", f"sha256:{hash_key(token)[:12]}"
-        )
+    else:
+        raise _Refused("Incorrect API key provided.", "unknown_key", claimed=_digest(token))
     if caller.tenant is not None:
         with deadline(svc.settings.redis.request_timeout_s):
             tenant = await svc.tenants.get(caller.tenant)
         if tenant is None:
             raise _Refused(
-                "The tenant of this credential no longer exists.", "no_tenant", caller.subject
+                "The tenant of this credential no longer exists.", "no_tenant", actor=caller.subject
             )
         if not tenant.active:
-            raise _Refused("The tenant of this credential is inactive.", "inactive", caller.subject)
+            raise _Refused(
+                "The tenant of this credential is inactive.", "inactive", actor=caller.subject
+            )
     return caller
 
 
@@ -76,9 +104,9 @@ async def _key_caller(svc: Services, token: str) -> Caller:
     with deadline(svc.settings.redis.request_timeout_s):
         info = await svc.keys.lookup(token)
     if info is None:
-        raise _Refused("Incorrect API key provided.", "unknown_key", token[:10])
+        raise _Refused("Incorrect API key provided.", "unknown_key", claimed=visible_prefix(token))
     if info.expired(time.time()):
-        raise _Refused("This API key has expired.", "expired", info.prefix)
+        raise _Refused("This API key has expired.", "expired", actor=info.prefix)
     return Caller(
         subject=info.prefix,
         tenant=info.tenant,
@@ -97,7 +125,13 @@ async def _caller(request: Request) -> Caller:
     try:
         return await _identify(svc, token)
     except _Refused as refused:
-        svc.auditor.refused(request, refused.subject, refused.code)
+        svc.auditor.refused(
+            request,
+            refused.code,
+            actor=refused.actor,
+            claimed=refused.claimed,
+            claimed_issuer=refused.claimed_issuer,
+        )
         raise AuthenticationError(refused.message) from None
 
 
@@ -105,7 +139,7 @@ async def authenticate(request: Request) -> Client:
     """The dependency of the OpenAI-compatible routes: a tenant's key or token."""
     caller = await _caller(request)
     if caller.tenant is None:
-        services(request).auditor.refused(request, caller.subject, "no_tenant")
+        services(request).auditor.refused(request, "no_tenant", actor=caller.subject)
         raise AuthenticationError("This credential belongs to no tenant: it is for /admin only.")
     request.state.caller = caller
     return Client(caller.tenant, caller.key_id, caller.user, caller.models)

@@ -1,8 +1,10 @@
-"""A local OIDC issuer for the tests: RSA signing keys it generates, its JWKS served over HTTP,
-and tokens signed with them (or, to prove refusals, with what an attacker would use)."""
+"""A local OIDC issuer for the tests: signing keys it generates (RSA by default; EC and Ed25519
+beside them on request), its JWKS served over HTTP, and tokens signed with them (or, to prove
+refusals, with what an attacker would use)."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import time
@@ -12,10 +14,46 @@ from typing import Any
 
 import jwt
 from aiohttp import web
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from aibroker.devstack.embedded import free_port
 from aibroker.settings import JwtIssuer
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+CURVES: dict[str, ec.EllipticCurve] = {
+    "P-256": ec.SECP256R1(),
+    "P-384": ec.SECP384R1(),
+    "P-521": ec.SECP521R1(),
+}
+
+
+def new_key(kind: str = "RSA") -> PrivateKey:
+    """`RSA`, an EC curve (`P-256`, `P-384`, `P-521`) or `Ed25519`."""
+    if kind == "RSA":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if kind == "Ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    return ec.generate_private_key(CURVES[kind])
+
+
+def default_alg(key: PrivateKey) -> str:
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "RS256"
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}[key.curve.name]
+    return "EdDSA"
+
+
+def public_jwk(key: PrivateKey) -> dict[str, Any]:
+    """The public half as a JWK (`kty`, and `crv` for EC and OKP), without `kid` or `alg`."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        found = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    elif isinstance(key, ec.EllipticCurvePrivateKey):
+        found = jwt.algorithms.ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    else:
+        found = jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    return dict(found)
 
 
 class LocalIssuer:
@@ -23,35 +61,51 @@ class LocalIssuer:
         self.port = free_port()
         self.issuer = f"http://127.0.0.1:{self.port}/"
         self.audience = "aibroker-tests"
-        self.keys: dict[str, rsa.RSAPrivateKey] = {}
+        self.keys: dict[str, PrivateKey] = {}
+        self.algs: dict[str, str | None] = {}
+        """The `alg` each key's JWK names (None: the JWK names none)."""
         self.kid = self.rotate()
         self.fetches = 0
 
-    def rotate(self) -> str:
-        """A new signing key, published beside the old ones; tokens are signed with it."""
+    def rotate(self, kind: str = "RSA", *, jwk_alg: str | None = "default") -> str:
+        """A new signing key, published beside the old ones; tokens are signed with it. Its JWK
+        names `jwk_alg` (`default`: the key's usual algorithm; None: no `alg` at all)."""
         kid = uuid.uuid4().hex[:8]
-        self.keys[kid] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.keys[kid] = new_key(kind)
+        self.algs[kid] = default_alg(self.keys[kid]) if jwk_alg == "default" else jwk_alg
         self.kid = kid
         return kid
 
     def jwks(self) -> dict[str, Any]:
         keys = []
         for kid, key in self.keys.items():
-            public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-            keys.append(public | {"kid": kid, "use": "sig", "alg": "RS256"})
+            alg = self.algs[kid]
+            keys.append(
+                public_jwk(key) | {"kid": kid, "use": "sig"} | ({"alg": alg} if alg else {})
+            )
         return {"keys": keys}
 
     def config(self, **overrides: Any) -> JwtIssuer:
+        options: dict[str, Any] = {"algorithms": ["RS256"], "leeway_s": 5} | overrides
         return JwtIssuer(
             issuer=self.issuer,
             jwks_url=f"{self.issuer}jwks.json",
             audience=self.audience,
-            algorithms=["RS256"],
-            leeway_s=5,
-            **overrides,
+            **options,
         )
 
-    def token(self, tenant: str | None, sub: str = "user-1", **claims: Any) -> str:
+    def token(
+        self,
+        tenant: str | None,
+        sub: str = "user-1",
+        *,
+        kid: str | None = None,
+        alg: str | None = None,
+        key: PrivateKey | None = None,
+        **claims: Any,
+    ) -> str:
+        """Claims of `tenant` signed with the key `kid` names (default: the newest), with `alg`
+        (default: the key's own), or with `key` instead (a forgery naming `kid`)."""
         now = time.time()
         body: dict[str, Any] = {
             "iss": self.issuer,
@@ -63,7 +117,10 @@ class LocalIssuer:
         if tenant is not None:
             body["tenant"] = tenant
         body.update(claims)
-        return jwt.encode(body, self.keys[self.kid], algorithm="RS256", headers={"kid": self.kid})
+        kid = kid or self.kid
+        signer = key or self.keys[kid]
+        alg = alg or self.algs[kid] or default_alg(signer)
+        return jwt.encode(body, signer, algorithm=alg, headers={"kid": kid})
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[LocalIssuer]:
@@ -81,3 +138,68 @@ class LocalIssuer:
             yield self
         finally:
             await runner.cleanup()
+
+
+SIGNERS = jwt.algorithms.get_default_algorithms()
+
+
+def segment(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def as_json(value: object) -> bytes:
+    return json.dumps(value, allow_nan=True).encode()  # 1e400 travels as `Infinity`
+
+
+def build(header: object, claims: object, sign_with: PrivateKey | None, garbage: bytes) -> str:
+    """A token of any header and claims, signed for real when `sign_with` can make its `alg`."""
+    signing_input = f"{segment(as_json(header))}.{segment(as_json(claims))}"
+    alg = header.get("alg") if isinstance(header, dict) else None
+    signature = garbage
+    if sign_with is not None and isinstance(alg, str) and alg in SIGNERS:
+        # A key that cannot make this signature leaves the garbage.
+        with contextlib.suppress(TypeError, ValueError, AttributeError):
+            signature = SIGNERS[alg].sign(signing_input.encode(), sign_with)
+    return f"{signing_input}.{segment(signature)}"
+
+
+def malformed_tokens(issuer: LocalIssuer) -> dict[str, str]:
+    """The shapes the issue names: forged ones (what anyone can send), and claims of the wrong
+    type signed for real (as if the issuer had signed them), which only claim checks stop."""
+    kid = issuer.kid
+    key, stranger = issuer.keys[kid], new_key("RSA")
+    base = {"iss": issuer.issuer, "aud": issuer.audience, "sub": "u", "exp": 4_000_000_000}
+    header = {"alg": "RS256", "kid": kid}
+
+    def signed(**claims: object) -> str:
+        return build(header, base | claims, key, b"")
+
+    def forged(**claims: object) -> str:
+        return build(header, base | claims, stranger, b"")
+
+    deep = "[" * 3000 + "]" * 3000
+    deep_header = ('{"alg": "RS256", "a": ' + deep + "}").encode()
+    return {
+        "malformed base64": "eyJhbGciOiJSUzI1NiJ9.!!!not-base64!!!.c2ln",
+        "base64 of nothing JSON": f"eyJ{segment(b'garbage')}.{segment(b'{}')}.c2ln",
+        "header not JSON": f"{segment(b'{nope')}.{segment(b'{}')}.c2ln",
+        "header a list": f"{segment(b'[1]')}.{segment(b'{}')}.c2ln",
+        "header nested deep": f"{segment(deep_header)}.e30.c2ln",
+        "claims nested deep": f"{segment(as_json(header))}.{segment(deep.encode())}.c2ln",
+        "huge kid": build({"alg": "RS256", "kid": "k" * 6000}, base, stranger, b""),
+        "huge claims": forged(pad="p" * 6000),
+        "nested claims": forged(nest={"a": {"b": {"c": [1, {"d": None}]}}}),
+        "sub a number": signed(sub=12345),
+        "sub an object": signed(sub={"id": "u"}),
+        "iss a list": signed(iss=[issuer.issuer]),
+        "forged, iss a list": forged(iss=[issuer.issuer]),
+        "exp a string": signed(exp="tomorrow"),
+        "exp past a float": signed(exp=float("inf")),
+        "forged, exp past a float": forged(exp=float("inf")),
+        "exp NaN": signed(exp=float("nan")),
+        "iat past a float": signed(iat=float("inf")),
+        "roles a number": signed(roles=7, tenant="t1"),
+        "roles an object": signed(roles={"admin": True}, tenant="t1"),
+        "tenant an object": signed(tenant={"id": "t1"}, roles=["tenant_admin"]),
+        "a wrong alg for the key": build({"alg": "ES256", "kid": kid}, base, new_key("P-256"), b""),
+    }

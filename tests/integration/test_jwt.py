@@ -1,6 +1,7 @@
 """JWT bearer tokens from a configured issuer: signed here with keys the test generates, their
 JWKS served by a local issuer. Rotation, expiry, a wrong audience, `alg` confusion, `none`,
-an unknown issuer; a token's user on the envelope; roles from the token on the admin API."""
+an `alg` that does not fit its key, malformed tokens, an unknown issuer; a token's user on the
+envelope; roles from the token on the admin API."""
 
 from __future__ import annotations
 
@@ -11,17 +12,21 @@ import hmac
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
+from functools import partial
+from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from prometheus_client import REGISTRY
 
 from aibroker.kafka.clients import decode, make_consumer
-from aibroker.settings import AuthSettings, ProviderSettings, Settings
+from aibroker.settings import AuthSettings, JwtIssuer, ProviderSettings, Settings
 from schemas.envelopes import Request
 from tests.ingress_app import Served, serving
-from tests.jwks import LocalIssuer
+from tests.jwks import LocalIssuer, malformed_tokens, new_key
 from tests.records import read
+from tests.waiting import eventually
 from topics.catalog import TopicNames
 
 pytestmark = [pytest.mark.integration]
@@ -171,3 +176,76 @@ def _hs256(header: Mapping[str, str], claims: Mapping[str, object], secret: byte
     signing_input = f"{_segment(header)}.{_segment(claims)}"
     signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
     return signing_input + "." + base64.urlsafe_b64encode(signature).decode().rstrip("=")
+
+
+@pytest.fixture
+async def mixed(settings: Settings) -> AsyncIterator[tuple[Served, LocalIssuer]]:
+    """An issuer publishing an RSA and an EC key side by side, with the default algorithms."""
+    issuer = LocalIssuer()
+    issuer.rotate("P-256")
+    async with issuer.serving():
+        config = issuer.config(
+            algorithms=JwtIssuer.model_fields["algorithms"].get_default(call_default_factory=True)
+        )
+        auth = AuthSettings(jwt_issuers=[config], refusals_window_s=0.3)
+        async with serving(settings, auth=auth) as running:
+            yield running, issuer
+
+
+def refused_count(reason: str) -> float:
+    found = REGISTRY.get_sample_value("aibroker_auth_refused_total", {"reason": reason})
+    return found or 0.0
+
+
+async def refusals(served: Served, claimed: str) -> list[dict[str, Any]]:
+    async with served.admin() as admin:
+        answer = await admin.get(
+            "/admin/v1/audit", params={"action": "auth.refused", "claimed_subject": claimed}
+        )
+    assert answer.status_code == 200, answer.text
+    found: list[dict[str, Any]] = answer.json()["data"]
+    return found
+
+
+async def test_an_alg_that_does_not_fit_its_key_is_a_401_audited_and_counted(
+    mixed: tuple[Served, LocalIssuer],
+) -> None:
+    """ES256 naming the RSA key and RS256 naming the EC key (both allowed by default, both
+    kids public in the JWKS) used to crash PyJWT with a TypeError: a reset connection, no 401,
+    no audit entry, no count."""
+    served, issuer = mixed
+    tenant = await served.tenant()
+    rsa_kid, ec_kid = list(issuer.keys)
+    assert (await answer_to(served, issuer.token(tenant, kid=rsa_kid)))[0] == 200
+    assert (await answer_to(served, issuer.token(tenant, kid=ec_kid)))[0] == 200
+    before = refused_count("token_refused")
+    crafted = {
+        "ES256 naming the RSA key": issuer.token(
+            tenant, sub="mallory-es", kid=rsa_kid, alg="ES256", key=new_key("P-256")
+        ),
+        "RS256 naming the EC key": issuer.token(
+            tenant, sub="mallory-rs", kid=ec_kid, alg="RS256", key=new_key("RSA")
+        ),
+    }
+    for name, token in crafted.items():
+        status, message = await answer_to(served, token)
+        assert status == 401, name
+        assert message.endswith("does not fit its signing key."), (name, message)
+    assert refused_count("token_refused") == before + 2
+    for sub in ("mallory-es", "mallory-rs"):
+        found = await eventually(partial(refusals, served, f"jwt:{sub}"), what="audited")
+        assert [(e["actor"], e["claimed_issuer"], e["detail"]["reason"]) for e in found] == [
+            ("anonymous", issuer.issuer, "token_refused")
+        ]
+
+
+async def test_malformed_bearer_tokens_are_401_never_500(
+    served: Served, issuer: LocalIssuer
+) -> None:
+    cases = malformed_tokens(issuer) | {
+        "a megabyte of token": "eyJ" + "A" * 1_000_000 + ".e30.c2ln",
+        "one segment": "eyJhbGciOiJSUzI1NiJ9",
+        "empty segments": "ey..",
+    }
+    answers = {name: (await answer_to(served, token))[0] for name, token in cases.items()}
+    assert answers == dict.fromkeys(cases, 401)
