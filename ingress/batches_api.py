@@ -17,15 +17,15 @@ from starlette.responses import Response
 from aibroker.errors import BrokerError, InvalidRequest, NotFound, Unavailable
 from aibroker.identity import Client
 from aibroker.ids import new_id
-from aibroker.routes import resolve
-from aibroker.stores.tenants import active_endpoints, model_allowed
-from ingress.auth import authenticate
+from aibroker.stores.tenants import active_endpoints
+from ingress.auth import authenticate, check_model
+from ingress.body_checks import check_body
 from ingress.files_api import owned
 from ingress.state import Services, services
 from ingress.views import json_response
-from schemas.batch_file import Line, LineError, read_input
+from schemas.batch_file import MAX_ERRORS, Line, LineError, read_input
 from schemas.batches import Batch, BatchStatus
-from schemas.bodies import BODIES
+from schemas.bodies import kind_of
 
 router = APIRouter(prefix="/v1/batches", tags=["openai"])
 Caller = Annotated[Client, Depends(authenticate)]
@@ -52,8 +52,8 @@ async def create(body: NewBatch, request: Request, caller: Caller) -> Response:
     data = await svc.files.store.read(record.id)
     parsed = read_input(data, body.endpoint, svc.settings.batch.max_lines)
     lines = [line for line in parsed if isinstance(line, Line)]
-    errors = [e for e in parsed if isinstance(e, LineError)] or await _route_errors(
-        svc, caller, body.endpoint, lines
+    errors = [e for e in parsed if isinstance(e, LineError)] or await _line_errors(
+        svc, caller, lines
     )
     now = int(time.time())
     batch = Batch(
@@ -96,26 +96,31 @@ async def create(body: NewBatch, request: Request, caller: Caller) -> Response:
     return json_response(_document(await svc.batches.get(batch.id, caller.tenant)))
 
 
-async def _route_errors(
-    svc: Services, caller: Client, endpoint: str, lines: list[Line]
-) -> list[LineError]:
-    """Models that do not exist, serve another endpoint, or are not the tenant's to use."""
-    kind, _ = BODIES[endpoint]
-    tenant = await svc.tenants.get(caller.tenant)
+async def _line_errors(svc: Services, caller: Client, lines: list[Line]) -> list[LineError]:
+    """What a route would refuse in each line: a model that does not exist, serves another
+    endpoint, or is not the key's or the tenant's to use (`check_model`), then the body's kind
+    checks (`check_body`)."""
+    vector_store = bool(svc.settings.embeddings.qdrant_url)
     errors: list[LineError] = []
     checked: dict[str, str | None] = {}
     for line in lines:
         model = line.body.model
         if model not in checked:
             try:
-                resolve(model, svc.routes, kind)
-                checked[model] = None if model_allowed(tenant, model) else "model_not_allowed"
+                await check_model(svc, caller, model, kind_of(line.body))
+                checked[model] = None
             except BrokerError as exc:
                 checked[model] = exc.error_code or "invalid_model"
         if checked[model]:
             message = f"The model '{model}' cannot be used here ({checked[model]})."
             errors.append(LineError(checked[model] or "", message, line.number, "body.model"))
-    return errors[:100]
+            continue
+        try:
+            check_body(line.body, svc.routes, vector_store=vector_store, where="body.")
+        except BrokerError as exc:
+            code = exc.error_code or "invalid_body"
+            errors.append(LineError(code, exc.message, line.number, exc.param))
+    return errors[:MAX_ERRORS]
 
 
 def _document(batch: Batch | None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The `Prefer` header (RFC 7240): `respond-async` and `wait=N`."""
+"""The `Prefer` header (RFC 7240): `respond-async` and `wait=N`, and the wait they ask for."""
 
 from __future__ import annotations
 
@@ -26,3 +26,9 @@ def parse_prefer(values: list[str]) -> Preferences:
                 except ValueError:
                     continue
     return Preferences(respond_async, wait)
+
+
+def sync_wait_s(prefer: Preferences, limit_s: float) -> float | None:
+    """How long a sync caller waits for its answer: `wait=N` (0 or none: `limit_s`) bounded by
+    `limit_s`; None for `respond-async` (202 at once)."""
+    return None if prefer.respond_async else min(prefer.wait_s or limit_s, limit_s)

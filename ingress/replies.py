@@ -1,6 +1,7 @@
 """How ingress learns that a request ended.
 
 - ReplyListener: this instance's reply topic, read from its end; sync callers wait here.
+  `reply_listener` opens it (its consumer started, its loop running) and closes it.
 - CompletionNotices: the Redis `aib:done` channel; long-polls wait here and then re-read
   the state, so a notice missed during a Redis blip costs at most one re-read interval.
 """
@@ -17,7 +18,9 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 from pydantic import ValidationError
 
+from aibroker.kafka.clients import make_consumer
 from aibroker.kafka.publisher import KIND_HEADER
+from aibroker.settings import KafkaSettings
 from aibroker.stores.redis import RedisClient, listen
 from aibroker.stores.results import DONE_CHANNEL
 from schemas.envelopes import Chunk, Result
@@ -66,6 +69,24 @@ class ReplyListener:
         queue = self._waiters.get(reply.id)
         if queue is not None:
             queue.put_nowait(reply)
+
+
+@contextlib.asynccontextmanager
+async def reply_listener(settings: KafkaSettings, topic: str) -> AsyncIterator[ReplyListener]:
+    """The listener on `topic`, delivering until the block ends; its consumer is stopped however
+    the block ends (a start-up step after it that fails too)."""
+    consumer = make_consumer(settings, group_id=None)
+    try:
+        await consumer.start()  # inside: a start that fails half-way is closed too
+        listener = ReplyListener(consumer, topic)
+        loop = asyncio.create_task(listener.run())
+        try:
+            yield listener
+        finally:
+            loop.cancel()
+            await asyncio.gather(loop, return_exceptions=True)
+    finally:
+        await consumer.stop()
 
 
 async def final_result(replies: asyncio.Queue[Reply]) -> Result:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -11,15 +10,12 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.responses import Response
 
 from aibroker.identity import Client
-from aibroker.netguard import host_and_port
-from ingress.auth import authenticate, check_model
-from ingress.deadline import request_deadline
+from ingress.accept import Wrapper, accept
+from ingress.auth import authenticate
 from ingress.state import services
 from ingress.views import json_response
-from ingress.webhooks import request_webhook
-from schemas.bodies import BODIES
-from schemas.envelopes import Mode, Webhook
-from schemas.openai import OcrRequest
+from schemas.bodies import BODIES, Body
+from schemas.envelopes import Webhook
 from schemas.status import status_document
 
 router = APIRouter(tags=["broker"])
@@ -57,24 +53,20 @@ ACCEPTED_LINKS: dict[int | str, dict[str, Any]] = {
 
 @router.post("/v1/requests", status_code=202, responses=ACCEPTED_LINKS)
 async def submit_request(body: SubmitRequest, request: Request, caller: Caller) -> Response:
-    svc = services(request)
-    kind, model_type = BODIES[body.endpoint]
+    """Any endpoint's body, accepted as that endpoint would accept it, answered with 202."""
+    wrapper = Wrapper(deadline=body.deadline, webhook=body.webhook)
+    return await accept(services(request), caller, _parsed(body), request.headers, wrapper)
+
+
+def _parsed(body: SubmitRequest) -> Body:
+    """The endpoint's body, validated as the endpoint validates it; errors located under `body`."""
+    _, body_type = BODIES[body.endpoint]
     try:
-        parsed = model_type.model_validate(body.body)
-    except ValidationError as exc:  # reported like any invalid body, located under `body`
+        return body_type.model_validate(body.body)
+    except ValidationError as exc:
         raise RequestValidationError(
             [{**e, "loc": ("body", "body", *e["loc"])} for e in exc.errors()]
         ) from exc
-    if isinstance(parsed, OcrRequest) and parsed.image_url is not None:
-        host_and_port(parsed.image_url, "body.image_url")  # refused here if unfetchable
-    await check_model(svc, caller, parsed.model, kind)
-    payload = parsed.model_dump(exclude_unset=True)
-    deadline = request_deadline(request.headers, time.time(), body.deadline)
-    webhook = await request_webhook(svc, caller, body.webhook, request.headers)
-    envelope = svc.submission.envelope(
-        caller, kind, parsed.model, payload, Mode.ASYNC, deadline=deadline, webhook=webhook
-    )
-    return await svc.submission.submit(envelope, None, request.headers.get("idempotency-key"))
 
 
 @router.get("/v1/requests/{request_id}", operation_id="get_request")

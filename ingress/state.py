@@ -13,11 +13,11 @@ from functools import partial
 import httpx
 from fastapi import Request
 
-from aibroker.kafka.clients import make_consumer, running_producer
+from aibroker.kafka.clients import running_producer
 from aibroker.kafka.publisher import Publisher
 from aibroker.limits import Limits
 from aibroker.routes import RouteTable
-from aibroker.settings import Settings
+from aibroker.settings import KafkaSettings, Settings
 from aibroker.stores.batches import BatchStore, RedisBatchStore
 from aibroker.stores.cache import TtlCache
 from aibroker.stores.files import Files, RedisFiles, file_store
@@ -31,11 +31,11 @@ from aibroker.stores.tenants import RedisTenantStore, Tenant, TenantStore, seed
 from aibroker.stores.usage import RedisUsageLedger, UsageLedger
 from aibroker.stores.webhook_log import RedisWebhookLog, WebhookLog
 from ingress.audit import Auditor
-from ingress.replies import CompletionNotices, ReplyListener
+from ingress.replies import CompletionNotices, reply_listener
 from ingress.submission import Submission
 from ingress.tokens import Issuers
 from topics.apply import apply_topics, delete_topics
-from topics.catalog import TopicNames, reply_topic_spec
+from topics.catalog import TopicNames, TopicSpec, reply_topic_spec
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +80,13 @@ async def open_services(
     reply_spec = reply_topic_spec(
         names, instance, max_message_bytes=settings.kafka.max_message_bytes
     )
-    await apply_topics(settings.kafka, [reply_spec])
-    reply_consumer = make_consumer(settings.kafka, group_id=None)
     async with (
+        _reply_topic(settings.kafka, reply_spec),
         connect(settings.redis) as redis,
         running_producer(settings.kafka) as producer,
         httpx.AsyncClient(timeout=5.0) as jwks_http,
+        reply_listener(settings.kafka, reply_spec.name) as replies,
     ):
-        await reply_consumer.start()
         ttl_s = settings.redis.ttl_s
         publisher = Publisher(producer, names, envelope_secret=settings.auth.envelope_secret)
         key_store, tenant_store = RedisKeyStore(redis), RedisTenantStore(redis)
@@ -95,7 +94,6 @@ async def open_services(
             with deadline(30.0):  # a start-up chore, not a request: give it time
                 seeded = await seed(settings.tenants_file, tenant_store, key_store)
             log.info("seeded %d tenants from %s", seeded, settings.tenants_file)
-        replies = ReplyListener(reply_consumer, reply_spec.name)
         notices = CompletionNotices(redis)
         submission = Submission(
             publisher,
@@ -129,7 +127,6 @@ async def open_services(
             issuers=Issuers(settings.auth.jwt_issuers, jwks_http),
         )
         loops = [
-            asyncio.create_task(replies.run()),
             asyncio.create_task(notices.run()),
             asyncio.create_task(svc.auditor.run()),
         ]
@@ -140,7 +137,16 @@ async def open_services(
             for task in loops:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
-            await reply_consumer.stop()
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(5):
-            await delete_topics(settings.kafka, [reply_spec.name])
+
+
+@contextlib.asynccontextmanager
+async def _reply_topic(kafka: KafkaSettings, spec: TopicSpec) -> AsyncIterator[None]:
+    """This instance's reply topic: made before anything listens on it, deleted at the end
+    (after a start that failed half-way too)."""
+    await apply_topics(kafka, [spec])
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                await delete_topics(kafka, [spec.name])

@@ -1,5 +1,5 @@
-"""Which body each endpoint takes, for the routes that carry another endpoint's body
-(`/v1/requests`, batch lines)."""
+"""Which body each endpoint takes (for the routes that carry another endpoint's body:
+`/v1/requests`, batch lines), and which kind of request each body makes."""
 
 from __future__ import annotations
 
@@ -13,3 +13,10 @@ BODIES: dict[str, tuple[Kind, type[Body]]] = {
     Kind.EMBEDDINGS.endpoint: (Kind.EMBEDDINGS, EmbeddingsRequest),
     Kind.OCR.endpoint: (Kind.OCR, OcrRequest),
 }
+
+_KINDS: dict[type[Body], Kind] = {body_type: kind for kind, body_type in BODIES.values()}
+
+
+def kind_of(body: Body) -> Kind:
+    """The kind of request a parsed body makes."""
+    return _KINDS[type(body)]

@@ -1,0 +1,59 @@
+"""The one accept pipeline: every route that takes a request (the OpenAI routes, `/v1/ocr`,
+`/v1/requests`) parses its body and hands it to `accept`, which runs the same steps for all:
+the body's kind checks, the model, the wait, the deadline, the webhook, the envelope and the
+Kafka write. Batch lines are checked by the same `check_body` where the batch is created."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from starlette.datastructures import Headers
+from starlette.responses import Response
+
+from aibroker.identity import Client
+from ingress.auth import check_model
+from ingress.body_checks import check_body
+from ingress.deadline import request_deadline
+from ingress.prefer import parse_prefer, sync_wait_s
+from ingress.state import Services
+from ingress.webhooks import request_webhook
+from schemas.bodies import Body, kind_of
+from schemas.envelopes import Mode, Webhook
+
+
+@dataclass(frozen=True)
+class Wrapper:
+    """The document a body came inside (`POST /v1/requests`): errors name the body's fields
+    under `body.`, the answer is 202 whatever `Prefer` says, and the document may set a
+    deadline (the earliest of it and the headers' wins) and a webhook of its own."""
+
+    deadline: float | None = None
+    webhook: Webhook | None = None
+
+
+async def accept(
+    svc: Services, caller: Client, body: Body, headers: Headers, wrapper: Wrapper | None = None
+) -> Response:
+    """The answer to a request for `body`: 200 with its result (sync), 202 with its id
+    (`Prefer: respond-async`, a sync wait that ran out, or a `wrapper`), or the refusal
+    (4xx before anything is written; 503 when Kafka did not acknowledge the write)."""
+    kind = kind_of(body)
+    where = "" if wrapper is None else "body."
+    vector_store = bool(svc.settings.embeddings.qdrant_url)
+    check_body(body, svc.routes, vector_store=vector_store, where=where)
+    await check_model(svc, caller, body.model, kind)
+    limit_s = svc.settings.ingress.sync_wait_s
+    wait_s = None if wrapper else sync_wait_s(parse_prefer(headers.getlist("prefer")), limit_s)
+    deadline = request_deadline(headers, time.time(), wrapper.deadline if wrapper else None)
+    webhook = await request_webhook(svc, caller, wrapper.webhook if wrapper else None, headers)
+    envelope = svc.submission.envelope(
+        caller,
+        kind,
+        body.model,
+        body.model_dump(exclude_unset=True),
+        Mode.ASYNC if wait_s is None else Mode.SYNC,
+        deadline=deadline,
+        webhook=webhook,
+    )
+    return await svc.submission.submit(envelope, wait_s, headers.get("idempotency-key"))
