@@ -17,7 +17,7 @@ from ingress.body_checks import check_body
 from ingress.deadline import request_deadline
 from ingress.prefer import parse_prefer, sync_wait_s
 from ingress.state import Services
-from ingress.webhooks import request_webhook
+from ingress.webhook_targets import request_webhook
 from schemas.bodies import Body, kind_of
 from schemas.envelopes import Mode, Webhook
 

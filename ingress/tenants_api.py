@@ -19,7 +19,7 @@ from aibroker.stores.tenants import TENANT_NAME, Endpoint, Tenant, new_webhook_s
 from ingress.auth import Admin, authorize
 from ingress.state import Services, services
 from ingress.views import json_response
-from ingress.webhooks import check_webhook_url
+from ingress.webhook_targets import check_webhook_url
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"])
 
