@@ -18,14 +18,17 @@ RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 FROM python:3.11-slim
 ARG EXTRAS=""
 ARG TORCH=""
-RUN useradd --create-home --uid 10001 aibroker
+RUN groupadd --gid 10001 aibroker && useradd --create-home --uid 10001 --gid 10001 aibroker
 COPY --from=build /wheels /wheels
 # torch first (when asked for), so that the extras do not pull a build of their own.
 RUN if [ -n "$TORCH" ]; then pip install --no-cache-dir $TORCH; fi \
     && pip install --no-cache-dir "$(ls /wheels/*.whl)${EXTRAS:+[$EXTRAS]}" \
     && rm -rf /wheels
-USER aibroker
-ENV HF_HUB_OFFLINE=1
+# Numeric, so that Kubernetes can check `runAsNonRoot` (the chart runs it with a read-only
+# root filesystem: /tmp and the home directory, with the model caches, are volumes there).
+USER 10001:10001
+WORKDIR /home/aibroker
+ENV HOME=/home/aibroker HF_HUB_OFFLINE=1 PYTHONDONTWRITEBYTECODE=1
 EXPOSE 8080
 ENTRYPOINT ["aibroker"]
 CMD ["ingress"]

@@ -1,10 +1,12 @@
 """The Helm chart renders (with Helm's own engine, through helm-python-sdk) with its default
 and its GPU values; every object validates against the Kubernetes schemas (and the KEDA,
-Prometheus Operator and Strimzi ones); and its topics, KEDA triggers and commands agree with
-the code: the topic catalogue, the pools' consumer groups, the CLI."""
+Prometheus Operator and Strimzi ones) and every pod against the restricted Pod Security
+Standard; and its topics, KEDA triggers and commands agree with the code: the topic
+catalogue, the pools' consumer groups, the CLI."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,8 +52,9 @@ STRIMZI = {"kafka": {"strimzi": {"topics": True}}}
 WITH_PROVIDERS = {
     "providers": {
         "openai": {"baseUrl": "https://api.openai.com/v1", "apiKey": "sk-test"},
-        "extra": '{"claude": {"base_url": "https://api.anthropic.com", "api_key": "k", '
-        '"kind": "anthropic"}}',
+        "extra": {
+            "claude": {"base_url": "https://api.anthropic.com", "api_key": "k", "kind": "anthropic"}
+        },
     },
     "kafka": {"strimzi": {"deploy": True}},
     "redis": {"deploy": True},
@@ -65,6 +68,22 @@ SECURED = {
         }
     }
 }
+# Provider keys in a Secret of the operator's own (its contents as the cluster would hold them).
+EXISTING_SECRET = {"AIBROKER_OPENAI_API_KEY": "sk-own", "claude-key": "k-own"}
+FROM_EXISTING_SECRET = {
+    "providers": {
+        "existingSecret": "llm-keys",
+        "openai": {"baseUrl": "https://api.openai.com/v1"},
+        "extra": {
+            "claude": {
+                "base_url": "https://api.anthropic.com",
+                "kind": "anthropic",
+                "apiKeyFrom": "claude-key",
+            }
+        },
+    },
+    **STRIMZI,
+}
 VARIANTS = {
     "default": {},
     "secured-kafka": SECURED,
@@ -72,6 +91,7 @@ VARIANTS = {
     "strimzi": STRIMZI,
     "gpu-strimzi": {**gpu_values(), **STRIMZI},
     "providers-and-own-kafka-redis": WITH_PROVIDERS,
+    "providers-from-existing-secret": FROM_EXISTING_SECRET,
 }
 
 
@@ -208,8 +228,29 @@ def test_a_bad_object_is_caught() -> None:
 # --- agreement with the code ---------------------------------------------------------------
 
 
+VAR_REF = re.compile(r"\$\(([-._a-zA-Z0-9]+)\)")
+
+
+def container_env(manifests: list[Manifest], container: Manifest) -> dict[str, str]:
+    """A container's environment as the kubelet builds it: `envFrom` Secrets first (the
+    release's, or `EXISTING_SECRET`), then `env` in order, `secretKeyRef`s resolved and
+    `$(VAR)` expanded from what is defined before."""
+    secrets = {"llm-keys": EXISTING_SECRET}
+    for secret in of_kind(manifests, "Secret"):
+        secrets[secret["metadata"]["name"]] = secret.get("stringData") or {}
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env.update(secrets[source["secretRef"]["name"]])
+    for var in container["env"]:
+        if "value" in var:
+            env[var["name"]] = VAR_REF.sub(lambda m: env.get(m[1], m[0]), var["value"])
+        elif (ref := var["valueFrom"].get("secretKeyRef")) and ref["name"] in secrets:
+            env[var["name"]] = secrets[ref["name"]][ref["key"]]
+    return env
+
+
 def settings_of(manifests: list[Manifest], monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The settings the dispatcher's pod would read: its env and the provider Secret."""
+    """The settings the dispatcher's pod would read: its env and the provider Secrets."""
     dispatcher = next(
         d
         for d in of_kind(manifests, "Deployment")
@@ -217,10 +258,8 @@ def settings_of(manifests: list[Manifest], monkeypatch: pytest.MonkeyPatch) -> S
         == "dispatcher"
     )
     container = dispatcher["spec"]["template"]["spec"]["containers"][0]
-    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
-    secret = of_kind(manifests, "Secret")[0].get("stringData") or {}
-    for name, value in {**env, **secret}.items():
-        monkeypatch.setenv(name, str(value))
+    for name, value in container_env(manifests, container).items():
+        monkeypatch.setenv(name, value)
     return Settings()
 
 
@@ -297,6 +336,10 @@ def test_gpu_pools_get_gpus_and_gpu_nodes() -> None:
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
     assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
+    (shm,) = [v for v in pod["volumes"] if v["name"] == "dshm"]
+    assert shm["emptyDir"]["medium"] == "Memory"
+    mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["/dev/shm"] == "dshm"  # noqa: S108 (the pod's shared memory)
 
 
 # --- dashboard and alerts ------------------------------------------------------------------
@@ -361,5 +404,234 @@ def test_a_secured_cluster_reaches_every_kafka_client() -> None:
         ca = Path(env["AIBROKER_KAFKA_SSL_CAFILE"]["value"])
         mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
         assert str(ca.parent) == mounts["kafka-ca"]
-        volumes = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"]}
+        volumes = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
         assert volumes["kafka-ca"] == "kafka-cluster-ca-cert"
+
+
+# --- Pod Security, secrets, conventions ----------------------------------------------------
+
+WORKLOADS = ("Deployment", "StatefulSet", "Job")
+# The volume types the restricted standard allows (no hostPath, no in-tree network volumes).
+RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+
+
+def pods(manifests: list[Manifest]) -> Iterator[tuple[str, Manifest]]:
+    for manifest in manifests:
+        if manifest["kind"] in WORKLOADS:
+            yield manifest["metadata"]["name"], manifest["spec"]["template"]["spec"]
+
+
+def restricted_violations(pod: Manifest) -> list[str]:
+    """What keeps a pod out of a namespace labelled `pod-security.kubernetes.io/enforce:
+    restricted` (the checks of the restricted Pod Security Standard, as the admission
+    controller applies them), plus a writable root filesystem, which this chart never
+    allows."""
+    found = [host for host in ("hostNetwork", "hostPID", "hostIPC") if pod.get(host)]
+    for volume in pod.get("volumes", []):
+        kinds = set(volume) - {"name"}
+        if not kinds <= RESTRICTED_VOLUMES:
+            found.append(f"volume {volume['name']}: {kinds}")
+    pod_context = pod.get("securityContext") or {}
+    for container in pod["containers"] + pod.get("initContainers", []):
+        context = {**pod_context, **(container.get("securityContext") or {})}
+        found += [f"{container['name']}: {v}" for v in container_violations(container, context)]
+    return found
+
+
+def container_violations(container: Manifest, context: Manifest) -> Iterator[str]:
+    """`context`: the container's security context over the pod's."""
+    if context.get("privileged"):
+        yield "privileged"
+    if context.get("allowPrivilegeEscalation") is not False:
+        yield "allowPrivilegeEscalation not false"
+    capabilities = context.get("capabilities") or {}
+    if "ALL" not in capabilities.get("drop", []):
+        yield "capabilities not dropped"
+    if set(capabilities.get("add", [])) - {"NET_BIND_SERVICE"}:
+        yield "capabilities added"
+    if not context.get("runAsNonRoot"):
+        yield "runAsNonRoot not set"
+    if context.get("runAsUser") == 0:
+        yield "runAsUser 0"
+    seccomp = (context.get("seccompProfile") or {}).get("type")
+    if seccomp not in {"RuntimeDefault", "Localhost"}:
+        yield f"seccomp profile {seccomp}"
+    if any(port.get("hostPort") for port in container.get("ports", [])):
+        yield "hostPort"
+    if context.get("readOnlyRootFilesystem") is not True:
+        yield "writable root filesystem"
+
+
+def mounted(pod: Manifest, container: Manifest, path: str) -> bool:
+    """`path` is on a writable volume of the container (a StatefulSet's claims are not in
+    the pod's `volumes`)."""
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        volume = volumes.get(mount["name"], {})
+        if mount.get("readOnly") or "secret" in volume or "configMap" in volume:
+            continue
+        if Path(path).is_relative_to(mount["mountPath"]):
+            return True
+    return False
+
+
+def test_every_pod_passes_restricted_pod_security(manifests: list[Manifest]) -> None:
+    workloads = list(pods(manifests))
+    assert len(workloads) > 5
+    for name, pod in workloads:
+        assert restricted_violations(pod) == [], name
+
+
+def test_the_pod_security_check_can_fail() -> None:
+    _, pod = next(pods(rendered({})))
+    assert restricted_violations(pod) == []
+    changes: list[Manifest] = [
+        {"runAsNonRoot": False},
+        {"allowPrivilegeEscalation": True},
+        {"capabilities": {"drop": ["ALL"], "add": ["SYS_ADMIN"]}},
+        {"readOnlyRootFilesystem": False},
+        {"seccompProfile": {"type": "Unconfined"}},
+    ]
+    for change in changes:
+        bad = json.loads(json.dumps(pod))
+        bad["containers"][0]["securityContext"].update(change)
+        assert restricted_violations(bad), change
+    bad = json.loads(json.dumps(pod))
+    bad["containers"][0]["ports"][0]["hostPort"] = 9100
+    assert restricted_violations(bad)
+    bad = {**pod, "volumes": [*pod["volumes"], {"name": "h", "hostPath": {"path": "/"}}]}
+    assert restricted_violations(bad)
+    rooted = rendered({"podSecurityContext": {"runAsNonRoot": False, "runAsUser": 0}})
+    assert all(restricted_violations(pod) for _, pod in pods(rooted))
+
+
+def test_what_the_processes_write_is_mounted(manifests: list[Manifest]) -> None:
+    """With a read-only root filesystem, /tmp, the home directory (the Hugging Face, torch,
+    vLLM and Paddle caches) and the files directory are writable volumes."""
+    for name, pod in pods(manifests):
+        for container in pod["containers"]:
+            if container["name"] == "redis":
+                assert mounted(pod, container, "/data"), name
+                continue
+            assert mounted(pod, container, "/tmp"), name  # noqa: S108 (the pod's, not ours)
+            assert mounted(pod, container, "/home/aibroker/.cache/huggingface"), name
+            files = container_env(manifests, container)["AIBROKER_BATCH_FILES_DIR"]
+            if container["args"][0] in {"ingress", "batches"}:
+                assert mounted(pod, container, files), name
+
+
+def test_files_are_shared_through_an_existing_claim() -> None:
+    manifests = rendered({"files": {"existingClaim": "aibroker-files"}})
+    claims = {
+        name: [v["persistentVolumeClaim"] for v in pod["volumes"] if v["name"] == "files"]
+        for name, pod in pods(manifests)
+    }
+    assert claims["aib-ingress"] == claims["aib-batches"] == [{"claimName": "aibroker-files"}]
+    assert claims["aib-dispatcher"] == []
+
+
+def test_provider_keys_come_from_an_existing_secret() -> None:
+    manifests = rendered(FROM_EXISTING_SECRET)
+    (secret,) = of_kind(manifests, "Secret")
+    held = set(secret["stringData"])
+    assert not held & {"AIBROKER_OPENAI_API_KEY", "AIBROKER_PROVIDERS"}
+    assert "AIB_PROVIDER_KEY_CLAUDE" not in json.dumps(secret)
+    for deployment in of_kind(manifests, "Deployment"):
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert {"secretRef": {"name": "llm-keys"}} in container["envFrom"]
+        assert "k-own" not in json.dumps(deployment)  # the key is referenced, never copied
+        env = container_env(manifests, container)
+        assert env["AIBROKER_OPENAI_API_KEY"] == "sk-own"
+        providers = json.loads(env["AIBROKER_PROVIDERS"])
+        assert providers["claude"]["api_key"] == "k-own"
+        assert "apiKeyFrom" not in providers["claude"]
+
+
+def test_provider_keys_are_inline_or_from_the_secret_not_both() -> None:
+    mixed = json.loads(json.dumps(FROM_EXISTING_SECRET))
+    mixed["providers"]["extra"]["other"] = {"base_url": "https://x.example", "api_key": "k"}
+    with pytest.raises(helm.errors.HelmRenderError, match="not both"):
+        rendered(mixed)
+    orphan = {"providers": {"extra": {"claude": {"base_url": "https://x", "apiKeyFrom": "k"}}}}
+    with pytest.raises(helm.errors.HelmRenderError, match="existingSecret"):
+        rendered(orphan)
+
+
+def checksums(values: dict[str, Any]) -> set[str]:
+    return {
+        d["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+        for d in of_kind(rendered(values), "Deployment")
+    }
+
+
+def test_pods_roll_when_their_config_changes() -> None:
+    """The Secret is read at start only: a change in what it holds changes every pod
+    template; anything else, or a second render (a fresh envelope secret each time outside a
+    cluster), does not."""
+    (before,) = checksums({})
+    assert checksums({}) == {before}
+    assert checksums({"services": {"ingress": {"replicas": 3}}}) == {before}
+    for change in (
+        {"providers": {"openai": {"baseUrl": "https://api.openai.com/v1", "apiKey": "sk-2"}}},
+        {"auth": {"adminApiKey": "aib_new"}},
+        {"auth": {"producerSecrets": {"acme": "s2"}}},
+    ):
+        (after,) = checksums(change)
+        assert after != before, change
+
+
+def test_values_are_maps_not_json_strings() -> None:
+    """The schema refuses the old JSON strings, and the maps reach the settings as JSON."""
+    for values in (
+        {"localModels": {"embeddings": '{"all-minilm-l6-v2": "all-minilm-l6-v2"}'}},
+        {"providers": {"extra": '{"claude": {"base_url": "x", "api_key": "k"}}'}},
+        {"auth": {"producerSecrets": '{"acme": "s"}'}},
+    ):
+        with pytest.raises(helm.errors.HelmValuesError):
+            rendered(values)
+    models = {"a-model": "org/a-model", "b": "/models/b"}
+    manifests = rendered({"localModels": {"vllm": models}})
+    (container,) = of_kind(manifests, "Deployment")[0]["spec"]["template"]["spec"]["containers"]
+    assert json.loads(container_env(manifests, container)["AIBROKER_VLLM_MODELS"]) == models
+
+
+def test_the_values_files_meet_the_schema() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    for name in ("values.yaml", "values-gpu.yaml"):
+        jsonschema.validate(yaml.safe_load((CHART / name).read_text()), schema)
+    with pytest.raises(helm.errors.HelmValuesError, match="replica"):
+        rendered({"services": {"ingress": {"replica": 3}}})  # a typo is refused
+
+
+def test_the_chart_passes_helm_lint() -> None:
+    for values in ({}, gpu_values(), FROM_EXISTING_SECRET):
+        report = helm.lint(str(CHART), values, strict=True)
+        assert report["errors"] == []
+        assert {m["error"] for m in report["messages"]} <= {"icon is recommended"}
+
+
+def test_labels_and_image_tags_follow_helm_conventions() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    project = (ROOT / "pyproject.toml").read_text()
+    assert f'version = "{chart["appVersion"]}"' in project  # the image the chart runs
+    label = f"{chart['name']}-{chart['version']}"
+    manifests = rendered({**gpu_values(), **WITH_PROVIDERS})
+    for manifest in manifests:
+        assert manifest["metadata"]["labels"]["helm.sh/chart"] == label, manifest["kind"]
+    images = {
+        c["image"] for _, pod in pods(manifests) for c in pod["containers"] if c["name"] != "redis"
+    }
+    assert {image.rsplit(":", 1)[1] for image in images} == {chart["appVersion"]}
+    assert "aibroker-vllm:" + chart["appVersion"] in images
+    pinned = rendered({"image": {"tag": "1.2.3"}})
+    assert {c["image"] for _, pod in pods(pinned) for c in pod["containers"]} >= {"aibroker:1.2.3"}

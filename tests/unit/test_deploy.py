@@ -1,4 +1,5 @@
-"""The compose file parses, pins its images, and runs only commands the CLI has."""
+"""The compose file parses, pins its images, and runs only commands the CLI has; the image's
+user is the one the chart's pods run as."""
 
 import re
 from pathlib import Path
@@ -71,3 +72,32 @@ def test_every_mounted_file_exists() -> None:
             source = str(volume).split(":")[0]
             if source.startswith("./"):
                 assert (ROOT / source).exists(), (name, source)
+
+
+def dockerfile_final_stage() -> list[tuple[str, str]]:
+    """(instruction, arguments) of the image's last stage."""
+    lines = (ROOT / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
+    steps = [tuple(line.split(None, 1)) for line in lines if line and not line.startswith("#")]
+    last = max(i for i, step in enumerate(steps) if step[0] == "FROM")
+    return [(step[0], step[1] if len(step) > 1 else "") for step in steps[last:]]
+
+
+def test_the_image_user_is_the_charts_non_root_user() -> None:
+    """Kubernetes can only check `runAsNonRoot` against a numeric USER; the chart's user,
+    group and the home directory it mounts writable are the image's."""
+    stage = dockerfile_final_stage()
+    (user,) = [args for op, args in stage if op == "USER"]
+    uid, _, gid = user.partition(":")
+    assert uid.isdigit(), user
+    assert int(uid) != 0
+    values = yaml.safe_load((ROOT / "helm/aibroker/values.yaml").read_text())
+    pod = values["podSecurityContext"]
+    assert pod["runAsNonRoot"] is True
+    assert (int(uid), int(gid)) == (pod["runAsUser"], pod["runAsGroup"])
+    run = " ".join(args for op, args in stage if op == "RUN")
+    assert f"--uid {uid}" in run
+    assert f"--gid {gid}" in run
+    env = " ".join(args for op, args in stage if op == "ENV")
+    assert "HOME=/home/aibroker" in env
+    helpers = (ROOT / "helm/aibroker/templates/_helpers.tpl").read_text()
+    assert "mountPath: /home/aibroker}" in helpers
