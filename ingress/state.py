@@ -13,6 +13,7 @@ from functools import partial
 import httpx
 from fastapi import Request
 
+from aibroker.control.plane import control_plane
 from aibroker.kafka.clients import running_producer
 from aibroker.kafka.publisher import Publisher
 from aibroker.limits import Limits
@@ -23,11 +24,11 @@ from aibroker.stores.cache import TtlCache
 from aibroker.stores.files import Files, RedisFiles, file_store
 from aibroker.stores.guard import deadline
 from aibroker.stores.idempotency import RedisIdempotencyStore
-from aibroker.stores.keys import CachedKeys, KeyStore, RedisKeyStore, limits_of_key
+from aibroker.stores.keys import CachedKeys, KeyStore, limits_of_key
 from aibroker.stores.quota import Quota, RedisQuota
 from aibroker.stores.redis import RedisClient, connect
 from aibroker.stores.results import RedisRequestStore
-from aibroker.stores.tenants import RedisTenantStore, Tenant, TenantStore, seed
+from aibroker.stores.tenants import Tenant, TenantStore, seed
 from aibroker.stores.usage import RedisUsageLedger, UsageLedger
 from aibroker.stores.webhook_log import RedisWebhookLog, WebhookLog
 from ingress.audit import Auditor
@@ -35,7 +36,7 @@ from ingress.replies import CompletionNotices, reply_listener
 from ingress.submission import Submission
 from ingress.tokens import Issuers
 from topics.apply import apply_topics, delete_topics
-from topics.catalog import TopicNames, TopicSpec, reply_topic_spec
+from topics.catalog import TopicNames, TopicSpec, config_topic_spec, reply_topic_spec
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +81,18 @@ async def open_services(
     reply_spec = reply_topic_spec(
         names, instance, max_message_bytes=settings.kafka.max_message_bytes
     )
+    await apply_topics(settings.kafka, [config_topic_spec(names)])
     async with (
         _reply_topic(settings.kafka, reply_spec),
         connect(settings.redis) as redis,
         running_producer(settings.kafka) as producer,
+        control_plane(settings.kafka, names.config, redis, producer) as plane,
         httpx.AsyncClient(timeout=5.0) as jwks_http,
         reply_listener(settings.kafka, reply_spec.name) as replies,
     ):
         ttl_s = settings.redis.ttl_s
         publisher = Publisher(producer, names, envelope_secret=settings.auth.envelope_secret)
-        key_store, tenant_store = RedisKeyStore(redis), RedisTenantStore(redis)
+        key_store, tenant_store = plane.keys, plane.tenants  # written through the config topic
         if settings.tenants_file:
             with deadline(30.0):  # a start-up chore, not a request: give it time
                 seeded = await seed(settings.tenants_file, tenant_store, key_store)

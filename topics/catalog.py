@@ -90,9 +90,15 @@ class TopicNames:
     def audit(self) -> str:
         return f"{self.prefix}audit"
 
+    @property
+    def config(self) -> str:
+        return f"{self.prefix}config"
+
 
 AUDIT_RETENTION_MS = 400 * DAY_MS
 """The audit log is kept 13 months, past a yearly review."""
+FOREVER = -1
+"""`retention.ms` of a topic whose records are never deleted for their age."""
 
 
 def catalogue(
@@ -152,6 +158,7 @@ def catalogue(
             ("ingress (admin changes, refused auth)", "dispatcher (unproven producers)"),
             ("GET /admin/v1/audit", "compliance exports"),
         ),
+        config_topic_spec(names),
     ]
     specs += [
         TopicSpec(
@@ -183,6 +190,20 @@ def _sized(spec: TopicSpec, max_message_bytes: int | None) -> TopicSpec:
     if max_message_bytes is None:
         return spec
     return replace(spec, configs={**spec.configs, "max.message.bytes": str(max_message_bytes)})
+
+
+def config_topic_spec(names: TopicNames) -> TopicSpec:
+    """What the control plane is (the audit log says who changed it): compacted, kept for ever,
+    one partition, so that one offset says how far a view has applied it."""
+    return TopicSpec(
+        names.config,
+        1,
+        FOREVER,
+        "object (tenant:<name>, key:<id>, revoked:<id>)",
+        ("ingress (admin changes, the tenants file)", "aibroker keys create"),
+        ("the Redis view (every ingress, the results sink)",),
+        compacted=True,
+    )
 
 
 def reply_topic_spec(

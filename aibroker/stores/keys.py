@@ -12,13 +12,20 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
-from redis.typing import EncodableT, FieldT
 
 from aibroker.identity import Role
 from aibroker.ids import new_id
 from aibroker.limits import Limits
 from aibroker.stores.cache import TtlCache
-from aibroker.stores.redis import RedisClient, write_together
+from aibroker.stores.control_view import (
+    ControlView,
+    KeyChange,
+    Revocation,
+    lookup_key,
+    owned_key,
+    record_key,
+)
+from aibroker.stores.redis import RedisClient
 
 KEY_PREFIX = "aib_"
 ENVIRONMENT = r"^[a-z0-9_-]{1,32}$"
@@ -59,6 +66,10 @@ class KeyInfo:
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and now >= self.expires_at
+
+
+class KeyRevoked(ValueError):
+    """A key that was revoked is added again (the tenants file still lists it)."""
 
 
 def generate_key() -> str:
@@ -143,24 +154,15 @@ class KeyStore(Protocol):
         ...
 
 
-def _key(digest: str) -> str:
-    return f"aib:key:{digest}"
-
-
-def _record(key_id: str) -> str:
-    return f"aib:keyid:{key_id}"
-
-
-def _owned(tenant: str | None) -> str:
-    return f"aib:tenant:{tenant}:keys" if tenant else "aib:admin:keys"
-
-
 class RedisKeyStore:
-    """`aib:key:{sha256}` → the key's `KeyInfo` (the lookup); `aib:keyid:{id}` → its record;
-    `aib:tenant:{tenant}:keys` (`aib:admin:keys` for keys of no tenant) → key ids."""
+    """The keys of the control plane's view (`control_view.py`): `…:key:{sha256}` → the key's
+    `KeyInfo` (the lookup; a revoked key's holds only `revoked_at`); `…:keyid:{id}` → its
+    record; `…:keys:{tenant}` (`…:admin-keys` for keys of no tenant) → key ids. Writes take
+    effect through the view's commit: at once, or through the config topic."""
 
-    def __init__(self, redis: RedisClient) -> None:
+    def __init__(self, redis: RedisClient, view: ControlView | None = None) -> None:
         self._redis = redis
+        self._view = view or ControlView(redis)
 
     async def add(
         self, tenant: str | None, key: str | None = None, spec: KeySpec | None = None
@@ -174,13 +176,14 @@ class RedisKeyStore:
     async def add_hashed(
         self, tenant: str | None, digest: str, prefix: str, spec: KeySpec | None = None
     ) -> KeyInfo:
+        if await self._redis.hexists(lookup_key(digest), "revoked_at"):
+            raise KeyRevoked("this key was revoked: it is never added again; make a new one")
         existing = await self.lookup_hashed(digest)
         if existing is not None:
             if existing.tenant != tenant:
                 raise ValueError("this key already belongs to another tenant")
             if spec is not None:  # the tenants file wins: its limits and lifecycle apply
-                await self._write(existing.key_id, digest, tenant, prefix, spec, {})
-                return await self.lookup_hashed(digest) or existing
+                return await self._write(existing.key_id, digest, tenant, prefix, spec, {})
             return existing
         key_id = new_id("key")
         return await self._write(key_id, digest, tenant, prefix, spec or KeySpec(), {})
@@ -194,6 +197,8 @@ class RedisKeyStore:
         spec: KeySpec,
         extra: dict[str, str],
     ) -> KeyInfo:
+        """Create or replace the record (what it had besides the spec kept); nothing is
+        written when nothing changes (a replica seeding the same file again)."""
         info = KeyInfo(
             tenant=tenant,
             key_id=key_id,
@@ -203,7 +208,12 @@ class RedisKeyStore:
             models=tuple(spec.models),
             roles=frozenset(spec.roles),
         )
-        lookup: dict[FieldT, EncodableT] = {
+        current = {
+            str(k): str(v) for k, v in (await self._redis.hgetall(record_key(key_id))).items()
+        }
+        current.pop("revoked_at", None)  # a revocation is a change of its own
+        fields = {"created_at": repr(time.time()), **current}
+        fields |= {
             "tenant": tenant or "",
             "key_id": key_id,
             "prefix": prefix,
@@ -211,24 +221,21 @@ class RedisKeyStore:
             "expires_at": "" if spec.expires_at is None else repr(spec.expires_at),
             "models": json.dumps(spec.models),
             "roles": ",".join(spec.roles),
+            "hash": digest,
+            "name": spec.name,
+            "limits": spec.limits.model_dump_json(),
+            **extra,
         }
-        async with write_together(self._redis) as tx:
-            tx.hset(_key(digest), mapping=lookup)
-            tx.hsetnx(_record(key_id), "created_at", time.time())
-            record: dict[FieldT, EncodableT] = {**lookup, "hash": digest, "name": spec.name}
-            record.update(extra)
-            record["limits"] = spec.limits.model_dump_json()
-            tx.hset(_record(key_id), mapping=record)
-            tx.sadd(_owned(tenant), key_id)
-            await tx.execute()
+        if fields != current:
+            await self._view.commit([KeyChange(key_id, digest, tenant, fields)])
         return info
 
     async def lookup(self, key: str) -> KeyInfo | None:
         return await self.lookup_hashed(hash_key(key))
 
     async def lookup_hashed(self, digest: str) -> KeyInfo | None:
-        found = await self._redis.hgetall(_key(digest))
-        if not found:
+        found = await self._view.read(self._redis.hgetall(lookup_key(digest)))
+        if "key_id" not in found:  # none, or revoked
             return None
         expires = str(found.get("expires_at") or "")
         return KeyInfo(
@@ -242,8 +249,8 @@ class RedisKeyStore:
         )
 
     async def record(self, key_id: str) -> KeyRecord | None:
-        found = await self._redis.hgetall(_record(key_id))
-        if not found:
+        found = await self._view.read(self._redis.hgetall(record_key(key_id)))
+        if "key_id" not in found:  # none, or only a revocation replayed before its record
             return None
 
         def number(name: str) -> float | None:
@@ -267,18 +274,18 @@ class RedisKeyStore:
         )
 
     async def list(self, tenant: str | None) -> list[KeyRecord]:
-        ids = sorted(await self._redis.smembers(_owned(tenant)))
+        ids = sorted(await self._redis.smembers(owned_key(tenant)))
         records = [await self.record(str(key_id)) for key_id in ids]
         return [r for r in records if r is not None]
 
     async def revoke(self, key_id: str) -> KeyRecord | None:
-        found = await self._redis.hgetall(_record(key_id))
-        if not found:
+        found = await self._redis.hgetall(record_key(key_id))
+        if "key_id" not in found:
             return None
-        async with write_together(self._redis) as tx:
-            tx.delete(_key(str(found["hash"])))
-            tx.hsetnx(_record(key_id), "revoked_at", time.time())
-            await tx.execute()
+        if not found.get("revoked_at"):
+            tenant = str(found["tenant"]) or None
+            change = Revocation(key_id, str(found["hash"]), tenant, time.time())
+            await self._view.commit([change])
         return await self.record(key_id)
 
     async def rotate(self, key_id: str, grace_s: float, now: float) -> tuple[str, KeyRecord]:
@@ -296,13 +303,10 @@ class RedisKeyStore:
             {"rotated_from": key_id},
         )
         ends = now + grace_s
-        if old.revoked_at is None and (old.expires_at is None or ends < old.expires_at):
-            digest = str(await self._redis.hget(_record(key_id), "hash"))
-            async with write_together(self._redis) as tx:
-                tx.hset(_key(digest), "expires_at", repr(ends))
-                tx.hset(_record(key_id), "expires_at", repr(ends))
-                await tx.execute()
-        await self._redis.hset(_record(key_id), "replaced_by", new.key_id)
+        shorter = old.revoked_at is None and (old.expires_at is None or ends < old.expires_at)
+        spec = spec.model_copy(update={"expires_at": ends}) if shorter else spec
+        digest = str(await self._redis.hget(record_key(key_id), "hash"))
+        await self._write(key_id, digest, old.tenant, old.prefix, spec, {"replaced_by": new.key_id})
         record = await self.record(new.key_id)
         assert record is not None
         return plaintext, record

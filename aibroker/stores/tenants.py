@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import fnmatch
+import logging
 import secrets
 from pathlib import Path
 from typing import Protocol
@@ -13,11 +14,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from aibroker.limits import Limits
-from aibroker.stores.keys import KeySpec, KeyStore
-from aibroker.stores.redis import RedisClient, write_together
+from aibroker.stores.control_view import TENANTS, ControlView, TenantChange, tenant_key
+from aibroker.stores.keys import KeyRevoked, KeySpec, KeyStore
+from aibroker.stores.redis import RedisClient
 from schemas.envelopes import Webhook, WebhookEvent
 
 TENANT_NAME = r"^[A-Za-z0-9._-]{1,128}$"
+log = logging.getLogger(__name__)
 
 
 class Endpoint(Webhook):
@@ -83,23 +86,23 @@ class TenantStore(Protocol):
 
 
 class RedisTenantStore:
-    """`aib:tenant:{name}` → the tenant as JSON; `aib:tenants` → every name."""
+    """The tenants of the control plane's view (`control_view.py`): `…:tenant:{name}` → the
+    tenant as JSON; `…:tenants` → every name. Writes take effect through the view's commit: at
+    once, or through the config topic."""
 
-    def __init__(self, redis: RedisClient) -> None:
+    def __init__(self, redis: RedisClient, view: ControlView | None = None) -> None:
         self._redis = redis
+        self._view = view or ControlView(redis)
 
     async def put(self, tenant: Tenant) -> None:
-        async with write_together(self._redis) as tx:
-            tx.set(f"aib:tenant:{tenant.name}", tenant.model_dump_json())
-            tx.sadd("aib:tenants", tenant.name)
-            await tx.execute()
+        await self._view.commit([TenantChange(tenant.name, tenant.model_dump_json())])
 
     async def get(self, name: str) -> Tenant | None:
-        found = await self._redis.get(f"aib:tenant:{name}")
+        found = await self._view.read(self._redis.get(tenant_key(name)))
         return Tenant.model_validate_json(found) if found else None
 
     async def list(self) -> list[Tenant]:
-        names = sorted(await self._redis.smembers("aib:tenants"))
+        names = sorted(await self._redis.smembers(TENANTS))
         found = [await self.get(str(name)) for name in names]
         return [t for t in found if t is not None]
 
@@ -114,11 +117,10 @@ class RedisTenantStore:
         await self.put(tenant)
 
     async def delete(self, name: str) -> bool:
-        async with write_together(self._redis) as tx:
-            tx.delete(f"aib:tenant:{name}")
-            tx.srem("aib:tenants", name)
-            deleted, _ = await tx.execute()
-        return bool(deleted)
+        if not await self._redis.exists(tenant_key(name)):
+            return False
+        await self._view.commit([TenantChange(name, None)])
+        return True
 
 
 class SeedKey(KeySpec):
@@ -158,13 +160,18 @@ async def seed(path: Path, tenants: TenantStore, keys: KeyStore) -> int:
     with path.open() as fh:
         document = TenantsFile.model_validate(yaml.safe_load(fh) or {})
     for entry in document.tenants:
-        await tenants.put(Tenant.model_validate(entry.model_dump(exclude={"keys"})))
+        tenant = Tenant.model_validate(entry.model_dump(exclude={"keys"}))
+        if await tenants.get(tenant.name) != tenant:  # unchanged: nothing written, nor logged
+            await tenants.put(tenant)
         for key in entry.keys:
             spec = KeySpec.model_validate(key.model_dump(exclude={"sha256", "prefix", "key"}))
-            if key.key is not None:
-                await keys.add(entry.name, key.key, spec)
-            elif key.sha256 is not None:
-                await keys.add_hashed(entry.name, key.sha256, key.prefix, spec)
-            else:
-                raise ValueError(f"a key of tenant '{entry.name}' has neither sha256 nor key")
+            try:
+                if key.key is not None:
+                    await keys.add(entry.name, key.key, spec)
+                elif key.sha256 is not None:
+                    await keys.add_hashed(entry.name, key.sha256, key.prefix, spec)
+                else:
+                    raise ValueError(f"a key of tenant '{entry.name}' has neither sha256 nor key")
+            except KeyRevoked:
+                log.warning("a revoked key of %s (%s) is not seeded", entry.name, key.prefix)
     return len(document.tenants)

@@ -19,6 +19,7 @@ from aibroker.kafka.publisher import Publisher
 from aibroker.runtime.service import WorkerSpec, run_service
 from aibroker.settings import BatchSettings, Settings
 from aibroker.stores.batches import BatchStore, RedisBatchStore
+from aibroker.stores.control_view import ControlView
 from aibroker.stores.files import Files, RedisFiles, file_store
 from aibroker.stores.redis import connect
 from aibroker.stores.results import RedisRequestStore, RequestStore
@@ -202,7 +203,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         runner = BatchRunner(
             Publisher(producer, names, envelope_secret=settings.auth.envelope_secret),
             RedisRequestStore(redis, settings.redis.ttl_s),
-            RedisTenantStore(redis),
+            RedisTenantStore(redis, ControlView(redis, names.config)),
             RedisBatchStore(redis, settings.redis.ttl_s),
             RedisFiles(redis, file_store(settings.batch)),
             settings.batch,

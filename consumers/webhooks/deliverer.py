@@ -30,6 +30,7 @@ from aibroker.rules.webhooks import (
 from aibroker.runtime.service import WorkerSpec, run_service
 from aibroker.settings import Settings, WebhookSettings
 from aibroker.stores.cache import TtlCache
+from aibroker.stores.control_view import ControlView
 from aibroker.stores.redis import connect
 from aibroker.stores.tenants import RedisTenantStore, Tenant, TenantStore, active_endpoints
 from aibroker.stores.webhook_log import RedisWebhookLog, WebhookLog
@@ -153,7 +154,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         deliverer = Deliverer(
             Publisher(producer, names),
             RedisWebhookLog(redis, settings.redis.ttl_s),
-            RedisTenantStore(redis),
+            RedisTenantStore(redis, ControlView(redis, names.config)),
             settings.webhooks,
             settings.quota.cache_ttl_s,
         )

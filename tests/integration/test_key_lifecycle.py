@@ -82,13 +82,14 @@ async def test_a_deleted_tenant_is_cut_off(served: Served) -> None:
 async def test_a_key_whose_tenant_vanished_is_refused(served: Served, settings: Settings) -> None:
     """Even a key left behind (the tenant removed from RedisClient by hand) is never served without
     its tenant, so never without its limits."""
+    from aibroker.stores.control_view import tenant_key
     from tests.services import redis_client
 
     tenant = await served.tenant()
     key, _ = await served.key(tenant)
     assert settings.redis.url is not None
     async with redis_client(settings.redis.url) as redis:
-        await redis.delete(f"aib:tenant:{tenant}")
+        await redis.delete(tenant_key(tenant))
     await eventually(lambda: refused(served, key), timeout_s=5, what="the key refused")
     async with served.client(key) as client:
         answer = await client.get("/v1/models")

@@ -23,6 +23,7 @@ RANKS: dict[str, int] = {
     "aibroker.kafka": 4,
     "aibroker.stores": 4,
     "aibroker.runtime": 5,
+    "aibroker.control": 5,  # the control plane as a log: the config topic and its Redis view
     "topics": 5,  # `topics apply` and the chart: tools over the Kafka clients
     "aibroker.devstack": 6,
     # The services: one package per `aibroker <command>`.
