@@ -36,6 +36,8 @@ class Permission(StrEnum):
     HEALTH_READ = "health:read"
     RATELIMIT_READ = "ratelimit:read"
     RATELIMIT_WRITE = "ratelimit:write"
+    CACHE_READ = "cache:read"
+    CACHE_WRITE = "cache:write"
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -53,6 +55,8 @@ GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.WEBHOOKS_WRITE,
             Permission.RATELIMIT_READ,
             Permission.AUDIT_READ,
+            Permission.CACHE_READ,
+            Permission.CACHE_WRITE,
         }
     ),
 }

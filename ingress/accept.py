@@ -1,7 +1,8 @@
 """The one accept pipeline: every route that takes a request (the OpenAI routes, `/v1/ocr`,
 `/v1/requests`) parses its body and hands it to `accept`, which runs the same steps for all:
-the body's kind checks, the model, the wait, the deadline, the webhook, the envelope and the
-Kafka write. Batch lines are checked by the same `check_body` where the batch is created."""
+the body's kind checks, the model, the wait, the deadline, the webhook, the cache directive,
+the envelope and the Kafka write. Batch lines are checked by the same `check_body` where the
+batch is created."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from aibroker.identity import Client
+from aibroker.rules.cache_key import directive
 from ingress.auth import check_model
 from ingress.body_checks import check_body
 from ingress.deadline import request_deadline
@@ -56,4 +58,6 @@ async def accept(
         deadline=deadline,
         webhook=webhook,
     )
+    said = directive(headers.getlist("cache-control"), headers.get("x-aibroker-cache"))
+    envelope = envelope.model_copy(update={"cache": said})
     return await svc.submission.submit(envelope, wait_s, headers.get("idempotency-key"))

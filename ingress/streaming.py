@@ -12,7 +12,7 @@ import orjson
 from starlette.responses import Response, StreamingResponse
 
 from ingress.replies import Reply
-from ingress.views import accepted_headers, result_response
+from ingress.views import accepted_headers, cache_header, result_response
 from schemas.chunks import as_chunk
 from schemas.envelopes import Chunk, Result, Status
 
@@ -49,7 +49,11 @@ def relay(
     return StreamingResponse(
         events(),
         media_type="text/event-stream",
-        headers={**accepted_headers(first.id), "cache-control": "no-cache"},
+        headers={
+            **accepted_headers(first.id),
+            **cache_header(first.cache),
+            "cache-control": "no-cache",
+        },
     )
 
 
@@ -65,7 +69,9 @@ def result_as_stream(result: Result) -> Response:
         yield SSE_DONE
 
     return StreamingResponse(
-        events(), media_type="text/event-stream", headers=accepted_headers(result.id)
+        events(),
+        media_type="text/event-stream",
+        headers=accepted_headers(result.id) | cache_header(result.cache),
     )
 
 

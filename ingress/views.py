@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from ingress.errors import error_body
 from ingress.retry_headers import retry_headers
-from schemas.envelopes import Result, Status
+from schemas.envelopes import CacheMark, Result, Status
 from schemas.status import status_document
 
 
@@ -33,13 +33,21 @@ def accepted_headers(request_id: str) -> dict[str, str]:
     return {"x-request-id": request_id, ACCEPTED_HEADER: request_id}
 
 
+CACHE_HEADER = "x-aibroker-cache"
+"""On every answer with a result: `hit`, `miss` or `bypass` (what the response cache did)."""
+
+
+def cache_header(mark: CacheMark | None) -> dict[str, str]:
+    return {CACHE_HEADER: (mark or CacheMark.BYPASS).value}
+
+
 def json_response(doc: dict[str, Any], status_code: int = 200) -> Response:
     return Response(orjson.dumps(doc), status_code=status_code, media_type="application/json")
 
 
 def result_response(result: Result) -> Response:
     """A finished sync call: the provider's body on success, an error object otherwise."""
-    headers = accepted_headers(result.id)
+    headers = accepted_headers(result.id) | cache_header(result.cache)
     if result.cost_usd is not None:
         headers["x-aibroker-cost"] = str(result.cost_usd)
     if result.status is Status.SUCCEEDED and result.response is not None:

@@ -108,6 +108,8 @@ def output_line(result: Result) -> tuple[bool, dict[str, Any]]:
         "response": None,
         "error": None,
     }
+    if result.cache is not None:
+        line["x_aibroker_cache"] = result.cache.value
     if result.status is Status.SUCCEEDED:
         line["response"] = {"status_code": 200, "request_id": result.id, "body": result.response}
         return True, line

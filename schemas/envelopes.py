@@ -106,6 +106,40 @@ class Webhook(BaseModel):
     events: list[WebhookEvent] = Field(default_factory=lambda: list(REQUEST_EVENTS))
 
 
+class CacheDirective(StrEnum):
+    """What the client asked of the response cache (its `Cache-Control`)."""
+
+    DEFAULT = "default"
+    """Looked up and stored when the policy allows it (deterministic requests)."""
+    NO_CACHE = "no-cache"
+    """Never served from the cache, but the answer is stored."""
+    NO_STORE = "no-store"
+    """Neither served from the cache nor stored."""
+    ALLOW = "allow"
+    """Cached even if not deterministic (`x-aibroker-cache: allow`)."""
+
+
+class CacheMark(StrEnum):
+    """How the response cache took part in an answer (`x-aibroker-cache`)."""
+
+    HIT = "hit"
+    """Served from the cache: no provider was called."""
+    MISS = "miss"
+    """Looked up, not there: a provider answered (and the answer was stored)."""
+    BYPASS = "bypass"
+    """Not looked up (policy, `Cache-Control`, or the cache is off)."""
+
+
+class CacheEntry(BaseModel):
+    """Where a pool stores the request's answer when it succeeds (set by the dispatcher)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    ttl_s: int = Field(ge=1)
+    lock: str | None = Field(default=None, description="The single-flight lock it holds.")
+
+
 class Target(BaseModel):
     """Where the dispatcher sent a request: a provider and the model name it knows."""
 
@@ -145,6 +179,15 @@ class Request(BaseModel):
         default=None, description="The failed request this one replays (from the DLQ)."
     )
     created_at: float
+    cache: CacheDirective = Field(
+        default=CacheDirective.DEFAULT, description="The client's response-cache directive."
+    )
+    cache_mark: CacheMark | None = Field(
+        default=None, description="Set by the dispatcher: `miss` or `bypass`, for its result."
+    )
+    cache_entry: CacheEntry | None = Field(
+        default=None, description="Set by the dispatcher: where a success is stored."
+    )
 
 
 class ErrorInfo(ErrorObject):
@@ -182,6 +225,7 @@ class Result(BaseModel):
     )
     batch_id: str | None = None
     custom_id: str | None = None
+    cache: CacheMark | None = Field(default=None, description="`x-aibroker-cache` of the answer.")
 
 
 class Outcome(BaseModel):
@@ -205,6 +249,7 @@ class Chunk(BaseModel):
     id: str
     seq: int = Field(ge=0)
     data: dict[str, Any]
+    cache: CacheMark | None = Field(default=None, description="`x-aibroker-cache` of the answer.")
 
 
 class UsageEvent(BaseModel):
@@ -231,6 +276,10 @@ class UsageEvent(BaseModel):
     cost_usd: Decimal | None = Field(default=None, description="None: the model has no price.")
     latency_ms: float
     at: float
+    cached: bool = Field(default=False, description="Served from the response cache.")
+    saved_usd: Decimal | None = Field(
+        default=None, description="A cached answer: what the provider call would have cost."
+    )
 
 
 class Delivery(BaseModel):

@@ -27,6 +27,7 @@ def status_document(request_id: str, status: Status, result: Result | None) -> d
                     "service_ms",
                     "total_ms",
                     "finished_at",
+                    "cache",
                 },
                 exclude_none=True,
                 mode="json",

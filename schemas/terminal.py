@@ -28,6 +28,7 @@ def terminal(
         webhook=request.webhook,
         batch_id=request.batch_id,
         custom_id=request.custom_id,
+        cache=request.cache_mark,
     )
 
 

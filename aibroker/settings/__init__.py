@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aibroker.settings.auth import AdminSettings, AuthSettings, JwtIssuer
 from aibroker.settings.base import SettingsGroup
+from aibroker.settings.cache import CacheSettings
 from aibroker.settings.dev import DevSettings
 from aibroker.settings.kafka import ENGINE_DEFAULTS, EngineDefaults, KafkaEngine, KafkaSettings
 from aibroker.settings.local import EmbeddingsSettings, OcrSettings, VllmSettings
@@ -44,6 +45,7 @@ __all__ = [
     "AuthSettings",
     "BatchSettings",
     "BreakerSettings",
+    "CacheSettings",
     "ConsumerSettings",
     "DevSettings",
     "DispatcherSettings",
@@ -90,6 +92,7 @@ class Settings(BaseSettings):
     dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
     quota: QuotaSettings = Field(default_factory=QuotaSettings)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     batch: BatchSettings = Field(default_factory=BatchSettings)
     openai: OpenAISettings = Field(default_factory=OpenAISettings)

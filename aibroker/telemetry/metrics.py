@@ -54,6 +54,23 @@ COST = Counter(
     "What finished requests cost at the price table, by tenant and serving model.",
     ["tenant", "provider", "model"],
 )
+CACHE_LOOKUPS = Counter(
+    "aibroker_cache_requests_total",
+    "Requests the dispatcher routed, by what the exact response cache did for them (`hit`,"
+    " `miss`, `bypass`), by tenant and target (provider, catalogue model).",
+    ["tenant", "provider", "model", "outcome"],
+)
+CACHE_SAVED = Counter(
+    "aibroker_cache_saved_usd_total",
+    "What the provider calls answered from the response cache would have cost.",
+    ["tenant", "provider", "model"],
+)
+CACHE_STORED = Counter(
+    "aibroker_cache_stores_total",
+    "Successful answers the pools wrote to the response cache (`stored`), or could not"
+    " (`failed`: Redis down or hung).",
+    ["outcome"],
+)
 WORKER_MESSAGES = Counter(
     "aibroker_worker_messages_total",
     "Kafka records handled by a worker, by outcome.",
