@@ -1,6 +1,6 @@
 """`aibroker batch submit FILE.jsonl [--wait]`: upload a batch input file and start the batch
-through the broker's OpenAI-compatible API (with the official SDK); with `--wait`, show its
-progress and download the output and error files next to the input."""
+through the broker's API (with `aibroker.client.Broker`); with `--wait`, show its progress and
+download the output and error files next to the input."""
 
 from __future__ import annotations
 
@@ -8,49 +8,37 @@ import asyncio
 import sys
 from pathlib import Path
 
-import openai
-
-from schemas.batches import BatchStatus
+from aibroker.client import BatchProgress, Broker
 
 
-async def submit(
-    client: openai.AsyncOpenAI, path: Path, endpoint: str, window: str, *, wait: bool
-) -> int:
-    with path.open("rb") as fh:
-        uploaded = await client.files.create(file=(path.name, fh), purpose="batch")
-    batch = await client.batches.create(
-        input_file_id=uploaded.id,
-        endpoint=endpoint,  # type: ignore[arg-type]  # the broker also takes /v1/ocr
-        completion_window=window,  # type: ignore[arg-type]
-    )
-    print(f"batch {batch.id}: {batch.status}")
-    if batch.errors and batch.errors.data:
-        for error in batch.errors.data:
-            print(f"  line {error.line}: {error.code}: {error.message}", file=sys.stderr)
+async def submit(broker: Broker, path: Path, endpoint: str, window: str, *, wait: bool) -> int:
+    batch = await broker.upload_batch(path, endpoint=endpoint, window=window)
+    print(f"batch {batch.id}: {batch.status.value}")
+    for error in (batch.errors or {}).get("data") or []:
+        line, code, message = error.get("line"), error.get("code"), error.get("message")
+        print(f"  line {line}: {code}: {message}", file=sys.stderr)
     if not wait:
         return 0 if batch.status != "failed" else 1
-    while not BatchStatus(batch.status).ended:
-        await asyncio.sleep(1.0)
-        batch = await client.batches.retrieve(batch.id)
-        _progress(batch)
-    print(f"\nbatch {batch.id}: {batch.status}")
+    batch = await broker.follow_batch(batch.id, on_progress=_progress)
+    print(f"\nbatch {batch.id}: {batch.status.value}")
     for kind, file_id in (("output", batch.output_file_id), ("errors", batch.error_file_id)):
         if file_id:
             target = path.with_suffix(f".{kind}.jsonl")
-            target.write_bytes((await client.files.content(file_id)).read())
+            data = await broker.file_content(file_id)
+            await asyncio.to_thread(target.write_bytes, data)
             print(f"  {kind}: {target}")
     return 0 if batch.status == "completed" else 1
 
 
-def _progress(batch: openai.types.Batch) -> None:
+def _progress(batch: BatchProgress) -> None:
     counts = batch.request_counts
-    if counts is None or not counts.total:
+    if not counts.total:
         return
-    done = counts.completed + counts.failed
+    done = batch.done
     filled = int(30 * done / counts.total)
     bar = "#" * filled + "." * (30 - filled)
     print(
-        f"\r  [{bar}] {done}/{counts.total} ({counts.failed} failed) {batch.status}",
+        f"\r  [{bar}] {done}/{counts.total} ({counts.failed} failed) {batch.status.value}",
         end="",
         flush=True,
     )
@@ -58,7 +46,7 @@ def _progress(batch: openai.types.Batch) -> None:
 
 def run(url: str, key: str, path: Path, endpoint: str, window: str, *, wait: bool) -> int:
     async def main() -> int:
-        async with openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=key) as client:
-            return await submit(client, path, endpoint, window, wait=wait)
+        async with Broker(url, key) as broker:
+            return await submit(broker, path, endpoint, window, wait=wait)
 
     return asyncio.run(main())

@@ -4,8 +4,8 @@ run (the mock provider called directly at the same rate):
 - sync chat (`POST /v1/chat/completions`, answer in the response);
 - async + long-poll (`POST /v1/requests`, then `GET /v1/requests/{id}?wait=`);
 - async + webhook (the same, the answer delivered, signed, to a receiver of this driver's);
-- direct producers (Request envelopes written to the requests topic; done when the result
-  appears on the `results` topic).
+- direct producers (`aibroker.client.KafkaProducer` writing envelopes to the requests topic;
+  done when the result appears on the `results` topic).
 
 Every scenario reports throughput, p50/p95/p99 end-to-end latency, the error rate and the
 p50/p99 of the broker's own stages (queue, service) from the requests' status documents.
@@ -27,7 +27,6 @@ import json
 import shutil
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,14 +37,14 @@ import httpx
 import orjson
 from aiohttp import web
 
+from aibroker.client import KafkaProducer
 from aibroker.devstack.embedded import free_port
-from aibroker.kafka.clients import make_consumer, make_producer
-from aibroker.signing import Signer, signature_header
+from aibroker.kafka.clients import connection
 from loadtest.bench import chat_body
 from loadtest.doc_tables import doc_page, update_docs
 from loadtest.driver import Run, closed_loop
 from loadtest.stack import Stack, bench_stack
-from topics.catalog import TopicNames
+from schemas.envelopes import Kind, Status
 
 REPORTS = Path(__file__).parent / "reports"
 MODEL = "mock/echo"
@@ -222,61 +221,27 @@ async def webhooks(stack: Stack, client: Http, rate: float, s: float) -> Outcome
 
 
 async def direct_producers(stack: Stack, client: Http, rate: float, s: float) -> Outcome:
-    """Envelopes written straight to the requests topic (a backend producer); done when the
-    result is on `results`."""
+    """Envelopes written straight to the requests topic by `aibroker.client.KafkaProducer` (a
+    backend producer, signed with tenant-a's producer secret); done when the result is on
+    `results`."""
     outcome = Outcome()
-    names = TopicNames(stack.prefix)
-    kafka = stack.kafka
-    results = make_consumer(kafka, names.results, group_id=None, auto_offset_reset="latest")
-    producer = make_producer(kafka, linger_ms=1)
-    await results.start()
-    await producer.start()
-    waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
-
-    async def collect() -> None:
-        while True:
-            batch = await results.getmany(timeout_ms=200)
-            for records in batch.values():
-                for record in records:
-                    result = orjson.loads(record.value)
-                    future = waiting.get(result["id"])
-                    if future is not None and not future.done():
-                        future.set_result(result)
-
-    collector = asyncio.create_task(collect())
-    try:
-        await results.getmany(timeout_ms=500)  # positioned at the end before sending
-        await asyncio.sleep(1.0)
+    producing = {"enable_idempotence": stack.kafka.producer_idempotent, "linger_ms": 1}
+    async with KafkaProducer(
+        tenant="tenant-a",
+        secret=stack.producer_secret,
+        prefix=stack.prefix,
+        results=True,
+        producer_options=producing,
+        **connection(stack.kafka),
+    ) as producer:
 
         async def call(i: int) -> bool:
-            request_id = f"req_{uuid.uuid4().hex}"
-            future = waiting[request_id] = asyncio.get_running_loop().create_future()
-            envelope = {
-                "v": 1,
-                "id": request_id,
-                "tenant": "tenant-a",
-                "kind": "chat",
-                "model": MODEL,
-                "body": chat(i),
-                "mode": "async",
-                "created_at": time.time(),
-            }
-            value = orjson.dumps(envelope)  # signed with tenant-a's producer secret
-            signed = [signature_header(value, stack.producer_secret, Signer.TENANT)]
-            await producer.send_and_wait(
-                names.requests_interactive, value, key=request_id.encode(), headers=signed
-            )
-            result = await asyncio.wait_for(future, 60)
-            outcome.note_stages(result)
-            return bool(result["status"] == "succeeded")
+            async with asyncio.timeout(60):
+                result = await producer.run(Kind.CHAT, chat(i))
+            outcome.note_stages(result.model_dump(mode="json"))
+            return result.status is Status.SUCCEEDED
 
         outcome.run.elapsed_s = await open_loop(rate, s, lambda i: timed(outcome, call(i)))
-    finally:
-        collector.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await collector
-        await producer.stop()
-        await results.stop()
     return outcome
 
 
