@@ -10,6 +10,7 @@
 - `kafka/`: how we talk to Kafka (clients, the producer, the publisher, lag, the DLQ);
 - `stores/`: Redis state, one module per store, each behind a Protocol;
 - `runtime/`: the Kafka worker and the service runner every process is built on;
+- `control/`: the control plane as a log (the config topic and its view in Redis), beside it;
 - `devstack/`: the embedded brokers, the supervisor and `aibroker dev`;
 - `cli.py`, `batch_client.py`: the `aibroker` command, which imports each service lazily.
 

@@ -12,8 +12,7 @@ from pathlib import Path
 import uvloop
 
 from aibroker.settings import Settings, load_settings
-from aibroker.stores.keys import RedisKeyStore
-from aibroker.stores.tenants import RedisTenantStore, Tenant
+from aibroker.stores.tenants import Tenant
 from aibroker.telemetry import tracing
 from aibroker.telemetry.logs import setup_logging
 
@@ -126,15 +125,23 @@ def cmd_topics_apply(settings: Settings, _: argparse.Namespace) -> None:
 
 
 def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> None:
+    from aibroker.control.plane import control_plane
+    from aibroker.kafka.clients import running_producer
     from aibroker.stores.redis import connect
+    from topics.catalog import TopicNames
+
+    config = TopicNames(settings.kafka.topic_prefix).config
 
     async def create() -> str:
-        async with connect(settings.redis) as redis:
-            tenants = RedisTenantStore(redis)
-            if await tenants.get(args.tenant) is None:  # a key is never without its tenant
-                await tenants.put(Tenant(name=args.tenant))
+        async with (
+            connect(settings.redis) as redis,
+            running_producer(settings.kafka) as producer,
+            control_plane(settings.kafka, config, redis, producer) as plane,
+        ):
+            if await plane.tenants.get(args.tenant) is None:  # a key is never without its tenant
+                await plane.tenants.put(Tenant(name=args.tenant))
                 print(f"created tenant {args.tenant} (no limits)", file=sys.stderr)
-            key, _ = await RedisKeyStore(redis).add(args.tenant)
+            key, _ = await plane.keys.add(args.tenant)
             return key
 
     print(asyncio.run(create()))
@@ -154,6 +161,35 @@ def cmd_redis_retag(settings: Settings, _: argparse.Namespace) -> None:
     print(f"{moved} keys moved to their hash-tagged names, {left} left where they were")
 
 
+def cmd_redis_rebuild(settings: Settings, _: argparse.Namespace) -> None:
+    from aibroker.control.plane import control_plane
+    from aibroker.kafka.clients import running_producer
+    from aibroker.stores.control_view import ControlView
+    from aibroker.stores.redis import connect
+    from aibroker.stores.results import RedisRequestStore
+    from aibroker.stores.results_view import ResultsView
+    from consumers.results.rebuild import ResultsRebuild
+    from topics.catalog import TopicNames
+
+    names, ttl_s = TopicNames(settings.kafka.topic_prefix), settings.redis.ttl_s
+
+    async def run() -> str:
+        async with connect(settings.redis) as redis, running_producer(settings.kafka) as producer:
+            before, whole = await ControlView(redis, names.config).position()
+            async with control_plane(settings.kafka, names.config, redis, producer) as plane:
+                after, _ = await plane.view.position()
+            store, view = RedisRequestStore(redis, ttl_s), ResultsView(redis, ttl_s)
+            done = await ResultsRebuild(settings.kafka, names, store, view, ttl_s).rebuild()
+        was = "whole" if whole else "empty" if before is None else f"behind (at {before})"
+        return (
+            f"control plane: the view was {was}, it is at offset {after} of {names.config}; "
+            f"{done.results} results and {done.queued} queued requests rebuilt "
+            f"in {done.seconds:.1f}s"
+        )
+
+    print(asyncio.run(run()))
+
+
 def cmd_schemas_export(_: Settings, args: argparse.Namespace) -> None:
     from pydantic import BaseModel
 
@@ -166,6 +202,17 @@ def cmd_schemas_export(_: Settings, args: argparse.Namespace) -> None:
     }
     model = envelopes[args.envelope]
     print(json.dumps(model.model_json_schema(), indent=2))
+
+
+def cmd_asyncapi(settings: Settings, args: argparse.Namespace) -> None:
+    from aibroker.routes import build_route_table
+    from topics.asyncapi import deployment_document, reference_document
+
+    if args.reference:
+        doc = reference_document()
+    else:
+        doc = deployment_document(settings, build_route_table(settings))
+    print(json.dumps(doc, indent=2))
 
 
 def cmd_settings(_: Settings, args: argparse.Namespace) -> None:
@@ -233,11 +280,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "redis-retag", help="once, on upgrading: move keys to their hash-tagged names"
     ).set_defaults(func=cmd_redis_retag)
+    sub.add_parser(
+        "redis-rebuild",
+        help="after Redis lost data: the control plane, request states and results from Kafka",
+    ).set_defaults(func=cmd_redis_rebuild)
     schemas = sub.add_parser("schemas", help="JSON Schemas of the envelopes")
     schemas_sub = schemas.add_subparsers(dest="action", required=True)
     export = schemas_sub.add_parser("export", help="print one envelope's JSON Schema")
     export.add_argument("envelope", choices=["request", "result", "outcome"])
     export.set_defaults(func=cmd_schemas_export)
+    asyncapi = sub.add_parser("asyncapi", help="print the AsyncAPI 3.0 document of the topics")
+    asyncapi.add_argument(
+        "--reference",
+        action="store_true",
+        help="the default settings' document (docs/reference/asyncapi.json), not this one's",
+    )
+    asyncapi.set_defaults(func=cmd_asyncapi)
     settings = sub.add_parser("settings", help="print the settings reference (Markdown)")
     settings.add_argument(
         "--update-docs",

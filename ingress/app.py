@@ -16,8 +16,10 @@ from aibroker.runtime.service import EXIT_MARGIN_S, exit_after
 from aibroker.settings import Settings
 from ingress import (
     api,
+    asyncapi_api,
     audit_api,
     batches_api,
+    cache_api,
     deliveries_api,
     dlq_api,
     errors,
@@ -44,6 +46,7 @@ EXPOSED_HEADERS = [
     "x-should-retry",
     "location",
     "x-aibroker-cost",
+    "x-aibroker-cache",
     *(
         f"x-ratelimit-{part}-{name}"
         for part in ("limit", "remaining", "reset")
@@ -89,11 +92,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(dlq_api.router)
     app.include_router(audit_api.router)
     app.include_router(usage_api.router)
+    app.include_router(cache_api.router)
     app.include_router(ratelimit_api.router)
     app.include_router(deliveries_api.router)
     app.include_router(files_api.router)
     app.include_router(batches_api.router)
     app.include_router(health.router)
+    app.include_router(asyncapi_api.router)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.ingress.max_body_bytes,

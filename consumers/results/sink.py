@@ -11,6 +11,7 @@ import time
 from aiokafka.structs import ConsumerRecord
 
 from aibroker.budget import reached, threshold_messages
+from aibroker.control.plane import control_plane
 from aibroker.kafka.clients import decode, running_producer
 from aibroker.kafka.publisher import Publisher
 from aibroker.runtime.service import WorkerSpec, run_service
@@ -20,12 +21,15 @@ from aibroker.stores.keyspace import quota_scope
 from aibroker.stores.quota import Quota, RedisQuota, month
 from aibroker.stores.redis import connect
 from aibroker.stores.results import RedisRequestStore, RequestStore
-from aibroker.stores.tenants import RedisTenantStore, Tenant, active_endpoints
+from aibroker.stores.results_view import ResultsView
+from aibroker.stores.tenants import Tenant, active_endpoints
 from aibroker.stores.usage import RedisUsageLedger
 from aibroker.telemetry import metrics
+from consumers.results.rebuild import ResultsRebuild
 from consumers.results.usage import UsageCounter
-from schemas.envelopes import Result
-from topics.catalog import TopicNames
+from schemas.envelopes import CacheMark, Result
+from topics.apply import apply_topics
+from topics.catalog import TopicNames, config_topic_spec
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,8 @@ class ResultsSink:
         tokens = (
             (usage.total_tokens or usage.prompt_tokens + usage.completion_tokens) if usage else None
         )
+        if result.cache is CacheMark.HIT:
+            tokens = 0  # no provider call: the tokens admission set aside are given back
         now = time.time()
         await self.quota.settle(result.id, result.tenant, tokens, result.cost_usd, now)
         if result.cost_usd:
@@ -112,13 +118,20 @@ def record_finished(result: Result) -> None:
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
+    """The sink, and Redis rebuilt from Kafka when it lost its data: the control plane's view
+    (kept here as in every ingress) and request states and results (`rebuild.py`)."""
     names = TopicNames(settings.kafka.topic_prefix)
-    async with connect(settings.redis) as redis, running_producer(settings.kafka) as producer:
-        tenants = RedisTenantStore(redis)
+    await apply_topics(settings.kafka, [config_topic_spec(names)])
+    async with (
+        connect(settings.redis) as redis,
+        running_producer(settings.kafka) as producer,
+        control_plane(settings.kafka, names.config, redis, producer) as plane,
+    ):
+        store = RedisRequestStore(redis, settings.redis.ttl_s)
         sink = ResultsSink(
-            RedisRequestStore(redis, settings.redis.ttl_s),
+            store,
             RedisQuota(redis, settings.quota.lease_s),
-            TtlCache(tenants.get, settings.quota.cache_ttl_s),
+            TtlCache(plane.tenants.get, settings.quota.cache_ttl_s),
             Publisher(producer, names),
         )
         usage = UsageCounter(RedisUsageLedger(redis))
@@ -126,4 +139,6 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             WorkerSpec("results", [names.results], "aib-results", sink.on_result, 512),
             WorkerSpec("usage", [names.usage], "aib-usage", usage.on_usage, 256, idle=True),
         ]
-        await run_service(settings, producer, specs, stop)
+        ttl_s = settings.redis.ttl_s
+        rebuild = ResultsRebuild(settings.kafka, names, store, ResultsView(redis, ttl_s), ttl_s)
+        await run_service(settings, producer, specs, stop, rebuild.watch())
