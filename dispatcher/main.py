@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from functools import partial
 
+from aibroker.control.plane import read_view
 from aibroker.kafka.clients import running_producer
 from aibroker.kafka.lag import lag_reader
 from aibroker.kafka.publisher import Publisher
@@ -13,11 +14,11 @@ from aibroker.runtime.service import WorkerSpec, run_service
 from aibroker.settings import Settings
 from aibroker.signing import refusal
 from aibroker.stores.breaker import BreakerPolicy, RedisBreakers
-from aibroker.stores.keys import RedisKeyStore
 from aibroker.stores.quota import RedisQuota
 from aibroker.stores.redis import connect
-from aibroker.stores.tenants import RedisTenantStore
+from aibroker.stores.response_cache import RedisResponseCache
 from dispatcher.admission import Admission
+from dispatcher.cache import CacheFront
 from dispatcher.delays import release_at
 from dispatcher.health import HealthView, watched_topics
 from dispatcher.lanes import LaneGate
@@ -38,8 +39,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     ):
         admission = Admission(
             RedisQuota(redis, settings.quota.lease_s),
-            RedisTenantStore(redis),
-            RedisKeyStore(redis),
+            *read_view(redis, names.config),  # read while the view is rebuilt: waited out
             cache_ttl_s=settings.quota.cache_ttl_s,
             default_completion_tokens=settings.quota.default_completion_tokens,
         )
@@ -49,8 +49,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         health = HealthView(breakers, lags, watched_topics(routes, names), cfg.health_refresh_s)
         lanes = LaneGate(cfg.batch_yield_ms / 1000)
         auth = settings.auth
+        publisher = Publisher(producer, names, envelope_secret=auth.envelope_secret)
+        cache = RedisResponseCache(redis) if settings.cache.enabled else None
         dispatcher = Dispatcher(
-            Publisher(producer, names, envelope_secret=auth.envelope_secret),
+            publisher,
             routes,
             policy,
             admission,
@@ -64,6 +66,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 producer_secrets=auth.producer_secrets,
                 required=auth.require_signed_envelopes,
             ),
+            cache=CacheFront(cache, publisher, settings.cache) if cache else None,
         )
         specs = [
             WorkerSpec(

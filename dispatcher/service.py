@@ -25,6 +25,7 @@ from aibroker.signing import SIGNATURE_HEADER, refusal
 from aibroker.stores.breaker import Breakers
 from aibroker.telemetry import metrics, tracing
 from dispatcher.admission import Admission
+from dispatcher.cache import CacheFront
 from dispatcher.delays import SleepFor, WaitInTopic, delay_step
 from dispatcher.health import HealthView
 from dispatcher.lanes import LaneGate
@@ -76,8 +77,10 @@ class Dispatcher:
         names: TopicNames,
         *,
         envelopes: EnvelopeCheck = ACCEPT_UNSIGNED,
+        cache: CacheFront | None = None,
     ) -> None:
         self.envelopes = envelopes
+        self.cache = cache
         self.lanes = lanes
         self.publisher = publisher
         self.routes = routes
@@ -195,6 +198,11 @@ class Dispatcher:
                 attempt=request.attempt,
                 probe=decision.probe,
             )
+            if self.cache is not None:  # a hit is answered here, never reaching the target
+                served = await self.cache.serve(routed)
+                if served is None:
+                    return
+                routed = served
             await self.publisher.forward(self.routes.topic(self.names, decision.target), routed)
         elif isinstance(decision, Wait):
             await self._hold(request, decision.delay_s, self._lane(request))

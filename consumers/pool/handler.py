@@ -31,11 +31,12 @@ from aibroker.rules.breaker import target_key
 from aibroker.stores.breaker import Breakers
 from aibroker.stores.claims import Claim, ClaimStore
 from aibroker.stores.redis import RedisClient, listen
+from aibroker.stores.response_cache import ResponseCache, release, remember
 from aibroker.stores.results import CANCEL_CHANNEL
 from aibroker.telemetry import metrics, tracing
 from consumers.pool.engine import Completion, Engine
 from schemas.chunks import assemble
-from schemas.envelopes import Outcome, Request, Status, Target, UsageEvent
+from schemas.envelopes import Outcome, Request, Result, Status, Target, UsageEvent
 from schemas.openai import Usage
 from schemas.terminal import cancelled_error, expired_error, terminal
 
@@ -53,7 +54,12 @@ class Pool:
         *,
         owner: str,
         lease_s: float,
+        cache: ResponseCache | None = None,
+        cache_timeout_s: float = 0.25,
     ) -> None:
+        self.cache = cache
+        """Where a success is stored when the dispatcher marked it (`cache_entry`)."""
+        self.cache_timeout_s = cache_timeout_s
         self.breakers = breakers
         self.running: dict[str, asyncio.Task[Completion]] = {}
         """Engine calls in flight, by request id: what a client's cancel aborts."""
@@ -84,6 +90,8 @@ class Pool:
         renewer.cancel()
         with contextlib.suppress(RedisError):
             await self.claims.mark_done(request.id, request.attempt)
+        if self.cache is not None:  # whatever came of it, identical requests wait no longer
+            await release(self.cache, request, self.cache_timeout_s)
 
     async def _run(self, request: Request) -> None:
         if request.target is None:
@@ -153,6 +161,13 @@ class Pool:
                 code="result_too_large",
             )
             await until_written(lambda: self.publisher.fail(request, too_large), "output")
+            return
+        await self._remember(request, result)
+
+    async def _remember(self, request: Request, result: Result) -> None:
+        """A published success into the response cache, when the dispatcher marked it."""
+        if self.cache is not None:
+            await remember(self.cache, request, result, self.cache_timeout_s)
 
     async def _call(self, request: Request, target: Target) -> Completion:
         """The engine call, in a client span, cancellable by the client (`_abort`)."""

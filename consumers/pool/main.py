@@ -29,6 +29,7 @@ from aibroker.settings import Settings
 from aibroker.stores.breaker import BreakerPolicy, RedisBreakers
 from aibroker.stores.claims import RedisClaimStore
 from aibroker.stores.redis import connect
+from aibroker.stores.response_cache import RedisResponseCache
 from consumers.pool.engine import ByProvider, Engine
 from consumers.pool.handler import Pool
 from topics.catalog import TopicNames
@@ -153,6 +154,8 @@ async def _run_pool(
                 ),
                 owner=owner,
                 lease_s=cfg.claim_lease_s,
+                cache=RedisResponseCache(redis),
+                cache_timeout_s=settings.cache.lookup_timeout_s,
             )
             spec = WorkerSpec(name, topics, group, pool.on_request, concurrency or cfg.concurrency)
             await run_service(settings, producer, [spec], stop, pool.watch_cancels(redis))
