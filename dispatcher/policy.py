@@ -5,9 +5,10 @@ attempt, and what a delayed retry does when it comes due (where a request goes i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from aibroker.errors import BrokerError, BudgetExhausted, QuotaExceeded, Unavailable
-from aibroker.rules.breaker import State
+from aibroker.rules.breaker import Reading, State
 from aibroker.rules.quota import Verdict
 from schemas.envelopes import ErrorInfo, Mode, Target
 
@@ -111,6 +112,34 @@ class Fail:
     exhausted: bool
 
 
+class Blame(StrEnum):
+    """Whose a retryable failure on a target is, as far as the broker can tell."""
+
+    REQUEST = "request"
+    """The request's own, as far as anyone knows: the target served other calls since this
+    request began failing on it (or no other call was made). It costs an attempt."""
+    TARGET = "target"
+    """The target's: other calls on it failed too since its last success, though its breaker
+    has not opened yet. It costs no attempt."""
+    DOWN = "down"
+    """The target's: its breaker is open or half-open, or the attempt was its probe. It costs
+    no attempt, and the request waits out the cool-down."""
+
+
+def blame(mode: Mode, probe: bool, target: Reading, target_attempt: int) -> Blame:
+    """Whose a failed attempt is, from the target's breaker read after the failure was recorded
+    (`target.failing` counts this request's own failures on it too: at most `target_attempt`
+    of them, in a row). Only async and batch work blames the target: a sync caller gets its
+    answer (or error) now, and never waits a target out."""
+    if mode is Mode.SYNC:
+        return Blame.REQUEST
+    if probe or target.state is not State.CLOSED:
+        return Blame.DOWN
+    if target.failing > target_attempt:
+        return Blame.TARGET
+    return Blame.REQUEST
+
+
 def next_step(
     target_attempt: int,
     error: ErrorInfo,
@@ -121,8 +150,9 @@ def next_step(
     jitter: float,
     now: float,
     deadline: float | None,
-    down_cooldown_s: float | None = None,
-) -> Retry | Fallback | Fail:
+    fault: Blame = Blame.REQUEST,
+    cooldown_s: float = 0.0,
+) -> Retry | Fallback | Fail | Expire:
     """What follows a failed attempt on a target.
 
     Retryable errors are retried on the same target with full-jitter exponential backoff,
@@ -131,35 +161,28 @@ def next_step(
     e.g. the broker's credentials refused) also falls back; one that is the request's own
     (4xx) ends it. `jitter` is a uniform draw in [0, 1) supplied by the caller.
 
-    A request whose target is down learnt nothing about itself (the caller passes the
-    breaker's cool-down as `down_cooldown_s` when `treat_target_as_down`: the attempt was the
-    target's probe, or its breaker is not closed). Then a retryable error falls back at once
-    if it can; else the request waits out the cool-down and the failure does not count
-    against its attempts, unless the cool-down ends past its deadline (then the rules above
-    apply).
+    A retryable failure that is the target's (`fault`, from `blame`) taught nothing about the
+    request: it falls back at once if it can; else it is retried without using an attempt,
+    after the breaker's `cooldown_s` when the target is down, after its backoff while the
+    breaker has not opened yet; a wait that would end past the deadline expires it (never a
+    failure: the request itself never failed).
     """
-    if down_cooldown_s is not None and error.retryable:
+    backoff = jitter * min(policy.max_s, policy.base_s * 2 ** (target_attempt - 1))
+    if error.retryable and fault is not Blame.REQUEST:
         if can_fall_back:
             return Fallback()
-        delay = max(down_cooldown_s, retry_after or 0.0)
-        if deadline is None or now + delay < deadline:
-            return Retry(delay, counts=False)
+        delay = max(cooldown_s if fault is Blame.DOWN else backoff, retry_after or 0.0)
+        if deadline is not None and now + delay >= deadline:
+            return Expire()
+        return Retry(delay, counts=False)
     if not error.retryable:
         provider_side = error.http_status >= 500
         return Fallback() if provider_side and can_fall_back else Fail(exhausted=False)
-    backoff = jitter * min(policy.max_s, policy.base_s * 2 ** (target_attempt - 1))
     delay = max(backoff, retry_after or 0.0)
     fits = deadline is None or now + delay < deadline
     if target_attempt < policy.max_attempts and fits:
         return Retry(delay)
     return Fallback() if can_fall_back else Fail(exhausted=True)
-
-
-def treat_target_as_down(mode: Mode, probe: bool, state: State) -> bool:
-    """Whether `next_step` treats a failed attempt's target as down: the attempt was the
-    target's probe, or the target's breaker is not closed. Only async and batch work does: a
-    sync caller gets its answer (or error) now, and never waits a target out."""
-    return mode is not Mode.SYNC and (probe or state is not State.CLOSED)
 
 
 @dataclass(frozen=True)

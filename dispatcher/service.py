@@ -20,7 +20,7 @@ from aibroker.kafka.acceptance import refused_at_ingress
 from aibroker.kafka.clients import decode
 from aibroker.kafka.publisher import DEST_HEADER, DUE_HEADER, Publisher
 from aibroker.routes import RouteTable
-from aibroker.rules.breaker import State, target_key
+from aibroker.rules.breaker import Reading, State, target_key
 from aibroker.signing import SIGNATURE_HEADER, refusal
 from aibroker.stores.breaker import Breakers
 from aibroker.telemetry import metrics, tracing
@@ -30,6 +30,7 @@ from dispatcher.delays import SleepFor, WaitInTopic, delay_step
 from dispatcher.health import HealthView
 from dispatcher.lanes import LaneGate
 from dispatcher.policy import (
+    Blame,
     Dispatch,
     Drop,
     Expire,
@@ -43,14 +44,14 @@ from dispatcher.policy import (
     Wait,
     after_quota,
     avoid_down_target,
+    blame,
     next_step,
     step_when_due,
-    treat_target_as_down,
     without_quota,
 )
 from dispatcher.routing import Decision, choose_target
 from schemas.audit import AuditEntry, AuditOutcome
-from schemas.envelopes import Outcome, Request, Status, Target
+from schemas.envelopes import Mode, Outcome, Request, Status, Target
 from schemas.terminal import cancelled_error, expired_error, terminal
 from topics.catalog import TopicNames
 
@@ -236,7 +237,10 @@ class Dispatcher:
         onward = _for_next_target(request, request.attempt + 1)
         health = self.health.current
         next_target = choose_target(onward, self.routes, now, health, random.random())
-        down = treat_target_as_down(request.mode, request.probe, health.state(request.target))
+        fault = Blame.REQUEST
+        if outcome.error.retryable and request.mode is not Mode.SYNC:
+            reading = await self._read_breaker(request.target, now)
+            fault = blame(request.mode, request.probe, reading, request.target_attempt)
         step = next_step(
             request.target_attempt,
             outcome.error,
@@ -246,10 +250,13 @@ class Dispatcher:
             jitter=random.random(),
             now=now,
             deadline=request.deadline,
-            down_cooldown_s=health.cooldown_s if down else None,
+            fault=fault,
+            cooldown_s=health.cooldown_s,
         )
         if isinstance(step, Fallback):
             await self._fall_back(request, onward, next_target)
+        elif isinstance(step, Expire):
+            await self._end(request, step)
         elif isinstance(step, Fail):
             if step.exhausted:
                 reason = f"retries exhausted after {request.attempt} attempts: "
@@ -271,8 +278,20 @@ class Dispatcher:
                 target=target_key(request.target),
                 attempt=again.attempt,
                 delay_s=step.delay_s,
+                blame=fault.value,
             )
             await self._hold(again, step.delay_s, self.routes.topic(self.names, request.target))
+
+    async def _read_breaker(self, target: Target, now: float) -> Reading:
+        """The target's breaker as it is now, read from Redis: the pool recorded the failure
+        before it reported it, so this reading holds it (the view may be a refresh behind: a
+        failure that opened the breaker was charged to its request). With Redis down, the
+        view's state, without the count of failures in a row."""
+        try:
+            return await self.breakers.read(target, now)
+        except RedisError as exc:
+            log.warning("breaker of %s not read (%r); the view decides", target_key(target), exc)
+            return Reading(self.health.current.state(target))
 
     async def _fall_back(self, request: Request, onward: Request, decision: Decision) -> None:
         """Route `onward` (`request` given up on its target) to the next target, `decision`."""

@@ -3,6 +3,7 @@ a given time (`aibroker/stores/breaker.py` keeps them in Redis)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from schemas.envelopes import Target
@@ -29,3 +30,12 @@ def state_at(stored: str | None, opened: float, now: float, cooldown_s: float) -
     if stored in (State.OPEN, State.HALF_OPEN):
         return State.OPEN if now - opened < cooldown_s else State.HALF_OPEN
     return State.CLOSED
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A target's breaker read at one moment: its state, and how many calls on it have failed
+    in a row since its last success (every caller's, this one's included)."""
+
+    state: State = State.CLOSED
+    failing: int = 0

@@ -1,14 +1,15 @@
 """The dispatcher's decisions about retries against a target that is down, compared whole over
-tables of cases: whether a failure's target is known down, what a delayed retry does when it
-comes due, and where it goes instead of a down target."""
+tables of cases: whose a failure is (the request's or its target's), what a delayed retry does
+when it comes due, and where it goes instead of a down target."""
 
 from __future__ import annotations
 
 import pytest
 
-from aibroker.rules.breaker import State
+from aibroker.rules.breaker import Reading, State
 from dispatcher.policy import (
     AvoidTarget,
+    Blame,
     Expire,
     Fallback,
     ProbeTarget,
@@ -16,8 +17,8 @@ from dispatcher.policy import (
     SendUnchanged,
     Wait,
     avoid_down_target,
+    blame,
     step_when_due,
-    treat_target_as_down,
 )
 from schemas.envelopes import Mode
 
@@ -25,18 +26,25 @@ pytestmark = pytest.mark.unit
 
 
 @pytest.mark.parametrize(
-    ("mode", "probe", "state", "down"),
+    ("mode", "probe", "state", "failing", "target_attempt", "fault"),
     [
-        (Mode.ASYNC, False, State.CLOSED, False),
-        (Mode.ASYNC, True, State.CLOSED, True),  # its own probe failed
-        (Mode.ASYNC, False, State.OPEN, True),
-        (Mode.BATCH, False, State.HALF_OPEN, True),
-        (Mode.SYNC, True, State.OPEN, False),  # a sync caller is answered now, never waits
-        (Mode.SYNC, False, State.HALF_OPEN, False),
+        (Mode.ASYNC, False, State.CLOSED, 1, 1, Blame.REQUEST),  # only its own failure
+        (Mode.ASYNC, False, State.CLOSED, 3, 3, Blame.REQUEST),  # its 3, alone on the target
+        (Mode.BATCH, False, State.CLOSED, 1, 3, Blame.REQUEST),  # others succeeded meanwhile
+        (Mode.ASYNC, False, State.CLOSED, 0, 2, Blame.REQUEST),  # not recorded (Redis was down)
+        (Mode.ASYNC, False, State.CLOSED, 2, 1, Blame.TARGET),  # another call failed too
+        (Mode.BATCH, False, State.CLOSED, 9, 4, Blame.TARGET),  # about to open: not its fault
+        (Mode.ASYNC, True, State.CLOSED, 1, 1, Blame.DOWN),  # its own probe failed
+        (Mode.ASYNC, False, State.OPEN, 1, 1, Blame.DOWN),  # the failure that opened it
+        (Mode.BATCH, False, State.HALF_OPEN, 0, 4, Blame.DOWN),
+        (Mode.SYNC, True, State.OPEN, 20, 1, Blame.REQUEST),  # a sync caller never waits
+        (Mode.SYNC, False, State.CLOSED, 5, 1, Blame.REQUEST),
     ],
 )
-def test_treat_target_as_down(mode: Mode, probe: bool, state: State, down: bool) -> None:
-    assert treat_target_as_down(mode, probe, state) is down
+def test_blame(
+    mode: Mode, probe: bool, state: State, failing: int, target_attempt: int, fault: Blame
+) -> None:
+    assert blame(mode, probe, Reading(state, failing), target_attempt) is fault
 
 
 @pytest.mark.parametrize(

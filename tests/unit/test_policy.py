@@ -8,6 +8,7 @@ from aibroker.rules.tokens import estimate_tokens
 from dispatcher.policy import (
     QUOTA_UNKNOWN_WAIT_S,
     Admit,
+    Blame,
     Dispatch,
     Drop,
     Expire,
@@ -215,27 +216,55 @@ def test_token_estimate_counts_prompt_and_completion_cap() -> None:
     assert estimate_tokens(Kind.OCR, {"image": "x" * 1000}, 1024) == 0
 
 
-def test_a_failed_probe_waits_out_the_cooldown_without_using_an_attempt() -> None:
+@pytest.mark.parametrize(
+    ("fault", "retry_after", "expected"),
+    [
+        (Blame.DOWN, 2.0, Retry(15.0, counts=False)),  # waits out the cool-down
+        (Blame.DOWN, 20.0, Retry(20.0, counts=False)),  # or the provider's longer Retry-After
+        (Blame.TARGET, None, Retry(4.0, counts=False)),  # its backoff (attempt 4: 8 s window)
+        (Blame.TARGET, 5.0, Retry(5.0, counts=False)),  # never before Retry-After
+        (Blame.REQUEST, 2.0, Fail(exhausted=True)),  # its own: the last attempt ends it
+    ],
+)
+def test_a_failure_that_is_the_targets_costs_no_attempt(
+    fault: Blame, retry_after: float | None, expected: Retry | Fail
+) -> None:
     step = next_step(
         POLICY.max_attempts,  # even on its last attempt
         RETRYABLE,
-        2.0,
+        retry_after,
         POLICY,
         can_fall_back=False,
         jitter=0.5,
         now=0,
         deadline=None,
-        down_cooldown_s=15.0,
+        fault=fault,
+        cooldown_s=15.0,
     )
-    assert step == Retry(15.0, counts=False)
+    assert step == expected
 
 
-def test_a_failed_probe_falls_back_when_it_can_and_expires_by_its_deadline() -> None:
-    common: dict[str, Any] = {"jitter": 0.0, "now": 0, "down_cooldown_s": 15.0}
-    fallback = next_step(1, RETRYABLE, None, POLICY, can_fall_back=True, deadline=None, **common)
+@pytest.mark.parametrize("fault", [Blame.DOWN, Blame.TARGET])
+def test_the_targets_failure_falls_back_when_it_can_and_expires_by_its_deadline(
+    fault: Blame,
+) -> None:
+    common: dict[str, Any] = {"jitter": 0.0, "now": 0, "fault": fault, "cooldown_s": 15.0}
+    fallback = next_step(1, RETRYABLE, 1.0, POLICY, can_fall_back=True, deadline=None, **common)
     assert fallback == Fallback()
-    late = next_step(1, RETRYABLE, None, POLICY, can_fall_back=False, deadline=10.0, **common)
-    assert late == Retry(0.0)  # no time for the cool-down: an ordinary, counted retry
+    # No time left to wait: expired, never failed (the request itself did not fail).
+    late = next_step(4, RETRYABLE, 1.0, POLICY, can_fall_back=False, deadline=1.0, **common)
+    assert late == Expire()
+    on_time = next_step(4, RETRYABLE, 1.0, POLICY, can_fall_back=False, deadline=60.0, **common)
+    assert isinstance(on_time, Retry)
+    assert not on_time.counts
+
+
+def test_a_non_retryable_error_is_the_requests_whoever_else_fails() -> None:
+    for fault in Blame:
+        step = next_step(
+            1, FATAL, None, POLICY, can_fall_back=True, jitter=0, now=0, deadline=None, fault=fault
+        )
+        assert step == Fail(exhausted=False)
 
 
 @pytest.mark.parametrize(
