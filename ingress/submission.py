@@ -25,6 +25,7 @@ from aibroker.stores.idempotency import IdempotencyStore, fingerprint
 from aibroker.stores.results import RequestState, RequestStore
 from aibroker.telemetry import metrics, tracing
 from aibroker.telemetry.logs import REQUEST_ID
+from ingress.errors import error_response
 from ingress.replies import CompletionNotices, ReplyListener, final_result
 from ingress.streaming import relay, result_as_stream
 from ingress.views import accepted, result_response
@@ -42,6 +43,26 @@ QUEUED_WAIT_S = 0.1
 finds the request; a slower write lands after the 202 (measured: 300 accepts at once)."""
 CANCEL_WAIT_S = 5.0
 """How long a cancel waits for the request to end before it answers its state."""
+
+
+class WriteUnconfirmed(Unavailable):
+    """503: Kafka did not acknowledge the write in time, but it may still land (the idempotent
+    producer never drops a batch). The answer names the request in `x-request-id`."""
+
+    def __init__(self, request_id: str, *, withdrawn: bool) -> None:
+        if withdrawn:
+            message = (
+                "The broker cannot accept requests right now; retry shortly. Should its write "
+                f"land later, request {request_id} is cancelled and does not run."
+            )
+        else:
+            message = (
+                "The broker cannot accept requests right now, and request "
+                f"{request_id} may still be written and run: GET /v1/requests/{request_id} "
+                f"tells, and a retry with Idempotency-Key: {request_id} answers as it if it ran."
+            )
+        super().__init__(message, retry_after=2)
+        self.request_id = request_id
 
 
 class Submission:
@@ -101,9 +122,15 @@ class Submission:
         self, request: Request, wait_s: float | None, idempotency_key: str | None = None
     ) -> Response:
         """Write the request; with `wait_s`, wait that long for its result (sync), else 202.
-        An Idempotency-Key that names an earlier request answers as that one instead."""
+        An Idempotency-Key that names an earlier request answers as that one instead. A write
+        Kafka did not confirm is answered 503, naming the request in `x-request-id`."""
         with deadline(self._redis_deadline_s):
-            return await self._submit_once(request, wait_s, idempotency_key)
+            try:
+                return await self._submit_once(request, wait_s, idempotency_key)
+            except WriteUnconfirmed as refused:
+                answer = error_response(refused)
+                answer.headers["x-request-id"] = refused.request_id  # the id it would have had
+                return answer
 
     async def _submit_once(
         self, request: Request, wait_s: float | None, idempotency_key: str | None
@@ -112,6 +139,9 @@ class Submission:
         could not be told from a repeat, and running it twice is what the key forbids."""
         if not idempotency_key:
             return await self._submit(request, wait_s)
+        streamed = bool(request.body.get("stream"))
+        if await self._names_a_request(idempotency_key, request.tenant):
+            return await self._replay(idempotency_key, request.tenant, wait_s, streamed)
         body_print = fingerprint(request.kind.endpoint, request.body)
         request = request.model_copy(update={"idempotency_key": idempotency_key})
         found = await self._idempotency.reserve(
@@ -123,7 +153,6 @@ class Submission:
                 param="Idempotency-Key",
             )
         if not found.fresh:
-            streamed = bool(request.body.get("stream"))
             return await self._replay(found.request_id, request.tenant, wait_s, streamed)
         try:
             return await self._submit(request, wait_s)
@@ -190,12 +219,31 @@ class Submission:
             ) from exc
         except (KafkaError, TimeoutError) as exc:
             log.warning("refusing %s: kafka write failed (%r)", request.id, exc)
-            raise Unavailable(
-                "The broker cannot accept requests right now; retry shortly.", retry_after=2
-            ) from exc
+            raise WriteUnconfirmed(request.id, withdrawn=await self._withdraw(request)) from exc
         metrics.ACCEPTED.labels(request.kind.value, request.mode.value).inc()
         metrics.STAGE_SECONDS.labels("accept").observe(time.perf_counter() - started)
         await self.mark_queued(request)
+
+    async def _withdraw(self, request: Request) -> bool:
+        """Flag a refused request cancelled before the 503 goes out: should its write land
+        later, the dispatcher does not admit it and no pool runs it (the client was told it was
+        refused, and may retry without an Idempotency-Key). False when Redis cannot take the
+        flag: then only a write appended well after the refusal is dropped (`acceptance`)."""
+        try:
+            await self._store.request_cancel(request.id)
+        except (RedisError, TimeoutError) as exc:
+            log.warning("refused %s not flagged (%r): a late write may run", request.id, exc)
+            return False
+        return True
+
+    async def _names_a_request(self, idempotency_key: str, tenant: str) -> bool:
+        """Whether an Idempotency-Key is the id of one of the tenant's requests, one that was
+        not cancelled: the id a 503 named, whose write landed all the same. A retry with it
+        answers as that request instead of running the work again."""
+        if not idempotency_key.startswith("req_"):
+            return False
+        state = await self._store.get(idempotency_key)
+        return state is not None and state.tenant == tenant and state.status is not Status.CANCELLED
 
     async def mark_queued(self, request: Request) -> None:
         """Record the request as queued, best effort: it is already safe in Kafka. An async
