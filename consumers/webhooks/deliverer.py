@@ -113,6 +113,11 @@ class Deliverer:
     async def _send(self, delivery: Delivery) -> tuple[int | None, float | None, str | None]:
         """The receiver's status and Retry-After, or None and why there was no answer."""
         tenant = await self.tenants.get(delivery.tenant)
+        if not (tenant and tenant.webhook_secrets):
+            # Cached before its endpoints were registered (the batch runner announces an ended
+            # batch to the endpoints it reads fresh): read the tenant again before giving up.
+            self.tenants.forget(delivery.tenant)
+            tenant = await self.tenants.get(delivery.tenant)
         secrets = tenant.webhook_secrets if tenant else []
         if not secrets:
             return None, None, "the tenant has no webhook secret to sign with"
