@@ -120,6 +120,7 @@ class Stack:
             "AIBROKER_DISPATCHER_BACKOFF_MAX_S": "0.2",
             "AIBROKER_CONSUMER_CLAIM_LEASE_S": "3",
             "AIBROKER_CONSUMER_DRAIN_TIMEOUT_S": "10",
+            "AIBROKER_INGRESS_DRAIN_TIMEOUT_S": "10",
             **(
                 {"AIBROKER_ROUTES_FILE": str(self.logs / "routes.yaml")} if self.routes_yaml else {}
             ),

@@ -245,7 +245,8 @@ async def _services(
         ),
     )
     key, secret = await _dev_tenant(settings.redis, settings.dev.api_key)
-    supervisor = Supervisor(children, stop_timeout_s=settings.consumer.drain_timeout_s + 5)
+    drain_s = max(settings.consumer.drain_timeout_s, settings.ingress.drain_timeout_s)
+    supervisor = Supervisor(children, stop_timeout_s=drain_s + 5)
     running = asyncio.create_task(supervisor.run(stop))
     url = f"http://{settings.ingress.host}:{settings.ingress.port}"
     if await _ready(url, stop):

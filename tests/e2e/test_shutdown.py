@@ -68,6 +68,7 @@ def dev_stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], dict[st
         "AIBROKER_DEV_MOCK_PORT": str(free_port()),
         "AIBROKER_DEV_API_KEY": f"aib_{uuid.uuid4().hex}",
         "AIBROKER_CONSUMER_DRAIN_TIMEOUT_S": str(DRAIN_S),
+        "AIBROKER_INGRESS_DRAIN_TIMEOUT_S": str(DRAIN_S),
     }
     log = (tmp_path / "dev.log").open("wb")
     dev = subprocess.Popen(
@@ -151,7 +152,10 @@ def test_each_service_exits_within_its_drain_timeout_with_kafka_gone(
             kafka.settings,
             redis_svc.url,
             tmp_path / "s",
-            extra_env={"AIBROKER_CONSUMER_DRAIN_TIMEOUT_S": str(DRAIN_S)},
+            extra_env={
+                "AIBROKER_CONSUMER_DRAIN_TIMEOUT_S": str(DRAIN_S),
+                "AIBROKER_INGRESS_DRAIN_TIMEOUT_S": str(DRAIN_S),
+            },
         )
         stack.start()
         try:
