@@ -15,24 +15,20 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 
 from aibroker.kafka.clients import decode, encode, make_consumer, make_producer
-from aibroker.kafka.lag import lag_reader
 from aibroker.kafka.publisher import DEST_HEADER, DUE_HEADER, Publisher
 from aibroker.limits import Limits
 from aibroker.routes import Route, RouteTarget
 from aibroker.settings import Settings
 from aibroker.signing import Signer, refusal, signature_header
-from aibroker.stores.breaker import BreakerPolicy, RedisBreakers
-from aibroker.stores.keys import RedisKeyStore
+from aibroker.stores.breaker import BreakerPolicy
 from aibroker.stores.quota import RedisQuota
 from aibroker.stores.redis import RedisClient
 from aibroker.stores.tenants import RedisTenantStore, Tenant
-from dispatcher.admission import Admission
-from dispatcher.health import HealthView
-from dispatcher.lanes import LaneGate
 from dispatcher.policy import RetryPolicy
 from dispatcher.service import Dispatcher
 from schemas.audit import AuditEntry, AuditOutcome
 from schemas.envelopes import ErrorInfo, Kind, Mode, Outcome, Request, Result, Status, Target
+from tests.dispatchers import running_dispatcher
 from tests.records import read, record
 from tests.routes import two_providers
 from topics.apply import apply_topics
@@ -60,28 +56,16 @@ async def names(settings: Settings) -> TopicNames:
 async def dispatcher(
     settings: Settings, names: TopicNames, redis: RedisClient
 ) -> AsyncIterator[Dispatcher]:
-    producer = make_producer(settings.kafka)
-    await producer.start()
-    breakers = RedisBreakers(redis, BREAKERS, settings.kafka.topic_prefix)
-    admission = Admission(
-        RedisQuota(redis, lease_s=60),
-        RedisTenantStore(redis),
-        RedisKeyStore(redis),
-        cache_ttl_s=0.0,
-        default_completion_tokens=16,
-    )
-    async with lag_reader(settings.kafka) as lags:
-        yield Dispatcher(
-            Publisher(producer, names),
-            ROUTES,
-            RetryPolicy(max_attempts=3, base_s=1.0, max_s=10.0),
-            admission,
-            HealthView(breakers, lags, [], refresh_s=60),
-            breakers,
-            LaneGate(0.01),
-            names,
-        )
-    await producer.stop()
+    async with running_dispatcher(
+        settings,
+        names,
+        redis,
+        routes=ROUTES,
+        retries=RetryPolicy(max_attempts=3, base_s=1.0, max_s=10.0),
+        breakers=BREAKERS,
+        health_refresh_s=60,
+    ) as dispatcher:
+        yield dispatcher
 
 
 @pytest.fixture

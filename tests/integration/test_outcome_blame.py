@@ -13,23 +13,17 @@ from collections.abc import AsyncIterator
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from aibroker.kafka.clients import decode, make_consumer, make_producer
-from aibroker.kafka.lag import lag_reader
-from aibroker.kafka.publisher import DEST_HEADER, DUE_HEADER, Publisher
+from aibroker.kafka.clients import decode, make_consumer
+from aibroker.kafka.publisher import DEST_HEADER, DUE_HEADER
 from aibroker.routes import Route, RouteTarget
 from aibroker.rules.breaker import Reading, State
 from aibroker.settings import BreakerSettings, DispatcherSettings, Settings
-from aibroker.stores.breaker import BreakerPolicy, RedisBreakers
-from aibroker.stores.keys import RedisKeyStore
-from aibroker.stores.quota import RedisQuota
+from aibroker.stores.breaker import BreakerPolicy
 from aibroker.stores.redis import RedisClient
-from aibroker.stores.tenants import RedisTenantStore
-from dispatcher.admission import Admission
-from dispatcher.health import HealthView
-from dispatcher.lanes import LaneGate
 from dispatcher.policy import RetryPolicy
 from dispatcher.service import Dispatcher
 from schemas.envelopes import ErrorInfo, Kind, Mode, Outcome, Request, Result, Status, Target
+from tests.dispatchers import running_dispatcher
 from tests.records import read, record
 from tests.routes import two_providers
 from topics.apply import apply_topics
@@ -62,28 +56,16 @@ async def dispatcher(
 ) -> AsyncIterator[Dispatcher]:
     """A dispatcher whose view of the breakers is never refreshed: it reads all closed, as a
     view a refresh behind the pool does."""
-    producer = make_producer(settings.kafka)
-    await producer.start()
-    breakers = RedisBreakers(redis, BREAKERS, settings.kafka.topic_prefix)
-    admission = Admission(
-        RedisQuota(redis, lease_s=60),
-        RedisTenantStore(redis),
-        RedisKeyStore(redis),
-        cache_ttl_s=0.0,
-        default_completion_tokens=16,
-    )
-    async with lag_reader(settings.kafka) as lags:
-        yield Dispatcher(
-            Publisher(producer, names),
-            ROUTES,
-            RETRIES,
-            admission,
-            HealthView(breakers, lags, [], refresh_s=3600),
-            breakers,
-            LaneGate(0.01),
-            names,
-        )
-    await producer.stop()
+    async with running_dispatcher(
+        settings,
+        names,
+        redis,
+        routes=ROUTES,
+        retries=RETRIES,
+        breakers=BREAKERS,
+        health_refresh_s=3600,
+    ) as dispatcher:
+        yield dispatcher
 
 
 @pytest.fixture
