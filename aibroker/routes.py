@@ -261,7 +261,7 @@ def build_route_table(settings: Settings) -> RouteTable:
         raise ValueError(f"provider names {clash} are reserved for local engines")
     local = local_models(settings)
     aliases = load_routes_file(settings.routes_file).aliases if settings.routes_file else {}
-    prices = load_prices(settings.prices_file)
+    prices = load_prices(settings.prices_file, {n: p.kind for n, p in providers.items()})
     for alias, route in aliases.items():
         for target in route.targets:
             if target.price is None and (price := prices.find(target.provider, target.model)):

@@ -46,7 +46,7 @@ class Stack:
     routes_yaml: str | None = None
     """Model aliases (the routes file's YAML), if any."""
     prices_yaml: str = 'mock/echo: {input: "0.50", output: "1.50"}\n'
-    """Prices for the mock's models (merged over the shipped table)."""
+    """Prices for the mock's models (the prices file, over genai-prices' defaults)."""
     extra_env: dict[str, str] = field(default_factory=dict)
     apis: tuple[str, ...] = ("openai", "anthropic", "gemini")
     """The mock's APIs served as providers: `mock` (OpenAI), `claude`, `gemini`."""

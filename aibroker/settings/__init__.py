@@ -112,8 +112,8 @@ class Settings(BaseSettings):
     `kind` `openai` (default; any OpenAI-compatible server), `anthropic` or `gemini`. Several
     deployments of one provider are several names (two OpenAI keys, OpenAI and Azure)."""
     prices_file: Path | None = None
-    """YAML price table (USD per million tokens) merged over the shipped one
-    (`aibroker/data/prices.yaml`)."""
+    """YAML price table (USD per million tokens, see docs/guides/prices.md): its models' prices
+    win over the `genai-prices` data the broker ships with."""
     routes_file: Path | None = None
     """YAML file of model aliases, their targets and routing strategies (see
     `aibroker/routes.py`)."""

@@ -77,7 +77,7 @@ async def test_embeddings_are_billed_at_the_input_price(http: httpx.AsyncClient)
     answer = await http.post("/v1/embeddings", json=body)
     assert answer.status_code == 200
     assert answer.json()["usage"]["prompt_tokens"] == 4
-    # text-embedding-3-small: 0.02 USD per million input tokens (aibroker/data/prices.yaml)
+    # text-embedding-3-small: 0.02 USD per million input tokens (genai-prices, as OpenAI's)
     assert Decimal(answer.headers["x-aibroker-cost"]) == Decimal("0.02") * 4 / 1_000_000
     request_id = answer.headers["x-request-id"]
 

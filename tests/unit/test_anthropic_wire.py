@@ -139,7 +139,12 @@ def test_answers_come_back_in_openai_shape() -> None:
             {"type": "tool_use", "id": "t9", "name": "w", "input": {"city": "Paris"}},
         ],
         "stop_reason": "tool_use",
-        "usage": {"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 90},
+        "usage": {
+            "input_tokens": 10,
+            "output_tokens": 5,
+            "cache_read_input_tokens": 90,
+            "cache_creation_input_tokens": 20,
+        },
     }
     done = from_message(message, json_mode=False)
     choice = done["choices"][0]
@@ -148,8 +153,8 @@ def test_answers_come_back_in_openai_shape() -> None:
     assert orjson.loads(choice["message"]["tool_calls"][0]["function"]["arguments"]) == {
         "city": "Paris"
     }
-    assert done["usage"]["prompt_tokens"] == 100
-    assert done["usage"]["prompt_tokens_details"] == {"cached_tokens": 90}
+    assert done["usage"]["prompt_tokens"] == 120  # cache reads and writes are prompt tokens
+    assert done["usage"]["prompt_tokens_details"] == {"cached_tokens": 90, "cache_write_tokens": 20}
 
 
 def translate_stream(

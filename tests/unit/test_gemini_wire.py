@@ -90,6 +90,7 @@ def test_answers_come_back_in_openai_shape() -> None:
             "candidates_token_count": 4,
             "thoughts_token_count": 6,
             "cached_content_token_count": 8,
+            "tool_use_prompt_token_count": 5,
         },
     }
     done = from_response(answer, "gemini-x")
@@ -99,6 +100,7 @@ def test_answers_come_back_in_openai_shape() -> None:
     assert second["finish_reason"] == "tool_calls"
     assert orjson.loads(second["message"]["tool_calls"][0]["function"]["arguments"]) == {"c": 2}
     assert done["usage"]["completion_tokens"] == 10
+    assert done["usage"]["prompt_tokens"] == 15  # a built-in tool's prompt is billed as input
     assert done["usage"]["prompt_tokens_details"] == {"cached_tokens": 8}
 
 

@@ -281,18 +281,18 @@ def answered_json(params: dict[str, Any]) -> bool:
 
 
 def usage(anthropic_usage: dict[str, Any] | None) -> dict[str, Any]:
-    """OpenAI usage: cache reads and writes count as prompt tokens; reads also as cached."""
+    """OpenAI usage: cache reads and writes count as prompt tokens, and are told apart in
+    `prompt_tokens_details` (`cache_write_tokens` as OpenRouter names it): writes cost more."""
     u = anthropic_usage or {}
     cached = int(u.get("cache_read_input_tokens") or 0)
-    prompt = (
-        int(u.get("input_tokens") or 0) + cached + int(u.get("cache_creation_input_tokens") or 0)
-    )
+    written = int(u.get("cache_creation_input_tokens") or 0)
+    prompt = int(u.get("input_tokens") or 0) + cached + written
     completion = int(u.get("output_tokens") or 0)
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cached},
+        "prompt_tokens_details": {"cached_tokens": cached, "cache_write_tokens": written},
     }
 
 

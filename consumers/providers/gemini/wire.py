@@ -195,9 +195,10 @@ def _json_mode(response_format: Any) -> dict[str, Any]:
 
 
 def usage(metadata: dict[str, Any] | None) -> dict[str, Any]:
-    """OpenAI usage from `usage_metadata`: thinking tokens count as completion tokens."""
+    """OpenAI usage from `usage_metadata`: thinking tokens count as completion tokens, the
+    prompts of built-in tools (search, code execution) as prompt tokens (both are billed)."""
     m = metadata or {}
-    prompt = int(m.get("prompt_token_count") or 0)
+    prompt = int(m.get("prompt_token_count") or 0) + int(m.get("tool_use_prompt_token_count") or 0)
     completion = int(m.get("candidates_token_count") or 0) + int(m.get("thoughts_token_count") or 0)
     return {
         "prompt_tokens": prompt,
