@@ -11,9 +11,10 @@ from pathlib import Path
 
 import uvloop
 
+from aibroker import installed_version
 from aibroker.settings import Settings, load_settings
 from aibroker.stores.tenants import Tenant
-from aibroker.telemetry import tracing
+from aibroker.telemetry import metrics, tracing
 from aibroker.telemetry.logs import setup_logging
 
 
@@ -231,6 +232,7 @@ def cmd_settings(_: Settings, args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aibroker", description="Kafka-driven AI request broker")
+    parser.add_argument("--version", action="version", version=f"aibroker {installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     dev = sub.add_parser("dev", help="run everything on the embedded stack")
     dev.add_argument(
@@ -317,6 +319,7 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging(settings.log_level, json=args.command != "dev")
     service = "-".join(["aibroker", args.command, *([args.pool] if "pool" in args else [])])
     tracing.setup(settings.otel, service)
+    metrics.build_info(service)
     args.func(settings, args)
 
 

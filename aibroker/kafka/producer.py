@@ -22,8 +22,9 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, OutOfOrderSequenceNumber
 from aiokafka.structs import RecordMetadata
+from opentelemetry.trace import Span
 
-from aibroker.telemetry.tracing import Headers, inject
+from aibroker.telemetry.tracing import Headers, inject, sent, start_send
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +59,22 @@ class Producer:
         headers: Headers | None = None,
     ) -> asyncio.Future[RecordMetadata]:
         """Queue a record, with the trace context in its headers (any it carried replaced);
-        the future resolves once Kafka acknowledged it."""
+        the future resolves once Kafka acknowledged it. A `send <topic>` span covers the
+        send until that acknowledgement."""
         inner = self._inner
+        span = start_send(topic, key)
         try:
             future: asyncio.Future[RecordMetadata] = await inner.send(
-                topic, value, key, partition, timestamp_ms, inject(headers)
+                topic, value, key, partition, timestamp_ms, inject(headers, span)
             )
-        except FATAL:
-            await self._renew(inner)
+        except BaseException as exc:
+            sent(span, None, None, exc)
+            if isinstance(exc, FATAL):
+                await self._renew(inner)
             raise
         future.add_done_callback(lambda done: self._check(done, inner))
+        if span.is_recording():
+            future.add_done_callback(lambda done: _acknowledged(span, done))
         return future
 
     async def send_and_wait(
@@ -106,6 +113,17 @@ class Producer:
             self.renewals += 1
         with contextlib.suppress(Exception):  # its batches have already failed
             await asyncio.wait_for(failed.stop(), 5)
+
+
+def _acknowledged(span: Span, done: asyncio.Future[RecordMetadata]) -> None:
+    """End a record's send span with its partition and offset, or its failure."""
+    if done.cancelled():
+        sent(span, None, None, asyncio.CancelledError())
+    elif (error := done.exception()) is not None:
+        sent(span, None, None, error)
+    else:
+        metadata = done.result()
+        sent(span, metadata.partition, metadata.offset, None)
 
 
 async def until_written(

@@ -17,6 +17,10 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 by ingress per submission, read into every log line."""
 
 
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+"""uvicorn's loggers: left to propagate to the root handler, so they come out as JSON too."""
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, object] = {
@@ -44,3 +48,7 @@ def setup_logging(level: str, *, json: bool = True) -> None:
     logging.Formatter.converter = time.gmtime
     for noisy in ("aiokafka", "httpx", "httpx2"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    for server in UVICORN_LOGGERS:  # ours, not uvicorn's own format (ingress passes no config)
+        logger = logging.getLogger(server)
+        logger.handlers.clear()
+        logger.propagate = True

@@ -8,6 +8,7 @@ process-global, and defining a metric twice is an error.
 from __future__ import annotations
 
 import json
+import platform
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -19,7 +20,15 @@ from prometheus_client import (
     generate_latest,
 )
 
+from aibroker import installed_version
 from aibroker.telemetry.liveness import HEARTBEATS
+
+BUILD_INFO = Gauge(
+    "aibroker_build_info",
+    "Always 1; its labels say what runs: the aibroker version, the Python version and the "
+    "service (join on it: `* on (instance) group_left(version) aibroker_build_info`).",
+    ["version", "python_version", "service"],
+)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
@@ -56,8 +65,9 @@ COST = Counter(
 )
 CACHE_LOOKUPS = Counter(
     "aibroker_cache_requests_total",
-    "Requests the dispatcher routed, by what the exact response cache did for them (`hit`,"
-    " `miss`, `bypass`), by tenant and target (provider, catalogue model).",
+    "Requests by what the response cache did for them (`hit`, `miss`, `bypass`, `semantic`),"
+    " by tenant and target (provider, catalogue model); counted once, where it decided: ingress"
+    " for the hits it answered, the dispatcher for the rest.",
     ["tenant", "provider", "model", "outcome"],
 )
 CACHE_SAVED = Counter(
@@ -199,6 +209,11 @@ MODEL_CALL_SECONDS = Histogram(
     ["pool"],
     buckets=LATENCY_BUCKETS,
 )
+
+
+def build_info(service: str) -> None:
+    """Set `aibroker_build_info` for this process, once at its start."""
+    BUILD_INFO.labels(installed_version(), platform.python_version(), service).set(1)
 
 
 def serve(port: int, host: str = "127.0.0.1") -> None:

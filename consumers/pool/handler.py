@@ -18,7 +18,6 @@ from typing import Any
 
 from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.structs import ConsumerRecord
-from opentelemetry.trace import SpanKind
 from redis.exceptions import RedisError
 
 from aibroker.errors import BrokerError, PayloadTooLarge
@@ -26,14 +25,15 @@ from aibroker.ids import new_id
 from aibroker.kafka.clients import decode
 from aibroker.kafka.producer import until_written
 from aibroker.kafka.publisher import Publisher
-from aibroker.prices import PriceTable, cached_tokens, cost
+from aibroker.prices import STANDARD, Billing, PriceTable, cached_tokens, cost
 from aibroker.rules.breaker import target_key
 from aibroker.stores.breaker import Breakers
 from aibroker.stores.claims import Claim, ClaimStore
 from aibroker.stores.redis import RedisClient, listen
 from aibroker.stores.response_cache import ResponseCache, release, remember
 from aibroker.stores.results import CANCEL_CHANNEL
-from aibroker.telemetry import metrics, tracing
+from aibroker.telemetry import metrics
+from aibroker.telemetry.genai import CallSpans
 from consumers.pool.engine import Completion, Engine
 from schemas.chunks import assemble
 from schemas.envelopes import Outcome, Request, Result, Status, Target, UsageEvent
@@ -56,7 +56,10 @@ class Pool:
         lease_s: float,
         cache: ResponseCache | None = None,
         cache_timeout_s: float = 0.25,
+        spans: CallSpans | None = None,
     ) -> None:
+        self.spans = spans or CallSpans()
+        """The span around each engine call (the gen_ai conventions where asked for)."""
         self.cache = cache
         """Where a success is stored when the dispatcher marked it (`cache_entry`)."""
         self.cache_timeout_s = cache_timeout_s
@@ -143,7 +146,8 @@ class Pool:
         result.queued_ms = round((started - request.created_at) * 1000, 3)
         event = None
         if completion.usage is not None:
-            event = self._bill(request, request.target, completion.usage, service_ms)
+            billing = Billing.of(completion.response)
+            event = self._bill(request, request.target, completion.usage, service_ms, billing)
             result.cost_usd = event.cost_usd
 
         async def publish() -> None:
@@ -172,22 +176,15 @@ class Pool:
     async def _call(self, request: Request, target: Target) -> Completion:
         """The engine call, in a client span, cancellable by the client (`_abort`)."""
         streamed = bool(request.body.get("stream")) and request.reply_to is not None
-        with tracing.TRACER.start_as_current_span(
-            f"call {target_key(target)}",
-            kind=SpanKind.CLIENT,
-            attributes={
-                "gen_ai.system": target.provider,
-                "gen_ai.request.model": target.model,
-                "aibroker.attempt": request.attempt,
-                "aibroker.streamed": streamed,
-            },
-        ):
+        with self.spans.call(request, target, streamed=streamed) as span:
             call = asyncio.ensure_future(
                 self._stream(request, target) if streamed else self.engine.generate(request, target)
             )
             self.running[request.id] = call
             call.add_done_callback(lambda _: self.running.pop(request.id, None))
-            return await call
+            completion = await call
+            self.spans.answered(span, completion.response, completion.usage)
+            return completion
 
     async def watch_cancels(self, redis: RedisClient) -> None:
         """Abort the engine call of each request a client cancels while it runs (vLLM frees
@@ -211,7 +208,13 @@ class Pool:
             metrics.BREAKERS_OPENED.labels(target.provider).inc()
 
     def _bill(
-        self, request: Request, target: Target, usage: Usage | None, latency_ms: float, **error: str
+        self,
+        request: Request,
+        target: Target,
+        usage: Usage | None,
+        latency_ms: float,
+        billing: Billing = STANDARD,
+        **error: str,
     ) -> UsageEvent:
         """The usage event of one provider call: its tokens and cost, or (with `error_code`)
         a failed call, for the error counts of usage analytics."""
@@ -230,7 +233,7 @@ class Pool:
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
             cached_tokens=cached_tokens(usage) if usage else 0,
-            cost_usd=cost(price, usage) if price and usage else None,
+            cost_usd=cost(price, usage, billing) if price and usage else None,
             latency_ms=latency_ms,
             at=time.time(),
         )

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from aibroker.kafka.clients import running_producer
 from aibroker.kafka.publisher import Publisher
-from aibroker.prices import load_prices
+from aibroker.prices import PriceTable, load_prices
 from aibroker.routes import (
     EXTERNAL_GROUP,
     LocalModel,
@@ -30,6 +30,7 @@ from aibroker.stores.breaker import BreakerPolicy, RedisBreakers
 from aibroker.stores.claims import RedisClaimStore
 from aibroker.stores.redis import connect
 from aibroker.stores.response_cache import RedisResponseCache
+from aibroker.telemetry.genai import CallSpans, upstreams
 from consumers.pool.engine import ByProvider, Engine
 from consumers.pool.handler import Pool
 from topics.catalog import TopicNames
@@ -54,9 +55,8 @@ async def run_external(
     names = TopicNames(settings.kafka.topic_prefix)
     engine = external_engine(chosen, drop_unsupported=settings.consumer.drop_unsupported_params)
     topics = [names.dispatch(p) for p in sorted(chosen)]
-    await _run_pool(
-        settings, stop, engine, "pool.external", topics, EXTERNAL_GROUP, concurrency=None
-    )
+    prices = load_prices(settings.prices_file, {n: p.kind for n, p in chosen.items()})
+    await _run_pool(settings, stop, engine, "pool.external", topics, EXTERNAL_GROUP, None, prices)
 
 
 def external_engine(providers: dict[str, ProviderConfig], *, drop_unsupported: bool) -> Engine:
@@ -99,7 +99,9 @@ async def run_local(settings: Settings, stop: asyncio.Event, pool: str, model: s
     topic = names.dispatch_local(served.engine, served.name)
     concurrency = settings.vllm.max_num_seqs if served.engine == "vllm" else None
     group = routes.group(served.target)
-    await _run_pool(settings, stop, engine, f"pool.{served.engine}", [topic], group, concurrency)
+    prices = load_prices(settings.prices_file)  # a local model costs what the file says, if any
+    pool_name = f"pool.{served.engine}"
+    await _run_pool(settings, stop, engine, pool_name, [topic], group, concurrency, prices)
 
 
 async def _start_engine(settings: Settings, served: LocalModel) -> Engine:
@@ -137,6 +139,7 @@ async def _run_pool(
     topics: list[str],
     group: str,
     concurrency: int | None,
+    prices: PriceTable,
 ) -> None:
     names = TopicNames(settings.kafka.topic_prefix)
     owner = f"{socket.gethostname()}:{os.getpid()}"
@@ -148,7 +151,7 @@ async def _run_pool(
                 engine,
                 Publisher(producer, names),
                 RedisClaimStore(redis, lease_s=cfg.claim_lease_s, done_ttl_s=settings.redis.ttl_s),
-                load_prices(settings.prices_file),
+                prices,
                 RedisBreakers(
                     redis, BreakerPolicy.of(settings.breaker), settings.kafka.topic_prefix
                 ),
@@ -156,6 +159,10 @@ async def _run_pool(
                 lease_s=cfg.claim_lease_s,
                 cache=RedisResponseCache(redis),
                 cache_timeout_s=settings.cache.lookup_timeout_s,
+                spans=CallSpans(
+                    latest=settings.otel.gen_ai_latest,
+                    upstreams=upstreams(build_route_table(settings).providers),
+                ),
             )
             spec = WorkerSpec(name, topics, group, pool.on_request, concurrency or cfg.concurrency)
             await run_service(settings, producer, [spec], stop, pool.watch_cancels(redis))

@@ -1,5 +1,7 @@
 """One request, one trace: ingress, dispatcher, pool and results sink spans, linked through the
-Kafka headers, exported over OTLP/HTTP by the real processes to a collector run by the test."""
+Kafka headers, exported over OTLP/HTTP by the real processes to a collector run by the test.
+The stack is configured by OpenTelemetry's own variables only (endpoint, headers, the gen_ai
+opt-in), and its spans follow the gen_ai and messaging conventions."""
 
 from __future__ import annotations
 
@@ -8,10 +10,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from aibroker.devstack.embedded import free_port
 from loadtest.stack import Stack
@@ -33,6 +37,17 @@ class Span:
     events: tuple[str, ...]
     request_id: str
     """The `aibroker.request_id` attribute, where the span has one."""
+    kind: int
+    """OTLP's span kind: 2 server, 3 client, 4 producer, 5 consumer."""
+    attributes: dict[str, Any]
+
+
+def plain(value: AnyValue) -> Any:
+    """An OTLP attribute value as Python (arrays as tuples, as the SDK keeps them)."""
+    which = value.WhichOneof("value")
+    if which == "array_value":
+        return tuple(plain(v) for v in value.array_value.values)
+    return getattr(value, which) if which else None
 
 
 class Collector:
@@ -40,12 +55,15 @@ class Collector:
 
     def __init__(self) -> None:
         self.spans: list[Span] = []
+        self.headers: list[dict[str, str]] = []
+        """The HTTP headers of each export request."""
         self.port = free_port()
         collector = self
 
         class Receive(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                collector.headers.append({k.lower(): v for k, v in self.headers.items()})
                 collector.take(ExportTraceServiceRequest.FromString(body))
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
@@ -59,7 +77,8 @@ class Collector:
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1/traces"
+        """The base URL, as `OTEL_EXPORTER_OTLP_ENDPOINT` takes it (`/v1/traces` is added)."""
+        return f"http://127.0.0.1:{self.port}"
 
     def take(self, export: ExportTraceServiceRequest) -> None:
         for resource in export.resource_spans:
@@ -82,6 +101,8 @@ class Collector:
                             ),
                             "",
                         ),
+                        kind=span.kind,
+                        attributes={a.key: plain(a.value) for a in span.attributes},
                     )
                     for span in scope.spans
                 )
@@ -102,18 +123,22 @@ def traced(
     collector: Collector,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    env = {"AIBROKER_OTEL_ENDPOINT": collector.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
+        "OTEL_EXPORTER_OTLP_HEADERS": "x-collector-token=tok%20en",
+        "OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental",
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+    }
     logs: Path = tmp_path_factory.mktemp("traced")
     with running_stack(kafka, redis_svc, logs, routes_yaml=ROUTES, extra_env=env) as stack:
         yield stack
 
 
-async def test_one_request_is_one_trace_across_every_hop(
-    traced: Stack, collector: Collector
-) -> None:
-    headers = {"Authorization": f"Bearer {traced.api_key}"}
-    async with httpx.AsyncClient(base_url=traced.url, headers=headers, timeout=30) as client:
-        # Its first target refuses the broker's key: one failed call, a fallback, then echo.
+async def one_trace(stack: Stack, collector: Collector) -> list[Span]:
+    """The spans of one chat request whose first target refuses the broker's key (one failed
+    call, a fallback, then echo), once every hop's are in."""
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    async with httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=30) as client:
         answer = await client.post(
             "/v1/chat/completions",
             json={"model": "refused-key", "messages": [{"role": "user", "content": "trace me"}]},
@@ -121,11 +146,8 @@ async def test_one_request_is_one_trace_across_every_hop(
     assert answer.status_code == 200
     request_id = answer.headers["x-request-id"]
 
-    def publish_span() -> Span | None:
-        return next((s for s in collector.spans if s.request_id == request_id), None)
-
     def trace() -> list[Span]:
-        first = publish_span()
+        first = next((s for s in collector.spans if s.request_id == request_id), None)
         return [s for s in collector.spans if first and s.trace_id == first.trace_id]
 
     async def complete() -> bool:
@@ -136,12 +158,18 @@ async def test_one_request_is_one_trace_across_every_hop(
         ids = {s.span_id for s in spans}
         return (
             {"aibroker-dispatcher", "aibroker-consumer-external", "aibroker-results"} <= services
-            and sum(s.name.startswith("call ") or not s.parent_id for s in spans) == 3
+            and sum(s.name.startswith("chat ") or not s.parent_id for s in spans) == 3
             and all(not s.parent_id or s.parent_id in ids for s in spans)
         )
 
     await eventually(complete, what=f"every hop of {request_id} exported its span")
-    spans = trace()
+    return trace()
+
+
+async def test_one_request_is_one_trace_across_every_hop(
+    traced: Stack, collector: Collector
+) -> None:
+    spans = await one_trace(traced, collector)
     by_id = {s.span_id: s for s in spans}
     roots = [s for s in spans if not s.parent_id]
     assert [(r.service, r.name) for r in roots] == [
@@ -156,11 +184,50 @@ async def test_one_request_is_one_trace_across_every_hop(
     dispatched = [s for s in spans if s.service == "aibroker-dispatcher"]
     assert any(parent_service(s) == "aibroker-ingress" for s in dispatched)
     assert any("fallback" in s.events for s in dispatched)  # the outcome's span
-    calls = sorted((s for s in spans if s.name.startswith("call ")), key=lambda s: s.name)
-    assert [(c.name, c.error) for c in calls] == [
-        ("call mock/echo", False),
-        ("call mock/fail-401", True),
-    ]
+    calls = sorted((s for s in spans if s.name.startswith("chat ")), key=lambda s: s.name)
+    assert [(c.name, c.error) for c in calls] == [("chat echo", False), ("chat fail-401", True)]
     sink = [s for s in spans if s.service == "aibroker-results"]
     assert sink
     assert all(parent_service(s) == "aibroker-consumer-external" for s in sink)
+
+
+async def test_spans_follow_the_gen_ai_and_messaging_conventions(
+    traced: Stack, collector: Collector
+) -> None:
+    spans = await one_trace(traced, collector)
+    by_id = {s.span_id: s for s in spans}
+    calls = {s.name: s for s in spans if s.name.startswith("chat ")}
+    echo, refused = calls["chat echo"], calls["chat fail-401"]
+    assert echo.kind == refused.kind == 3  # CLIENT
+    assert {k: v for k, v in echo.attributes.items() if k.startswith("gen_ai.")} == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",  # the mock speaks OpenAI's API
+        "gen_ai.request.model": "echo",
+        "gen_ai.response.model": "echo",
+        "gen_ai.response.id": echo.attributes["gen_ai.response.id"],
+        "gen_ai.response.finish_reasons": ("stop",),
+        "gen_ai.usage.input_tokens": 2,
+        "gen_ai.usage.output_tokens": 3,
+    }
+    assert echo.attributes["gen_ai.response.id"].startswith("chatcmpl-mock")
+    assert echo.attributes["server.address"] == "127.0.0.1"
+    assert "error.type" not in echo.attributes
+    assert refused.attributes["error.type"] == "provider_auth_failed"
+
+    # Every Kafka hop is a producer span `send <topic>` and the consumer span that is its child.
+    sends = [s for s in spans if s.kind == 4]  # PRODUCER
+    assert sends
+    for send in sends:
+        topic = send.attributes["messaging.destination.name"]
+        assert send.name == f"send {topic}"
+        assert send.attributes["messaging.operation.type"] == "send"
+        assert send.attributes["messaging.system"] == "kafka"
+        assert isinstance(send.attributes["messaging.kafka.offset"], int)  # acknowledged
+    for process in (s for s in spans if s.kind == 5):  # CONSUMER
+        parent = by_id[process.parent_id]
+        assert (parent.kind, parent.name) == (4, f"send {process.name.removeprefix('process ')}")
+    assert {s.service for s in sends} >= {"aibroker-ingress", "aibroker-consumer-external"}
+
+    # OTEL_EXPORTER_OTLP_HEADERS reached the collector with every export, decoded.
+    assert collector.headers
+    assert all(h.get("x-collector-token") == "tok en" for h in collector.headers)
