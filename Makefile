@@ -5,15 +5,27 @@
 #               Java and Maven are, else on Tansu), their smoke subset on Tansu, and the
 #               integration suite and chaos short form on a three-master Redis Cluster.
 #               Every stage prints how long it took.
-#   make check  lint, type-check and the unit tier alone (seconds; what pre-commit runs too)
+#   make check  lint, type-check, the dependency check (deptry) and the unit tier alone
+#               (seconds; what pre-commit runs too)
+#   make lock   rewrite requirements.lock from pyproject.toml (keeps the pins that still fit)
 #
 # TORCH: pip arguments for torch, installed before the local-model extras so that they do
-# not pull a build of their own (a GPU user names a CUDA build and its index URL).
+# not pull a build of their own.
+# TORCH_INDEX: where torch comes from: PyTorch's CPU wheel index when it answers within 5 s
+# (.ci/torch-index), else PyPI, whose Linux build brings CUDA (several GB more; see "Install
+# size" in docs/getting-started.md). A GPU user names a CUDA index
+# (https://download.pytorch.org/whl/cu130), or sets it empty for PyPI's build.
 # EXTRAS: the embedded dev stack, the test tools, and the CPU local models `make dev` serves.
+# LOCK: the versions the tests passed with, installed as pip constraints (pyproject.toml says
+# what is needed, the lock which versions); LOCK_EXTRAS: the extras it covers.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 EXTRAS ?= dev,test,embeddings,ocr
+LOCK ?= requirements.lock
+LOCK_EXTRAS ?= dev,test,embeddings,ocr,s3
+LOCK_ARGS ?=
 PYTEST_ARGS ?=
 # The LiteLLM proxy that `make bench` compares against, in an environment of its own (never
 # one of the project's dependencies).
@@ -23,17 +35,31 @@ LITELLM_REQUIREMENT ?= litellm[proxy]==1.108.7
 BIN := $(VENV)/bin
 TIMED := .ci/timed
 STAMP := $(VENV)/.installed-$(EXTRAS)
+CONSTRAINTS := $(if $(LOCK),-c $(LOCK))
+comma := ,
 
-.PHONY: dev test test-redis-cluster check lint hooks install docs bench bench-local bench-dispatch bench-delay bench-batch bench-scenarios bench-all soak clean
+.PHONY: dev test test-redis-cluster check lint hooks install lock docs bench bench-local bench-dispatch bench-delay bench-batch bench-cache bench-semantic bench-scenarios bench-all soak clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	if [ -n "$(TORCH)" ]; then $(BIN)/python -m pip install --quiet $(TORCH); fi
-	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	if [ -n "$(TORCH)" ]; then $(BIN)/python -m pip install --quiet $(CONSTRAINTS) \
+		$$($(BIN)/python .ci/torch-index $(TORCH_INDEX)) $(TORCH); fi
+	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) -e '.[$(EXTRAS)]'
 	touch $@
 
 install: $(STAMP)
+
+# Python 3.11 on Linux x86_64 (CI's and the image's), resolved by uv, which is installed into
+# the venv for this alone (never a dependency). Pins already in the lock are kept where they
+# still fit; `make lock LOCK_ARGS=--upgrade` takes the newest of everything.
+# tests/unit/test_lock.py checks that the lock still pins every direct dependency.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml $(patsubst %,--extra %,$(subst $(comma), ,$(LOCK_EXTRAS))) \
+		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+		--custom-compile-command 'make lock' --output-file $(LOCK) --quiet $(LOCK_ARGS)
 
 dev: $(STAMP)
 	$(BIN)/aibroker dev
@@ -42,6 +68,7 @@ lint: $(STAMP)
 	$(TIMED) "ruff" $(BIN)/ruff check .
 	$(TIMED) "ruff format" $(BIN)/ruff format --check .
 	$(TIMED) "mypy" $(BIN)/mypy
+	$(TIMED) "deptry" $(BIN)/deptry --no-ansi .
 
 check: lint
 	$(TIMED) "unit tier" $(BIN)/pytest -m unit -q $(PYTEST_ARGS)
@@ -93,12 +120,20 @@ bench-delay: $(STAMP)
 bench-batch: $(STAMP)
 	$(BIN)/python -m loadtest.bench_batch --update-docs $(PERF_DOCS)/batches.md
 
+# Misses then hits of one workload, on Apache Kafka then Tansu, beside a direct call.
+bench-cache: $(STAMP)
+	$(BIN)/python -m loadtest.bench_cache --kafka both --update-docs $(PERF_DOCS)/cache.md
+
+# The semantic cache's precision and hit rate on the labelled pairs (the model, no stack).
+bench-semantic: $(STAMP)
+	$(BIN)/python -m loadtest.bench_semantic --update-docs $(PERF_DOCS)/cache.md
+
 bench-scenarios: $(STAMP)
 	$(BIN)/python -m loadtest.scenarios --kafka apache --warm-seconds 30 \
 		--update-docs $(PERF_DOCS)/scenarios.md
 
 # The standard set: every benchmark above, each refreshing its table in docs/performance/.
-bench-all: bench bench-local bench-dispatch bench-delay bench-batch bench-scenarios
+bench-all: bench bench-local bench-dispatch bench-delay bench-batch bench-cache bench-semantic bench-scenarios
 
 # The manual (mkdocs.yml, docs/), built strictly: a broken link or anchor, or a page missing
 # from the nav, fails. NO_MKDOCS_2_WARNING silences Material's banner about MkDocs 2.0.
