@@ -2,7 +2,8 @@
 a request whose answer is cached is answered here (results, and the reply topic of a sync
 caller, as a pool would) and never reaches a provider; a miss takes the key's single-flight
 lock and goes on, marked where its pool stores the answer. Identical misses that race wait for
-the first one's answer (bounded by the lock's lease). Redis down or hung is a miss.
+the first one's answer (bounded by the lock's lease). Redis down or hung is a miss. After an
+exact miss, the semantic cache (`semantic.py`, where configured) may answer a paraphrase.
 """
 
 from __future__ import annotations
@@ -11,40 +12,36 @@ import asyncio
 import logging
 import time
 from decimal import Decimal
-from typing import Any
 
 from redis.exceptions import RedisError
 
-from aibroker.ids import new_id
+from aibroker.cache_hits import count, policy_of, publish_hit
 from aibroker.kafka.publisher import Publisher
-from aibroker.rules.cache_key import CachePolicy, Use, cache_key, plan
+from aibroker.rules.cache_key import Use, cache_key, plan
 from aibroker.settings import CacheSettings
 from aibroker.stores.guard import deadline
 from aibroker.stores.response_cache import CachedAnswer, ResponseCache
-from aibroker.telemetry import metrics
-from schemas.chunks import as_chunk
-from schemas.envelopes import CacheEntry, CacheMark, Request, Status, UsageEvent
-from schemas.terminal import terminal
+from dispatcher.semantic import SemanticCache
+from schemas.envelopes import CacheEntry, CacheMark, Request
 
 log = logging.getLogger(__name__)
 
 
-def policy_of(settings: CacheSettings) -> CachePolicy:
-    return CachePolicy(
-        enabled=settings.enabled,
-        ttl_s=settings.ttl_s,
-        tenant_ttl_s=dict(settings.tenant_ttl_s),
-        alias_ttl_s=dict(settings.alias_ttl_s),
-        any_temperature_tenants=frozenset(settings.any_temperature_tenants),
-    )
-
-
 class CacheFront:
-    def __init__(self, store: ResponseCache, publisher: Publisher, settings: CacheSettings):
+    def __init__(
+        self,
+        store: ResponseCache,
+        publisher: Publisher,
+        settings: CacheSettings,
+        *,
+        semantic: SemanticCache | None = None,
+    ):
         self.store = store
         self.publisher = publisher
         self.settings = settings
         self.policy = policy_of(settings)
+        self.semantic = semantic
+        """After an exact miss, the answer of a similar prompt (None: not configured)."""
 
     async def serve(self, routed: Request) -> Request | None:
         """None when `routed` (its target chosen) was answered from the cache; else the
@@ -60,15 +57,38 @@ class CacheFront:
         key = cache_key(routed.tenant, routed.model, routed.kind, routed.target, routed.body)
         if chosen.use is Use.STORE:
             await self._count(routed, CacheMark.BYPASS)
+            if self.semantic is not None:  # stored for paraphrases too, never looked up
+                await self.semantic.find(routed, key, chosen.ttl_s, search=False)
             entry = CacheEntry(key=key, ttl_s=chosen.ttl_s)
             return routed.model_copy(update={"cache_mark": CacheMark.BYPASS, "cache_entry": entry})
         answer, leader = await self._answer_or_lock(routed, key)
         if answer is not None:
             await self._hit(routed, answer)
             return None
+        if self.semantic is not None and await self._semantic_hit(
+            routed, key, chosen.ttl_s, leader
+        ):
+            return None
         await self._count(routed, CacheMark.MISS)
         entry = CacheEntry(key=key, ttl_s=chosen.ttl_s, lock=routed.id if leader else None)
         return routed.model_copy(update={"cache_mark": CacheMark.MISS, "cache_entry": entry})
+
+    async def _semantic_hit(self, routed: Request, key: str, ttl_s: int, leader: bool) -> bool:
+        """Whether `routed`, an exact miss, was answered by the semantic cache (then the lock
+        it took on its key is freed: the identical requests waiting on it look again)."""
+        assert self.semantic is not None
+        found = await self.semantic.find(routed, key, ttl_s, search=True)
+        if found is None:
+            return False
+        if leader:
+            try:
+                with deadline(self.settings.lookup_timeout_s):
+                    await self.store.unlock(key, routed.id)
+            except RedisError:
+                pass  # its lease frees it
+        scored = routed.model_copy(update={"cache_score": found.score})
+        await self._hit(scored, found.answer, CacheMark.SEMANTIC)
+        return True
 
     async def _answer_or_lock(self, request: Request, key: str) -> tuple[CachedAnswer | None, bool]:
         """The cached answer, or (None, whether this request now holds the key's lock). While
@@ -95,69 +115,18 @@ class CacheFront:
             log.warning("cache of %s not read (%r): a miss", request.id, exc)
             return None, False
 
-    async def _hit(self, request: Request, answer: CachedAnswer) -> None:
-        """Answer `request` as its pool would: chunks first for a sync stream, then the result
-        (usage reported, cost 0) and a usage event marked cached with the cost it saved."""
+    async def _hit(
+        self, request: Request, answer: CachedAnswer, mark: CacheMark = CacheMark.HIT
+    ) -> None:
+        """Answer `request` as its pool would (`cache_hits.publish_hit`: chunks first for a
+        sync stream, then the result and a usage event marked cached), then count it."""
         assert request.target is not None
-        hit = request.model_copy(update={"cache_mark": CacheMark.HIT, "target": answer.served_by})
-        result = terminal(hit, Status.SUCCEEDED, response=answer.response)
-        result.usage = answer.usage
-        result.cost_usd = Decimal(0)
-        result.service_ms = 0.0
-        if request.body.get("stream") and request.reply_to is not None:
-            acks = [
-                await self.publisher.chunk(hit, seq, data)
-                for seq, data in enumerate(replay_chunks(answer.response))
-            ]
-            await asyncio.gather(*acks)
-        usage = answer.usage
-        event = UsageEvent(
-            id=new_id("use"),
-            request_id=request.id,
-            tenant=request.tenant,
-            key_id=request.key_id,
-            user=request.user,
-            model=request.model,
-            provider=answer.served_by.provider,
-            upstream_model=answer.served_by.model,
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
-            cached_tokens=0,
-            cost_usd=Decimal(0),
-            latency_ms=0.0,
-            at=time.time(),
-            cached=True,
-            saved_usd=answer.cost_usd,
-        )
-        await asyncio.gather(
-            self.publisher.result(result, request.reply_to), self.publisher.usage(event)
-        )
-        saved = answer.cost_usd or Decimal(0)
-        target = answer.served_by
-        metrics.CACHE_SAVED.labels(request.tenant, target.provider, target.model).inc(float(saved))
-        await self._count(request, CacheMark.HIT, saved)
+        await publish_hit(self.publisher, request, answer, mark=mark, to_caller=True)
+        await self._count(request, mark, answer.cost_usd or Decimal(0))
 
     async def _count(self, request: Request, mark: CacheMark, saved: Decimal = Decimal(0)) -> None:
-        """The metric, and the shared counts of `GET /admin/v1/cache/stats` (best effort)."""
+        """The metrics, and the shared counts of `GET /admin/v1/cache/stats` (best effort)."""
         assert request.target is not None
-        provider, model = request.target.provider, request.target.model
-        metrics.CACHE_LOOKUPS.labels(request.tenant, provider, model, mark.value).inc()
-        try:
-            with deadline(self.settings.lookup_timeout_s):
-                await self.store.count(request.tenant, request.model, mark, saved)
-        except RedisError:
-            pass  # the Prometheus counter has it; the shared count is best effort
-
-
-def replay_chunks(response: dict[str, Any]) -> list[dict[str, Any]]:
-    """A cached `chat.completion` as the stream a provider would have sent: the content, then
-    the finish reason (and usage) in a chunk of its own."""
-    whole = as_chunk(response)
-    usage = whole.pop("usage", None)
-    choices = whole["choices"]
-    content = {**whole, "choices": [{**c, "finish_reason": None} for c in choices]}
-    end_choices = [
-        {"index": c["index"], "delta": {}, "finish_reason": c["finish_reason"]} for c in choices
-    ]
-    end = {**whole, "choices": end_choices, **({"usage": usage} if usage else {})}
-    return [content, end]
+        await count(
+            self.store, request, request.target, mark, self.settings.lookup_timeout_s, saved
+        )

@@ -1,8 +1,9 @@
 """The one accept pipeline: every route that takes a request (the OpenAI routes, `/v1/ocr`,
 `/v1/requests`) parses its body and hands it to `accept`, which runs the same steps for all:
 the body's kind checks, the model, the wait, the deadline, the webhook, the cache directive,
-the envelope and the Kafka write. Batch lines are checked by the same `check_body` where the
-batch is created."""
+the envelope and the Kafka write (or, for a response-cache hit, the end recorded and answered
+at once: `cache_hits`). Batch lines are checked by the same `check_body` where the batch is
+created, and are looked up in the cache by the dispatcher."""
 
 from __future__ import annotations
 

@@ -27,11 +27,13 @@ from aibroker.stores.idempotency import RedisIdempotencyStore
 from aibroker.stores.keys import CachedKeys, KeyStore, limits_of_key
 from aibroker.stores.quota import Quota, RedisQuota
 from aibroker.stores.redis import RedisClient, connect
+from aibroker.stores.response_cache import RedisResponseCache
 from aibroker.stores.results import RedisRequestStore
 from aibroker.stores.tenants import Tenant, TenantStore, seed
 from aibroker.stores.usage import RedisUsageLedger, UsageLedger
 from aibroker.stores.webhook_log import RedisWebhookLog, WebhookLog
 from ingress.audit import Auditor
+from ingress.cache_hits import IngressCache
 from ingress.replies import CompletionNotices, reply_listener
 from ingress.submission import Submission
 from ingress.tokens import Issuers
@@ -108,6 +110,9 @@ async def open_services(
             reply_topic=reply_spec.name,
             produce_timeout_s=settings.kafka.request_timeout_ms / 1000 + 1,
             redis_deadline_s=settings.redis.request_timeout_s,
+            cache=IngressCache(RedisResponseCache(redis), publisher, routes, settings.cache)
+            if settings.cache.enabled
+            else None,
         )
         svc = Services(
             settings=settings,

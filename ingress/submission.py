@@ -1,6 +1,7 @@
 """A request's way through ingress, in one object the routes call: the envelope, the Kafka
-write (acknowledged, or refused with 503), the Idempotency-Key, and waiting for the end (the
-sync caller's reply waiter, long-polls on completion notices, cancellation)."""
+write (acknowledged, or refused with 503), the Idempotency-Key, a response-cache hit answered
+without the write (`cache_hits`), and waiting for the end (the sync caller's reply waiter,
+long-polls on completion notices, cancellation)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from aibroker.stores.idempotency import IdempotencyStore, fingerprint
 from aibroker.stores.results import RequestState, RequestStore
 from aibroker.telemetry import metrics, tracing
 from aibroker.telemetry.logs import REQUEST_ID
+from ingress.cache_hits import Hit, IngressCache, hit_response
 from ingress.errors import error_response
 from ingress.replies import CompletionNotices, ReplyListener, final_result
 from ingress.streaming import relay, result_as_stream
@@ -78,6 +80,7 @@ class Submission:
         reply_topic: str,
         produce_timeout_s: float,
         redis_deadline_s: float,
+        cache: IngressCache | None = None,
     ) -> None:
         self._publisher = publisher
         self._store = store
@@ -89,6 +92,8 @@ class Submission:
         self._produce_timeout_s = produce_timeout_s
         self._redis_deadline_s = redis_deadline_s
         """Redis calls on the accept path: past it, the submission takes its degraded path."""
+        self._cache = cache
+        """The response cache, when it is on: hits are answered before any write."""
         self._background: set[asyncio.Task[None]] = set()
 
     def envelope(
@@ -164,6 +169,8 @@ class Submission:
             raise
 
     async def _submit(self, request: Request, wait_s: float | None) -> Response:
+        if self._cache is not None and (hit := await self._cache.find(request)) is not None:
+            return await self._answer_hit(self._cache, hit, wait_s)
         if wait_s is None:
             await self.write(request)
             return accepted(request.id)
@@ -193,18 +200,46 @@ class Submission:
                 return result_as_stream(first)
             return relay(first, replies, registration.pop_all(), wait_s)
 
+    async def _answer_hit(self, cache: IngressCache, hit: Hit, wait_s: float | None) -> Response:
+        """A hit found before the request was written: its end recorded on `results` and the
+        caller answered here. A sync caller has its answer (the results sink records the end
+        from `results`). An async caller's 202 says `succeeded`, so it waits (at most
+        `QUEUED_WAIT_S`) for the sink to store the result, and a GET right after finds it;
+        past that wait the request is marked queued, as any accepted one."""
+        request = hit.request
+        REQUEST_ID.set(request.id)
+        tracing.event("cache hit", tenant=request.tenant, model=request.model)
+        if wait_s is not None:
+            result = await self._record_hit(cache, hit)
+            return hit_response(result, streamed=bool(request.body.get("stream")))
+        async with self._notices.watch(request.id) as stored:  # before the write: not missed
+            await self._record_hit(cache, hit)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stored.wait(), QUEUED_WAIT_S)
+        if not stored.is_set():
+            await self.mark_queued(request)
+        return accepted(request.id, Status.SUCCEEDED)
+
+    async def _record_hit(self, cache: IngressCache, hit: Hit) -> Result:
+        """The hit's end, acknowledged by Kafka; else 503, as for a write that was not."""
+        try:
+            async with asyncio.timeout(self._produce_timeout_s):
+                return await cache.record(hit)
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("refusing %s: its cache hit was not recorded (%r)", hit.request.id, exc)
+            raise WriteUnconfirmed(hit.request.id, withdrawn=False) from exc
+
     async def write(self, request: Request) -> None:
         """Returns once Kafka acknowledged the write (acks=all); else raises Unavailable (503)."""
         topic = self._names.lane(request.priority)
         REQUEST_ID.set(request.id)
         started = time.perf_counter()
         try:
+            # Around the write and its retries; each try is a producer span `send <topic>`.
             with tracing.TRACER.start_as_current_span(
-                f"publish {topic}",
-                kind=SpanKind.PRODUCER,
+                f"write {topic}",
+                kind=SpanKind.INTERNAL,
                 attributes={
-                    "messaging.system": "kafka",
-                    "messaging.destination.name": topic,
                     "aibroker.request_id": request.id,
                     "aibroker.tenant": request.tenant,
                     "aibroker.model": request.model,

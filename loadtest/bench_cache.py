@@ -1,15 +1,18 @@
 """What the exact response cache buys: the same sync chat workload twice in one run, the first
-pass answered by the provider (misses, stored), the second from the cache (hits).
+pass answered by the provider (misses, stored), the second from the cache (hits, answered by
+ingress).
 
-    python -m loadtest.bench_cache [--kafka tansu|apache] [--prompts 400] [--concurrency 32]
-        [--mock-latency-ms 0]
+    python -m loadtest.bench_cache [--kafka apache|tansu|both] [--prompts 400] [--serial 200]
+        [--concurrency 32] [--mock-latency-ms 0] [--update-docs docs/guides/cache.md]
 
 Deterministic (`temperature: 0`) `/v1/chat/completions` to the mock provider, each prompt
 distinct. Latency at concurrency 1 (`--serial` prompts) and closed-loop throughput at
 `--concurrency`, for misses then hits, and the ratios. Every answer's `x-aibroker-cache` is
 checked: a pass whose answers are not all `miss` (then all `hit`) is reported as failed.
-With a mock at 0 ms the miss path is the broker's whole cost, so the hit row shows what a
-lookup adds or saves against it.
+The baseline, measured in the same run as `loadtest.bench` does, is a direct call to the mock
+provider (at 0 ms, as the broker's own is): a hit's "added" latency is its p50 minus that, what
+the broker costs a caller on top of an HTTP call. Runs on Apache Kafka (the engine of record)
+unless `--kafka` says otherwise; writes loadtest/results/bench_cache.json.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
+import os
 import statistics
 import tempfile
 import time
@@ -27,15 +32,18 @@ from typing import Any
 import aiohttp
 import orjson
 
+from loadtest.bench import ENGINE_NAMES
+from loadtest.doc_tables import doc_page, update_docs
+from loadtest.procs import cpu_seconds
 from loadtest.stack import Stack, bench_stack
 
 
-def prompts(n: int) -> list[bytes]:
+def prompts(n: int, model: str = "mock/echo") -> list[bytes]:
     run = uuid.uuid4().hex[:8]
     return [
         orjson.dumps(
             {
-                "model": "mock/echo",
+                "model": model,
                 "messages": [{"role": "user", "content": f"bench {run} prompt {i}"}],
                 "temperature": 0,
             }
@@ -45,11 +53,12 @@ def prompts(n: int) -> list[bytes]:
 
 
 async def send_all(
-    stack: Stack, bodies: list[bytes], concurrency: int, expect: str
+    stack: Stack, bodies: list[bytes], concurrency: int, expect: str, *, direct: bool = False
 ) -> dict[str, Any]:
-    """Each body once, `concurrency` at a time; latencies, throughput and the cache marks."""
+    """Each body once, `concurrency` at a time; latencies, throughput and the cache marks.
+    `direct`: to the mock provider itself (the baseline; its answers carry no mark)."""
     headers = {"Authorization": f"Bearer {stack.api_key}", "Content-Type": "application/json"}
-    url = f"{stack.url}/v1/chat/completions"
+    url = f"{stack.mock_url if direct else stack.url}/v1/chat/completions"
     latencies: list[float] = []
     marks: dict[str, int] = {}
     queue = list(reversed(bodies))
@@ -81,46 +90,150 @@ async def send_all(
     }
 
 
-async def measure(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
+async def with_cpu(pids: dict[str, int], requests: int, run: Any) -> dict[str, Any]:
+    """`run`'s summary, with the CPU the broker's processes (Kafka and Redis included, not the
+    mock) spent per request during it: on a machine shared with other work, what a request
+    costs is steadier than how fast it went."""
+    broker = {name: pid for name, pid in pids.items() if name != "mock"}
+    before = {name: cpu_seconds(pid) for name, pid in broker.items()}
+    row: dict[str, Any] = await run
+    spent = {
+        name: (cpu_seconds(pid) - before[name]) * 1000 / requests for name, pid in broker.items()
+    }
+    row["cpu_ms_per_request"] = round(sum(spent.values()), 3)
+    row["cpu_ms_per_request_by_process"] = {name: round(ms, 3) for name, ms in spent.items()}
+    return row
+
+
+async def measure(stack: Stack, pids: dict[str, int], args: argparse.Namespace) -> dict[str, Any]:
+    """Warm up, then at concurrency 1 and at `--concurrency`: the direct baseline, the misses,
+    the same prompts again (hits)."""
     await send_all(stack, prompts(50), 8, "miss")  # warm: groups joined, connections open
+    await send_all(stack, prompts(50, "echo"), 8, "none", direct=True)
+    c = args.concurrency
     serial, loaded = prompts(args.serial), prompts(args.prompts)
-    report = {
+    report: dict[str, Any] = {
+        "direct_c1": await send_all(stack, prompts(args.serial, "echo"), 1, "none", direct=True),
         "miss_c1": await send_all(stack, serial, 1, "miss"),
         "hit_c1": await send_all(stack, serial, 1, "hit"),
-        f"miss_c{args.concurrency}": await send_all(stack, loaded, args.concurrency, "miss"),
-        f"hit_c{args.concurrency}": await send_all(stack, loaded, args.concurrency, "hit"),
+        f"direct_c{c}": await send_all(
+            stack, prompts(args.prompts, "echo"), c, "none", direct=True
+        ),
+        f"miss_c{c}": await with_cpu(pids, len(loaded), send_all(stack, loaded, c, "miss")),
+        f"hit_c{c}": await with_cpu(pids, len(loaded), send_all(stack, loaded, c, "hit")),
     }
-    hit, miss = report[f"hit_c{args.concurrency}"], report[f"miss_c{args.concurrency}"]
+    hit, miss, direct1 = report[f"hit_c{c}"], report[f"miss_c{c}"], report["direct_c1"]
     report["ratios"] = {
-        "hit_p50_added_ms_c1": round(report["hit_c1"]["p50_ms"] - report["miss_c1"]["p50_ms"], 2),
+        "hit_p50_added_ms_c1": round(report["hit_c1"]["p50_ms"] - direct1["p50_ms"], 2),
+        "miss_p50_added_ms_c1": round(report["miss_c1"]["p50_ms"] - direct1["p50_ms"], 2),
         "hit_over_miss_p50_c1": round(report["hit_c1"]["p50_ms"] / report["miss_c1"]["p50_ms"], 3),
-        "hit_over_miss_rps": round(hit["rps"] / miss["rps"], 2),
+        "hit_over_miss_rps_c1": round(report["hit_c1"]["rps"] / report["miss_c1"]["rps"], 2),
+        f"hit_over_miss_rps_c{c}": round(hit["rps"] / miss["rps"], 2),
+        "miss_over_hit_cpu": round(miss["cpu_ms_per_request"] / hit["cpu_ms_per_request"], 2),
     }
+    passes = [row for row in report.values() if "marks" in row]
+    report["as_expected"] = all(row["as_expected"] for row in passes)
     return report
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--kafka", choices=["tansu", "apache"], default="tansu")
-    parser.add_argument("--prompts", type=int, default=400)
-    parser.add_argument("--serial", type=int, default=100)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--mock-latency-ms", type=float, default=0.0)
-    args = parser.parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="aibroker-bench-cache-"))
+def table(report: dict[str, Any], concurrency: int) -> str:
+    """The passes and the two ratios the goals are about, as Markdown."""
+    rows = [
+        "| pass | requests | throughput (req/s) | p50 (ms) | p99 (ms) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for c in (1, concurrency):
+        for name, label in (
+            ("direct", "direct to the mock (baseline)"),
+            ("miss", "miss"),
+            ("hit", "hit"),
+        ):
+            row = report[f"{name}_c{c}"]
+            rows.append(
+                f"| {label}, concurrency {c} | {row['requests']} | {row['rps']} "
+                f"| {row['p50_ms']} | {row['p99_ms']} |"
+            )
+    ratios = report["ratios"]
+    hit, miss = report[f"hit_c{concurrency}"], report[f"miss_c{concurrency}"]
+    checked = (
+        "Every answer carried the expected `x-aibroker-cache`"
+        if report["as_expected"]
+        else "**Some answers did not carry the expected `x-aibroker-cache`** (see the JSON)"
+    )
+    hit_added, miss_added = ratios["hit_p50_added_ms_c1"], ratios["miss_p50_added_ms_c1"]
+    return (
+        "\n".join(rows)
+        + "\n\nHit p50 added over the direct call, concurrency 1: "
+        + f"**{hit_added} ms** (a miss adds {miss_added} ms). "
+        + f"Hit throughput over the miss path's, concurrency {concurrency}: "
+        + f"**x{ratios[f'hit_over_miss_rps_c{concurrency}']}** "
+        + f"(concurrency 1: x{ratios['hit_over_miss_rps_c1']}). CPU per request over the "
+        + f"broker's processes (Kafka and Redis included): {miss['cpu_ms_per_request']} ms a miss, "
+        + f"{hit['cpu_ms_per_request']} ms a hit (x{ratios['miss_over_hit_cpu']}; a hit: "
+        + ", ".join(f"{k} {v} ms" for k, v in hit["cpu_ms_per_request_by_process"].items())
+        + f"). {checked}.\n"
+    )
+
+
+def run_on(engine: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One whole measurement on a fresh stack over `engine`."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"aibroker-bench-cache-{engine}-"))
     pids: dict[str, int] = {}
     with contextlib.ExitStack() as ctx:
         stack = bench_stack(
             ctx,
             workdir,
             pids,
-            engine=args.kafka,
+            engine=engine,
             mock_latency_ms=args.mock_latency_ms,
+            apis=("openai",),  # one provider, one dispatch topic for the external pool
             extra_env={"AIBROKER_CACHE_ENABLED": "true"},
         )
-        report = asyncio.run(measure(stack, args))
-    for name, row in report.items():
-        print(f"{name}: {row}")
+        started = time.time()
+        report = asyncio.run(measure(stack, pids, args))
+    report["meta"] = {
+        "started": started,
+        "mock_latency_ms": args.mock_latency_ms,
+        "cpus": os.cpu_count(),
+        "kafka": engine if "AIBROKER_KAFKA_BOOTSTRAP" not in os.environ else "external",
+    }
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--kafka",
+        choices=["apache", "tansu", "both"],
+        default="apache",
+        help="the Kafka to run on (both: one after the other, each with its own baseline)",
+    )
+    parser.add_argument("--prompts", type=int, default=400)
+    parser.add_argument("--serial", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--mock-latency-ms", type=float, default=0.0)
+    parser.add_argument("--out", type=Path, default=Path("loadtest/results/bench_cache.json"))
+    parser.add_argument(
+        "--update-docs",
+        type=doc_page("bench-cache"),
+        default=None,
+        metavar="PAGE",
+        help="replace the table between the bench-cache markers of this docs page",
+    )
+    args = parser.parse_args(argv)
+    engines = ["apache", "tansu"] if args.kafka == "both" else [args.kafka]
+    reports, sections = {}, []
+    for engine in engines:
+        report = run_on(engine, args)
+        reports[engine] = report
+        sections.append(f"**On {ENGINE_NAMES[engine]}**\n\n{table(report, args.concurrency)}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(reports, indent=2) + "\n")
+    text = "\n".join(sections)
+    print(text)
+    print(f"full report: {args.out}")
+    if args.update_docs:
+        update_docs(args.update_docs, text, marker="bench-cache")
 
 
 if __name__ == "__main__":

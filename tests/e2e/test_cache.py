@@ -2,13 +2,17 @@
 without a provider call (the mock's random completion id comes back unchanged), every key
 field misses when it changes, `Cache-Control` and the policy bypass it, errors are never
 stored, a stream is replayed as chunks, racing misses and identical batch lines make one
-call, one tenant never gets another's answer, and the admin API counts and clears it."""
+call, one tenant never gets another's answer, and the admin API counts and clears it. A hit is
+answered by ingress alone (the dispatcher never sees it), and still recorded as every end is:
+its result (status document, Idempotency-Key replay) and its usage event, marked cached."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -16,11 +20,14 @@ import openai
 import orjson
 import pytest
 
+from aibroker.kafka.clients import make_consumer, topic_partitions
 from loadtest.stack import Stack
 from tests.e2e.conftest import running_stack
 from tests.e2e.test_batches import ended, jsonl, start_batch
+from tests.scrape import metric
 from tests.services import KafkaService, RedisService
 from tests.waiting import eventually
+from topics.catalog import TopicNames
 
 pytestmark = pytest.mark.e2e
 
@@ -229,6 +236,9 @@ async def test_an_async_request_says_hit_in_its_status(http: httpx.AsyncClient) 
         "/v1/chat/completions", json=body, headers={"prefer": "respond-async"}
     )
     assert submitted.status_code == 202
+    assert submitted.json()["status"] == "succeeded"  # answered at ingress: already done
+    at_once = await http.get(submitted.headers["location"])
+    assert at_once.status_code == 200, at_once.text  # recorded before the 202 went out
     polled = await http.get(submitted.headers["location"], params={"wait": 20})
     doc = polled.json()
     assert doc["status"] == "succeeded", doc
@@ -273,3 +283,95 @@ async def test_admin_counts_and_clears_the_cache(
         )
 
     await eventually(audited, what="the cache clear audited")
+
+
+async def cache_outcomes(stack: Stack, process: str, outcome: str) -> float:
+    """How many requests `process` (`ingress`, `dispatcher`) counted as `outcome`."""
+    url = f"http://127.0.0.1:{stack.metrics_ports[process]}/metrics"
+    return await metric(url, "aibroker_cache_requests_total", outcome=outcome)
+
+
+async def usage_event(stack: Stack, request_id: str, timeout_s: float = 20) -> dict[str, Any]:
+    """The usage event of `request_id`, read from the stack's `usage` topic."""
+    topic = TopicNames(stack.prefix).usage
+    consumer = make_consumer(stack.kafka, group_id=None)
+    await consumer.start()
+    try:
+        partitions = await topic_partitions(consumer, topic)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        give_up = time.monotonic() + timeout_s
+        while time.monotonic() < give_up:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for r in records:
+                    event: dict[str, Any] = orjson.loads(r.value or b"{}")
+                    if event.get("request_id") == request_id:
+                        return event
+    finally:
+        await consumer.stop()
+    raise AssertionError(f"no usage event for {request_id} within {timeout_s} s")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+async def test_a_hit_is_answered_by_ingress_alone(
+    stack: Stack, http: httpx.AsyncClient, stream: bool
+) -> None:
+    body = ask()
+    stored = await chat(http, body)
+    at_ingress = await cache_outcomes(stack, "ingress", "hit")
+    at_dispatcher = await cache_outcomes(stack, "dispatcher", "hit")
+    async with http.stream("POST", "/v1/chat/completions", json={**body, "stream": stream}) as hit:
+        assert hit.status_code == 200
+        text = (await hit.aread()).decode()
+    assert hit.headers[CACHE] == "hit"
+    assert hit.headers["x-aibroker-cost"] == "0"
+    if stream:
+        events = [line.removeprefix("data: ") for line in text.splitlines() if line]
+        assert events[-1] == "[DONE]"
+        chunks = [orjson.loads(e) for e in events[:-1]]
+        assert len(chunks) == 2  # the content, then the finish reason
+        assert {c["id"] for c in chunks} == {stored.json()["id"]}
+        said = chunks[0]["choices"][0]["delta"]["content"]
+        assert said == stored.json()["choices"][0]["message"]["content"]
+        assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    else:
+        assert orjson.loads(text) == stored.json()
+    assert await cache_outcomes(stack, "ingress", "hit") == at_ingress + 1
+    assert await cache_outcomes(stack, "dispatcher", "hit") == at_dispatcher  # never reached
+
+
+async def test_a_hit_at_ingress_is_recorded_as_its_end(
+    stack: Stack, http: httpx.AsyncClient
+) -> None:
+    body = ask()
+    stored = await chat(http, body)
+    hit = await chat(http, body)
+    assert hit.headers[CACHE] == "hit"
+    request_id = hit.headers["x-aibroker-request-id"]
+
+    async def recorded() -> dict[str, Any]:
+        polled = await http.get(f"/v1/requests/{request_id}", params={"wait": 10})
+        found: dict[str, Any] = polled.json() if polled.status_code == 200 else {}
+        return found
+
+    doc = await eventually(recorded, what="the hit's status document")
+    assert doc["status"] == "succeeded", doc
+    assert doc["cache"] == "hit"
+    assert doc["cost_usd"] == "0"
+    assert doc["response"]["id"] == stored.json()["id"]
+    event = await usage_event(stack, request_id)
+    assert event["cached"] is True
+    assert Decimal(event["cost_usd"]) == 0
+    assert Decimal(event["saved_usd"]) > 0  # what the provider call cost the first time
+    assert event["prompt_tokens"] == stored.json()["usage"]["prompt_tokens"]
+
+
+async def test_an_idempotent_retry_of_a_hit_answers_as_it(http: httpx.AsyncClient) -> None:
+    body = ask()
+    await chat(http, body)
+    key = {"idempotency-key": f"idem-{uuid.uuid4().hex}"}
+    first = await chat(http, body, **key)
+    again = await chat(http, body, **key)
+    assert (first.headers[CACHE], again.headers[CACHE]) == ("hit", "hit")
+    assert again.headers["x-aibroker-request-id"] == first.headers["x-aibroker-request-id"]
+    assert again.json() == first.json()

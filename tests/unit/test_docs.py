@@ -74,6 +74,8 @@ def test_every_benchmark_writes_into_a_docs_page_that_holds_its_markers() -> Non
         "bench_dispatch",
         "bench_delay",
         "bench_batch",
+        "bench_cache",
+        "bench_semantic",
         "scenarios",
     }
     for module, page in pages.items():

@@ -24,6 +24,7 @@ RANKS: dict[str, int] = {
     "aibroker.stores": 4,
     "aibroker.runtime": 5,
     "aibroker.control": 5,  # the control plane as a log: the config topic and its Redis view
+    "aibroker.cache_hits": 5,  # a response-cache hit recorded: ingress and dispatcher share it
     "topics": 5,  # `topics apply` and the chart: tools over the Kafka clients
     "aibroker.devstack": 6,
     # The services: one package per `aibroker <command>`.
