@@ -23,6 +23,8 @@ from dispatcher.delays import release_at
 from dispatcher.health import HealthView, watched_topics
 from dispatcher.lanes import LaneGate
 from dispatcher.policy import RetryPolicy
+from dispatcher.semantic import SemanticCache
+from dispatcher.semantic_setup import pool_embedder, semantic_index, semantic_model_routed
 from dispatcher.service import Dispatcher
 from topics.catalog import RETRY_DELAYS, TopicNames
 
@@ -32,10 +34,12 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     cfg = settings.dispatcher
     policy = RetryPolicy(cfg.max_attempts, cfg.backoff_base_s, cfg.backoff_max_s)
     routes = build_route_table(settings)
+    semantic_model_routed(settings, routes)
     async with (
         running_producer(settings.kafka) as producer,
         connect(settings.redis) as redis,
         lag_reader(settings.kafka) as lags,
+        semantic_index(settings) as index,
     ):
         admission = Admission(
             RedisQuota(redis, settings.quota.lease_s),
@@ -51,6 +55,10 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         auth = settings.auth
         publisher = Publisher(producer, names, envelope_secret=auth.envelope_secret)
         cache = RedisResponseCache(redis) if settings.cache.enabled else None
+        semantic = None
+        if cache is not None and index is not None:
+            embedder = pool_embedder(settings, publisher, routes, health, redis)
+            semantic = SemanticCache(index, embedder, cache, settings.cache)
         dispatcher = Dispatcher(
             publisher,
             routes,
@@ -66,7 +74,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 producer_secrets=auth.producer_secrets,
                 required=auth.require_signed_envelopes,
             ),
-            cache=CacheFront(cache, publisher, settings.cache) if cache else None,
+            cache=CacheFront(cache, publisher, settings.cache, semantic=semantic)
+            if cache
+            else None,
         )
         specs = [
             WorkerSpec(

@@ -47,6 +47,7 @@ EXPOSED_HEADERS = [
     "location",
     "x-aibroker-cost",
     "x-aibroker-cache",
+    "x-aibroker-cache-score",
     *(
         f"x-ratelimit-{part}-{name}"
         for part in ("limit", "remaining", "reset")

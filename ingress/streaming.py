@@ -51,7 +51,7 @@ def relay(
         media_type="text/event-stream",
         headers={
             **accepted_headers(first.id),
-            **cache_header(first.cache),
+            **cache_header(first.cache, first.cache_score),
             "cache-control": "no-cache",
         },
     )
@@ -71,7 +71,7 @@ def result_as_stream(result: Result) -> Response:
     return StreamingResponse(
         events(),
         media_type="text/event-stream",
-        headers=accepted_headers(result.id) | cache_header(result.cache),
+        headers=accepted_headers(result.id) | cache_header(result.cache, result.cache_score),
     )
 
 

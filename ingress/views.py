@@ -34,11 +34,17 @@ def accepted_headers(request_id: str) -> dict[str, str]:
 
 
 CACHE_HEADER = "x-aibroker-cache"
-"""On every answer with a result: `hit`, `miss` or `bypass` (what the response cache did)."""
+"""On every answer with a result: `hit`, `semantic`, `miss` or `bypass` (what the response
+cache did)."""
+SCORE_HEADER = "x-aibroker-cache-score"
+"""On a semantic hit: the similarity of its prompt to the one whose answer it got."""
 
 
-def cache_header(mark: CacheMark | None) -> dict[str, str]:
-    return {CACHE_HEADER: (mark or CacheMark.BYPASS).value}
+def cache_header(mark: CacheMark | None, score: float | None = None) -> dict[str, str]:
+    headers = {CACHE_HEADER: (mark or CacheMark.BYPASS).value}
+    if score is not None:
+        headers[SCORE_HEADER] = f"{score:.4f}"
+    return headers
 
 
 def json_response(doc: dict[str, Any], status_code: int = 200) -> Response:
@@ -47,7 +53,7 @@ def json_response(doc: dict[str, Any], status_code: int = 200) -> Response:
 
 def result_response(result: Result) -> Response:
     """A finished sync call: the provider's body on success, an error object otherwise."""
-    headers = accepted_headers(result.id) | cache_header(result.cache)
+    headers = accepted_headers(result.id) | cache_header(result.cache, result.cache_score)
     if result.cost_usd is not None:
         headers["x-aibroker-cost"] = str(result.cost_usd)
     if result.status is Status.SUCCEEDED and result.response is not None:

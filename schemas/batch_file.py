@@ -110,6 +110,8 @@ def output_line(result: Result) -> tuple[bool, dict[str, Any]]:
     }
     if result.cache is not None:
         line["x_aibroker_cache"] = result.cache.value
+    if result.cache_score is not None:
+        line["x_aibroker_cache_score"] = result.cache_score
     if result.status is Status.SUCCEEDED:
         line["response"] = {"status_code": 200, "request_id": result.id, "body": result.response}
         return True, line

@@ -128,6 +128,14 @@ class CacheMark(StrEnum):
     """Looked up, not there: a provider answered (and the answer was stored)."""
     BYPASS = "bypass"
     """Not looked up (policy, `Cache-Control`, or the cache is off)."""
+    SEMANTIC = "semantic"
+    """Served the cached answer of an earlier request whose last user turn is near enough by
+    embedding (the semantic cache; the score says how near): no provider was called."""
+
+    @property
+    def served(self) -> bool:
+        """Answered from the cache (exact or semantic): no provider call, no tokens charged."""
+        return self in (CacheMark.HIT, CacheMark.SEMANTIC)
 
 
 class CacheEntry(BaseModel):
@@ -188,6 +196,14 @@ class Request(BaseModel):
     cache_entry: CacheEntry | None = Field(
         default=None, description="Set by the dispatcher: where a success is stored."
     )
+    cache_score: float | None = Field(
+        default=None, description="Set by the dispatcher on a semantic hit: the similarity."
+    )
+    internal: Literal[True] | None = Field(
+        default=None,
+        description="Made by the broker for itself (the semantic cache's embeddings): its "
+        "result is announced to no webhook. Absent on every other request.",
+    )
 
 
 class ErrorInfo(ErrorObject):
@@ -226,6 +242,12 @@ class Result(BaseModel):
     batch_id: str | None = None
     custom_id: str | None = None
     cache: CacheMark | None = Field(default=None, description="`x-aibroker-cache` of the answer.")
+    cache_score: float | None = Field(
+        default=None, description="`x-aibroker-cache-score`: a semantic hit's similarity."
+    )
+    internal: Literal[True] | None = Field(
+        default=None, description="The request's `internal`: announced to no webhook."
+    )
 
 
 class Outcome(BaseModel):
@@ -250,6 +272,9 @@ class Chunk(BaseModel):
     seq: int = Field(ge=0)
     data: dict[str, Any]
     cache: CacheMark | None = Field(default=None, description="`x-aibroker-cache` of the answer.")
+    cache_score: float | None = Field(
+        default=None, description="`x-aibroker-cache-score`: a semantic hit's similarity."
+    )
 
 
 class UsageEvent(BaseModel):

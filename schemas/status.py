@@ -28,6 +28,7 @@ def status_document(request_id: str, status: Status, result: Result | None) -> d
                     "total_ms",
                     "finished_at",
                     "cache",
+                    "cache_score",
                 },
                 exclude_none=True,
                 mode="json",

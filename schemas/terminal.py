@@ -29,6 +29,8 @@ def terminal(
         batch_id=request.batch_id,
         custom_id=request.custom_id,
         cache=request.cache_mark,
+        cache_score=request.cache_score,
+        internal=request.internal,
     )
 
 

@@ -21,6 +21,8 @@ BROKER_FIELDS = frozenset(
         "replay_of",
         "cache_mark",
         "cache_entry",
+        "cache_score",
+        "internal",
     }
 )
 """Set by the broker alone; a producer's envelope leaves them out (`topics/asyncapi.py`)."""

@@ -51,6 +51,7 @@ KAFKA_STOP_S = 30.0
 """How long a dev Apache Kafka node may take over its controlled shutdown."""
 DEV_EMBEDDINGS_MODEL = "all-minilm-l6-v2"
 DEV_OCR_MODEL = "pp-ocrv4"
+SEMANTIC_QDRANT = ":memory:"
 
 
 def run_dev(settings: Settings) -> None:
@@ -130,6 +131,10 @@ def run_dev(settings: Settings) -> None:
             children.append(_child("mock-provider", argv, env, logs, module=True))
         env["AIBROKER_EMBEDDINGS_MODELS"] = json.dumps(embeddings)
         env["AIBROKER_OCR_MODELS"] = json.dumps(ocr)
+        if not settings.cache.semantic_qdrant_url and _installed("qdrant_client"):
+            # The semantic cache's Qdrant: qdrant-client's local mode, in the dispatcher's
+            # memory (nothing to start; kept no longer than the embedded Redis keeps answers).
+            env["AIBROKER_CACHE_SEMANTIC_QDRANT_URL"] = SEMANTIC_QDRANT
         children += [
             _child(name, args, {**env, "AIBROKER_METRICS_PORT": str(ports.metrics[name])}, logs)
             for name, args in services

@@ -131,7 +131,13 @@ class Publisher:
         (chunks are not waited on one by one: they share a partition, so they stay in order)."""
         if request.reply_to is None:
             raise ValueError("only a sync request, which has a reply topic, is streamed")
-        chunk = Chunk(id=request.id, seq=seq, data=data, cache=request.cache_mark)
+        chunk = Chunk(
+            id=request.id,
+            seq=seq,
+            data=data,
+            cache=request.cache_mark,
+            cache_score=request.cache_score,
+        )
         ack: asyncio.Future[Any] = await self._producer.send(
             request.reply_to, encode(chunk), key=request.id.encode(), headers=CHUNK_HEADERS
         )

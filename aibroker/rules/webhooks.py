@@ -33,7 +33,7 @@ def messages(
     endpoints, then the request's own. The payload carries the status document, or only a link
     to it when it is larger than `max_payload_bytes`."""
     event = EVENTS.get(result.status)
-    if event is None:
+    if event is None or result.internal:  # the broker's own work (semantic cache embeddings)
         return []
     data = status_document(result.id, result.status, result)
     if len(orjson.dumps(data)) > max_payload_bytes:

@@ -27,7 +27,7 @@ from aibroker.stores.usage import RedisUsageLedger
 from aibroker.telemetry import metrics
 from consumers.results.rebuild import ResultsRebuild
 from consumers.results.usage import UsageCounter
-from schemas.envelopes import CacheMark, Result
+from schemas.envelopes import Result
 from topics.apply import apply_topics
 from topics.catalog import TopicNames, config_topic_spec
 
@@ -57,7 +57,7 @@ class ResultsSink:
         tokens = (
             (usage.total_tokens or usage.prompt_tokens + usage.completion_tokens) if usage else None
         )
-        if result.cache is CacheMark.HIT:
+        if result.cache is not None and result.cache.served:
             tokens = 0  # no provider call: the tokens admission set aside are given back
         now = time.time()
         await self.quota.settle(result.id, result.tenant, tokens, result.cost_usd, now)

@@ -156,7 +156,10 @@ async def test_cached_answer_round_trips(redis: RedisClient) -> None:
     assert await cache.get(key) == answer
 
 
-@pytest.mark.parametrize(("mark", "refunded"), [(CacheMark.HIT, True), (CacheMark.MISS, False)])
+@pytest.mark.parametrize(
+    ("mark", "refunded"),
+    [(CacheMark.HIT, True), (CacheMark.SEMANTIC, True), (CacheMark.MISS, False)],
+)
 async def test_a_hit_is_not_charged_tokens(
     redis: RedisClient, publisher: Publisher, mark: CacheMark, refunded: bool
 ) -> None:

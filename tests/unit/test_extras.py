@@ -9,7 +9,15 @@ import sys
 import pytest
 
 pytestmark = pytest.mark.unit
-HEAVY = ["torch", "sentence_transformers", "rapidocr_onnxruntime", "onnxruntime", "vllm", "PIL"]
+HEAVY = [
+    "torch",
+    "sentence_transformers",
+    "rapidocr_onnxruntime",
+    "onnxruntime",
+    "vllm",
+    "PIL",
+    "qdrant_client",
+]
 
 
 def test_ingress_and_dispatcher_import_no_engine_library() -> None:
