@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import resource
 import signal
@@ -33,7 +32,7 @@ from typing import Any
 import orjson
 
 from loadtest import litellm_proxy
-from loadtest.doc_tables import doc_page, update_docs
+from loadtest.doc_tables import doc_page, report_engines
 from loadtest.driver import Run, closed_loop
 from loadtest.footprint import Footprint
 from loadtest.procs import cpu_seconds, rss_mb, tree_cpu_seconds
@@ -269,22 +268,7 @@ def main(argv: list[str] | None = None) -> None:
         help="replace the table between the bench markers of this docs page",
     )
     args = parser.parse_args(argv)
-    engines = ["apache", "tansu"] if args.kafka == "both" else [args.kafka]
-    reports, sections = {}, []
-    for engine in engines:
-        report = run_on(engine, args)
-        reports[engine] = report
-        sections.append(f"**On {ENGINE_NAMES[engine]}**\n\n{table(report, args.concurrency)}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(reports, indent=2) + "\n")
-    text = "\n".join(sections)
-    print(text)
-    print(f"full report: {args.out}")
-    if args.update_docs:
-        update_docs(args.update_docs, text, marker="bench")
-
-
-ENGINE_NAMES = {"apache": "Apache Kafka 3.9.1 (one KRaft node)", "tansu": "Tansu (in memory)"}
+    report_engines(args, run_on, table, marker="bench")
 
 
 def run_on(engine: str, args: argparse.Namespace) -> dict[str, Any]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import statistics
 import tempfile
@@ -32,8 +31,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from loadtest.bench import ENGINE_NAMES
-from loadtest.doc_tables import doc_page, update_docs
+from loadtest.doc_tables import doc_page, report_engines
 from loadtest.procs import cpu_seconds
 from loadtest.stack import Stack, bench_stack
 
@@ -221,19 +219,7 @@ def main(argv: list[str] | None = None) -> None:
         help="replace the table between the bench-cache markers of this docs page",
     )
     args = parser.parse_args(argv)
-    engines = ["apache", "tansu"] if args.kafka == "both" else [args.kafka]
-    reports, sections = {}, []
-    for engine in engines:
-        report = run_on(engine, args)
-        reports[engine] = report
-        sections.append(f"**On {ENGINE_NAMES[engine]}**\n\n{table(report, args.concurrency)}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(reports, indent=2) + "\n")
-    text = "\n".join(sections)
-    print(text)
-    print(f"full report: {args.out}")
-    if args.update_docs:
-        update_docs(args.update_docs, text, marker="bench-cache")
+    report_engines(args, run_on, table, marker="bench-cache")
 
 
 if __name__ == "__main__":

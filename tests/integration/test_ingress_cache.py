@@ -4,7 +4,6 @@ dispatcher records one; Redis down or hung is a quick miss."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,7 +13,6 @@ import orjson
 import pytest
 from aiokafka.structs import TopicPartition
 
-from aibroker.devstack.embedded import free_port
 from aibroker.kafka.clients import make_consumer, running_producer
 from aibroker.kafka.publisher import Publisher
 from aibroker.rules.cache_key import cache_key
@@ -26,6 +24,7 @@ from ingress.cache_hits import IngressCache
 from schemas.envelopes import CacheDirective, CacheMark, Kind, Mode, Request, Target
 from schemas.openai import Usage
 from tests.records import read
+from tests.redis_loss import lost_redis
 from tests.routes import two_providers
 from tests.waiting import eventually
 from topics.apply import apply_topics
@@ -132,26 +131,10 @@ async def test_a_hit_is_recorded_on_results_and_usage(
 
 @pytest.mark.parametrize("redis_state", ["down", "hung"])
 async def test_redis_down_or_hung_is_a_quick_miss(publisher: Publisher, redis_state: str) -> None:
-    port = free_port()
-    server = None
-    taken: list[asyncio.StreamWriter] = []
-    if redis_state == "hung":
-
-        async def never_answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            taken.append(writer)  # takes the connection, answers nothing
-
-        server = await asyncio.start_server(never_answer, "127.0.0.1", port)
-    try:
-        async with connect(RedisSettings(url=f"redis://127.0.0.1:{port}")) as dead:
-            cache = IngressCache(RedisResponseCache(dead), publisher, two_providers(), ON)
-            started = time.monotonic()
-            found = await cache.find(asked())
-            took = time.monotonic() - started
-    finally:
-        for writer in taken:
-            writer.close()
-        if server is not None:
-            server.close()
-            await server.wait_closed()
+    async with lost_redis(redis_state) as url, connect(RedisSettings(url=url)) as dead:
+        cache = IngressCache(RedisResponseCache(dead), publisher, two_providers(), ON)
+        started = time.monotonic()
+        found = await cache.find(asked())
+        took = time.monotonic() - started
     assert found is None
     assert took < 1.0  # the lookup's own deadline (0.25 s), never the client's timeout

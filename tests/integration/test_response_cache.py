@@ -11,7 +11,6 @@ from decimal import Decimal
 
 import pytest
 
-from aibroker.devstack.embedded import free_port
 from aibroker.kafka.clients import running_producer
 from aibroker.kafka.publisher import Publisher
 from aibroker.limits import Limits
@@ -30,6 +29,7 @@ from schemas.envelopes import CacheEntry, CacheMark, ErrorInfo, Kind, Request, S
 from schemas.openai import Usage
 from schemas.terminal import terminal
 from tests.records import record
+from tests.redis_loss import lost_redis
 from tests.waiting import eventually
 from topics.apply import apply_topics
 from topics.catalog import TopicNames, catalogue
@@ -122,27 +122,11 @@ async def test_a_lost_leader_strands_no_one(redis: RedisClient, publisher: Publi
 
 @pytest.mark.parametrize("redis_state", ["down", "hung"])
 async def test_redis_down_or_hung_is_a_quick_miss(publisher: Publisher, redis_state: str) -> None:
-    port = free_port()
-    server = None
-    taken: list[asyncio.StreamWriter] = []
-    if redis_state == "hung":
-
-        async def never_answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            taken.append(writer)  # takes the connection, answers nothing
-
-        server = await asyncio.start_server(never_answer, "127.0.0.1", port)
-    try:
-        async with connect(RedisSettings(url=f"redis://127.0.0.1:{port}")) as dead:
-            front = CacheFront(RedisResponseCache(dead), publisher, ON)
-            started = time.monotonic()
-            served = await front.serve(routed())
-            took = time.monotonic() - started
-    finally:
-        for writer in taken:
-            writer.close()
-        if server is not None:
-            server.close()
-            await server.wait_closed()
+    async with lost_redis(redis_state) as url, connect(RedisSettings(url=url)) as dead:
+        front = CacheFront(RedisResponseCache(dead), publisher, ON)
+        started = time.monotonic()
+        served = await front.serve(routed())
+        took = time.monotonic() - started
     assert served is not None
     assert served.cache_mark is CacheMark.MISS
     assert took < 1.5  # the lookup deadline (0.25 s) and the count's, never the call timeout

@@ -81,7 +81,7 @@ def test_every_benchmark_writes_into_a_docs_page_that_holds_its_markers() -> Non
     for module, page in pages.items():
         assert page.parent == ROOT / "docs" / "performance", page
         source = (ROOT / "loadtest" / f"{module}.py").read_text()
-        markers = re.findall(r'update_docs\([^)]*marker="([\w-]+)"\)', source)
+        markers = re.findall(r'(?:update_docs|report_engines)\([^)]*marker="([\w-]+)"\)', source)
         assert len(markers) == 1, module
         assert between(page.read_text(), markers[0]).strip(), (module, page)
 
