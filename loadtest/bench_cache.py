@@ -25,6 +25,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,24 @@ async def measure(stack: Stack, pids: dict[str, int], args: argparse.Namespace) 
     }
     passes = [row for row in report.values() if "marks" in row]
     report["as_expected"] = all(row["as_expected"] for row in passes)
+    report["cache_stats"] = await cache_stats(stack)
     return report
+
+
+async def cache_stats(stack: Stack) -> dict[str, Any]:
+    """`GET /admin/v1/cache/stats` after the passes: hits, misses and the dollars the hits
+    saved (what the provider calls they replaced would have cost at the stack's prices)."""
+    headers = {"Authorization": f"Bearer {stack.admin_key}"}
+    url = f"{stack.url}/admin/v1/cache/stats"
+    async with aiohttp.ClientSession(headers=headers) as session, session.get(url) as answer:
+        answer.raise_for_status()
+        stats: dict[str, Any] = await answer.json()
+    rows = stats["data"]
+    return {
+        "hit": sum(row["hit"] for row in rows),
+        "miss": sum(row["miss"] for row in rows),
+        "saved_usd": str(sum(Decimal(row.get("saved_usd", "0")) for row in rows)),
+    }
 
 
 def table(report: dict[str, Any], concurrency: int) -> str:
@@ -159,6 +177,7 @@ def table(report: dict[str, Any], concurrency: int) -> str:
         else "**Some answers did not carry the expected `x-aibroker-cache`** (see the JSON)"
     )
     hit_added, miss_added = ratios["hit_p50_added_ms_c1"], ratios["miss_p50_added_ms_c1"]
+    saved = report["cache_stats"]
     return (
         "\n".join(rows)
         + "\n\nHit p50 added over the direct call, concurrency 1: "
@@ -169,7 +188,10 @@ def table(report: dict[str, Any], concurrency: int) -> str:
         + f"broker's processes (Kafka and Redis included): {miss['cpu_ms_per_request']} ms a miss, "
         + f"{hit['cpu_ms_per_request']} ms a hit (x{ratios['miss_over_hit_cpu']}; a hit: "
         + ", ".join(f"{k} {v} ms" for k, v in hit["cpu_ms_per_request_by_process"].items())
-        + f"). {checked}.\n"
+        + f"). {checked}.\n\n"
+        + f"Shared counts after the run (`GET /admin/v1/cache/stats`): {saved['hit']} hits, "
+        + f"{saved['miss']} misses, **${saved['saved_usd']} saved** (the cost of the provider "
+        + "calls the hits replaced, at the mock's price of $0.50/$1.50 per million tokens).\n"
     )
 
 
