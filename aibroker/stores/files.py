@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,7 +39,8 @@ class FileStore(Protocol):
 
 
 class LocalFileStore:
-    """One file per id in a directory (written whole, then renamed: never half a file)."""
+    """One file per id in a directory (written whole, then renamed: never half a file, and
+    concurrent writers of one id never collide)."""
 
     def __init__(self, root: Path) -> None:
         self._root = root
@@ -48,7 +50,9 @@ class LocalFileStore:
 
     def _write(self, file_id: str, data: bytes) -> None:
         self._root.mkdir(parents=True, exist_ok=True)
-        partial = self._root / f".{file_id}.part"
+        # A name of this write's own: two writers of one file (the aggregator and the sweeper
+        # ending one batch) each rename a whole file, and neither finds the other's gone.
+        partial = self._root / f".{file_id}.{uuid.uuid4().hex}.part"
         partial.write_bytes(data)
         partial.replace(self._root / file_id)
 
