@@ -25,7 +25,7 @@ from aibroker.stores.guard import deadline
 from aibroker.stores.response_cache import CachedAnswer, ResponseCache
 from aibroker.telemetry import metrics
 from schemas.chunks import as_chunk
-from schemas.envelopes import CacheMark, Request, Result, Status, Target, UsageEvent
+from schemas.envelopes import CacheMark, Kind, Request, Result, Status, Target, UsageEvent
 from schemas.terminal import terminal
 
 
@@ -44,7 +44,10 @@ def hit_result(request: Request, answer: CachedAnswer, mark: CacheMark = CacheMa
     """The terminal result of `request` answered with `answer`: its usage, cost 0, no service
     time, served by the target that made the answer."""
     served = request.model_copy(update={"cache_mark": mark, "target": answer.served_by})
-    result = terminal(served, Status.SUCCEEDED, response=answer.response)
+    response = answer.response
+    if request.kind is Kind.RESPONSES:  # a Response object carries its own request's id
+        response = {**response, "id": request.id}
+    result = terminal(served, Status.SUCCEEDED, response=response)
     result.usage = answer.usage
     result.cost_usd = Decimal(0)
     result.service_ms = 0.0

@@ -42,6 +42,9 @@ API_KINDS: dict[str, frozenset[Kind]] = {
 }
 """What each provider API has endpoints for. Whether one upstream model can do it is the
 provider's to say (its own error comes back): a chat model asked for embeddings, say."""
+RESPONSES_OVER_CHAT = frozenset({Kind.RESPONSES})
+"""What every target that serves chat serves too: the Responses API, translated to chat (or
+sent as it came to a provider with `responses_api`)."""
 API_NAMES = {"openai": "OpenAI-compatible", "gemini": "Gemini", "anthropic": "Anthropic"}
 EXTERNAL_GROUP = "aib-pool-external"
 """The consumer group of the external pool (every provider's dispatch topic)."""
@@ -141,9 +144,11 @@ class RouteTable:
     def serves(self, target: Target) -> frozenset[Kind]:
         """A local pool serves its engine's kind; a provider what its API has endpoints for."""
         if target.provider in LOCAL_ENGINES:
-            return frozenset({LOCAL_ENGINES[target.provider]})
+            kind = LOCAL_ENGINES[target.provider]
+            return frozenset({kind}) | (RESPONSES_OVER_CHAT if kind is Kind.CHAT else frozenset())
         provider = self.providers.get(target.provider)
-        return API_KINDS[provider.kind] if provider else frozenset()
+        kinds = API_KINDS[provider.kind] if provider else frozenset()
+        return kinds | RESPONSES_OVER_CHAT if Kind.CHAT in kinds else kinds
 
     def refusal(self, model: str, target: Target, kind: Kind) -> str | None:
         """Why `target` cannot serve `kind` for `model`, or None when it can."""
@@ -197,7 +202,7 @@ def _resolve(model: str, table: RouteTable, kind: Kind | None) -> Route:
     route = _lookup(model, table)
     if kind is None:
         return route
-    if route.kind is not None and route.kind is not kind:
+    if route.kind is not None and route.kind is not kind and not _over_chat(route.kind, kind):
         raise InvalidRequest(
             f"The model '{model}' does not serve {kind.endpoint}; it serves {route.kind.endpoint}.",
             param="model",
@@ -207,6 +212,11 @@ def _resolve(model: str, table: RouteTable, kind: Kind | None) -> Route:
         if reason := table.refusal(model, target, kind):
             raise InvalidRequest(reason, param="model", code="model_not_supported")
     return route
+
+
+def _over_chat(declared: Kind, asked: Kind) -> bool:
+    """A chat alias serves the Responses API too."""
+    return declared is Kind.CHAT and asked in RESPONSES_OVER_CHAT
 
 
 def _lookup(model: str, table: RouteTable) -> Route:
@@ -246,6 +256,7 @@ def build_route_table(settings: Settings) -> RouteTable:
             base_url=settings.openai.base_url,
             api_key=settings.openai.api_key,
             timeout_s=settings.openai.timeout_s,
+            flex_timeout_s=settings.openai.flex_timeout_s,
         )
     for kind, group in (("anthropic", settings.anthropic), ("gemini", settings.gemini)):
         if group.api_key:

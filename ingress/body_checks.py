@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from aibroker.errors import InvalidRequest
 from aibroker.netguard import host_and_port
-from aibroker.routes import LOCAL_ENGINES, RouteTable, resolve
+from aibroker.responses_wire import check_served, to_chat
+from aibroker.routes import LOCAL_ENGINES, RouteTable, RouteTarget, resolve
 from schemas.bodies import Body
+from schemas.envelopes import Kind
 from schemas.openai import EmbeddingsRequest, OcrRequest
+from schemas.responses import ResponsesRequest
 
 
 def check_body(body: Body, routes: RouteTable, *, vector_store: bool, where: str = "") -> None:
@@ -18,7 +21,9 @@ def check_body(body: Body, routes: RouteTable, *, vector_store: bool, where: str
       be a local embeddings pool (a provider client drops `store`: the vectors would silently
       never be written);
     - OCR `image_url`: an http(s) URL without credentials (the pool fetches it, and checks the
-      addresses it resolves to at that time).
+      addresses it resolves to at that time);
+    - Responses API: what no target is sent yet, and what a chat API cannot honour when the
+      model may be served over chat (`responses_wire.to_chat`).
     """
     if isinstance(body, EmbeddingsRequest) and body.store is not None:
         param = f"{where}store"
@@ -32,3 +37,36 @@ def check_body(body: Body, routes: RouteTable, *, vector_store: bool, where: str
             )
     elif isinstance(body, OcrRequest) and body.image_url is not None:
         host_and_port(body.image_url, f"{where}image_url")
+    elif isinstance(body, ResponsesRequest):
+        _check_responses(body, routes, where)
+
+
+def _check_responses(body: ResponsesRequest, routes: RouteTable, where: str) -> None:
+    """What the Responses API asks that no target is sent yet (a previous response; a stream
+    from a provider's own `/v1/responses`), and, where a target of the model is served over
+    chat, each field chat cannot honour."""
+    sent = body.model_dump(exclude_unset=True)
+    try:
+        check_served(sent)
+        passthrough = [_passthrough(t.provider, routes) for t in _targets(body, routes)]
+        if body.stream and any(passthrough):
+            raise InvalidRequest(
+                f"Streamed responses are served over chat only, and '{body.model}' may be sent "
+                "to a provider's own Responses API.",
+                param="stream",
+            )
+        if not all(passthrough):
+            to_chat(sent)
+    except InvalidRequest as exc:
+        if where and exc.param:
+            exc.param = f"{where}{exc.param}"
+        raise
+
+
+def _targets(body: ResponsesRequest, routes: RouteTable) -> list[RouteTarget]:
+    return resolve(body.model, routes, Kind.RESPONSES).targets
+
+
+def _passthrough(provider: str, routes: RouteTable) -> bool:
+    config = routes.providers.get(provider)
+    return config is not None and config.responses_api

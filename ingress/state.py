@@ -28,6 +28,7 @@ from aibroker.stores.keys import CachedKeys, KeyStore, limits_of_key
 from aibroker.stores.quota import Quota, RedisQuota
 from aibroker.stores.redis import RedisClient, connect
 from aibroker.stores.response_cache import RedisResponseCache
+from aibroker.stores.responses import RedisResponseStore
 from aibroker.stores.results import RedisRequestStore
 from aibroker.stores.tenants import Tenant, TenantStore, seed
 from aibroker.stores.usage import RedisUsageLedger, UsageLedger
@@ -110,6 +111,7 @@ async def open_services(
             reply_topic=reply_spec.name,
             produce_timeout_s=settings.kafka.request_timeout_ms / 1000 + 1,
             redis_deadline_s=settings.redis.request_timeout_s,
+            responses=RedisResponseStore(redis, settings.responses),
             cache=IngressCache(RedisResponseCache(redis), publisher, routes, settings.cache)
             if settings.cache.enabled
             else None,

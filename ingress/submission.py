@@ -10,6 +10,7 @@ import contextlib
 import contextvars
 import logging
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
@@ -23,9 +24,11 @@ from aibroker.ids import new_id
 from aibroker.kafka.publisher import Publisher
 from aibroker.stores.guard import DEADLINE_S, deadline
 from aibroker.stores.idempotency import IdempotencyStore, fingerprint
+from aibroker.stores.responses import ResponseStore
 from aibroker.stores.results import RequestState, RequestStore
 from aibroker.telemetry import metrics, tracing
 from aibroker.telemetry.logs import REQUEST_ID
+from ingress import responses_events, responses_resume
 from ingress.cache_hits import Hit, IngressCache, hit_response
 from ingress.errors import error_response
 from ingress.replies import CompletionNotices, ReplyListener, final_result
@@ -81,6 +84,7 @@ class Submission:
         produce_timeout_s: float,
         redis_deadline_s: float,
         cache: IngressCache | None = None,
+        responses: ResponseStore | None = None,
     ) -> None:
         self._publisher = publisher
         self._store = store
@@ -95,6 +99,8 @@ class Submission:
         self._cache = cache
         """The response cache, when it is on: hits are answered before any write."""
         self._background: set[asyncio.Task[None]] = set()
+        self.responses = responses
+        """Stored responses (`previous_response_id`) and background responses' events."""
 
     def envelope(
         self,
@@ -108,7 +114,8 @@ class Submission:
         webhook: Webhook | None = None,
     ) -> Request:
         return Request(
-            id=new_id("req"),
+            # A Response object's id is its request's: `resp_...`, polled as OpenAI's are.
+            id=new_id("resp" if kind is Kind.RESPONSES else "req"),
             tenant=key.tenant,
             key_id=key.key_id,
             user=key.user,
@@ -172,6 +179,8 @@ class Submission:
         if self._cache is not None and (hit := await self._cache.find(request)) is not None:
             return await self._answer_hit(self._cache, hit, wait_s)
         if wait_s is None:
+            if request.kind is Kind.RESPONSES and _background_stream(request.body):
+                return await self._submit_background_stream(request)
             await self.write(request)
             return accepted(request.id)
         if request.body.get("stream"):
@@ -196,9 +205,41 @@ class Submission:
                 first = await asyncio.wait_for(replies.get(), wait_s)
             except TimeoutError:
                 return accepted(request.id)
+            if request.kind is Kind.RESPONSES:  # the Responses API's own typed events
+                if isinstance(first, Result):
+                    return responses_events.result_as_stream(first, request.body)
+                kept = registration.pop_all()
+                return responses_events.relay(request.body, first, replies, kept, wait_s)
             if isinstance(first, Result):
                 return result_as_stream(first)
             return relay(first, replies, registration.pop_all(), wait_s)
+
+    async def _submit_background_stream(self, request: Request) -> Response:
+        """`background: true, stream: true`: the pool streams to this ingress's reply topic,
+        a task of its own keeps the events (`responses_resume`), and the client reads them
+        from there, as a resume from the start would."""
+        if self.responses is None:
+            raise Unavailable("Background streams are not served here.")
+        store = self.responses
+        request = request.model_copy(update={"reply_to": self._reply_topic})
+        registration = contextlib.ExitStack()
+        replies = registration.enter_context(self._replies.expect(request.id))
+        with registration:
+            await responses_resume.start(store, request)
+            await self.write(request)
+            self._spawn(responses_resume.write(store, request, replies, registration.pop_all()))
+
+        async def read_state() -> RequestState:
+            return await self.state(request.id, request.tenant, known=True)
+
+        return responses_resume.replay(store, read_state, request.body, request.id, -1)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        context = contextvars.copy_context()
+        context.run(DEADLINE_S.set, None)  # each call its ordinary deadline, not the accept's
+        task = asyncio.create_task(work, context=context)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _answer_hit(self, cache: IngressCache, hit: Hit, wait_s: float | None) -> Response:
         """A hit found before the request was written: its end recorded on `results` and the
@@ -211,6 +252,8 @@ class Submission:
         tracing.event("cache hit", tenant=request.tenant, model=request.model)
         if wait_s is not None:
             result = await self._record_hit(cache, hit)
+            if request.kind is Kind.RESPONSES and request.body.get("stream"):
+                return responses_events.result_as_stream(result, request.body)
             return hit_response(result, streamed=bool(request.body.get("stream")))
         async with self._notices.watch(request.id) as stored:  # before the write: not missed
             await self._record_hit(cache, hit)
@@ -222,6 +265,7 @@ class Submission:
 
     async def _record_hit(self, cache: IngressCache, hit: Hit) -> Result:
         """The hit's end, acknowledged by Kafka; else 503, as for a write that was not."""
+        await self._keep_response(hit.request)
         try:
             async with asyncio.timeout(self._produce_timeout_s):
                 return await cache.record(hit)
@@ -234,6 +278,7 @@ class Submission:
         topic = self._names.lane(request.priority)
         REQUEST_ID.set(request.id)
         started = time.perf_counter()
+        await self._keep_response(request)
         try:
             # Around the write and its retries; each try is a producer span `send <topic>`.
             with tracing.TRACER.start_as_current_span(
@@ -259,6 +304,18 @@ class Submission:
         metrics.STAGE_SECONDS.labels("accept").observe(time.perf_counter() - started)
         await self.mark_queued(request)
 
+    async def _keep_response(self, request: Request) -> None:
+        """A stored response's request, kept before its write so that its end finds it (best
+        effort: with Redis down the response is served, and not stored)."""
+        if self.responses is None or request.kind is not Kind.RESPONSES:
+            return
+        if request.body.get("store") is False:
+            return
+        try:
+            await self.responses.keep(request.id, request.tenant, request.body)
+        except (RedisError, TimeoutError) as exc:
+            log.warning("response %s not stored (%r)", request.id, exc)
+
     async def _withdraw(self, request: Request) -> bool:
         """Flag a refused request cancelled before the 503 goes out: should its write land
         later, the dispatcher does not admit it and no pool runs it (the client was told it was
@@ -275,7 +332,7 @@ class Submission:
         """Whether an Idempotency-Key is the id of one of the tenant's requests, one that was
         not cancelled: the id a 503 named, whose write landed all the same. A retry with it
         answers as that request instead of running the work again."""
-        if not idempotency_key.startswith("req_"):
+        if not idempotency_key.startswith(("req_", "resp_")):
             return False
         state = await self._store.get(idempotency_key)
         return state is not None and state.tenant == tenant and state.status is not Status.CANCELLED
@@ -305,7 +362,11 @@ class Submission:
         """The answer of the earlier request an Idempotency-Key names."""
         state = await self.wait_for_end(request_id, tenant, wait_s or 0, known=True)
         if state.status.terminal and state.result is not None and wait_s is not None:
-            return result_as_stream(state.result) if streamed else result_response(state.result)
+            if not streamed:
+                return result_response(state.result)
+            if request_id.startswith("resp_"):
+                return responses_events.result_as_stream(state.result)
+            return result_as_stream(state.result)
         return accepted(request_id, state.status)
 
     async def state(self, request_id: str, tenant: str, *, known: bool = False) -> RequestState:
@@ -352,3 +413,17 @@ class Submission:
             with contextlib.suppress(KafkaError):  # the flag alone stops queued work
                 await self._publisher.result(cancelled, None)
         return await self.wait_for_end(request_id, tenant, CANCEL_WAIT_S)
+
+    async def forget(self, request_id: str, tenant: str) -> None:
+        """Delete a request's state and result, cancelling it first if it has not ended (a
+        later read is a 404). Its envelope and result stay in Kafka for their retention."""
+        state = await self.state(request_id, tenant)
+        if not state.status.terminal:
+            await self.cancel(request_id, tenant)
+        await self._store.delete(request_id)
+        if self.responses is not None and request_id.startswith("resp_"):
+            await self.responses.forget(request_id)
+
+
+def _background_stream(body: dict[str, Any]) -> bool:
+    return bool(body.get("background")) and bool(body.get("stream"))

@@ -52,6 +52,35 @@ def chat_body(model: str, *, stream: bool = False) -> Any:
     return body
 
 
+def responses_body(model: str, **extra: Any) -> Any:
+    def body(i: int) -> bytes:
+        return orjson.dumps({"model": model, "input": f"request {i}", **extra})
+
+    return body
+
+
+async def measure_responses(
+    stack: Stack, auth: dict[str, str], args: argparse.Namespace
+) -> dict[str, Any]:
+    """The Responses API: at concurrency 1 through the broker (translated to chat) beside the
+    mock's own `/v1/responses` called directly; background submits per second beside the
+    chat async submits (`Prefer: respond-async`) of the same run."""
+    direct_url, broker_url = f"{stack.mock_url}/v1/responses", f"{stack.url}/v1/responses"
+    direct_body, broker_body = responses_body("echo"), responses_body("mock/echo")
+    await closed_loop(broker_url, broker_body, auth, concurrency=8, total=100)  # warm up
+    n1 = args.serial_requests
+    direct1 = await closed_loop(direct_url, direct_body, auth, concurrency=1, total=n1)
+    broker1 = await closed_loop(broker_url, broker_body, auth, concurrency=1, total=n1)
+    background = await closed_loop(
+        broker_url,
+        responses_body("mock/echo", background=True),
+        auth,
+        concurrency=args.concurrency,
+        duration_s=args.seconds / 2,
+    )
+    return {"concurrency_1": _compare(direct1, broker1), "background_submit": background.summary()}
+
+
 async def measure(
     stack: Stack,
     pids: dict[str, int],
@@ -133,6 +162,7 @@ async def measure(
         )
 
     report["async_submit"] = (await submit_async()).summary()
+    report["responses"] = await measure_responses(stack, auth, args)
     # A burst while the pools are busy elsewhere: downstream paused, requests queue in Kafka.
     downstream = [pids[name] for name in ("dispatcher", "consumer", "results")]
     for pid in downstream:
@@ -218,6 +248,16 @@ def table(report: dict[str, Any], concurrency: int) -> str:
         f"| {report['async_submit_downstream_paused']['throughput_rps']} req/s | — |",
         f"| ingress RSS after the run | — | {report['ingress_rss_mb']} MB | — |",
     ]
+    if (responses := report.get("responses")) is not None:
+        r1, bg = responses["concurrency_1"], responses["background_submit"]
+        rows += [
+            f"| Responses API: p50 latency, concurrency 1 (vs the mock's own `/v1/responses`) "
+            f"| {r1['direct']['p50_ms']} ms | {r1['broker']['p50_ms']} ms "
+            f"| +{r1['added_p50_ms']} ms (chat: +{c1['added_p50_ms']} ms) |",
+            f"| Responses API: background submits, concurrency {concurrency} "
+            f"| {report['async_submit']['throughput_rps']} req/s (chat async submit) "
+            f"| {bg['throughput_rps']} req/s | — |",
+        ]
     if (lite := report.get("litellm")) is not None:
         l1, ln = lite["concurrency_1"]["broker"], lite[f"concurrency_{concurrency}"]
         rows += [

@@ -1,5 +1,6 @@
-"""The mock provider's OpenAI wire format: the chat answer (an echo of the last user message),
-its streamed form, and OpenAI-style error bodies."""
+"""The mock provider's OpenAI wire format: the chat answer (an echo of the last user message,
+a tool call, JSON mode), its streamed form, the Responses API's answer, and OpenAI-style error
+bodies."""
 
 from __future__ import annotations
 
@@ -27,32 +28,81 @@ def error(status: int, retry_after: float | None) -> tuple[dict[str, Any], dict[
     return {"error": {"message": message, "type": type_, "code": code, "param": None}}, headers
 
 
-def completion(body: dict[str, Any]) -> dict[str, Any]:
-    messages = body.get("messages") or []
+def flex_unavailable() -> dict[str, Any]:
+    """OpenAI's answer (429) when flex capacity is short: retryable, without a Retry-After."""
+    message = "Resource unavailable: flex capacity is short right now, retry later"
+    return {
+        "error": {
+            "message": message,
+            "type": "rate_limit_error",
+            "code": "resource_unavailable",
+            "param": None,
+        }
+    }
+
+
+def _said(messages: list[dict[str, Any]]) -> str:
+    """What the answer echoes: the last user message, or the tool result that ends the chat."""
+    if messages and messages[-1].get("role") == "tool":
+        return f"[tool {messages[-1].get('tool_call_id')} said {messages[-1].get('content')}]"
     last: dict[str, Any] = next((m for m in reversed(messages) if m.get("role") == "user"), {})
     content = last.get("content")
-    text = content if isinstance(content, str) else orjson.dumps(content).decode()
+    return content if isinstance(content, str) else orjson.dumps(content).decode()
+
+
+def tool_to_call(tools: list[dict[str, Any]], choice: Any, text: str) -> str | None:
+    """The name of the function to call: one `tool_choice` forces (`required` or by name), or
+    the first when the text starts with `call `; None for a plain answer."""
+    names = [t.get("name") or (t.get("function") or {}).get("name") for t in tools]
+    if not names or choice == "none":
+        return None
+    if isinstance(choice, dict):
+        named = choice.get("name") or (choice.get("function") or {}).get("name")
+        return str(named) if named in names else None
+    if choice == "required" or text.startswith("call "):
+        return str(names[0])
+    return None
+
+
+def _message(body: dict[str, Any], text: str) -> tuple[dict[str, Any], str]:
+    """The assistant message and finish reason: an echo (`{"echo": ...}` in JSON mode), a
+    call of a tool with `{"echo": ...}` as its arguments, or one word when
+    `max_completion_tokens` is 1 (finish reason `length`)."""
     answer = f"echo: {text}"
+    if (body.get("response_format") or {}).get("type") in ("json_object", "json_schema"):
+        answer = orjson.dumps({"echo": text}).decode()
+    if (name := tool_to_call(body.get("tools") or [], body.get("tool_choice"), text)) is not None:
+        arguments = orjson.dumps({"echo": text}).decode()
+        function = {"name": name, "arguments": arguments}
+        call: dict[str, Any] = {"id": _call_id(), "type": "function", "function": function}
+        return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
+    if body.get("max_completion_tokens") == 1:
+        return {"role": "assistant", "content": answer.split()[0]}, "length"
+    return {"role": "assistant", "content": answer}, "stop"
+
+
+def completion(body: dict[str, Any]) -> dict[str, Any]:
+    messages = body.get("messages") or []
+    text = _said(messages)
+    message, finish = _message(body, text)
+    answer = message.get("content") or ""
     prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
     completion_tokens = len(answer.split())
-    return {
+    answered: dict[str, Any] = {
         "id": f"chatcmpl-mock{random.getrandbits(48):012x}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body.get("model", "mock"),
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": "stop",
-                "message": {"role": "assistant", "content": answer},
-            }
-        ],
+        "choices": [{"index": 0, "finish_reason": finish, "message": message}],
         "usage": {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
         },
     }
+    if isinstance(body.get("service_tier"), str):  # the tier served is the one asked for
+        answered["service_tier"] = body["service_tier"]
+    return answered
 
 
 async def stream(body: dict[str, Any], wants: dict[str, str]) -> AsyncIterator[bytes]:
@@ -64,11 +114,15 @@ async def stream(body: dict[str, Any], wants: dict[str, str]) -> AsyncIterator[b
         "object": "chat.completion.chunk",
         "created": done["created"],
         "model": done["model"],
-    }
-    words = done["choices"][0]["message"]["content"].split(" ")
+    } | ({"service_tier": done["service_tier"]} if "service_tier" in done else {})
+    message = done["choices"][0]["message"]
+    words = (message["content"] or "").split(" ")
     pieces = [{"role": "assistant", "content": ""}] + [
         {"content": (" " if i else "") + word} for i, word in enumerate(words)
     ]
+    if message.get("tool_calls"):  # a tool call comes whole, in one piece
+        calls = [{"index": i, **call} for i, call in enumerate(message["tool_calls"])]
+        pieces = [{"role": "assistant", "content": None, "tool_calls": calls}]
     for i, delta in enumerate(pieces):
         if "breaks" in wants and i > int(wants["breaks"] or 1):
             error = {"message": "The server had an error mid-stream", "type": "server_error"}
@@ -76,9 +130,78 @@ async def stream(body: dict[str, Any], wants: dict[str, str]) -> AsyncIterator[b
             return
         chunk = {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
         yield b"data: " + orjson.dumps(chunk) + b"\n\n"
-    last = {**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    finish = done["choices"][0]["finish_reason"]
+    last = {**head, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
     yield b"data: " + orjson.dumps(last) + b"\n\n"
     if (body.get("stream_options") or {}).get("include_usage"):
         usage = {**head, "choices": [], "usage": done["usage"]}
         yield b"data: " + orjson.dumps(usage) + b"\n\n"
     yield b"data: [DONE]\n\n"
+
+
+def _call_id() -> str:
+    return f"call_mock{random.getrandbits(40):010x}"
+
+
+def _input_said(given: str | list[dict[str, Any]]) -> str:
+    """What a Responses answer echoes: the input string, the last user message's text, or the
+    function output that ends the input."""
+    if isinstance(given, str):
+        return given
+    if given and given[-1].get("type") == "function_call_output":
+        return f"[tool {given[-1].get('call_id')} said {given[-1].get('output')}]"
+    user: dict[str, Any] = next((i for i in reversed(given) if i.get("role") == "user"), {})
+    content = user.get("content")
+    if isinstance(content, str):
+        return content
+    parts = [p for p in content or [] if isinstance(p, dict)]
+    return " ".join(p.get("text") or f"[image {p.get('image_url')}]" for p in parts)
+
+
+def response(body: dict[str, Any]) -> dict[str, Any]:
+    """`POST /v1/responses`, as the mock's chat answers: an echo, a function call, JSON."""
+    text = _input_said(body.get("input") or "")
+    answer = f"echo: {text}"
+    form = ((body.get("text") or {}).get("format") or {}).get("type")
+    if form in ("json_object", "json_schema"):
+        answer = orjson.dumps({"echo": text}).decode()
+    name = tool_to_call(body.get("tools") or [], body.get("tool_choice"), text)
+    suffix = f"{random.getrandbits(48):012x}"
+    output: dict[str, Any] = {
+        "type": "message",
+        "id": f"msg_mock{suffix}",
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": answer, "annotations": []}],
+    }
+    if name is not None:
+        output = {
+            "type": "function_call",
+            "id": f"fc_mock{suffix}",
+            "call_id": _call_id(),
+            "name": name,
+            "arguments": orjson.dumps({"echo": text}).decode(),
+            "status": "completed",
+        }
+    input_tokens = len(orjson.dumps(body.get("input"))) // 8 + 1
+    output_tokens = len(answer.split())
+    return {
+        "id": f"resp_mock{suffix}",
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "completed",
+        "model": body.get("model", "mock"),
+        "output": [output],
+        "instructions": body.get("instructions"),
+        "tools": body.get("tools") or [],
+        "tool_choice": body.get("tool_choice", "auto"),
+        "parallel_tool_calls": True,
+        "text": body.get("text") or {"format": {"type": "text"}},
+        "usage": {
+            "input_tokens": input_tokens,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": output_tokens,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": input_tokens + output_tokens,
+        },
+    }

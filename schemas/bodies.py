@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from schemas.envelopes import Kind
 from schemas.openai import ChatCompletionRequest, EmbeddingsRequest, OcrRequest
+from schemas.responses import ResponsesRequest
 
-Body = ChatCompletionRequest | EmbeddingsRequest | OcrRequest
+Body = ChatCompletionRequest | EmbeddingsRequest | OcrRequest | ResponsesRequest
 
 BODIES: dict[str, tuple[Kind, type[Body]]] = {
     Kind.CHAT.endpoint: (Kind.CHAT, ChatCompletionRequest),
     Kind.EMBEDDINGS.endpoint: (Kind.EMBEDDINGS, EmbeddingsRequest),
     Kind.OCR.endpoint: (Kind.OCR, OcrRequest),
+    Kind.RESPONSES.endpoint: (Kind.RESPONSES, ResponsesRequest),
 }
 
 _KINDS: dict[type[Body], Kind] = {body_type: kind for kind, body_type in BODIES.values()}

@@ -23,6 +23,8 @@ class Kind(StrEnum):
     """`/v1/embeddings`."""
     OCR = "ocr"
     """`/v1/ocr` (broker-native)."""
+    RESPONSES = "responses"
+    """`/v1/responses` (OpenAI's Responses API; translated to chat where a target has none)."""
 
     @property
     def endpoint(self) -> str:
@@ -33,6 +35,7 @@ _ENDPOINTS = {
     Kind.CHAT: "/v1/chat/completions",
     Kind.EMBEDDINGS: "/v1/embeddings",
     Kind.OCR: "/v1/ocr",
+    Kind.RESPONSES: "/v1/responses",
 }
 
 
@@ -204,6 +207,12 @@ class Request(BaseModel):
         description="Made by the broker for itself (the semantic cache's embeddings): its "
         "result is announced to no webhook. Absent on every other request.",
     )
+    guarded: Literal[True] | None = Field(
+        default=None,
+        description="Set by ingress (or the dispatcher) once the tenant's input guardrails "
+        "ran on the body; a request without it (a direct producer's) is guarded by the "
+        "dispatcher before it is routed.",
+    )
 
 
 class ErrorInfo(ErrorObject):
@@ -304,6 +313,11 @@ class UsageEvent(BaseModel):
     cached: bool = Field(default=False, description="Served from the response cache.")
     saved_usd: Decimal | None = Field(
         default=None, description="A cached answer: what the provider call would have cost."
+    )
+    provider_batch: str | None = Field(
+        default=None,
+        description="The provider batch (its id at the provider) that answered this call: an "
+        "offloaded line, billed at the batch price.",
     )
 
 

@@ -105,8 +105,8 @@ def cache_key(tenant: str, alias: str, kind: Kind, target: Target, body: dict[st
 
 def deterministic(kind: Kind, body: dict[str, Any]) -> bool:
     """Whether the same body is expected to get the same answer: embeddings and OCR always;
-    chat with `temperature: 0` or a `seed`."""
-    if kind is not Kind.CHAT:
+    chat (and the Responses API) with `temperature: 0` or a `seed`."""
+    if kind not in (Kind.CHAT, Kind.RESPONSES):
         return True
     return body.get("temperature") == 0 or body.get("seed") is not None
 

@@ -10,11 +10,15 @@ from schemas.envelopes import Kind
 
 def estimate_tokens(kind: Kind, body: dict[str, Any], default_completion: int) -> int:
     """Tokens charged at admission: ~4 characters a token over the prompt, plus the
-    completion's cap (`max_tokens`, else `default_completion`) for chat. OCR counts none."""
+    completion's cap (`max_tokens`, `max_output_tokens`, else `default_completion`) for chat
+    and the Responses API. OCR counts none."""
     if kind is Kind.OCR:
         return 0
     if kind is Kind.EMBEDDINGS:
         return _chars(body.get("input")) // 4 + 1
+    if kind is Kind.RESPONSES:
+        cap = body.get("max_output_tokens") or default_completion
+        return (_chars(body.get("input")) + _chars(body.get("instructions"))) // 4 + 1 + int(cap)
     cap = body.get("max_completion_tokens") or body.get("max_tokens") or default_completion
     return _chars(body.get("messages")) // 4 + 1 + int(cap)
 

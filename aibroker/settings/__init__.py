@@ -20,6 +20,7 @@ from aibroker.settings.cache import CacheSettings
 from aibroker.settings.dev import DevSettings
 from aibroker.settings.kafka import ENGINE_DEFAULTS, EngineDefaults, KafkaEngine, KafkaSettings
 from aibroker.settings.local import EmbeddingsSettings, OcrSettings, VllmSettings
+from aibroker.settings.offload import OffloadPolicy, OffloadSettings
 from aibroker.settings.providers import (
     AnthropicSettings,
     GeminiSettings,
@@ -27,6 +28,7 @@ from aibroker.settings.providers import (
     ProviderSettings,
 )
 from aibroker.settings.redis import RedisSettings
+from aibroker.settings.responses import ResponsesSettings
 from aibroker.settings.services import (
     BatchSettings,
     BreakerSettings,
@@ -58,11 +60,14 @@ __all__ = [
     "KafkaSettings",
     "MetricsSettings",
     "OcrSettings",
+    "OffloadPolicy",
+    "OffloadSettings",
     "OpenAISettings",
     "OtelSettings",
     "ProviderSettings",
     "QuotaSettings",
     "RedisSettings",
+    "ResponsesSettings",
     "Settings",
     "SettingsGroup",
     "VllmSettings",
@@ -95,6 +100,8 @@ class Settings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     batch: BatchSettings = Field(default_factory=BatchSettings)
+    offload: OffloadSettings = Field(default_factory=OffloadSettings)
+    responses: ResponsesSettings = Field(default_factory=ResponsesSettings)
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
     anthropic: AnthropicSettings = Field(default_factory=AnthropicSettings)
     gemini: GeminiSettings = Field(default_factory=GeminiSettings)

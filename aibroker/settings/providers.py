@@ -14,6 +14,9 @@ class OpenAISettings(SettingsGroup):
     """API key of the `openai` provider."""
     timeout_s: float = 120.0
     """Timeout of one call to the provider."""
+    flex_timeout_s: float = 900.0
+    """Timeout of one call asking for OpenAI's flex tier (`service_tier: "flex"`): flex is
+    served from spare capacity, slower, and OpenAI advises 15 minutes."""
 
 
 class AnthropicSettings(SettingsGroup):
@@ -41,6 +44,9 @@ class ProviderSettings(SettingsGroup):
     base_url: str
     api_key: str
     timeout_s: float = 120.0
+    flex_timeout_s: float = 900.0
+    """`openai`: timeout of one call asking for the flex tier (`service_tier: "flex"`, served
+    slower from spare capacity; OpenAI advises 15 minutes)."""
     kind: Literal["openai", "anthropic", "gemini"] = "openai"
     """The API it speaks: `openai` (OpenAI and every compatible server), `anthropic` or
     `gemini` (the Gemini API; `base_url` https://generativelanguage.googleapis.com)."""
@@ -49,3 +55,7 @@ class ProviderSettings(SettingsGroup):
     Gemini is always called through `google-genai`."""
     default_max_tokens: int = 4096
     """`anthropic`: the `max_tokens` sent when the request names none (Anthropic needs one)."""
+    responses_api: bool = False
+    """`openai`: the deployment serves `POST /v1/responses` itself (OpenAI does), so Responses
+    API requests are sent to it as they came; otherwise they are translated to chat
+    completions and back."""

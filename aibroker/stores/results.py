@@ -100,6 +100,11 @@ class RequestStore(Protocol):
 
     async def get(self, request_id: str) -> RequestState | None: ...
 
+    async def delete(self, request_id: str) -> bool:
+        """Forget a request's state and result (`DELETE /v1/responses/{id}`); False when
+        there was nothing to forget."""
+        ...
+
 
 class RedisRequestStore:
     def __init__(self, redis: RedisClient, ttl_s: int) -> None:
@@ -157,6 +162,11 @@ class RedisRequestStore:
         result = Result.model_validate_json(raw) if raw else None
         status = result.status if result else Status(state["status"])
         return RequestState(request_id, state["tenant"], status, result)
+
+    async def delete(self, request_id: str) -> bool:
+        """Forget a request's state and result (`DELETE /v1/responses/{id}`); False when
+        there was nothing to forget."""
+        return bool(await self._redis.delete(_req(request_id), _res(request_id)))
 
 
 def _req(request_id: str) -> str:

@@ -26,6 +26,7 @@ from aibroker.kafka.clients import decode
 from aibroker.kafka.producer import until_written
 from aibroker.kafka.publisher import Publisher
 from aibroker.prices import STANDARD, Billing, PriceTable, cached_tokens, cost
+from aibroker.responses_wire import from_chat
 from aibroker.rules.breaker import target_key
 from aibroker.stores.breaker import Breakers
 from aibroker.stores.claims import Claim, ClaimStore
@@ -36,7 +37,7 @@ from aibroker.telemetry import metrics
 from aibroker.telemetry.genai import CallSpans
 from consumers.pool.engine import Completion, Engine
 from schemas.chunks import assemble
-from schemas.envelopes import Outcome, Request, Result, Status, Target, UsageEvent
+from schemas.envelopes import Kind, Outcome, Request, Result, Status, Target, UsageEvent
 from schemas.openai import Usage
 from schemas.terminal import cancelled_error, expired_error, terminal
 
@@ -254,6 +255,8 @@ class Pool:
             await asyncio.gather(*acks, return_exceptions=True)
         response = assemble(chunks)
         usage = response.get("usage")
+        if request.kind is Kind.RESPONSES:  # streamed over chat: the result is a Response
+            response = from_chat(response, request.body, request.id, request.created_at)
         return Completion(
             response, Usage.model_validate(usage) if isinstance(usage, dict) else None
         )

@@ -33,6 +33,7 @@ from aibroker.stores.response_cache import RedisResponseCache
 from aibroker.telemetry.genai import CallSpans, upstreams
 from consumers.pool.engine import ByProvider, Engine
 from consumers.pool.handler import Pool
+from consumers.pool.responses import ResponsesOverChat
 from topics.catalog import TopicNames
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,9 @@ async def _run_pool(
 ) -> None:
     names = TopicNames(settings.kafka.topic_prefix)
     owner = f"{socket.gethostname()}:{os.getpid()}"
+    routes = build_route_table(settings)
+    passthrough = frozenset(n for n, p in routes.providers.items() if p.responses_api)
+    engine = ResponsesOverChat(engine, passthrough)  # `/v1/responses`, for every engine
     cfg = settings.consumer
     watch = asyncio.create_task(_watch_health(engine, stop))
     try:
@@ -161,7 +165,7 @@ async def _run_pool(
                 cache_timeout_s=settings.cache.lookup_timeout_s,
                 spans=CallSpans(
                     latest=settings.otel.gen_ai_latest,
-                    upstreams=upstreams(build_route_table(settings).providers),
+                    upstreams=upstreams(routes.providers),
                 ),
             )
             spec = WorkerSpec(name, topics, group, pool.on_request, concurrency or cfg.concurrency)

@@ -20,6 +20,7 @@ from aibroker.stores.cache import TtlCache
 from aibroker.stores.keyspace import quota_scope
 from aibroker.stores.quota import Quota, RedisQuota, month
 from aibroker.stores.redis import connect
+from aibroker.stores.responses import RedisResponseStore, ResponseStore
 from aibroker.stores.results import RedisRequestStore, RequestStore
 from aibroker.stores.results_view import ResultsView
 from aibroker.stores.tenants import Tenant, active_endpoints
@@ -41,8 +42,11 @@ class ResultsSink:
         quota: Quota,
         tenants: TtlCache[Tenant | None],
         publisher: Publisher,
+        responses: ResponseStore | None = None,
     ) -> None:
         self.store = store
+        self.responses = responses
+        """Stored responses: a response's output is kept for `previous_response_id`."""
         self.quota = quota
         self.tenants = tenants
         self.publisher = publisher
@@ -53,6 +57,8 @@ class ResultsSink:
     async def on_result(self, record: ConsumerRecord[bytes, bytes]) -> None:
         result = decode(Result, record.value)
         first = await self.store.finish(result)  # Redis down: the worker retries in place
+        if self.responses is not None and result.id.startswith("resp_") and result.response:
+            await self.responses.ended(result.id, result.response.get("output") or [])
         usage = result.usage
         tokens = (
             (usage.total_tokens or usage.prompt_tokens + usage.completion_tokens) if usage else None
@@ -133,6 +139,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             RedisQuota(redis, settings.quota.lease_s),
             TtlCache(plane.tenants.get, settings.quota.cache_ttl_s),
             Publisher(producer, names),
+            RedisResponseStore(redis, settings.responses),
         )
         usage = UsageCounter(RedisUsageLedger(redis))
         specs = [

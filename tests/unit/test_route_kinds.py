@@ -42,10 +42,16 @@ def settings(tmp_path: Path, routes: str = "aliases: {}\n") -> Settings:
     ("target", "kinds"),
     [
         (Target(provider="embed", model="minilm"), {Kind.EMBEDDINGS}),
-        (Target(provider="vllm", model="qwen"), {Kind.CHAT}),
-        (Target(provider="openai", model="text-embedding-3-small"), {Kind.CHAT, Kind.EMBEDDINGS}),
-        (Target(provider="gem", model="gemini-embedding-001"), {Kind.CHAT, Kind.EMBEDDINGS}),
-        (Target(provider="claude", model="claude-3-5-haiku-latest"), {Kind.CHAT}),
+        (Target(provider="vllm", model="qwen"), {Kind.CHAT, Kind.RESPONSES}),
+        (
+            Target(provider="openai", model="text-embedding-3-small"),
+            {Kind.CHAT, Kind.EMBEDDINGS, Kind.RESPONSES},
+        ),
+        (
+            Target(provider="gem", model="gemini-embedding-001"),
+            {Kind.CHAT, Kind.EMBEDDINGS, Kind.RESPONSES},
+        ),
+        (Target(provider="claude", model="claude-3-5-haiku-latest"), {Kind.CHAT, Kind.RESPONSES}),
     ],
 )
 def test_what_a_target_serves(tmp_path: Path, target: Target, kinds: set[Kind]) -> None:

@@ -18,8 +18,9 @@ from typing import Any
 import aiohttp
 
 from aibroker.errors import ProviderUnavailable
+from aibroker.responses_wire import passthrough_body
 from aibroker.routes import ProviderConfig
-from consumers.pool.engine import Completion, call_timeout
+from consumers.pool.engine import Completion, call_timeout, tier_timeout
 from consumers.providers.transport import (
     ProviderHttp,
     event_json,
@@ -38,11 +39,14 @@ BROKER_ONLY = ("store", "task_type")
 
 def upstream_call(request: Request, target: Target, *, stream: bool) -> tuple[str, dict[str, Any]]:
     """The path and body sent upstream: `/embeddings` for an embeddings request (`dimensions`
-    and `encoding_format` go as they came), else `/chat/completions`; the target's model."""
+    and `encoding_format` go as they came), `/responses` for a Responses API request (only a
+    provider with `responses_api` is sent one), else `/chat/completions`; the target's model."""
     if request.kind is Kind.EMBEDDINGS:
         body = {k: v for k, v in request.body.items() if k not in BROKER_ONLY}
         body["model"] = target.model
         return "/embeddings", body
+    if request.kind is Kind.RESPONSES:  # a provider with `responses_api`: the body as it came
+        return "/responses", passthrough_body(request.body, target.model)
     return "/chat/completions", {**request.body, "model": target.model, "stream": stream}
 
 
@@ -87,7 +91,8 @@ class OpenAIHttpEngine:
             "Accept": "text/event-stream" if stream else "application/json",
         }
         url = config.base_url.rstrip("/") + path
-        seconds = call_timeout(config.timeout_s, request.deadline)
+        timeout_s = tier_timeout(config.timeout_s, config.flex_timeout_s, request.body)
+        seconds = call_timeout(timeout_s, request.deadline)
         return self._http.post(url, body, headers, seconds, stream=stream)
 
     async def check_health(self) -> bool:

@@ -18,7 +18,7 @@ from openai import RequestOptions
 
 from aibroker.errors import InvalidRequest, ProviderUnavailable
 from aibroker.routes import ProviderConfig
-from consumers.pool.engine import Completion, call_timeout
+from consumers.pool.engine import Completion, call_timeout, tier_timeout
 from consumers.providers.classify import classify_status
 from consumers.providers.openai.lean import upstream_call, usage_of
 from schemas.envelopes import Request, Target
@@ -41,7 +41,7 @@ class OpenAICompatibleEngine:
             )
             for name, cfg in providers.items()
         }
-        self._timeouts = {name: cfg.timeout_s for name, cfg in providers.items()}
+        self._timeouts = {n: (cfg.timeout_s, cfg.flex_timeout_s) for n, cfg in providers.items()}
 
     async def generate(self, request: Request, target: Target) -> Completion:
         """`/chat/completions`, or `/embeddings` for an embeddings request (`dimensions` and
@@ -78,8 +78,10 @@ class OpenAICompatibleEngine:
                         yield chunk
 
     def _options(self, request: Request, target: Target) -> RequestOptions:
-        """JSON pre-encoded; the provider's timeout, cut short by the request's deadline."""
-        timeout = call_timeout(self._timeouts[target.provider], request.deadline)
+        """JSON pre-encoded; the provider's timeout (its flex one for a flex call), cut short
+        by the request's deadline."""
+        timeout_s = tier_timeout(*self._timeouts[target.provider], request.body)
+        timeout = call_timeout(timeout_s, request.deadline)
         return {**_JSON, "timeout": timeout}
 
     def _client(self, target: Target) -> openai.AsyncOpenAI:
