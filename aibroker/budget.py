@@ -4,10 +4,12 @@ crosses them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from aibroker.rules.webhooks import endpoint_messages
-from schemas.envelopes import Delivery, Webhook, WebhookEvent
+from schemas.envelopes import Delivery, WebhookEvent
+from schemas.webhook_events import WebhookEndpoint
 
 THRESHOLDS = (50, 80, 100)
 """Percent of the monthly budget."""
@@ -26,7 +28,7 @@ def threshold_messages(
     pct: int,
     spent: Decimal,
     budget: Decimal,
-    endpoints: list[Webhook],
+    endpoints: Sequence[WebhookEndpoint],
     now: float,
 ) -> list[Delivery]:
     """One `budget.threshold` delivery per endpoint of the tenant that wants it; its

@@ -4,8 +4,10 @@ Deleting a tenant cuts it off: its keys are revoked and its tokens refused."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +24,9 @@ from ingress.views import json_response
 from ingress.webhook_targets import check_webhook_url
 
 router = APIRouter(prefix="/admin/v1", tags=["admin"])
+
+MIN_SECRET_BYTES = 16
+"""The shortest signing key accepted (new ones are 24 bytes)."""
 
 TenantName = Annotated[str, Path(pattern=TENANT_NAME)]
 """A tenant name in a path: letters, digits, `.`, `_`, `-` (anything else is a clear 400)."""
@@ -41,6 +46,7 @@ class TenantBody(Webhooks):
     active: bool = True
     limits: Limits = Field(default_factory=Limits)
     models: list[str] = Field(default_factory=list)
+    batch_service_tier: Literal["flex"] | None = None
 
 
 def tenant_document(tenant: Tenant, caller: Caller) -> dict[str, Any]:
@@ -60,9 +66,24 @@ async def _webhooks(svc: Services, body: Webhooks) -> list[str]:
         await check_webhook_url(endpoint.url, svc.settings.webhooks, f"webhooks[{i}].url")
     secrets = body.webhook_secrets or ([new_webhook_secret()] if body.webhooks else [])
     for secret in secrets:
-        if not secret.startswith("whsec_"):
-            raise InvalidRequest("Webhook secrets start with 'whsec_'.", param="webhook_secrets")
+        if not signing_secret(secret):
+            raise InvalidRequest(
+                "Webhook secrets are 'whsec_' and base64 (padded) of at least 16 bytes.",
+                param="webhook_secrets",
+            )
     return secrets
+
+
+def signing_secret(secret: str) -> bool:
+    """`whsec_` + padded base64 of a key long enough: what the `standardwebhooks` library and
+    the `openai` SDK's `webhooks.unwrap` both decode to the same key (the SDK does not pad)."""
+    if not secret.startswith("whsec_"):
+        return False
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except binascii.Error:
+        return False
+    return len(key) >= MIN_SECRET_BYTES
 
 
 def _changes(tenant: Tenant) -> dict[str, Any]:
@@ -87,7 +108,11 @@ async def put_tenant(
     await authorize(request, caller, Permission.TENANTS_WRITE, name)
     svc = services(request)
     secrets = await _webhooks(svc, body)
-    tenant = Tenant.model_validate(body.model_dump() | {"name": name, "webhook_secrets": secrets})
+    before = await svc.tenant_store.get(name)  # its guardrails stay: they have their own route
+    kept = {"guardrails": before.guardrails} if before else {}
+    tenant = Tenant.model_validate(
+        body.model_dump() | {"name": name, "webhook_secrets": secrets} | kept
+    )
     await svc.tenant_store.put(tenant)
     await svc.auditor.record(
         request, caller, "tenant.put", tenant=name, target=name, detail=_changes(tenant)

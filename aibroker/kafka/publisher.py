@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -27,9 +28,9 @@ from schemas.envelopes import (
     Result,
     Status,
     UsageEvent,
-    Webhook,
 )
 from schemas.terminal import terminal
+from schemas.webhook_events import WebhookEndpoint
 from topics.catalog import TopicNames, delay_topic
 
 DUE_HEADER = "aib-due"
@@ -121,7 +122,7 @@ class Publisher:
             self._names.batches, encode(BatchStarted(batch_id=batch_id)), key=batch_id.encode()
         )
 
-    async def batch_ended(self, batch: Batch, endpoints: list[Webhook]) -> None:
+    async def batch_ended(self, batch: Batch, endpoints: Sequence[WebhookEndpoint]) -> None:
         """Announce an ended batch: one webhook message per endpoint that wants its event."""
         for delivery in batch_messages(batch, endpoints, time.time()):
             await self.deliver(delivery)

@@ -8,26 +8,26 @@ import fnmatch
 import logging
 import secrets
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from aibroker.guards.policy import Guardrails
 from aibroker.limits import Limits
 from aibroker.stores.control_view import TENANTS, ControlView, TenantChange, tenant_key
 from aibroker.stores.keys import KeyRevoked, KeySpec, KeyStore
 from aibroker.stores.redis import RedisClient
-from schemas.envelopes import Webhook, WebhookEvent
+from schemas.webhook_events import WebhookEndpoint
 
 TENANT_NAME = r"^[A-Za-z0-9._-]{1,128}$"
 log = logging.getLogger(__name__)
 
 
-class Endpoint(Webhook):
+class Endpoint(WebhookEndpoint):
     """A webhook endpoint a tenant registered: it hears about every request and batch of the
-    tenant (or the events it names)."""
+    tenant (or the events it names), in the broker's shape or OpenAI's (`format`)."""
 
-    events: list[WebhookEvent] = Field(default_factory=lambda: list(WebhookEvent))
     disabled_at: float | None = Field(default=None, description="Set when it answered 410.")
 
 
@@ -48,13 +48,23 @@ class Tenant(BaseModel):
         default_factory=list,
         description="`whsec_` secrets that sign its webhooks, newest first (two while rotating).",
     )
+    batch_service_tier: Literal["flex"] | None = Field(
+        default=None,
+        description="`flex`: the chat lines of its batch jobs ask for OpenAI's flex tier (batch "
+        "price, slower) unless a line or the job's `aibroker.defaults` names a tier. For "
+        "tenants whose batch models are OpenAI targets: Anthropic and Gemini refuse the field.",
+    )
+    guardrails: Guardrails | None = Field(
+        default=None,
+        description="Its guardrail policy (`PUT /admin/v1/guardrails/{tenant}`); none: off.",
+    )
 
 
 def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
-def active_endpoints(tenant: Tenant | None) -> list[Webhook]:
+def active_endpoints(tenant: Tenant | None) -> list[Endpoint]:
     """The tenant's webhook endpoints that are not disabled (none for an unknown tenant)."""
     return [e for e in tenant.webhooks if e.disabled_at is None] if tenant else []
 

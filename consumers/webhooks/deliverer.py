@@ -1,5 +1,6 @@
 """`aibroker webhooks`: the deliverer. Every terminal result on `results` becomes one message
-per webhook that wants its event (the request's own, the tenant's endpoints), made once per
+per webhook that wants its event (the request's own, the tenant's endpoints, each in the shape
+it asked for: the broker's or OpenAI's, as `aibroker/rules/webhooks.py` decides), made once per
 request however often the result is redelivered; each attempt is signed (Standard Webhooks),
 sent through the SSRF guard, logged, and retried through the delay topics on the schedule.
 """
@@ -143,7 +144,7 @@ class Deliverer:
             "webhook_id": delivery.id,
             "tenant": delivery.tenant,
             "url": delivery.url,
-            "event": delivery.event.value,
+            "event": delivery.payload.get("type", delivery.event.value),  # OpenAI's name too
             "attempt": delivery.attempt,
             "status": status,
             "error": error,

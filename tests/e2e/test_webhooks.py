@@ -1,6 +1,7 @@
 """Webhooks end to end: a receiver in the test verifies each message with the
-`standardwebhooks` library; retries keep their webhook-id; 410 disables an endpoint; URLs
-that would reach inside the network are refused when they are given."""
+`standardwebhooks` library, or (an endpoint in OpenAI's format) with the `openai` SDK's
+`webhooks.unwrap`; retries keep their webhook-id; 410 disables an endpoint; URLs that would
+reach inside the network are refused when they are given."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import openai
+import orjson
 import pytest
+from openai.types.webhooks import BatchCompletedWebhookEvent, ResponseCompletedWebhookEvent
 from standardwebhooks.webhooks import Webhook as Verifier
 
 from aibroker.stores.tenants import new_webhook_secret
@@ -238,3 +242,95 @@ async def test_retries_pass_the_delay_loop_while_a_breaker_is_open(
         headers = {"X-Aibroker-Webhook": receiver.url}
         assert (await client.post("/v1/chat/completions", json=CHAT, headers=headers)).is_success
     await eventually(lambda: _has(receiver, 2), what="the retry delivered")
+
+
+def _sdk(stack: Stack, client: httpx.AsyncClient) -> openai.AsyncOpenAI:
+    """The `openai` SDK with the key of `client`'s tenant."""
+    key = client.headers["Authorization"].removeprefix("Bearer ")
+    return openai.AsyncOpenAI(base_url=f"{stack.url}/v1", api_key=key, max_retries=0)
+
+
+async def test_an_openai_endpoint_gets_a_batch_end_the_sdk_unwraps(
+    stack: Stack, admin: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """OpenAI's shape for an endpoint that asked for it: the batch's end only (its chat lines
+    and a chat completion have no OpenAI event), verified as an OpenAI receiver would."""
+    hooks = [{"url": receiver.url, "format": "openai"}, {"url": receiver.url + "2"}]
+    _, secret, client = await tenant(stack, admin, webhooks=hooks)
+    async with client, _sdk(stack, client) as sdk:
+        chat = await sdk.chat.completions.create(
+            model="mock/echo", messages=[{"role": "user", "content": "hook"}]
+        )
+        assert chat.choices[0].message.content == "echo: hook"
+        # The broker's endpoint, after OpenAI's in the list, heard of the chat: OpenAI's
+        # endpoint was passed over for it, not yet to come.
+        await eventually(lambda: _other(receiver), what="the chat's request.completed")
+        lines = [
+            {
+                "custom_id": f"line-{i}",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {"model": "mock/echo", "messages": [{"role": "user", "content": "b"}]},
+            }
+            for i in range(2)
+        ]
+        jsonl = b"\n".join(orjson.dumps(line) for line in lines) + b"\n"
+        uploaded = await sdk.files.create(file=("in.jsonl", jsonl), purpose="batch")
+        batch = await sdk.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        await eventually(lambda: _has(receiver, 1), what="the batch.completed event")
+    headers, body = receiver.got[0]
+    event = openai.OpenAI(api_key="unused", webhook_secret=secret).webhooks.unwrap(body, headers)
+    assert isinstance(event, BatchCompletedWebhookEvent)
+    assert event.data.id == batch.id
+    assert event.id.startswith("evt_")
+    assert orjson.loads(body)["object"] == "event"
+    assert len(receiver.got) == 1  # nothing for the chat completion nor the batch's lines
+    with pytest.raises(openai.InvalidWebhookSignatureError):
+        openai.OpenAI(api_key="unused", webhook_secret=new_webhook_secret()).webhooks.unwrap(
+            body, headers
+        )
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "unknown"),
+    [
+        ({"format": "openai", "events": ["response.completed", "request.completed"]}, "request"),
+        ({"events": ["response.completed"]}, "response.completed"),
+        ({"format": "openai", "events": ["response.done"]}, "response.done"),
+    ],
+)
+async def test_an_unknown_event_type_is_a_400_naming_it(
+    stack: Stack, admin: httpx.AsyncClient, endpoint: dict[str, Any], unknown: str
+) -> None:
+    name, _, client = await tenant(stack, admin)
+    await client.aclose()
+    hooks = {"webhooks": [{"url": "https://hooks.example.com/h"} | endpoint]}
+    for path in (f"/tenants/{name}", f"/tenants/{name}/webhooks"):
+        refused = await admin.put(path, json=hooks)
+        assert refused.status_code == 400, refused.text
+        error = refused.json()["error"]
+        assert f"unknown event type '{unknown}" in error["message"]
+        assert error["param"].startswith("webhooks")
+    assert (await admin.get(f"/tenants/{name}")).json()["webhooks"] == []  # nothing kept
+
+
+async def test_a_background_responses_end_reaches_an_openai_endpoint(
+    stack: Stack, admin: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """The stock SDK's background pattern: create, then hear `response.completed`."""
+    hooks = [{"url": receiver.url, "format": "openai", "events": ["response.completed"]}]
+    _, secret, client = await tenant(stack, admin, webhooks=hooks)
+    async with client, _sdk(stack, client) as sdk:
+        created = await sdk.responses.create(model="mock/echo", input="hook", background=True)
+        assert created.id.startswith("resp_")
+        await eventually(lambda: _has(receiver, 1), what="the response.completed event")
+        headers, body = receiver.got[0]
+        sdk_sync = openai.OpenAI(api_key="unused", webhook_secret=secret)
+        event = sdk_sync.webhooks.unwrap(body, headers)
+        assert isinstance(event, ResponseCompletedWebhookEvent)
+        assert event.data.id == created.id
+        done = await sdk.responses.retrieve(event.data.id)
+        assert done.status == "completed"
+        assert done.output_text == "echo: hook"
