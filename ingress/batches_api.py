@@ -1,6 +1,8 @@
 """`/v1/batches` (OpenAI Batch API-compatible): a file of request lines run as one job. The
 file is checked whole before anything is enqueued; a bad one fails the batch with `errors`
-naming the lines."""
+naming the lines. The caller's bounds (`aibroker.*` metadata keys, `aibroker.rules.batch_bounds`)
+are checked first: a bad one is a 400 naming its key, and the line defaults they set are part
+of each line when it is checked."""
 
 from __future__ import annotations
 
@@ -11,12 +13,13 @@ from typing import Annotated, Any, Literal
 
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from starlette.responses import Response
 
 from aibroker.errors import BrokerError, InvalidRequest, NotFound, Unavailable
 from aibroker.identity import Client
 from aibroker.ids import new_id
+from aibroker.rules.batch_bounds import BadBound, Bounds, parse_bounds, with_defaults
 from aibroker.stores.tenants import active_endpoints
 from ingress.auth import authenticate, check_model
 from ingress.body_checks import check_body
@@ -25,7 +28,7 @@ from ingress.state import Services, services
 from ingress.views import json_response
 from schemas.batch_file import MAX_ERRORS, Line, LineError, read_input
 from schemas.batches import Batch, BatchStatus
-from schemas.bodies import kind_of
+from schemas.bodies import BODIES, kind_of
 
 router = APIRouter(prefix="/v1/batches", tags=["openai"])
 Caller = Annotated[Client, Depends(authenticate)]
@@ -48,10 +51,11 @@ async def create(body: NewBatch, request: Request, caller: Caller) -> Response:
     if window is None:
         raise InvalidRequest("completion_window must look like '24h'.", param="completion_window")
     seconds = int(window[1]) * {"s": 1, "m": 60, "h": 3600}[window[2]]
+    bounds = _bounds(body.metadata)
     record = await owned(svc, body.input_file_id, caller)
     data = await svc.files.store.read(record.id)
     parsed = read_input(data, body.endpoint, svc.settings.batch.max_lines)
-    lines = [line for line in parsed if isinstance(line, Line)]
+    lines = _defaulted([line for line in parsed if isinstance(line, Line)], body.endpoint, bounds)
     errors = [e for e in parsed if isinstance(e, LineError)] or await _line_errors(
         svc, caller, lines
     )
@@ -94,6 +98,32 @@ async def create(body: NewBatch, request: Request, caller: Caller) -> Response:
             )
             raise Unavailable("The broker cannot start batches right now.", retry_after=2) from exc
     return json_response(_document(await svc.batches.get(batch.id, caller.tenant)))
+
+
+def _bounds(metadata: dict[str, str] | None) -> Bounds:
+    try:
+        return parse_bounds(metadata)
+    except BadBound as exc:
+        raise InvalidRequest(exc.message, param=f"metadata.{exc.key}") from exc
+
+
+def _defaulted(lines: list[Line], endpoint: str, bounds: Bounds) -> list[Line]:
+    """The lines as they will run, the batch's defaults under each (checked as the line is:
+    a default the body type refuses is a 400 naming `aibroker.defaults`)."""
+    if not bounds.defaults:
+        return lines
+    _, body_type = BODIES[endpoint]
+    out = []
+    for line in lines:
+        merged = with_defaults(line.body.model_dump(exclude_unset=True), bounds.defaults)
+        try:
+            out.append(Line(line.number, line.custom_id, body_type.model_validate(merged)))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            message = f"aibroker.defaults: {where}: {first['msg']} (line {line.number})."
+            raise InvalidRequest(message, param="metadata.aibroker.defaults") from exc
+    return out
 
 
 async def _line_errors(svc: Services, caller: Client, lines: list[Line]) -> list[LineError]:

@@ -73,6 +73,16 @@ class Batch(BaseModel):
     cancelled_at: int | None = None
     metadata: dict[str, str] | None = None
     request_counts: RequestCounts = Field(default_factory=RequestCounts)
+    aibroker_cost_usd: str | None = Field(
+        default=None,
+        description="What its recorded lines cost (USD, exact decimal); a line still running "
+        "when the batch stopped may bill after it and is not counted here.",
+    )
+    aibroker_stopped_reason: str | None = Field(
+        default=None,
+        description="The bound that stopped it (`max_cost_usd`, `max_failed_lines`, "
+        "`max_failed_share`); `errors` says more. None: it was not stopped.",
+    )
     tenant: str
     key_id: str | None = None
     user: str | None = None

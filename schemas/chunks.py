@@ -7,7 +7,8 @@ from typing import Any
 
 def assemble(chunks: list[dict[str, Any]]) -> dict[str, Any]:
     """Join `chat.completion.chunk`s into one `chat.completion`: content and refusal text
-    concatenated, tool calls joined by index, the last finish reason and usage kept."""
+    concatenated, tool calls joined by index, the last finish reason, usage and service tier
+    kept."""
     choices: dict[int, dict[str, Any]] = {}
     head: dict[str, Any] = {}
     usage = None
@@ -35,6 +36,8 @@ def assemble(chunks: list[dict[str, Any]]) -> dict[str, Any]:
     }
     if usage is not None:
         done["usage"] = usage
+    if isinstance(head.get("service_tier"), str):  # the tier served: what the call bills at
+        done["service_tier"] = head["service_tier"]
     return done
 
 

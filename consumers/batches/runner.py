@@ -1,8 +1,9 @@
 """`aibroker batches`: the batch runner. The expander feeds a batch's lines into the batch lane
 at a controlled rate (resuming where it stopped after a crash: line request ids are
 deterministic, so a line fed twice is one request); the aggregator keeps one output line per
-custom_id from `results` and writes the output and error files when every line is in; the
-sweeper ends cancelled and expired batches, keeping what finished."""
+custom_id from `results` and writes the output and error files when every line is in, and stops
+a batch whose caller's bounds (`aibroker.rules.batch_bounds`) it reached; the sweeper ends
+cancelled, stopped and expired batches, keeping what finished."""
 
 from __future__ import annotations
 
@@ -16,6 +17,16 @@ from aiokafka.structs import ConsumerRecord
 
 from aibroker.kafka.clients import decode, running_producer
 from aibroker.kafka.publisher import Publisher
+from aibroker.rules.batch_bounds import (
+    NONE,
+    BadBound,
+    Bounds,
+    Tally,
+    parse_bounds,
+    stop_reason,
+    stopped_error,
+    with_defaults,
+)
 from aibroker.runtime.service import WorkerSpec, run_service
 from aibroker.settings import BatchSettings, Settings
 from aibroker.stores.batches import BatchStore, RedisBatchStore
@@ -27,13 +38,16 @@ from aibroker.stores.tenants import RedisTenantStore, TenantStore, active_endpoi
 from schemas.batch_file import Line, Unrun, line_request_id, output_line, read_input, unrun_line
 from schemas.batches import Batch, BatchStarted, BatchStatus, Ending, OutputFile
 from schemas.bodies import BODIES
-from schemas.envelopes import Mode, Request, Result
+from schemas.envelopes import Kind, Mode, Request, Result
 from topics.catalog import TopicNames
 
 log = logging.getLogger(__name__)
 
 CHUNK = 100
 """Lines fed between two checkpoints (and two looks at the batch's status)."""
+BOUNDS_KEPT = 10_000
+"""Batches whose parsed bounds the aggregator keeps (they never change; a batch's results
+arrive over its whole run, so each result would otherwise re-read its metadata)."""
 
 
 class BatchRunner:
@@ -52,6 +66,7 @@ class BatchRunner:
         self.batches = batches
         self.files = files
         self.settings = settings
+        self._bounds: dict[str, Bounds] = {}
 
     async def on_event(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """A batch to run (from `POST /v1/batches`, or again after a crash)."""
@@ -60,6 +75,7 @@ class BatchRunner:
         if batch is None or batch.status is not BatchStatus.IN_PROGRESS:
             return
         lines = await self._lines(batch)
+        defaults = await self._line_defaults(batch)
         start = await self.batches.expanded(batch.id)
         started = time.monotonic()
         for first in range(start, len(lines), CHUNK):
@@ -67,11 +83,20 @@ class BatchRunner:
             if now is None or now.status is not BatchStatus.IN_PROGRESS:
                 return  # cancelled or expired meanwhile: the sweeper ends it
             await self.publisher.submit_all(
-                [_line_request(batch, line) for line in lines[first : first + CHUNK]]
+                [_line_request(batch, line, defaults) for line in lines[first : first + CHUNK]]
             )
             await self.batches.mark_expanded(batch.id, first + CHUNK)
             ahead = (first + CHUNK - start) / self.settings.expand_per_s
             await asyncio.sleep(max(0.0, ahead - (time.monotonic() - started)))
+
+    async def _line_defaults(self, batch: Batch) -> dict[str, Any]:
+        """What every line gets unless it sets it: the job's `aibroker.defaults` over its
+        tenant's policy (`batch_service_tier`, a chat field: embeddings and OCR lines have no
+        tier)."""
+        tenant = await self.tenants.get(batch.tenant)
+        tier = tenant.batch_service_tier if tenant is not None else None
+        chat = batch.endpoint == Kind.CHAT.endpoint
+        return ({"service_tier": tier} if tier and chat else {}) | _bounds_of(batch).defaults
 
     async def _lines(self, batch: Batch) -> list[Line]:
         data = await self.files.store.read(batch.input_file_id)
@@ -83,15 +108,49 @@ class BatchRunner:
         if result.batch_id is None or result.custom_id is None:
             return
         ok, line = output_line(result)
-        completed, failed, total = await self.batches.record(
-            result.batch_id, result.custom_id, ok, line
+        tally = await self.batches.record(
+            result.batch_id, result.custom_id, ok, line, result.cost_usd
         )
-        if completed + failed >= total:
+        if tally.finished >= tally.total:
             batch = await self.batches.get(result.batch_id)
             late = batch is not None and time.time() >= batch.expires_at
             await self.finalize(
                 result.batch_id, BatchStatus.EXPIRED if late else BatchStatus.COMPLETED
             )
+        else:
+            await self.bound(result.batch_id, tally)
+
+    async def bound(self, batch_id: str, tally: Tally) -> None:
+        """Stop a running batch once it reached one of its caller's bounds: it goes the way
+        of a client's cancel (`cancelling`, its open lines closed `cancelled`, then
+        `cancelled`), with the reason on it. A line already running at that moment may still
+        finish and bill: its usage event counts, its line stays `cancelled`."""
+        bounds = await self._bounds_for(batch_id)
+        reason = stop_reason(bounds, tally) if bounds.stops else None
+        if reason is None:
+            return
+        errors = {"object": "list", "data": [stopped_error(reason, bounds, tally)]}
+        stopped = await self.batches.transition(
+            batch_id,
+            BatchStatus.CANCELLING,
+            int(time.time()),
+            from_=(BatchStatus.IN_PROGRESS,),
+            also={"aibroker_stopped_reason": reason.value, "errors": errors},
+        )
+        if stopped:
+            log.info("batch %s stopped: %s reached", batch_id, reason.value)
+            await self.sweep_one(batch_id)  # at once; the sweeper would within `sweep_s`
+
+    async def _bounds_for(self, batch_id: str) -> Bounds:
+        if (known := self._bounds.get(batch_id)) is not None:
+            return known
+        batch = await self.batches.get(batch_id)
+        if batch is None:
+            return NONE
+        if len(self._bounds) >= BOUNDS_KEPT:
+            self._bounds.clear()
+        self._bounds[batch_id] = bounds = _bounds_of(batch)
+        return bounds
 
     async def finalize(self, batch_id: str, end: Ending) -> None:
         """Write the output and error files, then end the batch (again after a crash: the
@@ -178,8 +237,18 @@ def to_sweep(batch: Batch, now: float) -> Unrun | None:
     return None
 
 
-def _line_request(batch: Batch, line: Line) -> Request:
+def _bounds_of(batch: Batch) -> Bounds:
+    """The batch's bounds (checked when it was created: a bad one now is a bug, logged)."""
+    try:
+        return parse_bounds(batch.metadata)
+    except BadBound as exc:
+        log.error("batch %s runs unbounded: %s", batch.id, exc.message)
+        return NONE
+
+
+def _line_request(batch: Batch, line: Line, defaults: dict[str, Any]) -> Request:
     kind, _ = BODIES[batch.endpoint]
+    body = with_defaults(line.body.model_dump(exclude_unset=True), defaults)
     return Request(
         id=line_request_id(batch.id, line.custom_id),
         tenant=batch.tenant,
@@ -187,7 +256,7 @@ def _line_request(batch: Batch, line: Line) -> Request:
         user=batch.user,
         kind=kind,
         model=line.body.model,
-        body=line.body.model_dump(exclude_unset=True),
+        body=body,
         mode=Mode.BATCH,
         priority="batch",
         deadline=float(batch.expires_at),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -28,6 +28,12 @@ def call_timeout(provider_s: float, deadline: float | None, *, now: float | None
         return provider_s
     left = deadline - (time.time() if now is None else now)
     return max(1.0, min(provider_s, left))
+
+
+def tier_timeout(timeout_s: float, flex_timeout_s: float, body: Mapping[str, Any]) -> float:
+    """A call asking for OpenAI's flex tier waits `flex_timeout_s` (flex is served from spare
+    capacity, slower); any other call `timeout_s`."""
+    return flex_timeout_s if body.get("service_tier") == "flex" else timeout_s
 
 
 class Engine(Protocol):
