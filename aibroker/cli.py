@@ -64,14 +64,17 @@ def cmd_dispatcher(settings: Settings, _: argparse.Namespace) -> None:
 
 
 def cmd_consumer(settings: Settings, args: argparse.Namespace) -> None:
+    from consumers.offload.main import run_offload
     from consumers.pool.main import run_external, run_local
 
-    if args.pool != "external" and not args.model:
+    if args.pool not in ("external", "offload") and not args.model:
         raise SystemExit(f"aibroker consumer {args.pool} needs --model NAME")
 
     async def run(s: Settings, stop: asyncio.Event) -> None:
         if args.pool == "external":
             await run_external(s, stop, args.provider or None)
+        elif args.pool == "offload":
+            await run_offload(s, stop, args.provider or None)
         else:
             await run_local(s, stop, args.pool, args.model)
 
@@ -109,16 +112,18 @@ def cmd_batch_submit(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_topics_apply(settings: Settings, _: argparse.Namespace) -> None:
     from aibroker.kafka.clients import bootstrap
     from aibroker.routes import build_route_table
+    from aibroker.rules.offload import offload_topics
     from topics.apply import apply_topics
     from topics.catalog import TopicNames, catalogue
 
     names = TopicNames(settings.kafka.topic_prefix)
-    dispatch = build_route_table(settings).dispatch_topics(names)
+    routes = build_route_table(settings)
     specs = catalogue(
         names,
-        dispatch,
+        routes.dispatch_topics(names),
         partitions=settings.kafka.partitions,
         max_message_bytes=settings.kafka.max_message_bytes,
+        offload_topics=offload_topics(routes, names),
     )
     bootstrap(settings.kafka)
     created = asyncio.run(apply_topics(settings.kafka, specs))
@@ -252,9 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_dispatcher
     )
     consumer = sub.add_parser("consumer", help="a consumer pool")
-    consumer.add_argument("pool", choices=["external", "embeddings", "ocr", "vllm"])
+    consumer.add_argument("pool", choices=["external", "offload", "embeddings", "ocr", "vllm"])
     consumer.add_argument(
-        "--provider", action="append", help="external: serve only these providers"
+        "--provider", action="append", help="external, offload: serve only these providers"
     )
     consumer.add_argument("--model", help="local pools: the served model name")
     consumer.set_defaults(func=cmd_consumer)

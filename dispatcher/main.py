@@ -22,6 +22,7 @@ from dispatcher.cache import CacheFront
 from dispatcher.delays import release_at
 from dispatcher.health import HealthView, watched_topics
 from dispatcher.lanes import LaneGate
+from dispatcher.offload import offload_router
 from dispatcher.policy import RetryPolicy
 from dispatcher.semantic import SemanticCache
 from dispatcher.semantic_setup import pool_embedder, semantic_index, semantic_model_routed
@@ -77,6 +78,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             cache=CacheFront(cache, publisher, settings.cache, semantic=semantic)
             if cache
             else None,
+            offload=offload_router(settings, routes),
         )
         specs = [
             WorkerSpec(

@@ -5,10 +5,11 @@ name (`mock/echo`, `mock/fail-500`, `mock/fail-429`, `mock/fail-400`, `mock/hang
 `mock/latency-200`, `mock/breaks-3` (a stream that fails after 3 words), combinable with
 `+`: `mock/latency-100+fail-503`), or for every
 request through `POST /_control` (`{"latency_ms", "error_rate", "error_status",
-"retry_after", "hang"}`). `GET /_stats` counts the calls it received (and those in
-flight), `GET /_history` lists them (time, model, last message).
+"retry_after", "hang", "flex_unavailable"}`). `GET /_stats` counts the calls it received (and
+those in flight), `GET /_history` lists them (time, model, last message).
 Its OpenAI wire format is in `loadtest/mock_openai.py`. It also speaks Anthropic's Messages
-API (`POST /v1/messages`, `loadtest/mock_anthropic.py`) and Gemini's `generateContent`
+API (`POST /v1/messages`, `loadtest/mock_anthropic.py`), OpenAI's Responses API (`POST
+/v1/responses`: the chat answers and faults), and Gemini's `generateContent`
 (`POST /v1[beta]/models/{model}:generateContent`, `loadtest/mock_gemini.py`), and both APIs'
 embeddings (`POST /v1/embeddings`, `{model}:embedContent`, `{model}:batchEmbedContents`:
 `loadtest/mock_embeddings.py`).
@@ -35,7 +36,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from loadtest import mock_anthropic as anthropic
-from loadtest import mock_embeddings
+from loadtest import mock_batches, mock_embeddings
 from loadtest import mock_gemini as gemini_api
 from loadtest import mock_openai as openai
 
@@ -47,6 +48,9 @@ class Faults:
     error_status: int = 500
     retry_after: float | None = None
     hang: bool = False
+    flex_unavailable: int = 0
+    """Answer this many chat calls asking for `service_tier: "flex"` with OpenAI's 429
+    `resource_unavailable` (flex capacity short), then serve them."""
 
 
 @dataclass
@@ -87,7 +91,7 @@ class MockProvider:
         self.state.last[api] = body
         self.state.calls += 1
         self.state.calls_by_model[model] = self.state.calls_by_model.get(model, 0) + 1
-        messages = body.get("messages") or body.get("contents") or [{}]
+        messages = body.get("messages") or body.get("contents") or [{"content": body.get("input")}]
         text = messages[-1].get("content") if isinstance(messages[-1], dict) else None
         self.state.history.append((time.time(), model, text if isinstance(text, str) else ""))
 
@@ -122,9 +126,27 @@ class MockProvider:
                 else self.state.faults.retry_after
             )
             return _openai_error(status, retry)
+        if body.get("service_tier") == "flex" and self.state.faults.flex_unavailable > 0:
+            self.state.faults.flex_unavailable -= 1
+            return _json(openai.flex_unavailable(), 429)
         if body.get("stream"):
             return StreamingResponse(openai.stream(body, wants), media_type="text/event-stream")
         return _json(openai.completion(body))
+
+    async def responses(self, request: Request) -> Response:
+        """OpenAI's Responses API (`loadtest/mock_openai.py` `response`), with the same faults
+        as chat; `GET /_last/responses` returns the last body."""
+        body = orjson.loads(await request.body())
+        model = str(body.get("model", ""))
+        self.record("responses", model, body)
+        wants = _directives(model)
+        if (status := await self.misbehave(wants)) is not None:
+            retry = self.state.faults.retry_after or (1 if "fail" in wants else None)
+            return _openai_error(status, retry)
+        if body.get("stream") or body.get("background"):
+            refused = {"message": "not served by the mock", "type": "invalid_request_error"}
+            return _json({"error": refused}, 400)
+        return _json(openai.response(body))
 
     async def embeddings(self, request: Request) -> Response:
         """OpenAI's embeddings (see `loadtest/mock_embeddings.py`)."""
@@ -228,6 +250,7 @@ class MockProvider:
             routes=[
                 Route("/v1/chat/completions", self.chat, methods=["POST"]),
                 Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+                Route("/v1/responses", self.responses, methods=["POST"]),
                 Route("/v1/messages", self.messages, methods=["POST"]),
                 Route("/v1/models/{target}", self.gemini, methods=["POST"]),
                 Route("/v1beta/models/{target}", self.gemini, methods=["POST"]),
@@ -236,6 +259,7 @@ class MockProvider:
                 Route("/_control", self.control, methods=["POST"]),
                 Route("/_stats", self.stats),
                 Route("/_history", self.history),
+                *mock_batches.MockBatches().routes(),
             ]
         )
 

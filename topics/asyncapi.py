@@ -17,6 +17,7 @@ from pydantic.json_schema import models_json_schema
 
 from aibroker.client.envelopes import BROKER_FIELDS
 from aibroker.routes import RouteTable
+from aibroker.rules.offload import offload_topics as batch_api_topics
 from aibroker.settings import KafkaSettings, Settings
 from aibroker.signing import SIGNATURE_HEADER
 from schemas.audit import AuditEntry
@@ -163,14 +164,23 @@ def document(
     partitions: int,
     dispatch_topics: list[str] | None = None,
     max_message_bytes: int | None = None,
+    offload_topics: list[str] | None = None,
 ) -> dict[str, Any]:
     """The AsyncAPI 3.0 document of these topics. Without `dispatch_topics`, the dispatch and
     reply topics are channel parameters (`{provider}`, `{engine}.{model}`, `{instance}`)."""
     dispatch = dispatch_topics
     if dispatch is None:
         dispatch = [names.dispatch(d) for d in GENERIC_DISPATCH]
+    if offload_topics is None:
+        offload_topics = [names.dispatch_batch("{provider}")]
     specs = [
-        *catalogue(names, dispatch, partitions=partitions, max_message_bytes=max_message_bytes),
+        *catalogue(
+            names,
+            dispatch,
+            partitions=partitions,
+            max_message_bytes=max_message_bytes,
+            offload_topics=offload_topics,
+        ),
         reply_topic_spec(names, "{instance}", max_message_bytes=max_message_bytes),
     ]
     channels = {channel_id(s.name, names.prefix): _channel(s, names) for s in specs}
@@ -224,4 +234,5 @@ def deployment_document(settings: Settings, routes: RouteTable) -> dict[str, Any
         partitions=settings.kafka.partitions,
         dispatch_topics=routes.dispatch_topics(names),
         max_message_bytes=settings.kafka.max_message_bytes,
+        offload_topics=batch_api_topics(routes, names),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 HOUR_MS = 3_600_000
@@ -51,6 +52,10 @@ class TopicNames:
 
     def dispatch(self, provider: str) -> str:
         return f"{self.prefix}dispatch.{provider}"
+
+    def dispatch_batch(self, provider: str) -> str:
+        """The lines the dispatcher hands to a provider's batch API (its offload pool's)."""
+        return f"{self.prefix}dispatch.{provider}.batch"
 
     def dispatch_local(self, engine: str, model: str) -> str:
         """A local model's own topic: `dispatch.<engine>.<served name>`, lower-cased."""
@@ -107,9 +112,11 @@ def catalogue(
     *,
     partitions: int,
     max_message_bytes: int | None = None,
+    offload_topics: Sequence[str] = (),
 ) -> list[TopicSpec]:
     """The shared topics, with these dispatch topics (one per external provider, one per
-    local model; `RouteTable.dispatch_topics`). Reply topics are per ingress."""
+    local model; `RouteTable.dispatch_topics`) and offload topics (one per provider with a
+    batch API; `aibroker.rules.offload.offload_topics`). Reply topics are per ingress."""
     work = partitions
     specs = [
         TopicSpec(
@@ -170,6 +177,17 @@ def catalogue(
             (f"consumer pool of {topic.removeprefix(names.dispatch(''))}",),
         )
         for topic in dispatch_topics
+    ]
+    specs += [
+        TopicSpec(
+            topic,
+            work,
+            7 * DAY_MS,
+            "request id",
+            ("dispatcher",),
+            (f"offload pool of {topic.removeprefix(names.dispatch('')).removesuffix('.batch')}",),
+        )
+        for topic in offload_topics
     ]
     specs += [
         TopicSpec(

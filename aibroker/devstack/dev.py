@@ -25,6 +25,7 @@ from aibroker.devstack.reservations import PortBook, PortTaken
 from aibroker.devstack.supervisor import ChildSpec, Supervisor
 from aibroker.kafka.clients import wait_for_brokers
 from aibroker.routes import build_route_table
+from aibroker.rules.offload import offload_enabled, offload_topics
 from aibroker.runtime.service import stop_on_signals
 from aibroker.settings import (
     ProviderSettings,
@@ -66,6 +67,11 @@ def run_dev(settings: Settings) -> None:
         *((f"embed-{m}", ["consumer", "embeddings", "--model", m]) for m in embeddings),
         *((f"ocr-{m}", ["consumer", "ocr", "--model", m]) for m in ocr),
         *((f"vllm-{m}", ["consumer", "vllm", "--model", m]) for m in settings.vllm.models),
+        *(
+            [("consumer-offload", ["consumer", "offload"])]
+            if offload_enabled(settings.offload)
+            else []
+        ),
     ]
     with contextlib.ExitStack() as stack:
         # Held until the stack stops: a stack started in the same instant takes other ports.
@@ -247,6 +253,7 @@ async def _services(
             routes.dispatch_topics(names),
             partitions=settings.kafka.partitions,
             max_message_bytes=settings.kafka.max_message_bytes,
+            offload_topics=offload_topics(routes, names),
         ),
     )
     key, secret = await _dev_tenant(settings.redis, settings.dev.api_key)

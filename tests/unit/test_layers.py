@@ -38,6 +38,7 @@ RANKS: dict[str, int] = {
     "consumers.providers": 8,  # engines: they implement the pool's engine port
     "consumers.local": 8,
     "consumers.pool.main": 9,  # `aibroker consumer <pool>`: picks the engines
+    "consumers.offload": 9,  # offload pools: the providers' batch APIs, in their wire formats
     "aibroker.batch_client": 7,  # a client of the API, beside the services
     "aibroker.cli": 10,  # starts every service, imported lazily
     "aibroker.__main__": 11,
