@@ -44,6 +44,10 @@ class Admission:
         self._key_limits: TtlCache[Limits] = TtlCache(partial(limits_of_key, keys), cache_ttl_s)
         self._default_completion = default_completion_tokens
 
+    async def tenant(self, name: str) -> Tenant | None:
+        """The tenant as the admission sees it (cached; the input guard reads its policy)."""
+        return await self._tenants.get(name)
+
     async def admit(self, request: Request, now: float) -> Verdict | BrokerError:
         """Charge the request to its tenant's and key's quota if it fits them (the verdict
         says whether it did), or why it may not be served at all."""

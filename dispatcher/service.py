@@ -21,14 +21,17 @@ from aibroker.kafka.clients import decode
 from aibroker.kafka.publisher import DEST_HEADER, DUE_HEADER, Publisher
 from aibroker.routes import RouteTable
 from aibroker.rules.breaker import Reading, State, target_key
+from aibroker.rules.offload import Offload
 from aibroker.signing import SIGNATURE_HEADER, refusal
 from aibroker.stores.breaker import Breakers
 from aibroker.telemetry import metrics, tracing
 from dispatcher.admission import Admission
 from dispatcher.cache import CacheFront
 from dispatcher.delays import SleepFor, WaitInTopic, delay_step
+from dispatcher.guardrails import InputGuard
 from dispatcher.health import HealthView
 from dispatcher.lanes import LaneGate
+from dispatcher.offload import OffloadRouter
 from dispatcher.policy import (
     Blame,
     Dispatch,
@@ -79,8 +82,11 @@ class Dispatcher:
         *,
         envelopes: EnvelopeCheck = ACCEPT_UNSIGNED,
         cache: CacheFront | None = None,
+        offload: OffloadRouter | None = None,
     ) -> None:
         self.envelopes = envelopes
+        self.guard = InputGuard(admission.tenant, publisher)
+        self.offload = offload
         self.cache = cache
         self.lanes = lanes
         self.publisher = publisher
@@ -112,7 +118,9 @@ class Dispatcher:
             await self._unproven(request, record.topic, refused)
             return
         try:
-            await self.admit_and_route(request)
+            guarded = await self.guard.check(request, record.headers or ())
+            if guarded is not None:  # None: blocked by the tenant's policy, and ended
+                await self.admit_and_route(guarded)
         except (KafkaError, RedisError):
             raise  # the worker retries: nothing was produced
         except Exception as exc:
@@ -204,11 +212,20 @@ class Dispatcher:
                 if served is None:
                     return
                 routed = served
-            await self.publisher.forward(self.routes.topic(self.names, decision.target), routed)
+            await self.publisher.forward(self._topic(routed, decision.target), routed)
         elif isinstance(decision, Wait):
             await self._hold(request, decision.delay_s, self._lane(request))
         else:
             await self._end(request, decision)
+
+    def _topic(self, request: Request, target: Target) -> str:
+        """The target's dispatch topic, or its provider's batch API's when offload says so."""
+        if self.offload is not None:
+            choice = self.offload.choose(request, target, time.time())
+            if isinstance(choice, Offload):
+                metrics.OFFLOAD_LINES.labels(target.provider).inc()
+                return self.names.dispatch_batch(target.provider)
+        return self.routes.topic(self.names, target)
 
     async def _end(self, request: Request, decision: Reject | Expire) -> None:
         if isinstance(decision, Reject):

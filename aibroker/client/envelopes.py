@@ -23,6 +23,7 @@ BROKER_FIELDS = frozenset(
         "cache_entry",
         "cache_score",
         "internal",
+        "guarded",
     }
 )
 """Set by the broker alone; a producer's envelope leaves them out (`topics/asyncapi.py`)."""

@@ -81,6 +81,21 @@ CACHE_STORED = Counter(
     " (`failed`: Redis down or hung).",
     ["outcome"],
 )
+OFFLOAD_LINES = Counter(
+    "aibroker_offload_lines_total",
+    "Requests the dispatcher sent to a provider's batch API (`dispatch.<provider>.batch`).",
+    ["provider"],
+)
+OFFLOAD_BATCHES = Gauge(
+    "aibroker_offload_batches_in_flight",
+    "Provider batches an offload pool has created and not yet finished with.",
+    ["provider"],
+)
+OFFLOAD_SAVED = Counter(
+    "aibroker_offload_saved_usd_total",
+    "What the lines answered through a provider's batch API saved against the on-demand price.",
+    ["tenant", "provider", "model"],
+)
 WORKER_MESSAGES = Counter(
     "aibroker_worker_messages_total",
     "Kafka records handled by a worker, by outcome.",
@@ -184,6 +199,12 @@ REDIS_FAST_FAILS = Counter(
     "Redis calls failed at once, without waiting, while Redis was treated as down.",
 )
 DEAD_LETTERS = Counter("aibroker_dead_letters_total", "Records written to the DLQ.", ["reason"])
+GUARD_FINDINGS = Counter(
+    "aibroker_guard_findings_total",
+    "Values a guardrail found in requests (by guard, the action its policy took, and tenant; "
+    "where: ingress, or the dispatcher for a direct producer's request).",
+    ["guard", "action", "tenant"],
+)
 
 BATCH_ITEMS = Histogram(
     "aibroker_batch_items",
