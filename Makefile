@@ -38,7 +38,7 @@ STAMP := $(VENV)/.installed-$(EXTRAS)
 CONSTRAINTS := $(if $(LOCK),-c $(LOCK))
 comma := ,
 
-.PHONY: dev test test-redis-cluster check lint hooks install lock docs bench bench-local bench-dispatch bench-delay bench-batch bench-cache bench-semantic bench-scenarios bench-all soak clean
+.PHONY: dev test test-redis-cluster check lint hooks install lock docs console-assets bench bench-local bench-dispatch bench-delay bench-batch bench-cache bench-semantic bench-scenarios bench-all soak clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,6 +63,20 @@ lock:
 
 dev: $(STAMP)
 	$(BIN)/aibroker dev
+
+# The console's vendored libraries (ingress/console/vendor/, versions in its README), fetched
+# again from the npm registry with `npm pack`: only this target needs Node.js, never `make dev`.
+CONSOLE_VENDOR := ingress/console/vendor
+console-assets:
+	rm -rf .aibroker/console-assets && mkdir -p .aibroker/console-assets
+	cd .aibroker/console-assets && npm pack --silent htm@3.1.1 uplot@1.6.32 preact@10.29.8 \
+		&& for f in *.tgz; do mkdir -p "$${f%.tgz}" && tar xzf "$$f" -C "$${f%.tgz}"; done
+	cp .aibroker/console-assets/htm-3.1.1/package/preact/standalone.mjs $(CONSOLE_VENDOR)/preact-htm.mjs
+	cp .aibroker/console-assets/htm-3.1.1/package/LICENSE $(CONSOLE_VENDOR)/LICENSE.htm
+	cp .aibroker/console-assets/uplot-1.6.32/package/dist/uPlot.esm.js $(CONSOLE_VENDOR)/uPlot.esm.js
+	cp .aibroker/console-assets/uplot-1.6.32/package/dist/uPlot.min.css $(CONSOLE_VENDOR)/uPlot.min.css
+	cp .aibroker/console-assets/uplot-1.6.32/package/LICENSE $(CONSOLE_VENDOR)/LICENSE.uplot
+	cp .aibroker/console-assets/preact-10.29.8/package/LICENSE $(CONSOLE_VENDOR)/LICENSE.preact
 
 lint: $(STAMP)
 	$(TIMED) "ruff" $(BIN)/ruff check .

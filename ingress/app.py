@@ -20,18 +20,22 @@ from ingress import (
     audit_api,
     batches_api,
     cache_api,
+    caller_api,
     deliveries_api,
     dlq_api,
     errors,
     files_api,
+    guardrails_api,
     health,
     keys_api,
     ratelimit_api,
     requests_api,
+    responses_api,
     tenants_api,
     usage_api,
 )
 from ingress.bodylimit import BodyLimit
+from ingress.console_app import mount_console
 from ingress.response_headers import ResponseHeaders
 from ingress.state import open_services
 
@@ -88,8 +92,10 @@ def create_app(settings: Settings) -> FastAPI:
         FastAPIInstrumentor.instrument_app(app, excluded_urls="health/.*,metrics")
     app.include_router(api.router)
     app.include_router(requests_api.router)
+    app.include_router(responses_api.router)
     app.include_router(keys_api.router)
     app.include_router(tenants_api.router)
+    app.include_router(guardrails_api.router)
     app.include_router(dlq_api.router)
     app.include_router(audit_api.router)
     app.include_router(usage_api.router)
@@ -100,6 +106,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(batches_api.router)
     app.include_router(health.router)
     app.include_router(asyncapi_api.router)
+    app.include_router(caller_api.router)
+    mount_console(app)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.ingress.max_body_bytes,

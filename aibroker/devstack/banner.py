@@ -43,6 +43,7 @@ def banner(url: str, keys: Keys, model: str, logs: Path, services: list[Listed])
 aibroker is running at {url}   (Ctrl-C stops everything)
   API key (tenant dev): {keys.api_key}
   admin key:            {keys.admin}   (/admin/v1/...)
+  console:              {url}/console/   (sign in with the admin key)
   webhook secret:       {keys.webhook_secret}   (verifies the dev tenant's webhooks)
   logs:                 {logs}/
 

@@ -149,6 +149,7 @@ def test_the_banner_lists_every_service_with_its_address_and_metrics(tmp_path: P
     assert lines["kafka"] == ["127.0.0.1:39001", "(tansu)"]
     assert lines["redis"] == ["redis://127.0.0.1:39002/0"]
     assert "curl http://127.0.0.1:8081/v1/chat/completions" in text
+    assert "console:              http://127.0.0.1:8081/console/" in text
 
 
 def test_a_crash_loop_is_reported_with_the_end_of_its_log(tmp_path: Path) -> None:
