@@ -11,14 +11,13 @@ chunks a provider would have sent.
 from __future__ import annotations
 
 import asyncio
-import time
 from decimal import Decimal
 from typing import Any
 
 from redis.exceptions import RedisError
 
-from aibroker.ids import new_id
 from aibroker.kafka.publisher import Publisher
+from aibroker.prices import usage_event
 from aibroker.rules.cache_key import CachePolicy
 from aibroker.settings import CacheSettings
 from aibroker.stores.guard import deadline
@@ -57,21 +56,13 @@ def hit_result(request: Request, answer: CachedAnswer, mark: CacheMark = CacheMa
 def hit_usage(request: Request, answer: CachedAnswer) -> UsageEvent:
     """The usage event of a hit: the answer's tokens, cost 0, `saved_usd` what it saved."""
     usage = answer.usage
-    return UsageEvent(
-        id=new_id("use"),
-        request_id=request.id,
-        tenant=request.tenant,
-        key_id=request.key_id,
-        user=request.user,
-        model=request.model,
-        provider=answer.served_by.provider,
-        upstream_model=answer.served_by.model,
-        prompt_tokens=usage.prompt_tokens if usage else 0,
-        completion_tokens=usage.completion_tokens if usage else 0,
+    return usage_event(
+        request,
+        answer.served_by,
+        usage,
         cached_tokens=0,
         cost_usd=Decimal(0),
         latency_ms=0.0,
-        at=time.time(),
         cached=True,
         saved_usd=answer.cost_usd,
     )

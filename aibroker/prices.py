@@ -9,6 +9,7 @@ depends on the installed version alone, and upgrading the package is how prices 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +23,8 @@ from genai_prices.data_snapshot import get_snapshot
 from genai_prices.types import ModelInfo, Provider, TieredPrices
 from pydantic import BaseModel, ConfigDict, Field
 
+from aibroker.ids import new_id
+from schemas.envelopes import Request, Target, UsageEvent
 from schemas.openai import Usage
 
 MILLION = Decimal(1_000_000)
@@ -221,3 +224,25 @@ def load_prices(override: Path | None, providers: Mapping[str, str] | None = Non
 def _parse(text: str) -> dict[str, Price]:
     raw = yaml.safe_load(text) or {}
     return {str(name): Price.model_validate(entry) for name, entry in raw.items()}
+
+
+def usage_event(request: Request, target: Target, usage: Usage | None, **fields: Any) -> UsageEvent:
+    """The usage event of one call of `request` to `target`: who asked, what served it, its
+    tokens (none without `usage`), stamped now. `fields` set the rest and win over these
+    defaults: `cost_usd`, `latency_ms`, a status, marks such as `cached` or `provider_batch`,
+    an `id` of the caller's (one per line, billed once however often it is sent)."""
+    made: dict[str, Any] = {
+        "id": new_id("use"),
+        "request_id": request.id,
+        "tenant": request.tenant,
+        "key_id": request.key_id,
+        "user": request.user,
+        "model": request.model,
+        "provider": target.provider,
+        "upstream_model": target.model,
+        "prompt_tokens": usage.prompt_tokens if usage else 0,
+        "completion_tokens": usage.completion_tokens if usage else 0,
+        "cached_tokens": cached_tokens(usage) if usage else 0,
+        "at": time.time(),
+    }
+    return UsageEvent.model_validate(made | fields)

@@ -20,12 +20,12 @@ from aibroker.errors import BrokerError, ProviderUnavailable
 from aibroker.ids import new_id
 from aibroker.kafka.clients import decode
 from aibroker.kafka.publisher import Publisher
-from aibroker.prices import Billing, PriceTable, cached_tokens, cost
+from aibroker.prices import Billing, PriceTable, cost, usage_event
 from aibroker.stores.offload import BatchState, OffloadStore, ProviderBatch
 from aibroker.telemetry import metrics
 from consumers.offload.api import Answered, BatchAPI, LineEnd, Refused
 from consumers.offload.bounds import Limits, due, give_up_at, next_poll_delay, take
-from schemas.envelopes import Outcome, Request, Status, UsageEvent
+from schemas.envelopes import Outcome, Request, Status
 from schemas.terminal import cancelled_error, expired_error, terminal
 
 log = logging.getLogger(__name__)
@@ -241,21 +241,13 @@ class OffloadPool:
         event = None
         if end.usage is not None:
             billed = cost(price, end.usage, Billing(batch=True)) if price else None
-            event = UsageEvent(
+            event = usage_event(
+                request,
+                target,
+                end.usage,
                 id=f"use_{request.id}_offload",  # one id per line: billed once however often
-                request_id=request.id,
-                tenant=request.tenant,
-                key_id=request.key_id,
-                user=request.user,
-                model=request.model,
-                provider=target.provider,
-                upstream_model=target.model,
-                prompt_tokens=end.usage.prompt_tokens,
-                completion_tokens=end.usage.completion_tokens,
-                cached_tokens=cached_tokens(end.usage),
                 cost_usd=billed,
                 latency_ms=round((time.time() - batch.created_at) * 1000, 3),
-                at=time.time(),
                 provider_batch=batch.provider_id,
             )
             result.cost_usd = billed

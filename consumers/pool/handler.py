@@ -21,11 +21,10 @@ from aiokafka.structs import ConsumerRecord
 from redis.exceptions import RedisError
 
 from aibroker.errors import BrokerError, PayloadTooLarge
-from aibroker.ids import new_id
 from aibroker.kafka.clients import decode
 from aibroker.kafka.producer import until_written
 from aibroker.kafka.publisher import Publisher
-from aibroker.prices import STANDARD, Billing, PriceTable, cached_tokens, cost
+from aibroker.prices import STANDARD, Billing, PriceTable, cost, usage_event
 from aibroker.responses_wire import from_chat
 from aibroker.rules.breaker import target_key
 from aibroker.stores.breaker import Breakers
@@ -220,23 +219,14 @@ class Pool:
         """The usage event of one provider call: its tokens and cost, or (with `error_code`)
         a failed call, for the error counts of usage analytics."""
         price = self.prices.find(target.provider, target.model) if usage else None
-        return UsageEvent(
-            id=new_id("use"),
+        return usage_event(
+            request,
+            target,
+            usage,
             status="error" if error else "ok",
             error_code=error.get("error_code"),
-            request_id=request.id,
-            tenant=request.tenant,
-            key_id=request.key_id,
-            user=request.user,
-            model=request.model,
-            provider=target.provider,
-            upstream_model=target.model,
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
-            cached_tokens=cached_tokens(usage) if usage else 0,
             cost_usd=cost(price, usage, billing) if price and usage else None,
             latency_ms=latency_ms,
-            at=time.time(),
         )
 
     async def _stream(self, request: Request, target: Target) -> Completion:
