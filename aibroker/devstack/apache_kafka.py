@@ -319,8 +319,9 @@ class Running:
                     preexec_fn=die_with_parent,
                     start_new_session=True,
                 )
-        for node in nodes:
-            wait_for_port(self.cluster.host, node.port, timeout_s, self.procs[node.node_id])
+        for node in nodes:  # every listener: a TLS one may open after the plaintext one
+            for port in (node.port, *(x.port for x in node.listeners)):
+                wait_for_port(self.cluster.host, port, timeout_s, self.procs[node.node_id])
 
     def kill(self, node_id: int) -> None:
         """SIGKILL: what a crashed machine looks like to the others."""
