@@ -99,6 +99,12 @@ def cmd_batches(settings: Settings, _: argparse.Namespace) -> None:
     _service(run, settings)
 
 
+def cmd_rag(settings: Settings, _: argparse.Namespace) -> None:
+    from consumers.rag.main import run_rag
+
+    _service(run_rag, settings)
+
+
 def cmd_batch_submit(settings: Settings, args: argparse.Namespace) -> None:
     from aibroker.batch_client import run
 
@@ -266,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("results", help="the results sink").set_defaults(func=cmd_results)
     sub.add_parser("webhooks", help="the webhook deliverer").set_defaults(func=cmd_webhooks)
     sub.add_parser("batches", help="the batch runner").set_defaults(func=cmd_batches)
+    sub.add_parser("rag", help="the RAG worker").set_defaults(func=cmd_rag)
     topics = sub.add_parser("topics", help="the topic catalogue")
     topics_sub = topics.add_subparsers(dest="action", required=True)
     topics_sub.add_parser("apply", help="create missing topics").set_defaults(func=cmd_topics_apply)

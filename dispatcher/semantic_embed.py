@@ -7,10 +7,8 @@ Redis, where the results sink puts every result, then deleted.
 from __future__ import annotations
 
 import asyncio
-import base64
-import struct
 import time
-from typing import Any, Protocol
+from typing import Protocol
 
 from aibroker.ids import new_id
 from aibroker.kafka.publisher import Publisher
@@ -22,7 +20,8 @@ from aibroker.stores.semantic_cache import forget_result
 from dispatcher.health import HealthView
 from dispatcher.policy import Dispatch
 from dispatcher.routing import choose_target
-from schemas.envelopes import Kind, Mode, Request, Result, Status
+from schemas.envelopes import Kind, Mode, Request, Result
+from schemas.vectors import vectors_of
 from topics.catalog import TopicNames
 
 POLL_S = 0.01
@@ -64,6 +63,13 @@ class PoolEmbedder:
         """The vector of `text`, embedded for `caller` (its tenant, key and user); None when
         the model's targets are all down or it failed. `until`: the request's deadline (the
         pool drops it, expired, once past)."""
+        result = await self.embed_all(caller, [text], until)
+        vectors = vectors_of(result) if result is not None else None
+        return vectors[0] if vectors else None
+
+    async def embed_all(self, caller: Request, texts: list[str], until: float) -> Result | None:
+        """One embeddings request for `texts` on the model's dispatch topic, and its result;
+        None when no target of the model may take it now."""
         now = time.time()
         request = Request(
             id=new_id("req"),
@@ -72,7 +78,7 @@ class PoolEmbedder:
             user=caller.user,
             kind=Kind.EMBEDDINGS,
             model=self.model,
-            body={"model": self.model, "input": [text], "encoding_format": "base64"},
+            body={"model": self.model, "input": texts, "encoding_format": "base64"},
             mode=Mode.ASYNC,
             deadline=until,
             created_at=now,
@@ -83,8 +89,7 @@ class PoolEmbedder:
             return None  # a half-open target's probe is the dispatcher's, not ours to spend
         routed = request.model_copy(update={"target": decision.target})
         await self.publisher.forward(self.routes.topic(self.names, decision.target), routed)
-        result = await self._result(routed.id)
-        return vector_of(result)
+        return await self._result(routed.id)
 
     async def _result(self, request_id: str) -> Result:
         """The request's result once the results sink stored it, then deleted (polled every
@@ -97,19 +102,3 @@ class PoolEmbedder:
                     await forget_result(self.redis, request_id)
                 return state.result
             await asyncio.sleep(POLL_S)
-
-
-def vector_of(result: Result) -> list[float] | None:
-    """The first embedding of a successful embeddings result (base64 float32, or a list)."""
-    if result.status is not Status.SUCCEEDED or result.response is None:
-        return None
-    data: Any = result.response.get("data")
-    if not isinstance(data, list) or not data or not isinstance(data[0], dict):
-        return None
-    encoded = data[0].get("embedding")
-    if isinstance(encoded, str):
-        raw = base64.b64decode(encoded)
-        return list(struct.unpack(f"<{len(raw) // 4}f", raw))
-    if isinstance(encoded, list):
-        return [float(x) for x in encoded]
-    return None

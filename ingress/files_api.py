@@ -23,9 +23,10 @@ Caller = Annotated[Client, Depends(authenticate)]
 async def upload(
     request: Request, caller: Caller, file: UploadFile, purpose: Annotated[str, Form()]
 ) -> Response:
-    """A JSONL file of batch request lines (`purpose=batch`)."""
-    if purpose != "batch":
-        raise InvalidRequest("Only purpose 'batch' is supported.", param="purpose")
+    """A JSONL file of batch request lines (`purpose=batch`), or a document for a vector
+    store (`assistants`, `user_data`: text, Markdown, HTML, PDF)."""
+    if purpose not in ("batch", "assistants", "user_data"):
+        raise InvalidRequest("Purpose must be batch, assistants or user_data.", param="purpose")
     data = await file.read()
     record = await services(request).files.put(
         new_id("file").replace("file_", "file-"),

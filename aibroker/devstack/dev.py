@@ -72,6 +72,7 @@ def run_dev(settings: Settings) -> None:
             if offload_enabled(settings.offload)
             else []
         ),
+        *([("rag", ["rag"])] if _installed("qdrant_client") else []),
     ]
     with contextlib.ExitStack() as stack:
         # Held until the stack stops: a stack started in the same instant takes other ports.
@@ -141,6 +142,9 @@ def run_dev(settings: Settings) -> None:
             # The semantic cache's Qdrant: qdrant-client's local mode, in the dispatcher's
             # memory (nothing to start; kept no longer than the embedded Redis keeps answers).
             env["AIBROKER_CACHE_SEMANTIC_QDRANT_URL"] = SEMANTIC_QDRANT
+        if _installed("qdrant_client"):  # the RAG worker's: local mode, a directory it alone opens
+            rag_dir = settings.rag.qdrant_url or str(settings.dev.data_dir / "rag-qdrant")
+            env["AIBROKER_RAG_QDRANT_URL"] = rag_dir
         children += [
             _child(name, args, {**env, "AIBROKER_METRICS_PORT": str(ports.metrics[name])}, logs)
             for name, args in services

@@ -27,6 +27,7 @@ from aibroker.settings.providers import (
     OpenAISettings,
     ProviderSettings,
 )
+from aibroker.settings.rag import RagSettings
 from aibroker.settings.redis import RedisSettings
 from aibroker.settings.responses import ResponsesSettings
 from aibroker.settings.services import (
@@ -66,6 +67,7 @@ __all__ = [
     "OtelSettings",
     "ProviderSettings",
     "QuotaSettings",
+    "RagSettings",
     "RedisSettings",
     "ResponsesSettings",
     "Settings",
@@ -113,6 +115,7 @@ class Settings(BaseSettings):
     embeddings: EmbeddingsSettings = Field(default_factory=EmbeddingsSettings)
     ocr: OcrSettings = Field(default_factory=OcrSettings)
     vllm: VllmSettings = Field(default_factory=VllmSettings)
+    rag: RagSettings = Field(default_factory=RagSettings)
 
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     """More provider deployments as JSON: `{"name": {"base_url", "api_key", "kind", "client"}}`,

@@ -33,6 +33,7 @@ RANKS: dict[str, int] = {
     "consumers.results": 7,
     "consumers.webhooks": 7,
     "consumers.batches": 7,
+    "consumers.rag": 7,  # the retrieval worker: it owns the vector store
     "consumers.pool": 7,  # the pools' runtime: handler, engine port, micro-batcher
     "consumers": 7,  # what the chat translations share (`chat_parts`)
     "consumers.providers": 8,  # engines: they implement the pool's engine port
@@ -44,7 +45,14 @@ RANKS: dict[str, int] = {
     "aibroker.__main__": 11,
     "loadtest": 12,
 }
-SERVICES = {"ingress", "dispatcher", "consumers.results", "consumers.webhooks", "consumers.batches"}
+SERVICES = {
+    "ingress",
+    "dispatcher",
+    "consumers.results",
+    "consumers.webhooks",
+    "consumers.batches",
+    "consumers.rag",
+}
 """Processes of their own: nothing but the CLI (and the load tests) imports one of them."""
 
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from aibroker.stores.semantic_cache import Point, collection_name
-from dispatcher.semantic_embed import vector_of
 from dispatcher.semantic_key import SemanticPolicy, accepts, context_hash, key_text
 from schemas.envelopes import Kind, Result, Status, Target
+from schemas.vectors import vectors_of
 
 pytestmark = pytest.mark.unit
 
@@ -122,11 +122,11 @@ def test_the_vector_is_read_from_base64_or_floats() -> None:
     floats = [0.25, -1.5, 3.0]
     packed = base64.b64encode(struct.pack("<3f", *floats)).decode()
     data = {"object": "list", "data": [{"embedding": packed}]}
-    assert vector_of(result(Status.SUCCEEDED, data)) == floats
+    assert vectors_of(result(Status.SUCCEEDED, data)) == [floats]
     listed = {"data": [{"embedding": floats}]}
-    assert vector_of(result(Status.SUCCEEDED, listed)) == floats
-    assert vector_of(result(Status.FAILED, None)) is None
-    assert vector_of(result(Status.SUCCEEDED, {"data": []})) is None
+    assert vectors_of(result(Status.SUCCEEDED, listed)) == [floats]
+    assert vectors_of(result(Status.FAILED, None)) is None
+    assert not vectors_of(result(Status.SUCCEEDED, {"data": []}))
 
 
 def test_collections_and_points_are_named_by_hash() -> None:

@@ -1,0 +1,1 @@
+"""`aibroker rag`: the RAG worker (collections, index jobs, searches over Qdrant)."""
