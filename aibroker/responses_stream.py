@@ -1,5 +1,6 @@
 """The Responses API's typed stream events, built from the chat chunks a pool relays and the
-Response object that ends the request: `response.created`, `response.in_progress`, the output
+Response object that ends the request (or, from a provider with a Responses API of its own,
+its typed events relayed, renumbered): `response.created`, `response.in_progress`, the output
 message's `output_item.added` / `content_part.added` / `output_text.delta`... and their `done`
 events, function calls whole at the end, then `response.completed` (or `.incomplete`,
 `.failed`), each with its `sequence_number`. Pure: ingress feeds it and writes what it
@@ -14,6 +15,8 @@ from aibroker.responses_wire import message_id, shell
 ENDED = {"completed": "response.completed", "incomplete": "response.incomplete"}
 TERMINAL = frozenset({*ENDED.values(), "response.failed"})
 """The event types that end a stream."""
+OPENING = frozenset({"response.created", "response.in_progress", "response.queued"})
+"""A provider's own opening events: the broker opens every stream itself, with its own id."""
 
 
 class Events:
@@ -26,6 +29,8 @@ class Events:
         self._seq = 0
         self._text: str | None = None
         """The output message's text so far; None until its first piece."""
+        self._relayed = False
+        """Whether the events are a provider's own (its `/v1/responses`), relayed."""
 
     @classmethod
     def resumed(
@@ -40,6 +45,7 @@ class Events:
         deltas = [e["delta"] for e in kept if e.get("type") == "response.output_text.delta"]
         opened = any(e.get("type") == "response.output_item.added" for e in kept)
         events._text = "".join(deltas) if opened else None
+        events._relayed = _relayed_in(kept, response_id)
         return events
 
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
@@ -56,7 +62,10 @@ class Events:
 
     def chunk(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
         """A chat chunk's text as `output_text.delta` (the message opened at its first);
-        tool-call pieces wait for the end, where they come whole."""
+        tool-call pieces wait for the end, where they come whole. A provider's own typed
+        event (it has a `type`) is relayed as it came, numbered in this stream."""
+        if "type" in chunk:
+            return self._relay(chunk)
         events: list[dict[str, Any]] = []
         for choice in chunk.get("choices") or []:
             piece = (choice.get("delta") or {}).get("content")
@@ -65,6 +74,16 @@ class Events:
                 self._text = (self._text or "") + piece
                 events.append(self._delta(piece))
         return events
+
+    def _relay(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """A provider's event as it came, but its opening (the broker's own is sent) and its
+        end (made from the result, which carries the broker's id) left out."""
+        self._relayed = True
+        kind = str(event["type"])
+        if kind in OPENING or kind in TERMINAL:
+            return []
+        fields = {k: v for k, v in event.items() if k not in ("type", "sequence_number")}
+        return [self._event(kind, **fields)]
 
     def _open_message(self) -> list[dict[str, Any]]:
         if self._text is not None:
@@ -101,14 +120,17 @@ class Events:
 
     def finish(self, response: dict[str, Any]) -> list[dict[str, Any]]:
         """The items of the final Response closed (a text never streamed, from a request
-        that ended before its stream, comes as one delta), then the response's end."""
+        that ended before its stream, comes as one delta), then the response's end; after a
+        provider's relayed events, which closed its items, the end alone."""
+        kind = ENDED.get(str(response.get("status")), "response.completed")
+        if self._relayed:
+            return [self._event(kind, response=response)]
         events: list[dict[str, Any]] = []
         for index, item in enumerate(response.get("output") or []):
             if item.get("type") == "message":
                 events += self._close_message(index, item)
             else:
                 events += self._whole_item(index, item)
-        kind = ENDED.get(str(response.get("status")), "response.completed")
         return [*events, self._event(kind, response=response)]
 
     def _close_message(self, index: int, item: dict[str, Any]) -> list[dict[str, Any]]:
@@ -144,3 +166,16 @@ class Events:
         response = shell(self._body, self._id, self._created_at, status)
         response["error"] = error
         return self._event("response.failed", response=response)
+
+
+def _relayed_in(kept: list[dict[str, Any]], response_id: str) -> bool:
+    """Whether kept events are a provider's relayed: they name items by the provider's ids
+    (a stream made over chat names its message by the broker's id until its end)."""
+    own = message_id(response_id)
+    for event in kept:
+        if event.get("type") in TERMINAL:
+            continue
+        named = {event.get("item_id"), (event.get("item") or {}).get("id")} - {None, own}
+        if named:
+            return True
+    return False

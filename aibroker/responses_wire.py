@@ -327,14 +327,17 @@ def chat_usage(usage: dict[str, Any]) -> Usage:
 
 PASSTHROUGH_DROPPED = ("background", "stream", "previous_response_id")
 """Fields the broker honours itself and never sends to a provider's own `/v1/responses`:
-the broker is the background, the pool's call to the provider is a plain one, and the
+the broker is the background, the pool's call streams only when the pool relays it, and the
 previous response (the broker's id) is already in `input`."""
 
 
-def passthrough_body(body: dict[str, Any], upstream_model: str) -> dict[str, Any]:
-    """The body sent as is to a provider that serves `/v1/responses`, for its model name."""
+def passthrough_body(
+    body: dict[str, Any], upstream_model: str, *, stream: bool = False
+) -> dict[str, Any]:
+    """The body sent as is to a provider that serves `/v1/responses`, for its model name
+    (`stream: true` when the pool relays the provider's events)."""
     sent = {k: v for k, v in body.items() if k not in PASSTHROUGH_DROPPED}
-    return {**sent, "model": upstream_model}
+    return {**sent, "model": upstream_model} | ({"stream": True} if stream else {})
 
 
 def from_passthrough(

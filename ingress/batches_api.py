@@ -37,7 +37,7 @@ WINDOW = re.compile(r"^(\d+)([smh])$")
 
 class NewBatch(BaseModel):
     input_file_id: str
-    endpoint: Literal["/v1/chat/completions", "/v1/embeddings", "/v1/ocr"]
+    endpoint: Literal["/v1/chat/completions", "/v1/embeddings", "/v1/ocr", "/v1/responses"]
     completion_window: str = Field(
         default="24h", description="`24h` as OpenAI has it; any `<n>s|m|h` here."
     )

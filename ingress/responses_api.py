@@ -8,21 +8,25 @@ import time
 from typing import Annotated, Any, Literal
 
 import orjson
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from aibroker import responses_history as history
 from aibroker import responses_wire as wire
-from aibroker.errors import InvalidRequest, NotFound
+from aibroker.errors import InvalidRequest, NotFound, Unavailable
 from aibroker.identity import Client
 from aibroker.ids import created_at
+from aibroker.responses_deleted import deletion
 from aibroker.stores.results import RequestState
 from ingress.accept import accept
+from ingress.audit import request_id_of, source_of
 from ingress.auth import authenticate
 from ingress.ratelimit_headers import ratelimit_headers
 from ingress.responses_resume import replay
-from ingress.state import services
+from ingress.state import Services, services
 from ingress.views import accepted_headers, json_response
+from schemas.audit import ANONYMOUS
 from schemas.envelopes import Result, Status
 from schemas.responses import ResponsesRequest, ResponseStatus
 
@@ -85,7 +89,7 @@ async def get_response(
         raise InvalidRequest("Streams are not kept here.", param="stream")
 
     async def read_state() -> RequestState:
-        return await svc.submission.state(response_id, caller.tenant)
+        return await _state(request, caller, response_id)
 
     after = -1 if starting_after is None else starting_after
     return replay(svc.submission.responses, read_state, body, response_id, after)
@@ -121,27 +125,69 @@ async def list_input_items(
 async def cancel_response(response_id: str, request: Request, caller: Caller) -> Response:
     """Cancel a response that has not ended (it ends `cancelled`); one that has is answered
     as it ended."""
-    await _state(request, caller, response_id)
-    state = await services(request).submission.cancel(response_id, caller.tenant)
+    state = await _state(request, caller, response_id)
+    if not state.status.terminal:
+        state = await services(request).submission.cancel(response_id, caller.tenant)
     return _answer(state)
 
 
 @router.delete("/v1/responses/{response_id}", tags=["openai"])
 async def delete_response(response_id: str, request: Request, caller: Caller) -> Response:
-    """Forget a response (one still running is cancelled first); later reads are 404."""
+    """Forget a response (one still running is cancelled first); later reads are 404, after
+    a rebuild of Redis from Kafka too: the deletion is written to the audit log first
+    (`aibroker.responses_deleted`; Kafka down: 503, nothing deleted)."""
     await _state(request, caller, response_id)
-    await services(request).submission.forget(response_id, caller.tenant)
+    svc = services(request)
+    entry = deletion(
+        response_id,
+        caller.tenant,
+        actor=caller.key_id or ANONYMOUS,
+        at=time.time(),
+        source=source_of(request),
+        request_id=request_id_of(request),
+    )
+    try:
+        await svc.publisher.audit(entry)
+    except KafkaError as exc:
+        raise Unavailable("The broker cannot delete responses right now.", retry_after=2) from exc
+    try:
+        await svc.submission.forget(response_id, caller.tenant)
+    except NotFound:  # past the results' TTL: only the stored response is left
+        if svc.submission.responses is not None:
+            await svc.submission.responses.forget(response_id)
     return json_response({"id": response_id, "object": "response.deleted", "deleted": True})
 
 
 async def _state(request: Request, caller: Client, response_id: str) -> RequestState:
-    """The caller's response, or 404 (another tenant's id, or one that names no response)."""
+    """The caller's response, or 404 (another tenant's id, or one that names no response). A
+    stored response whose state is gone (past the results' TTL) reads as it ended, for the
+    tenant's retention."""
     if not response_id.startswith("resp_"):
         raise NotFound(f"Response with id '{response_id}' not found.", param="response_id")
+    svc = services(request)
     try:
-        return await services(request).submission.state(response_id, caller.tenant)
+        return await svc.submission.state(response_id, caller.tenant)
     except NotFound as exc:
+        if (kept := await _kept(svc, caller, response_id)) is not None:
+            return kept
         raise NotFound(f"Response with id '{response_id}' not found.", param="response_id") from exc
+
+
+async def _kept(svc: Services, caller: Client, response_id: str) -> RequestState | None:
+    """A stored response's state made of the Response object it ended with (None: not kept,
+    another tenant's, or not ended with an answer)."""
+    store = svc.submission.responses
+    stored = await store.get(response_id) if store is not None else None
+    if stored is None or stored.tenant != caller.tenant or stored.response is None:
+        return None
+    result = Result(
+        id=response_id,
+        tenant=caller.tenant,
+        status=Status.SUCCEEDED,
+        response=stored.response,
+        finished_at=float(stored.response.get("created_at") or 0),
+    )
+    return RequestState(response_id, caller.tenant, Status.SUCCEEDED, result)
 
 
 def _answer(state: RequestState, body: dict[str, Any] | None = None) -> Response:

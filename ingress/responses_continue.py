@@ -1,5 +1,5 @@
 """`previous_response_id` at the door: the previous response's input and output prepended to the
-request's input before anything is written (`aibroker.responses_history`), so every target
+request's input before anything is written (`aibroker.stores.responses_previous`), so every target
 gets one self-contained conversation. Another tenant's id, or one unknown or past its
 retention, is a 404; a previous response that has not completed is a 400."""
 
@@ -8,14 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from aibroker import responses_history as history
-from aibroker.errors import InvalidRequest, NotFound
+from aibroker.errors import NotFound
 from aibroker.identity import Client
+from aibroker.stores.responses_previous import PARAM, not_completed, previous_of
 from ingress.state import Services
 from schemas.bodies import Body
 from schemas.envelopes import Status
 from schemas.responses import ResponsesRequest
 
-PARAM = "previous_response_id"
 ENDING_WAIT_S = 5.0
 """How long a continuation waits for a previous response that is ending to be stored."""
 
@@ -26,9 +26,9 @@ async def continued(svc: Services, caller: Client, body: Body) -> Body:
         return body
     store = svc.submission.responses
     named = body.previous_response_id
-    previous = await store.get(named) if store and named.startswith("resp_") else None
-    if previous is None or previous.tenant != caller.tenant:
+    if store is None:
         raise NotFound(f"Previous response with id '{named}' not found.", param=PARAM)
+    previous = await previous_of(store, caller.tenant, named)
     output = previous.output
     if output is None:  # ended moments ago: the results sink has not recorded it yet
         output = await _output_of(svc, caller, named)
@@ -43,9 +43,6 @@ async def _output_of(svc: Services, caller: Client, named: str) -> list[dict[str
         raise NotFound(f"Previous response with id '{named}' not found.", param=PARAM) from exc
     result = state.result
     if result is None or result.status is not Status.SUCCEEDED or result.response is None:
-        raise InvalidRequest(
-            f"Previous response '{named}' has not completed (it is {state.status.value}).",
-            param=PARAM,
-        )
+        raise not_completed(named, state.status)
     output: list[dict[str, Any]] = result.response.get("output") or []
     return output

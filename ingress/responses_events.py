@@ -1,22 +1,30 @@
 """`POST /v1/responses` with `stream: true`: the chat chunks of the reply topic written as the
-Responses API's typed server-sent events (`aibroker.responses_stream`), or a response that
-ended before its stream answered as its events at once (or its error)."""
+Responses API's typed server-sent events (`aibroker.responses_stream`), the end once the
+result is stored, or a response that ended before its stream answered as its events at once
+(or its error)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
+from redis.exceptions import RedisError
 from starlette.responses import Response, StreamingResponse
 
+from aibroker.errors import NotFound
 from aibroker.ids import created_at
 from aibroker.responses_stream import Events
 from ingress.replies import Reply
 from ingress.views import accepted_headers, cache_header, result_response
 from schemas.envelopes import Chunk, Result, Status
+
+SETTLE_S = 2.0
+"""How long a stream's end event waits for the results sink to store the response's result."""
+Settle = Callable[[], Awaitable[object]]
+"""Returns once the response's result is stored (`Submission.wait_for_end`)."""
 
 
 def sse(event: dict[str, Any]) -> bytes:
@@ -40,15 +48,27 @@ def ending(events: Events, result: Result) -> list[dict[str, Any]]:
     return [events.failed({"code": code, "message": message}, status)]
 
 
+async def settled(settle: Settle | None) -> None:
+    """Wait (at most `SETTLE_S`) for a response's result to be stored, before its end event
+    goes out: a retrieve right after that event then reads the response as it ended, not
+    `in_progress` (the end comes by the reply topic, the stored result by the results sink).
+    Redis down or the sink behind: the end goes out all the same."""
+    if settle is None:
+        return
+    with contextlib.suppress(TimeoutError, RedisError, NotFound):
+        await asyncio.wait_for(settle(), SETTLE_S)
+
+
 def relay(
     body: dict[str, Any],
     first: Chunk,
     replies: asyncio.Queue[Reply],
     registration: contextlib.ExitStack,
     wait_s: float,
+    settle: Settle | None = None,
 ) -> Response:
     """The stream from its first chunk on; it closes `registration` (the reply waiter) when
-    it ends, however it ends."""
+    it ends, however it ends, its end once its result is stored (`settled`)."""
     events = _events_of(first.id, body)
 
     async def written() -> AsyncIterator[bytes]:
@@ -58,6 +78,7 @@ def relay(
             while True:
                 reply = await asyncio.wait_for(replies.get(), wait_s)
                 if isinstance(reply, Result):
+                    await settled(settle)
                     for event in ending(events, reply):
                         yield sse(event)
                     return

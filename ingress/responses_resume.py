@@ -22,7 +22,7 @@ from aibroker.responses_stream import TERMINAL, Events
 from aibroker.stores.responses import ResponseStore
 from aibroker.stores.results import RequestState
 from ingress.replies import Reply
-from ingress.responses_events import ending, sse
+from ingress.responses_events import Settle, ending, settled, sse
 from ingress.views import accepted_headers
 from schemas.envelopes import Request, Result
 
@@ -58,9 +58,11 @@ async def write(
     request: Request,
     replies: asyncio.Queue[Reply],
     registration: contextlib.ExitStack,
+    settle: Settle | None = None,
 ) -> None:
-    """Keep the events the pool's chunks make, then the end, as they reach the reply topic
-    (a task of its own: the client that created the response may be gone)."""
+    """Keep the events the pool's chunks make, then the end once the result is stored
+    (`responses_events.settled`), as they reach the reply topic (a task of its own: the
+    client that created the response may be gone)."""
     events = _events(request.body, request.id, [])
     events.start()  # numbered after the two `start` kept
     with registration:
@@ -69,6 +71,8 @@ async def write(
                 reply = await asyncio.wait_for(replies.get(), WRITER_WAIT_S)
             except TimeoutError:
                 return
+            if isinstance(reply, Result):
+                await settled(settle)
             made = ending(events, reply) if isinstance(reply, Result) else events.chunk(reply.data)
             try:
                 await store.append(request.id, request.tenant, made)

@@ -4,6 +4,7 @@ bodies."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
@@ -128,6 +129,8 @@ async def stream(body: dict[str, Any], wants: dict[str, str]) -> AsyncIterator[b
             error = {"message": "The server had an error mid-stream", "type": "server_error"}
             yield b"data: " + orjson.dumps({"error": error}) + b"\n\n"
             return
+        if "pace" in wants and i:
+            await asyncio.sleep(int(wants["pace"] or 100) / 1000)
         chunk = {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
         yield b"data: " + orjson.dumps(chunk) + b"\n\n"
     finish = done["choices"][0]["finish_reason"]
@@ -205,3 +208,58 @@ def response(body: dict[str, Any]) -> dict[str, Any]:
             "total_tokens": input_tokens + output_tokens,
         },
     }
+
+
+def _sse(event: dict[str, Any]) -> bytes:
+    return b"event: " + str(event["type"]).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+
+
+async def response_events(body: dict[str, Any], wants: dict[str, str]) -> AsyncIterator[bytes]:
+    """`POST /v1/responses` with `stream: true`: the same answer as `response`, as OpenAI's
+    typed events (numbered from 0 by the mock itself; its text word by word, a function call's
+    arguments whole); `breaks-N` ends the stream with an `error` event after N words."""
+    done = response(body)
+    seq = iter(range(1_000_000))
+
+    def event(kind: str, **fields: Any) -> bytes:
+        return _sse({"type": kind, "sequence_number": next(seq), **fields})
+
+    running = {**done, "status": "in_progress", "output": [], "usage": None}
+    yield event("response.created", response=running)
+    yield event("response.in_progress", response=running)
+    for index, item in enumerate(done["output"]):
+        where = {"item_id": item["id"], "output_index": index}
+        if item["type"] == "function_call":
+            yield event(
+                "response.output_item.added",
+                output_index=index,
+                item={**item, "status": "in_progress", "arguments": ""},
+            )
+            yield event("response.function_call_arguments.delta", **where, delta=item["arguments"])
+            yield event(
+                "response.function_call_arguments.done", **where, arguments=item["arguments"]
+            )
+        else:
+            text = item["content"][0]["text"]
+            empty = {"type": "output_text", "text": "", "annotations": []}
+            added = {**item, "status": "in_progress", "content": []}
+            yield event("response.output_item.added", output_index=index, item=added)
+            yield event("response.content_part.added", **where, content_index=0, part=empty)
+            for i, word in enumerate(text.split(" ")):
+                if "breaks" in wants and i >= int(wants["breaks"] or 1):
+                    yield event("error", code="server_error", message="mock broke mid-stream")
+                    return
+                if "pace" in wants:
+                    await asyncio.sleep(int(wants["pace"] or 100) / 1000)
+                delta = (" " if i else "") + word
+                yield event(
+                    "response.output_text.delta", **where, content_index=0, delta=delta, logprobs=[]
+                )
+            yield event(
+                "response.output_text.done", **where, content_index=0, text=text, logprobs=[]
+            )
+            yield event(
+                "response.content_part.done", **where, content_index=0, part=item["content"][0]
+            )
+        yield event("response.output_item.done", output_index=index, item=item)
+    yield event("response.completed", response=done)

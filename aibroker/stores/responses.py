@@ -1,8 +1,9 @@
-"""Stored responses in Redis, for `previous_response_id` and `GET /v1/responses/{id}/input_items`:
-`aib:rsp:{<id>}` a hash of the request's `tenant`, its `body` (the input the model saw, earlier
-turns prepended) and, once it ended, its `output` items; and `aib:rspev:{<id>}`, a background
-response's stream events (a Redis stream whose entry ids are `0-<sequence number + 1>`, so a
-resume after N reads from `0-<N + 1>` on). Both last the tenant's retention, counted from the
+"""Stored responses in Redis, for `previous_response_id`, `GET /v1/responses/{id}/input_items`
+and `GET /v1/responses/{id}` past the results' TTL: `aib:rsp:{<id>}` a hash of the request's
+`tenant`, its `body` (the input the model saw, earlier turns prepended) and, once it ended,
+its `output` items and whole `response`; and `aib:rspev:{<id>}`, a background response's
+stream events (a Redis stream whose entry ids are `0-<sequence number + 1>`, so a resume
+after N reads from `0-<N + 1>` on). Both last the tenant's retention, counted from the
 request (the events from their last); a response sent with `store: false` has no record."""
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from aibroker.stores.redis import RedisClient, write_together
 
 # Record a stored response's output, only if the response is stored (kept at its request, and
 # not deleted since): a `store: false` response, or a deleted one, is not brought back.
-#   KEYS[1]  its record, `aib:rsp:{<id>}`   ARGV[1]  the output items (JSON)
+#   KEYS[1]  its record, `aib:rsp:{<id>}`
+#   ARGV[1]  the output items (JSON)   ARGV[2]  the whole Response object (JSON)
 # Returns 1 when recorded, 0 when there is no record.
 _ENDED = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'output', ARGV[1])
+redis.call('HSET', KEYS[1], 'output', ARGV[1], 'response', ARGV[2])
 return 1
 """
 
@@ -36,6 +38,9 @@ class StoredResponse:
     """The request's body as written to Kafka: `input` holds the earlier turns too."""
     output: list[dict[str, Any]] | None
     """Its output items once it ended with an answer; None before."""
+    response: dict[str, Any] | None = None
+    """The Response object it ended with, read by `GET /v1/responses/{id}` for the retention
+    (the request's state and result last the results' TTL only)."""
 
 
 class ResponseStore(Protocol):
@@ -45,8 +50,9 @@ class ResponseStore(Protocol):
         """Store a response's request, before it is written to Kafka."""
         ...
 
-    async def ended(self, response_id: str, output: list[dict[str, Any]]) -> bool:
-        """Record the output of a stored response; False when it is not stored."""
+    async def ended(self, response_id: str, response: dict[str, Any]) -> bool:
+        """Record the Response object a stored response ended with (and its output items);
+        False when it is not stored."""
         ...
 
     async def get(self, response_id: str) -> StoredResponse | None: ...
@@ -82,8 +88,9 @@ class RedisResponseStore:
             pipe.expire(key, self._settings.retention_of(tenant))
             await pipe.execute()
 
-    async def ended(self, response_id: str, output: list[dict[str, Any]]) -> bool:
-        done = await self._ended(keys=[_record(response_id)], args=[orjson.dumps(output)])
+    async def ended(self, response_id: str, response: dict[str, Any]) -> bool:
+        output = orjson.dumps(response.get("output") or [])
+        done = await self._ended(keys=[_record(response_id)], args=[output, orjson.dumps(response)])
         return bool(done)
 
     async def get(self, response_id: str) -> StoredResponse | None:
@@ -91,8 +98,9 @@ class RedisResponseStore:
         if not found:
             return None
         output = orjson.loads(found["output"]) if found.get("output") else None
+        response = orjson.loads(found["response"]) if found.get("response") else None
         tenant, body = str(found["tenant"]), orjson.loads(found["body"])
-        return StoredResponse(response_id, tenant, body, output)
+        return StoredResponse(response_id, tenant, body, output, response)
 
     async def forget(self, response_id: str) -> None:
         await self._redis.delete(_record(response_id), _events(response_id))

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 
+from aibroker.errors import InvalidRequest, NotFound
 from aibroker.kafka.clients import decode, running_producer
 from aibroker.kafka.publisher import Publisher
 from aibroker.rules.batch_bounds import (
@@ -33,12 +34,15 @@ from aibroker.stores.batches import BatchStore, RedisBatchStore
 from aibroker.stores.control_view import ControlView
 from aibroker.stores.files import Files, RedisFiles, file_store
 from aibroker.stores.redis import connect
+from aibroker.stores.responses import RedisResponseStore, ResponseStore
+from aibroker.stores.responses_previous import continued_line
 from aibroker.stores.results import RedisRequestStore, RequestStore
 from aibroker.stores.tenants import RedisTenantStore, TenantStore, active_endpoints
 from schemas.batch_file import Line, Unrun, line_request_id, output_line, read_input, unrun_line
 from schemas.batches import Batch, BatchStarted, BatchStatus, Ending, OutputFile
 from schemas.bodies import BODIES
-from schemas.envelopes import Kind, Mode, Request, Result
+from schemas.envelopes import Kind, Mode, Request, Result, Status
+from schemas.terminal import terminal
 from topics.catalog import TopicNames
 
 log = logging.getLogger(__name__)
@@ -59,8 +63,11 @@ class BatchRunner:
         batches: BatchStore,
         files: Files,
         settings: BatchSettings,
+        responses: ResponseStore | None = None,
     ) -> None:
         self.publisher = publisher
+        self.responses = responses
+        """Stored responses, for lines naming `previous_response_id`."""
         self.requests = requests
         self.tenants = tenants
         self.batches = batches
@@ -82,12 +89,26 @@ class BatchRunner:
             now = await self.batches.get(batch.id)
             if now is None or now.status is not BatchStatus.IN_PROGRESS:
                 return  # cancelled or expired meanwhile: the sweeper ends it
-            await self.publisher.submit_all(
-                [_line_request(batch, line, defaults) for line in lines[first : first + CHUNK]]
-            )
+            made = [_line_request(batch, line, defaults) for line in lines[first : first + CHUNK]]
+            await self.publisher.submit_all(await self._continued(made))
             await self.batches.mark_expanded(batch.id, first + CHUNK)
             ahead = (first + CHUNK - start) / self.settings.expand_per_s
             await asyncio.sleep(max(0.0, ahead - (time.monotonic() - started)))
+
+    async def _continued(self, made: list[Request]) -> list[Request]:
+        """Responses lines naming `previous_response_id` with the conversation so far, as on
+        `POST /v1/responses` (`stores.responses_previous`); a line whose previous response is not
+        the tenant's, or has not completed, ends failed with the error the HTTP path gives."""
+        if self.responses is None:
+            return made
+        fed = []
+        for request in made:
+            try:
+                fed.append(await continued_line(self.responses, self.requests, request))
+            except (NotFound, InvalidRequest) as exc:
+                failed = terminal(request, Status.FAILED, error=exc.info())
+                await self.publisher.result(failed, None)
+        return fed
 
     async def _line_defaults(self, batch: Batch) -> dict[str, Any]:
         """What every line gets unless it sets it: the job's `aibroker.defaults` over its
@@ -276,6 +297,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             RedisBatchStore(redis, settings.redis.ttl_s),
             RedisFiles(redis, file_store(settings.batch)),
             settings.batch,
+            RedisResponseStore(redis, settings.responses),
         )
         # Neither is on a caller's path (a batch takes minutes to hours): the longer idle
         # fetch wait, which on Tansu spares a poll every 10 ms for each.

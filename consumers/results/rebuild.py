@@ -1,7 +1,9 @@
 """Request states and results rebuilt from Kafka when Redis lost them: `results` replayed from
 the state TTL ago through the sink's own first-result-wins write, then the requests lanes, so
 that a request accepted before the loss and not ended yet reads as queued (its own later states
-win). Quota and usage are not replayed: they were counted once already.
+win). A response its tenant deleted (a `response.delete` entry in the audit log,
+`aibroker.responses_deleted`) is left out, and deleted again should it have come back while
+the rebuild ran. Quota and usage are not replayed: they were counted once already.
 
 The results sink runs `watch` (every `check_s`, a rebuild when a mark is missing: a flush, a
 restart without persistence, a shard replaced); `aibroker redis-rebuild` runs `rebuild`."""
@@ -21,9 +23,11 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from aibroker.kafka.clients import make_consumer, topic_partitions
+from aibroker.responses_deleted import deleted_id
 from aibroker.settings import KafkaSettings
 from aibroker.stores.results import RequestStore
 from aibroker.stores.results_view import ResultsView
+from schemas.audit import AuditEntry
 from schemas.envelopes import Result
 from topics.catalog import TopicNames
 
@@ -61,6 +65,8 @@ class ResultsRebuild:
         self._view = view
         self._ttl_s = ttl_s
         self.rebuilds = 0
+        self._deleted: set[str] = set()
+        """Responses deleted by their tenants (from the audit log), never brought back."""
 
     async def watch(self, check_s: float = CHECK_S) -> None:
         """Rebuild whenever a mark is missing, until cancelled (at start too: a first start
@@ -77,9 +83,14 @@ class ResultsRebuild:
         started = time.monotonic()
         await self._view.mark_intact()
         since_ms = int((time.time() - self._ttl_s) * 1000)
+        self._deleted.clear()
+        await self._replay([self._names.audit], since_ms, self._deletion)
         results = await self._replay([self._names.results], since_ms, self._result)
         lanes = [self._names.requests_interactive, self._names.requests_batch]
         queued = await self._replay(lanes, since_ms, self._queued)
+        await self._replay([self._names.audit], since_ms, self._deletion)  # deleted meanwhile
+        for request_id in self._deleted:
+            await self._store.delete(request_id)
         rebuilt = Rebuilt(results, queued, time.monotonic() - started)
         self.rebuilds += 1
         log.warning(
@@ -90,11 +101,22 @@ class ResultsRebuild:
         )
         return rebuilt
 
+    async def _deletion(self, record: ConsumerRecord[bytes, bytes]) -> bool:
+        try:
+            entry = AuditEntry.model_validate_json(record.value or b"")
+        except ValidationError:
+            return False
+        if (deleted := deleted_id(entry)) is not None:
+            self._deleted.add(deleted)
+        return False
+
     async def _result(self, record: ConsumerRecord[bytes, bytes]) -> bool:
         try:
             result = Result.model_validate_json(record.value or b"")
         except ValidationError:
             return False  # the sink sent it to the DLQ when it met it
+        if result.id in self._deleted:
+            return False
         return await self._store.finish(result)
 
     async def _queued(self, record: ConsumerRecord[bytes, bytes]) -> bool:
@@ -102,6 +124,8 @@ class ResultsRebuild:
             doc = orjson.loads(record.value or b"")
             request_id, tenant = str(doc["id"]), str(doc["tenant"])
         except (orjson.JSONDecodeError, KeyError, TypeError):
+            return False
+        if request_id in self._deleted:
             return False
         return await self._view.queued_unless_known(request_id, tenant)
 

@@ -5,10 +5,8 @@ translates to chat and back)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,7 +15,7 @@ import orjson
 import pytest
 
 from loadtest.stack import Stack
-from tests.e2e.conftest import wire_body
+from tests.e2e.conftest import until_ended, wire_body, with_own_responses_api
 from tests.services import KafkaService, RedisService
 
 pytestmark = pytest.mark.e2e
@@ -54,33 +52,13 @@ def stack(
     running = Stack(
         kafka.settings, redis_svc.url, tmp_path_factory.mktemp("responses"), routes_yaml=ROUTES
     )
-    providers = json.loads(running.env()["AIBROKER_PROVIDERS"])
-    providers["own"] = {**providers["mock"], "responses_api": True}
-    providers["ownsdk"] = {**providers["own"], "client": "sdk"}  # through the openai SDK
-    running.extra_env["AIBROKER_PROVIDERS"] = json.dumps(providers)
+    with_own_responses_api(running)
     running.extra_env["AIBROKER_CACHE_ENABLED"] = "true"  # deterministic requests only
     try:
         running.start()
         yield running
     finally:
         running.stop()
-
-
-@pytest.fixture
-async def http(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {stack.api_key}"}
-    async with httpx.AsyncClient(base_url=stack.url, headers=headers, timeout=30) as client:
-        yield client
-
-
-async def until_ended(sdk: openai.AsyncOpenAI, response_id: str) -> Any:
-    """Poll as the SDK's users do, until the response leaves queued / in_progress."""
-    async with asyncio.timeout(30):
-        while True:
-            response = await sdk.responses.retrieve(response_id)
-            if response.status not in ("queued", "in_progress"):
-                return response
-            await asyncio.sleep(0.1)
 
 
 async def test_a_synchronous_response_over_chat(sdk: openai.AsyncOpenAI, stack: Stack) -> None:
@@ -238,7 +216,6 @@ async def test_another_tenants_response_is_not_found(sdk: openai.AsyncOpenAI, st
     [
         ("mock/echo", {"background": True, "store": False}, "store"),
         ("claude/echo", {"tools": [{"type": "web_search"}]}, "tools[0].type"),
-        ("own/echo", {"stream": True}, "stream"),
     ],
 )
 async def test_what_cannot_be_served_is_a_400_naming_it(

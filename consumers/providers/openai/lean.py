@@ -46,7 +46,7 @@ def upstream_call(request: Request, target: Target, *, stream: bool) -> tuple[st
         body["model"] = target.model
         return "/embeddings", body
     if request.kind is Kind.RESPONSES:  # a provider with `responses_api`: the body as it came
-        return "/responses", passthrough_body(request.body, target.model)
+        return "/responses", passthrough_body(request.body, target.model, stream=stream)
     return "/chat/completions", {**request.body, "model": target.model, "stream": stream}
 
 
@@ -68,10 +68,11 @@ class OpenAIHttpEngine:
         return Completion(data, usage_of(data))
 
     async def stream(self, request: Request, target: Target) -> AsyncIterator[dict[str, Any]]:
-        """The provider's `chat.completion.chunk`s as they arrive."""
-        _, body = upstream_call(request, target, stream=True)
+        """The provider's `chat.completion.chunk`s as they arrive (its own Responses API's
+        typed events, for a Responses API request)."""
+        path, body = upstream_call(request, target, stream=True)
         with translated_errors(target):
-            async with self._post(request, target, "/chat/completions", body, stream=True) as r:
+            async with self._post(request, target, path, body, stream=True) as r:
                 if r.status >= 300:
                     raise_for_status(r, await r.read())
                 async for data in server_sent_events(r.content):

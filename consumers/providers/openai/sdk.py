@@ -60,12 +60,13 @@ class OpenAICompatibleEngine:
         return Completion(data, usage_of(data))
 
     async def stream(self, request: Request, target: Target) -> AsyncIterator[dict[str, Any]]:
-        """The provider's `chat.completion.chunk`s as they arrive."""
+        """The provider's `chat.completion.chunk`s as they arrive (its own Responses API's
+        typed events, for a Responses API request)."""
         client = self._client(target)
-        _, body = upstream_call(request, target, stream=True)
+        path, body = upstream_call(request, target, stream=True)
         with _translated_errors(target):
             chunks = await client.post(
-                "/chat/completions",
+                path,
                 content=orjson.dumps(body),
                 options=self._options(request, target),
                 cast_to=object,
