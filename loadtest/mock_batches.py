@@ -1,20 +1,22 @@
 """The mock provider's batch APIs: OpenAI's `/v1/files` + `/v1/batches` (JSONL in, output and
-error files out; create, list, retrieve, cancel) and Anthropic's `/v1/messages/batches`
-(requests inline, results JSONL).
+error files out; create, list, retrieve, cancel), Anthropic's `/v1/messages/batches`
+(requests inline, results JSONL) and Gemini's (`loadtest/mock_gemini_batches.py`).
 
 A batch ends `delay_s` after it was created, and only then are its lines answered, each as the
 mock's chat route would (`mock/fail-500` in a line's model makes that line an error). Knobs, for
 every batch through `POST /_control/batches` (`{"delay_s", "fail_every", "expire",
-"expire_keep", "fail"}`), or for one OpenAI batch through its metadata (`mock_delay_s`,
-`mock_fail_every`, `mock_expire`, `mock_expire_keep`, `mock_fail`): `fail_every` N makes every
-Nth line an error (a partial batch), `expire` ends the batch expired with only its first
-`expire_keep` lines answered, `fail` fails the whole batch (OpenAI only: Anthropic's batches
-have no such state). `GET /_batches` counts the batches and lines received, and the batches
-cancelled.
+"expire_keep", "fail", "create_delay_s"}`), or for one OpenAI batch through its metadata
+(`mock_delay_s`, `mock_fail_every`, `mock_expire`, `mock_expire_keep`, `mock_fail`,
+`mock_create_delay_s`): `fail_every` N makes every Nth line an error (a partial batch),
+`expire` ends the batch expired with only its first `expire_keep` lines answered, `fail` fails
+the whole batch (OpenAI only: Anthropic's batches have no such state), `create_delay_s`
+answers a create that long after the batch exists. Both APIs list their batches, newest first.
+`GET /_batches` counts the batches and lines received, and the batches cancelled.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from dataclasses import dataclass, field
@@ -36,6 +38,9 @@ class BatchKnobs:
     expire: bool = False
     expire_keep: int = 0
     fail: bool = False
+    create_delay_s: float = 0.0
+    """How long a create is answered after the batch exists (a client that dies meanwhile
+    never learns its id: the crash window a pool must close)."""
 
     @classmethod
     def of(cls, metadata: dict[str, str], base: BatchKnobs) -> BatchKnobs:
@@ -51,6 +56,7 @@ class BatchKnobs:
             expire=flag("expire", base.expire),
             expire_keep=int(metadata.get("mock_expire_keep", base.expire_keep)),
             fail=flag("fail", base.fail),
+            create_delay_s=float(metadata.get("mock_create_delay_s", base.create_delay_s)),
         )
 
 
@@ -138,7 +144,12 @@ class MockBatches:
         self.state = BatchState()
 
     def routes(self) -> list[BaseRoute]:
+        """Every batch route (before the mock's `/v1beta/models/{target}`, which would take
+        Gemini's `:batchGenerateContent` for a model's method)."""
+        from loadtest.mock_gemini_batches import GeminiBatches  # it imports this module
+
         return [
+            *GeminiBatches(self.state).routes(),
             Route("/v1/files", self.upload, methods=["POST"]),
             Route("/v1/files/{file_id}", self.file),
             Route("/v1/files/{file_id}/content", self.content),
@@ -147,6 +158,7 @@ class MockBatches:
             Route("/v1/batches/{batch_id}", self.openai_retrieve),
             Route("/v1/batches/{batch_id}/cancel", self.openai_cancel, methods=["POST"]),
             Route("/v1/messages/batches", self.anthropic_create, methods=["POST"]),
+            Route("/v1/messages/batches", self.anthropic_list),
             Route("/v1/messages/batches/{batch_id}", self.anthropic_retrieve),
             Route(
                 "/v1/messages/batches/{batch_id}/cancel", self.anthropic_cancel, methods=["POST"]
@@ -221,6 +233,7 @@ class MockBatches:
         )
         self.state.batches[batch.id] = batch
         self.state.lines += len(lines)
+        await asyncio.sleep(batch.knobs.create_delay_s)
         return _json(doc)
 
     def _openai(self, batch_id: str) -> MockBatch | None:
@@ -327,15 +340,24 @@ class MockBatches:
         batch = MockBatch(doc["id"], "anthropic", lines, self.state.knobs, now, doc)
         self.state.batches[batch.id] = batch
         self.state.lines += len(lines)
+        await asyncio.sleep(batch.knobs.create_delay_s)
         return _json(doc)
 
-    def _anthropic(self, request: Request) -> MockBatch | None:
-        batch = self.state.batches.get(request.path_params["batch_id"])
+    def _anthropic(self, request: Request, batch_id: str | None = None) -> MockBatch | None:
+        batch = self.state.batches.get(batch_id or request.path_params["batch_id"])
         if batch is None or batch.api != "anthropic":
             return None
         if batch.results is None and time.time() - batch.created_at >= batch.knobs.delay_s:
             self._end_anthropic(batch, str(request.base_url))
         return batch
+
+    async def anthropic_list(self, request: Request) -> Response:
+        """The newest message batches first, `limit` of them (no paging)."""
+        limit = int(request.query_params.get("limit", 20))
+        found = [b for b in reversed(self.state.batches.values()) if b.api == "anthropic"]
+        docs = [b.doc for b in found[:limit] if self._anthropic(request, b.id)]
+        first, last = (docs[0]["id"], docs[-1]["id"]) if docs else (None, None)
+        return _json({"data": docs, "has_more": False, "first_id": first, "last_id": last})
 
     def _end_anthropic(self, batch: MockBatch, base_url: str) -> None:
         batch.results = []

@@ -99,6 +99,19 @@ class TopicNames:
     def config(self) -> str:
         return f"{self.prefix}config"
 
+    @property
+    def offload(self) -> str:
+        """The offload pools' provider batches and their lines (compacted)."""
+        return f"{self.prefix}offload"
+
+    @property
+    def rag_jobs(self) -> str:
+        return f"{self.prefix}rag.jobs"
+
+    @property
+    def rag_collections(self) -> str:
+        return f"{self.prefix}rag.collections"
+
 
 AUDIT_RETENTION_MS = 400 * DAY_MS
 """The audit log is kept 13 months, past a yearly review."""
@@ -166,6 +179,17 @@ def catalogue(
             ("GET /admin/v1/audit", "compliance exports"),
         ),
         config_topic_spec(names),
+        offload_topic_spec(names),
+        TopicSpec(names.rag_jobs, work, 7 * DAY_MS, "collection id", ("ingress",), ("rag worker",)),
+        TopicSpec(
+            names.rag_collections,
+            1,
+            FOREVER,
+            "object (collection:<id>, file:<collection id>:<file id>)",
+            ("rag worker",),
+            ("rag worker",),
+            compacted=True,
+        ),
     ]
     specs += [
         TopicSpec(
@@ -220,6 +244,20 @@ def config_topic_spec(names: TopicNames) -> TopicSpec:
         "object (tenant:<name>, key:<id>, revoked:<id>)",
         ("ingress (admin changes, the tenants file)", "aibroker keys create"),
         ("the Redis view (every ingress, the results sink)",),
+        compacted=True,
+    )
+
+
+def offload_topic_spec(names: TopicNames) -> TopicSpec:
+    """The offload pools' durable state (`consumers/offload/journal.py`): compacted, kept for
+    ever, one partition, so a batch's lines are read back before the batch that holds them."""
+    return TopicSpec(
+        names.offload,
+        1,
+        FOREVER,
+        "batch:<id>, line:<batch id>:<request id>",
+        ("offload pools",),
+        ("offload pools (their Redis view, rebuilt when lost)",),
         compacted=True,
     )
 

@@ -25,7 +25,7 @@ from aibroker.settings.offload import OffloadPolicy, OffloadSettings
 from schemas.openai import Usage
 from topics.catalog import TopicNames
 
-BATCH_APIS = frozenset({"openai", "anthropic"})
+BATCH_APIS = frozenset({"openai", "anthropic", "gemini"})
 """The provider APIs (a deployment's `kind`) whose batch API the offload pools speak."""
 _PROBE = Usage(prompt_tokens=1_000_000, completion_tokens=1_000_000, total_tokens=2_000_000)
 

@@ -6,7 +6,9 @@ JSON: its state, the provider's id once created, when to poll next); `aib:offloa
 id>` its lines (the request envelopes, JSON), written before the hash field, so a batch in the
 hash always has its lines; `aib:offload:line:{<request id>}` the batch a line went into, which
 a redelivered line reads to know it is taken. A batch leaves the hash only once each of its
-lines has ended or gone back to the normal path.
+lines has ended or gone back to the normal path. `aib:offload:intact` says the view is whole:
+Redis is a cache here too, and the offload pool rebuilds it from its compacted topic when the
+mark is gone (`consumers/offload/journal.py`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ class ProviderBatch(BaseModel):
     state: BatchState = BatchState.SUBMITTING
     provider_id: str | None = None
     """The provider's id of the batch, once created."""
+    create_tried_at: float | None = None
+    """When the pool first asked the provider to create it (kept durably before the call): a
+    batch with this set may exist at the provider already, so it is looked for first."""
     created_at: float
     next_poll_at: float
     poll_delay_s: float
@@ -61,6 +66,7 @@ class OffloadStore(Protocol):
     async def taken_by(self, request_id: str, provider: str) -> str | None: ...
     async def cancelled(self, request_ids: list[str]) -> set[str]: ...
     async def finish(self, batch: ProviderBatch) -> None: ...
+    async def claimed(self, provider: str) -> set[str]: ...
 
 
 def _batches_key(provider: str) -> str:
@@ -69,6 +75,9 @@ def _batches_key(provider: str) -> str:
 
 def _lines_key(batch_id: str) -> str:
     return f"aib:offload:lines:{batch_id}"
+
+
+INTACT_KEY = "aib:offload:intact"
 
 
 class RedisOffloadStore:
@@ -115,3 +124,13 @@ class RedisOffloadStore:
         """Every line has ended or gone back: forget the batch (its line marks expire)."""
         await self.redis.hdel(_batches_key(batch.provider), batch.id)
         await self.redis.delete(_lines_key(batch.id))
+
+    async def claimed(self, provider: str) -> set[str]:
+        """The provider's ids of this provider's batches in flight (none may be adopted twice)."""
+        return {b.provider_id for b in await self.in_flight(provider) if b.provider_id}
+
+    async def intact(self) -> bool:
+        return bool(await self.redis.exists(INTACT_KEY))
+
+    async def mark_intact(self) -> None:
+        await self.redis.set(INTACT_KEY, "1")

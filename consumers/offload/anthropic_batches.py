@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import anthropic
+from anthropic.types.messages import MessageBatchRequestCounts
 
 from aibroker.errors import ProviderRejected, ProviderUnavailable
 from aibroker.routes import ProviderConfig
@@ -18,11 +20,15 @@ from consumers.providers.classify import classify_status
 from schemas.envelopes import Request, Target
 from schemas.openai import Usage
 
+CLOCK_SKEW_S = 30.0
+"""How far the provider's clock may be behind ours when a lost batch is looked for."""
 FINAL_ERRORS = frozenset({"invalid_request_error", "authentication_error", "permission_error"})
 """A line's error types that would fail on demand too; any other goes back to the normal path."""
 
 
 class AnthropicBatches:
+    max_bytes: int | None = None
+
     def __init__(self, config: ProviderConfig, *, drop_unsupported: bool) -> None:
         self.config = config
         self.drop = drop_unsupported
@@ -53,8 +59,17 @@ class AnthropicBatches:
             batch = await self.client.messages.batches.create(requests=lines)  # type: ignore[arg-type]
         return batch.id
 
-    async def find(self, our_id: str) -> str | None:
-        return None  # a message batch carries no metadata to find it by
+    async def find(self, our_id: str, *, since: float, lines: int, claimed: set[str]) -> str | None:
+        """A message batch carries no metadata and the API takes no idempotency key: the one
+        we may have created is the earliest, created since we first tried (less the clocks'
+        skew), with as many requests, that no batch of ours holds. A wrong match costs no
+        double answer: its results carry other custom ids, so our lines go on demand."""
+        with _translated():
+            page = await self.client.messages.batches.list(limit=100)
+        listed = [
+            Listed(b.id, b.created_at.timestamp(), _total(b.request_counts)) for b in page.data
+        ]
+        return lost_batch(listed, since=since, lines=lines, claimed=claimed)
 
     async def ended(self, provider_id: str) -> bool:
         with _translated():
@@ -86,6 +101,30 @@ class AnthropicBatches:
 
     async def aclose(self) -> None:
         await self.client.close()
+
+
+@dataclass(frozen=True)
+class Listed:
+    """What the list of message batches says of one."""
+
+    id: str
+    created_at: float
+    lines: int
+
+
+def lost_batch(listed: list[Listed], *, since: float, lines: int, claimed: set[str]) -> str | None:
+    """The earliest batch created since `since` (less `CLOCK_SKEW_S`) with `lines` requests
+    that none of ours holds: the one a pool created and never learnt the id of."""
+    found = [
+        b
+        for b in listed
+        if b.id not in claimed and b.created_at >= since - CLOCK_SKEW_S and b.lines == lines
+    ]
+    return min(found, key=lambda b: b.created_at).id if found else None
+
+
+def _total(counts: MessageBatchRequestCounts) -> int:
+    return counts.processing + counts.succeeded + counts.errored + counts.canceled + counts.expired
 
 
 @contextlib.contextmanager

@@ -32,6 +32,10 @@ failed for a retryable reason, or the whole batch failed) goes back to the norma
 
 
 class BatchAPI(Protocol):
+    max_bytes: int | None
+    """The API's own bound on one batch's bytes where it is below any setting's (Gemini's
+    inline requests), else None."""
+
     def group(self, request: Request) -> str:
         """Lines of one group may share a provider batch (OpenAI's: one endpoint each)."""
         ...
@@ -44,8 +48,9 @@ class BatchAPI(Protocol):
         """Create the provider batch; its id at the provider. Raises BrokerError."""
         ...
 
-    async def find(self, our_id: str) -> str | None:
-        """The provider's id of a batch created under `our_id`, where its API can tell."""
+    async def find(self, our_id: str, *, since: float, lines: int, claimed: set[str]) -> str | None:
+        """The provider's id of a batch we may have created under `our_id` (first tried at
+        `since`, of `lines` lines), none of `claimed` (held by our other batches), if any."""
         ...
 
     async def ended(self, provider_id: str) -> bool:

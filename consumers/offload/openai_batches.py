@@ -24,6 +24,8 @@ OUR_ID = "aibroker_batch"
 
 
 class OpenAIBatches:
+    max_bytes: int | None = None
+
     def __init__(self, config: ProviderConfig) -> None:
         self.client = openai.AsyncOpenAI(
             base_url=config.base_url,
@@ -54,7 +56,8 @@ class OpenAIBatches:
             )
         return batch.id
 
-    async def find(self, our_id: str) -> str | None:
+    async def find(self, our_id: str, *, since: float, lines: int, claimed: set[str]) -> str | None:
+        """Our id is in the batch's metadata."""
         with _translated():
             page = await self.client.batches.list(limit=100)
         return next((b.id for b in page.data if (b.metadata or {}).get(OUR_ID) == our_id), None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -103,11 +103,19 @@ class OffloadPool:
 
     async def send_due(self, now: float) -> None:
         for (provider, group), gathering in list(self.gathering.items()):
-            while due([w.size for w in gathering.lines], gathering.oldest_at, now, self.limits):
-                count = take([w.size for w in gathering.lines], self.limits)
+            limits = self._limits(provider)
+            while due([w.size for w in gathering.lines], gathering.oldest_at, now, limits):
+                count = take([w.size for w in gathering.lines], limits)
                 lines, gathering.lines = gathering.lines[:count], gathering.lines[count:]
                 gathering.oldest_at = now if gathering.lines else None
                 await self._save(provider, group, lines, now)
+
+    def _limits(self, provider: str) -> Limits:
+        """The settings' bounds, within the provider API's own."""
+        own = self.apis[provider].max_bytes
+        if own is None or own >= self.limits.max_bytes:
+            return self.limits
+        return replace(self.limits, max_bytes=own)
 
     async def _save(self, provider: str, group: str, lines: list[_Waiting], now: float) -> None:
         batch = ProviderBatch(
@@ -161,8 +169,20 @@ class OffloadPool:
         await self.store.save(batch)
 
     async def _create(self, api: BatchAPI, batch: ProviderBatch) -> None:
-        """Created once: after a restart, the batch is looked for at the provider first."""
-        provider_id = await api.find(batch.id)
+        """Created once: the first try is recorded durably before the call, and a batch tried
+        before (a crash or a timeout between the provider's create and our record of its id)
+        is looked for at the provider before it is created again."""
+        provider_id = None
+        if batch.create_tried_at is None:
+            batch.create_tried_at = time.time()
+            await self.store.save(batch)
+        else:
+            claimed = await self.store.claimed(batch.provider)
+            provider_id = await api.find(
+                batch.id, since=batch.create_tried_at, lines=batch.lines, claimed=claimed
+            )
+            if provider_id is not None:
+                log.warning("provider batch %s found at the provider: adopted", batch.id)
         if provider_id is None:
             requests = await self.store.requests(batch)
             lines = [api.line(r, r.target) for r in requests if r.target is not None]

@@ -3,15 +3,12 @@ provider's batch API and costs half the on-demand price (in `cost_usd` and the u
 marked `provider_batch`); a provider batch that expires is finished on demand; an offload pool
 killed mid-poll resumes from Redis, losing no line and billing none twice; cancelling the
 caller's batch cancels the provider batch; Anthropic lines go through its Message Batches
-API."""
+API, Gemini lines through its Batch API (a partial batch's failed lines finished on demand)."""
 
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -19,51 +16,18 @@ import httpx
 import openai
 import pytest
 
-from aibroker.devstack.embedded import free_port
-from aibroker.devstack.procs import stop_process
-from aibroker.kafka.clients import decode, make_consumer
-from aibroker.prices import Billing, PriceTable, cost
+from aibroker.prices import Billing, cost
 from loadtest.stack import Stack
 from schemas.batch_file import line_request_id
 from schemas.envelopes import UsageEvent
 from schemas.openai import Usage
 from tests.e2e.conftest import running_stack
+from tests.e2e.offloading import CLAUDE, GEMINI, LISTED, MODEL, Offloading, mock_stats, usage_of
 from tests.e2e.test_batches import chat_lines, ended, jsonl, output, start_batch
 from tests.services import KafkaService, RedisService
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
-
-MODEL = "mock/gpt-4o-mini"
-"""Priced by genai-prices as OpenAI's gpt-4o-mini, whose batch price is half its own."""
-LISTED = PriceTable({}, {"mock": "openai"}).find("mock", "gpt-4o-mini")
-CLAUDE = "claude/claude-3-5-haiku-latest"
-"""The mock's Anthropic API; its alias's policy is `always`."""
-
-
-class Offloading:
-    """The stack's offload pool, a process the test may kill and start again."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        env = {**self.stack.env(), "AIBROKER_METRICS_PORT": str(free_port())}
-        argv = [sys.executable, "-m", "aibroker", "consumer", "offload"]
-        with (self.stack.logs / f"offload-{self.starts}.log").open("ab") as log:
-            self.proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            stop_process(self.proc, timeout_s=15)
 
 
 @pytest.fixture(scope="module")
@@ -77,53 +41,10 @@ def stack(
         "AIBROKER_OFFLOAD_POLL_MIN_S": "0.3",
         "AIBROKER_OFFLOAD_POLL_MAX_S": "1",
         # genai-prices lists no batch price for this model: `auto` would keep it on demand.
-        "AIBROKER_OFFLOAD_ALIAS_POLICY": json.dumps({CLAUDE: "always"}),
+        "AIBROKER_OFFLOAD_ALIAS_POLICY": json.dumps({CLAUDE: "always", GEMINI: "always"}),
     }
     with running_stack(kafka, redis_svc, tmp_path_factory.mktemp("offload"), extra_env=env) as s:
         yield s
-
-
-@pytest.fixture(scope="module")
-def offload(stack: Stack) -> Iterator[Offloading]:
-    pool = Offloading(stack)
-    pool.start()
-    try:
-        yield pool
-    finally:
-        pool.stop()
-
-
-@pytest.fixture
-async def knobs(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    """The mock's batch knobs, back to their defaults after the test."""
-    async with httpx.AsyncClient(base_url=stack.mock_url) as mock:
-        yield mock
-        await mock.post("/_control/batches", json={})
-
-
-async def mock_stats(stack: Stack) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=stack.mock_url) as mock:
-        calls = (await mock.get("/_stats")).json()["calls_by_model"]
-        batches = (await mock.get("/_batches")).json()
-    return {"on_demand": calls.get("gpt-4o-mini", 0), **batches}
-
-
-async def usage_of(stack: Stack, request_ids: set[str]) -> list[UsageEvent]:
-    """Every usage event of these requests on the stack's usage topic, once all have one."""
-    consumer = make_consumer(stack.kafka, f"{stack.prefix}usage", group_id=None)
-    await consumer.start()
-    events: list[UsageEvent] = []
-    try:
-
-        async def all_billed() -> bool:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                events.extend(decode(UsageEvent, r.value) for r in records)
-            return request_ids <= {e.request_id for e in events}
-
-        await eventually(all_billed, what="a usage event for every line", timeout_s=60)
-    finally:
-        await consumer.stop()
-    return [e for e in events if e.request_id in request_ids]
 
 
 async def run_batch(
@@ -208,6 +129,7 @@ async def test_a_pool_killed_mid_poll_loses_and_bills_nothing_twice(
     await eventually(submitted, what="the provider batch created", timeout_s=60)
     offload.kill()  # while it polls the provider batch
     offload.start()
+    offload.assigned()
     done = await ended(sdk, batch.id, timeout_s=120)
     assert done.status == "completed"
     assert done.request_counts is not None
@@ -265,3 +187,32 @@ async def test_cancelling_the_callers_batch_cancels_the_provider_batch(
     done = await ended(sdk, batch.id)
     assert done.status == "cancelled"
     assert (await mock_stats(stack))["on_demand"] == before["on_demand"]
+
+
+async def test_gemini_lines_go_through_its_batch_api(
+    stack: Stack, offload: Offloading, sdk: openai.AsyncOpenAI, knobs: httpx.AsyncClient
+) -> None:
+    await knobs.post("/_control/batches", json={"fail_every": 5})  # a partial batch
+    async with httpx.AsyncClient(base_url=stack.mock_url) as mock:
+        before = (await mock.get("/_batches")).json()
+        calls_before = (await mock.get("/_stats")).json()["calls_by_model"].get("echo", 0)
+        batch = await start_batch(sdk, jsonl(chat_lines(20, GEMINI)))
+        done = await ended(sdk, batch.id, timeout_s=120)
+        after = (await mock.get("/_batches")).json()
+        calls_after = (await mock.get("/_stats")).json()["calls_by_model"].get("echo", 0)
+    assert done.status == "completed"
+    assert done.request_counts is not None
+    assert done.request_counts.completed == 20
+    lines = await output(sdk, done.output_file_id)
+    assert {line["response"]["body"]["choices"][0]["message"]["content"] for line in lines} == {
+        f"echo: n{i}" for i in range(20)
+    }
+    assert after["batches"].get("gemini", 0) - before["batches"].get("gemini", 0) >= 1
+    assert after["lines"] - before["lines"] == 20
+    ids = {line_request_id(batch.id, f"line-{i}") for i in range(20)}
+    events = await usage_of(stack, ids)
+    assert len({e.request_id for e in events}) == len(events) == 20  # each billed once
+    offloaded = [e for e in events if e.provider_batch]
+    assert 0 < len(offloaded) < 20  # every 5th line of a provider batch failed there...
+    assert calls_after - calls_before == 20 - len(offloaded)  # ...and was called on demand
+    assert all(e.provider_batch and e.provider_batch.startswith("batches/") for e in offloaded)

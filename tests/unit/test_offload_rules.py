@@ -42,7 +42,7 @@ CASES = [
     (line(priority="interactive"), "openai", HALF, ALWAYS, OnDemand("interactive")),
     (line(attempt=2), "openai", HALF, ALWAYS, OnDemand("retry")),
     (line(), "openai", HALF, NEVER, OnDemand("policy")),
-    (line(), "gemini", HALF, ALWAYS, OnDemand("no batch API")),
+    (line(), "gemini", HALF, ALWAYS, Offload(HALF)),
     (line(), None, HALF, ALWAYS, OnDemand("no batch API")),  # a local engine
     (line(deadline=NOW + DAY), "openai", HALF, AUTO, Offload(HALF)),  # a caller's 24 h batch
     (line(deadline=NOW + DAY - 3600), "openai", HALF, AUTO, Offload(HALF)),  # just enough

@@ -229,12 +229,20 @@ AIB_PROVIDER_KEY_{{ . | upper | replace "-" "_" | replace "." "_" }}
   value: {{ .Values.localModels.ocr | default dict | toJson | quote }}
 - name: AIBROKER_VLLM_MODELS
   value: {{ .Values.localModels.vllm | default dict | toJson | quote }}
+- name: AIBROKER_OFFLOAD_POLICY
+  value: {{ .Values.offload.policy | quote }}
+- name: AIBROKER_OFFLOAD_TENANT_POLICY
+  value: {{ .Values.offload.tenantPolicy | default dict | toJson | quote }}
+- name: AIBROKER_OFFLOAD_ALIAS_POLICY
+  value: {{ .Values.offload.aliasPolicy | default dict | toJson | quote }}
 - name: AIBROKER_METRICS_PORT
   value: {{ .Values.metrics.port | quote }}
 - name: AIBROKER_METRICS_HOST
   value: "0.0.0.0"
 {{- with .Values.vectors.qdrantUrl }}
 - name: AIBROKER_EMBEDDINGS_QDRANT_URL
+  value: {{ . | quote }}
+- name: AIBROKER_RAG_QDRANT_URL
   value: {{ . | quote }}
 {{- end }}
 {{- with .Values.otel.endpoint }}
