@@ -6,6 +6,7 @@ within the request (the same value: the same `<EMAIL_1>`, in every message)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from aibroker.guards.pii import Entity, Finding, find
@@ -36,17 +37,31 @@ class Redactor:
         """Count the text's findings; with `rewrite`, return it with each replaced."""
         findings = find(text)
         self.found.update(f.entity for f in findings)
-        return _replaced(text, findings, self) if rewrite and findings else text
+        return replaced(text, findings, self) if rewrite and findings else text
+
+    @property
+    def values(self) -> dict[str, str]:
+        """Placeholder → value: what reversible redaction restores in the answer. It is the
+        caller's data: kept out of the envelope, the logs and the traces (see `restore`)."""
+        return {placeholder: value for value, placeholder in self._placeholders.items()}
 
 
-def _replaced(text: str, findings: list[Finding], redactor: Redactor) -> str:
+def _same(text: str) -> str:
+    return text
+
+
+def replaced(
+    text: str, findings: list[Finding], redactor: Redactor, between: Callable[[str], str] = _same
+) -> str:
+    """The text with each finding replaced by its placeholder, and `between` applied to the
+    text around them (the output guard restores the input's placeholders there)."""
     parts: list[str] = []
     at = 0
     for f in findings:  # sorted, not overlapping
-        parts.append(text[at : f.start])
+        parts.append(between(text[at : f.start]))
         parts.append(redactor.placeholder(text[f.start : f.end], f.entity))
         at = f.end
-    parts.append(text[at:])
+    parts.append(between(text[at:]))
     return "".join(parts)
 
 
@@ -70,8 +85,18 @@ def scan_texts(body: dict[str, Any], *, rewrite: bool) -> tuple[dict[str, Any], 
 def guard_input(policy: GuardPolicy, body: dict[str, Any]) -> tuple[dict[str, Any], Verdict | None]:
     """The body to send on (redacted when the policy says so) and the PII guard's verdict;
     None when the guard is off. A `block` verdict with findings means: do not send it."""
+    scanned, verdict, _ = guard_input_restorable(policy, body)
+    return scanned, verdict
+
+
+def guard_input_restorable(
+    policy: GuardPolicy, body: dict[str, Any]
+) -> tuple[dict[str, Any], Verdict | None, dict[str, str]]:
+    """`guard_input`, and the placeholders to restore in the answer (placeholder → value):
+    empty unless the policy redacts and asks for `restore`, and something was redacted."""
     action = policy.input.pii
     if action is GuardAction.OFF:
-        return body, None
+        return body, None, {}
     scanned, redactor = scan_texts(body, rewrite=action is GuardAction.REDACT)
-    return scanned, Verdict("pii", action, redactor.found)
+    restorable = action is GuardAction.REDACT and policy.restore
+    return scanned, Verdict("pii", action, redactor.found), redactor.values if restorable else {}

@@ -44,6 +44,10 @@ class ConsumerSettings(SettingsGroup):
     """Lease of a claim on a request; renewed while the work runs."""
     drain_timeout_s: float = 30.0
     """On SIGTERM, how long in-flight work may take to finish before the process leaves."""
+    guard_window_chars: int = Field(default=64, ge=1)
+    """A stream under an output guardrail holds back this many characters of each choice's
+    text, so a value split across chunks is seen whole before any of it is released (about 16
+    tokens; time to first token grows by the time the model takes to write them)."""
 
 
 class DispatcherSettings(SettingsGroup):

@@ -21,11 +21,11 @@ from aiokafka.structs import ConsumerRecord
 from redis.exceptions import RedisError
 
 from aibroker.errors import BrokerError, PayloadTooLarge
+from aibroker.guards.policy import Verdict
 from aibroker.kafka.clients import decode
 from aibroker.kafka.producer import until_written
 from aibroker.kafka.publisher import Publisher
 from aibroker.prices import STANDARD, Billing, PriceTable, cost, usage_event
-from aibroker.responses_wire import from_chat
 from aibroker.rules.breaker import target_key
 from aibroker.stores.breaker import Breakers
 from aibroker.stores.claims import Claim, ClaimStore
@@ -35,6 +35,8 @@ from aibroker.stores.results import CANCEL_CHANNEL
 from aibroker.telemetry import metrics
 from aibroker.telemetry.genai import CallSpans
 from consumers.pool.engine import Completion, Engine
+from consumers.pool.guardrails import NO_PLAN, OutputBlocked, OutputGuard, OutputPlan
+from consumers.pool.responses import streamed
 from schemas.chunks import assemble
 from schemas.envelopes import Kind, Outcome, Request, Result, Status, Target, UsageEvent
 from schemas.openai import Usage
@@ -57,7 +59,10 @@ class Pool:
         cache: ResponseCache | None = None,
         cache_timeout_s: float = 0.25,
         spans: CallSpans | None = None,
+        guard: OutputGuard | None = None,
     ) -> None:
+        self.guard = guard
+        """The tenants' output guardrails, run before a result or a chunk is published."""
         self.spans = spans or CallSpans()
         """The span around each engine call (the gen_ai conventions where asked for)."""
         self.cache = cache
@@ -99,9 +104,11 @@ class Pool:
     async def _run(self, request: Request) -> None:
         if request.target is None:
             raise ValueError("request reached a pool without a target")
+        plan = await self._plan(request)
         started = time.time()
         try:
-            completion = await self._call(request, request.target)
+            answered = await self._call(request, request.target, plan)
+            completion = self._guarded(request, answered, plan)
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
@@ -129,9 +136,8 @@ class Pool:
 
             await until_written(report, "output")
             return
-        except _StreamBroken as broken:  # the caller has part of the answer: no retry
-            error = broken.error
-            await until_written(lambda: self.publisher.fail(request, error), "output")
+        except (_StreamBroken, OutputBlocked) as ended:  # no retry: see `_ended`
+            await self._ended(request, ended, _ms_since(started))
             return
         except Exception as exc:  # a bug, not the provider: end the request, keep the evidence
             log.exception("engine failed on %s", request.id)
@@ -166,19 +172,62 @@ class Pool:
             )
             await until_written(lambda: self.publisher.fail(request, too_large), "output")
             return
-        await self._remember(request, result)
+        await self._remember(request, result, plan)
 
-    async def _remember(self, request: Request, result: Result) -> None:
-        """A published success into the response cache, when the dispatcher marked it."""
-        if self.cache is not None:
+    async def _plan(self, request: Request) -> OutputPlan:
+        """The output guardrails of the request (read before the call: an answer is never
+        paid for without knowing what may be done with it)."""
+        return await self.guard.plan(request) if self.guard else NO_PLAN
+
+    def _guarded(self, request: Request, completion: Completion, plan: OutputPlan) -> Completion:
+        """The answer as the output policy leaves it; `OutputBlocked` when it refuses it. A
+        stream's chunks were guarded as they were released."""
+        if _streamed(request):
+            return completion
+        answer, verdict = plan.answer(completion.response)
+        if self.guard is not None and verdict is not None:
+            self.guard.noted(request, verdict)
+            if verdict.blocked:
+                raise OutputBlocked(verdict, completion.response, completion.usage)
+        return Completion(answer, completion.usage)
+
+    async def _ended(
+        self, request: Request, ended: _StreamBroken | OutputBlocked, latency_ms: float
+    ) -> None:
+        """A stream that broke once the caller had part of the answer ends with its error; an
+        answer the output guard blocked (the provider answered; the tenant's policy refused it)
+        is billed with the tokens the provider charged (none known for a stream cut short), as
+        a `guardrails` error, audited, and ends with 400 `content_policy_violation`."""
+        assert request.target is not None
+        if isinstance(ended, _StreamBroken):
+            error = ended.error
+            await until_written(lambda: self.publisher.fail(request, error), "output")
+            return
+        await self._record(request.target, ok=True)
+        assert self.guard is not None
+        guard, verdict, blocked = self.guard, ended.verdict, ended
+        billing = Billing.of(blocked.response) if blocked.response else STANDARD
+        event = self._bill(
+            request, request.target, blocked.usage, latency_ms, billing, error_code="guardrails"
+        )
+        await until_written(lambda: guard.refuse(request, verdict, event), "output")
+
+    async def _remember(self, request: Request, result: Result, plan: OutputPlan) -> None:
+        """A published success into the response cache, when the dispatcher marked it; not
+        a restored answer, which holds one caller's values."""
+        if self.guard is not None:
+            await self.guard.done(request, plan)
+        if self.cache is not None and not plan.values:
             await remember(self.cache, request, result, self.cache_timeout_s)
 
-    async def _call(self, request: Request, target: Target) -> Completion:
+    async def _call(self, request: Request, target: Target, plan: OutputPlan) -> Completion:
         """The engine call, in a client span, cancellable by the client (`_abort`)."""
-        streamed = bool(request.body.get("stream")) and request.reply_to is not None
+        streamed = _streamed(request)
         with self.spans.call(request, target, streamed=streamed) as span:
             call = asyncio.ensure_future(
-                self._stream(request, target) if streamed else self.engine.generate(request, target)
+                self._stream(request, target, plan)
+                if streamed
+                else self.engine.generate(request, target)
             )
             self.running[request.id] = call
             call.add_done_callback(lambda _: self.running.pop(request.id, None))
@@ -229,24 +278,42 @@ class Pool:
             latency_ms=latency_ms,
         )
 
-    async def _stream(self, request: Request, target: Target) -> Completion:
-        """Relay each chunk to the caller as it comes; the joined answer is the result."""
+    async def _stream(self, request: Request, target: Target, plan: OutputPlan) -> Completion:
+        """Relay each chunk to the caller as it comes (through the output guard's window,
+        when the tenant has one); the joined answer, as released, is the result."""
         chunks: list[dict[str, Any]] = []
         acks: list[asyncio.Future[Any]] = []
+        guard = plan.stream()
+        source = self.engine.stream(request, target)
+
+        async def release(chunk: dict[str, Any]) -> None:
+            acks.append(await self.publisher.chunk(request, len(chunks), chunk))
+            chunks.append(chunk)
+
         try:
-            async for chunk in self.engine.stream(request, target):
-                acks.append(await self.publisher.chunk(request, len(chunks), chunk))
-                chunks.append(chunk)
+            async for chunk in source:
+                out = chunk if guard is None else guard.take(chunk)
+                if guard is not None and guard.blocked:
+                    raise OutputBlocked(_verdict(guard.verdict()))
+                if out is not None:
+                    await release(out)
+            for out in guard.finish() if guard is not None else []:
+                await release(out)
         except BrokerError as exc:
             if not chunks:
                 raise  # nothing reached the caller yet: retry or fall back as usual
             raise _StreamBroken(exc) from exc
         finally:
             await asyncio.gather(*acks, return_exceptions=True)
+            closing = getattr(source, "aclose", None)  # a stopped stream frees its connection
+            if closing is not None:
+                await closing()
+        if self.guard is not None and guard is not None:
+            self.guard.noted(request, guard.verdict())
+        if request.kind is Kind.RESPONSES:  # the result is a Response (`pool/responses`)
+            return streamed(request, chunks)
         response = assemble(chunks)
         usage = response.get("usage")
-        if request.kind is Kind.RESPONSES:  # streamed over chat: the result is a Response
-            response = from_chat(response, request.body, request.id, request.created_at)
         return Completion(
             response, Usage.model_validate(usage) if isinstance(usage, dict) else None
         )
@@ -278,6 +345,15 @@ class Pool:
             await asyncio.sleep(self.lease_s / 3)
             with contextlib.suppress(RedisError):
                 await self.claims.renew(request.id, request.attempt, self.owner)
+
+
+def _streamed(request: Request) -> bool:
+    return bool(request.body.get("stream")) and request.reply_to is not None
+
+
+def _verdict(verdict: Verdict | None) -> Verdict:
+    assert verdict is not None  # a blocked guard is on
+    return verdict
 
 
 def _ms_since(started: float) -> float:

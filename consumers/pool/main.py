@@ -32,6 +32,7 @@ from aibroker.stores.redis import connect
 from aibroker.stores.response_cache import RedisResponseCache
 from aibroker.telemetry.genai import CallSpans, upstreams
 from consumers.pool.engine import ByProvider, Engine
+from consumers.pool.guardrails import output_guard
 from consumers.pool.handler import Pool
 from consumers.pool.responses import ResponsesOverChat
 from topics.catalog import TopicNames
@@ -151,9 +152,10 @@ async def _run_pool(
     watch = asyncio.create_task(_watch_health(engine, stop))
     try:
         async with connect(settings.redis) as redis, running_producer(settings.kafka) as producer:
+            publisher = Publisher(producer, names)
             pool = Pool(
                 engine,
-                Publisher(producer, names),
+                publisher,
                 RedisClaimStore(redis, lease_s=cfg.claim_lease_s, done_ttl_s=settings.redis.ttl_s),
                 prices,
                 RedisBreakers(
@@ -167,6 +169,7 @@ async def _run_pool(
                     latest=settings.otel.gen_ai_latest,
                     upstreams=upstreams(routes.providers),
                 ),
+                guard=output_guard(settings, redis, publisher),
             )
             spec = WorkerSpec(name, topics, group, pool.on_request, concurrency or cfg.concurrency)
             await run_service(settings, producer, [spec], stop, pool.watch_cancels(redis))
