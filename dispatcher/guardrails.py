@@ -14,6 +14,7 @@ from aibroker.kafka.publisher import Publisher
 from aibroker.signing import SIGNATURE_HEADER, Signer
 from aibroker.stores.tenants import Tenant
 from aibroker.telemetry.guardrails import blocked_entry, noted
+from dispatcher.injection import InjectionGuard
 from schemas.envelopes import Request
 
 TenantLookup = Callable[[str], Awaitable[Tenant | None]]
@@ -29,9 +30,22 @@ def trusted_mark(request: Request, headers: Sequence[tuple[str, bytes]]) -> bool
 
 
 class InputGuard:
-    def __init__(self, tenants: TenantLookup, publisher: Publisher) -> None:
+    def __init__(
+        self, tenants: TenantLookup, publisher: Publisher, injection: InjectionGuard | None = None
+    ) -> None:
         self._tenants = tenants
         self._publisher = publisher
+        self._injection = injection
+
+    async def guarded(
+        self, request: Request, headers: Sequence[tuple[str, bytes]]
+    ) -> Request | None:
+        """`check`, then the injection guard, on every request (ingress's mark covers the PII
+        guard only: the injection classifier is a pool, reached from here)."""
+        checked = await self.check(request, headers)
+        if checked is None or self._injection is None:
+            return checked
+        return await self._injection.check(checked)
 
     async def check(self, request: Request, headers: Sequence[tuple[str, bytes]]) -> Request | None:
         """The request to route on (redacted where the policy says, marked `guarded`), or None

@@ -21,6 +21,7 @@ from dispatcher.admission import Admission
 from dispatcher.cache import CacheFront
 from dispatcher.delays import release_at
 from dispatcher.health import HealthView, watched_topics
+from dispatcher.injection import injection_guard
 from dispatcher.lanes import LaneGate
 from dispatcher.offload import offload_router
 from dispatcher.policy import RetryPolicy
@@ -79,6 +80,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             if cache
             else None,
             offload=offload_router(settings, routes),
+            injection=injection_guard(settings, admission.tenant, publisher, routes, health, redis),
         )
         specs = [
             WorkerSpec(

@@ -30,6 +30,7 @@ from dispatcher.cache import CacheFront
 from dispatcher.delays import SleepFor, WaitInTopic, delay_step
 from dispatcher.guardrails import InputGuard
 from dispatcher.health import HealthView
+from dispatcher.injection import InjectionGuard
 from dispatcher.lanes import LaneGate
 from dispatcher.offload import OffloadRouter
 from dispatcher.policy import (
@@ -83,9 +84,10 @@ class Dispatcher:
         envelopes: EnvelopeCheck = ACCEPT_UNSIGNED,
         cache: CacheFront | None = None,
         offload: OffloadRouter | None = None,
+        injection: InjectionGuard | None = None,
     ) -> None:
         self.envelopes = envelopes
-        self.guard = InputGuard(admission.tenant, publisher)
+        self.guard = InputGuard(admission.tenant, publisher, injection)
         self.offload = offload
         self.cache = cache
         self.lanes = lanes
@@ -118,7 +120,7 @@ class Dispatcher:
             await self._unproven(request, record.topic, refused)
             return
         try:
-            guarded = await self.guard.check(request, record.headers or ())
+            guarded = await self.guard.guarded(request, record.headers or ())
             if guarded is not None:  # None: blocked by the tenant's policy, and ended
                 await self.admit_and_route(guarded)
         except (KafkaError, RedisError):

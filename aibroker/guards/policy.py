@@ -8,18 +8,27 @@ guardrails:
     "openai/gpt-4o": {input: {pii: block}}
 ```
 
-`pii` is the only guard so far; `injection` and `moderation` join the same `Stage` later,
-each with its own action. The decision is pure: the findings in, what happens out."""
+Two guards: `pii` and `injection` (no `redact`: an attack has no value to replace), each
+with its own action. The decision is pure: the findings in, what happens out."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 from aibroker.errors import InvalidRequest
+from aibroker.guards.injection import Technique
 from aibroker.guards.pii import Entity
 
 
@@ -42,6 +51,24 @@ class Stage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     pii: GuardAction = GuardAction.OFF
+    injection: GuardAction = GuardAction.OFF
+    """Prompt injection (heuristics, and the classifier where its pool runs): off, log, block."""
+
+    @field_validator("injection")
+    @classmethod
+    def _nothing_to_redact(cls, action: GuardAction) -> GuardAction:
+        if action is GuardAction.REDACT:
+            raise ValueError("only off, log or block: an attack has no value to redact")
+        return action
+
+    @model_serializer(mode="wrap")
+    def _set_guards(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The guards added after `pii` appear only when on: the documents that clients of
+        the first format read stay as they were."""
+        dumped: dict[str, Any] = handler(self)
+        if dumped.get("injection") == GuardAction.OFF:
+            del dumped["injection"]
+        return dumped
 
 
 class GuardPolicy(BaseModel):
@@ -49,7 +76,12 @@ class GuardPolicy(BaseModel):
 
     input: Stage = Field(default_factory=Stage, description="On the request, before a provider.")
     output: Stage = Field(
-        default_factory=Stage, description="On the answer (not enforced yet: see the guide)."
+        default_factory=Stage, description="On the answer, before the result is published."
+    )
+    restore: bool = Field(
+        default=False,
+        description="With `input: {pii: redact}`: the placeholders in the answer are restored "
+        "to the caller's values (reversible redaction).",
     )
 
 
@@ -80,7 +112,7 @@ class Verdict:
 
     guard: str
     action: GuardAction
-    found: Counter[Entity]
+    found: Counter[Entity] | Counter[Technique]
 
     @property
     def blocked(self) -> bool:

@@ -205,6 +205,12 @@ GUARD_FINDINGS = Counter(
     "where: ingress, or the dispatcher for a direct producer's request).",
     ["guard", "action", "tenant"],
 )
+GUARD_UNAVAILABLE = Counter(
+    "aibroker_guard_unavailable_total",
+    "Requests a guard's pool could not check in time, by guard, the policy's action and what "
+    "followed: failed_open (log: went on) or failed_closed (block: held or refused).",
+    ["guard", "action", "outcome"],
+)
 
 BATCH_ITEMS = Histogram(
     "aibroker_batch_items",

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +16,7 @@ from aiohttp import web
 
 from aibroker.devstack.embedded import free_port
 from loadtest.stack import Stack
+from tests.e2e.offloading import Offloading
 from tests.services import KafkaService, RedisService
 
 ROUTES = """
@@ -61,6 +64,73 @@ def stack(
     """One running broker per test module."""
     with running_stack(kafka, redis_svc, tmp_path_factory.mktemp("stack"), routes_yaml=ROUTES) as s:
         yield s
+
+
+def with_own_responses_api(running: Stack) -> None:
+    """Adds `own` and `ownsdk` to a stack not yet started: the mock's OpenAI API with a
+    Responses API of its own (`responses_api`), the second called through the openai SDK."""
+    providers = json.loads(running.env()["AIBROKER_PROVIDERS"])
+    providers["own"] = {**providers["mock"], "responses_api": True}
+    providers["ownsdk"] = {**providers["own"], "client": "sdk"}
+    running.extra_env["AIBROKER_PROVIDERS"] = json.dumps(providers)
+
+
+async def until_ended(sdk: openai.AsyncOpenAI, response_id: str) -> Any:
+    """Poll as the SDK's users do, until the response leaves queued / in_progress."""
+    async with asyncio.timeout(30):
+        while True:
+            response = await sdk.responses.retrieve(response_id)
+            if response.status not in ("queued", "in_progress"):
+                return response
+            await asyncio.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def offload(stack: Stack) -> Iterator[Offloading]:
+    """The module stack's offload pool, assigned its partitions (the offload tests)."""
+    pool = Offloading(stack)
+    pool.start()
+    pool.assigned()
+    try:
+        yield pool
+    finally:
+        pool.stop()
+
+
+@pytest.fixture
+async def knobs(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """The mock's batch knobs, back to their defaults after the test."""
+    async with httpx.AsyncClient(base_url=stack.mock_url) as mock:
+        yield mock
+        await mock.post("/_control/batches", json={})
+
+
+async def guarded_tenant(
+    admin: httpx.AsyncClient, stack: Stack, policy: dict[str, Any]
+) -> tuple[str, str]:
+    """A new tenant with this guardrail policy, and a key of it."""
+    name = f"guarded-{uuid.uuid4().hex[:8]}"
+    assert (await admin.put(f"/tenants/{name}", json={})).is_success
+    put = await admin.put(f"/guardrails/{name}", json=policy)
+    assert put.status_code == 200, put.text
+    return name, stack.new_key(name)
+
+
+@pytest.fixture
+async def sdk_of(stack: Stack) -> AsyncIterator[Any]:
+    """openai SDK clients of the module's broker, one per key asked for (no retries)."""
+    made: list[openai.AsyncOpenAI] = []
+
+    def make(key: str) -> openai.AsyncOpenAI:
+        client = openai.AsyncOpenAI(
+            base_url=f"{stack.url}/v1", api_key=key, max_retries=0, timeout=30
+        )
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        await client.close()
 
 
 async def wire_body(stack: Stack, api: str) -> dict[str, Any]:

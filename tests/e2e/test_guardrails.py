@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -19,6 +18,7 @@ from aibroker.client import KafkaProducer
 from aibroker.kafka.clients import connection, make_consumer
 from loadtest.stack import Stack
 from schemas.envelopes import Kind, Status
+from tests.e2e.conftest import guarded_tenant
 from tests.e2e.test_batches import ended, jsonl, output, start_batch
 from tests.waiting import eventually
 from topics.catalog import TopicNames
@@ -41,24 +41,7 @@ async def history(stack: Stack) -> list[str]:
 
 async def tenant_with(admin: httpx.AsyncClient, stack: Stack, pii: str) -> tuple[str, str]:
     """A new tenant whose input PII guard is `pii`, and a key of it."""
-    name = f"guarded-{uuid.uuid4().hex[:8]}"
-    assert (await admin.put(f"/tenants/{name}", json={})).is_success
-    put = await admin.put(f"/guardrails/{name}", json={"input": {"pii": pii}})
-    assert put.status_code == 200, put.text
-    return name, stack.new_key(name)
-
-
-@pytest.fixture
-async def sdk_of(stack: Stack) -> AsyncIterator[Any]:
-    made: list[openai.AsyncOpenAI] = []
-
-    def make(key: str) -> openai.AsyncOpenAI:
-        made.append(openai.AsyncOpenAI(base_url=f"{stack.url}/v1", api_key=key, max_retries=0))
-        return made[-1]
-
-    yield make
-    for client in made:
-        await client.close()
+    return await guarded_tenant(admin, stack, {"input": {"pii": pii}})
 
 
 async def test_redacted_before_the_provider_sees_it(
