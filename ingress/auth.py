@@ -107,6 +107,7 @@ async def _key_caller(svc: Services, token: str) -> Caller:
         raise _Refused("Incorrect API key provided.", "unknown_key", claimed=visible_prefix(token))
     if info.expired(time.time()):
         raise _Refused("This API key has expired.", "expired", actor=info.prefix)
+    svc.key_use.used(info.key_id, time.time())
     return Caller(
         subject=info.prefix,
         tenant=info.tenant,

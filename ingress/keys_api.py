@@ -124,8 +124,11 @@ async def list_keys(
 ) -> Response:
     scope = scope_of(caller, tenant)
     await authorize(request, caller, Permission.KEYS_READ, scope)
-    records = await services(request).key_store.list(scope)
-    return json_response({"object": "list", "data": [key_document(r) for r in records]})
+    svc = services(request)
+    records = await svc.key_store.list(scope)
+    used = await svc.key_use.last_used([r.key_id for r in records])  # stale by a minute at most
+    data = [key_document(r, last_used_at=used.get(r.key_id)) for r in records]
+    return json_response({"object": "list", "data": data})
 
 
 @router.get("/keys/{key_id}")

@@ -24,6 +24,7 @@ from aibroker.stores.cache import TtlCache
 from aibroker.stores.files import Files, RedisFiles, file_store
 from aibroker.stores.guard import deadline
 from aibroker.stores.idempotency import RedisIdempotencyStore
+from aibroker.stores.key_use import KeyUse
 from aibroker.stores.keys import CachedKeys, KeyStore, limits_of_key
 from aibroker.stores.quota import Quota, RedisQuota
 from aibroker.stores.redis import RedisClient, connect
@@ -67,6 +68,8 @@ class Services:
     auditor: Auditor
     issuers: Issuers
     """The JWT issuers trusted here (false when none is configured)."""
+    key_use: KeyUse
+    """Each key's last use, noted at authentication."""
 
 
 def services(request: Request) -> Services:
@@ -135,6 +138,7 @@ async def open_services(
             usage=RedisUsageLedger(redis),
             auditor=Auditor(publisher, settings.auth.refusals_window_s),
             issuers=Issuers(settings.auth.jwt_issuers, jwks_http),
+            key_use=KeyUse(redis),
         )
         loops = [
             asyncio.create_task(notices.run()),

@@ -1,12 +1,16 @@
 """A local OIDC issuer for the tests: signing keys it generates (RSA by default; EC and Ed25519
 beside them on request), its JWKS served over HTTP, and tokens signed with them (or, to prove
-refusals, with what an attacker would use)."""
+refusals, with what an attacker would use); and, for a browser, an authorization endpoint and a
+token endpoint for the code flow with PKCE, signing in whoever comes with the claims it is
+given."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -66,6 +70,11 @@ class LocalIssuer:
         """The `alg` each key's JWK names (None: the JWK names none)."""
         self.kid = self.rotate()
         self.fetches = 0
+        self.login: dict[str, Any] = {"sub": "user-1"}
+        """The claims its sign-in page grants whoever comes (`tenant`, `roles`, `sub`): no form."""
+        self.codes: dict[str, dict[str, str]] = {}
+        """Authorization codes not yet exchanged: what each was issued for."""
+        self.exchanged = 0
 
     def rotate(self, kind: str = "RSA", *, jwk_alg: str | None = "default") -> str:
         """A new signing key, published beside the old ones; tokens are signed with it. Its JWK
@@ -130,6 +139,9 @@ class LocalIssuer:
 
         app = web.Application()
         app.router.add_get("/jwks.json", jwks)
+        app.router.add_get("/.well-known/openid-configuration", self._discovery)
+        app.router.add_get("/authorize", self._authorize)
+        app.router.add_post("/token", self._token)
         runner = web.AppRunner(app)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", self.port)
@@ -139,6 +151,57 @@ class LocalIssuer:
         finally:
             await runner.cleanup()
 
+    # An authorization server for a browser's code flow with PKCE (RFC 7636), S256 only.
+    # Discovery and the token endpoint answer any origin (CORS), as a SPA's issuer does.
+
+    async def _discovery(self, _: web.Request) -> web.Response:
+        doc = {
+            "issuer": self.issuer,
+            "authorization_endpoint": f"{self.issuer}authorize",
+            "token_endpoint": f"{self.issuer}token",
+            "jwks_uri": f"{self.issuer}jwks.json",
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": ["S256"],
+        }
+        return web.json_response(doc, headers=CORS)
+
+    async def _authorize(self, request: web.Request) -> web.Response:
+        asked = request.query
+        if asked.get("response_type") != "code" or asked.get("code_challenge_method") != "S256":
+            return web.json_response({"error": "unsupported_response_type"}, status=400)
+        if asked.get("client_id") != self.audience or not asked.get("code_challenge"):
+            return web.json_response({"error": "invalid_request"}, status=400)
+        code = secrets.token_urlsafe(16)
+        self.codes[code] = {
+            "challenge": asked["code_challenge"],
+            "redirect_uri": asked.get("redirect_uri", ""),
+            "nonce": asked.get("nonce", ""),
+        }
+        back = f"{asked.get('redirect_uri', '')}?code={code}&state={asked.get('state', '')}"
+        raise web.HTTPFound(back)
+
+    async def _token(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        issued = self.codes.pop(str(form.get("code", "")), None)  # a code is used once
+        verifier = str(form.get("code_verifier", ""))
+        proof = segment(hashlib.sha256(verifier.encode()).digest())
+        if (
+            issued is None
+            or form.get("grant_type") != "authorization_code"
+            or form.get("client_id") != self.audience
+            or form.get("redirect_uri") != issued["redirect_uri"]
+            or proof != issued["challenge"]
+        ):
+            return web.json_response({"error": "invalid_grant"}, status=400, headers=CORS)
+        self.exchanged += 1
+        claims = dict(self.login)
+        tenant, sub = claims.pop("tenant", None), str(claims.pop("sub", "user-1"))
+        id_token = self.token(tenant, sub, nonce=issued["nonce"], **claims)
+        body = {"id_token": id_token, "token_type": "Bearer", "expires_in": 300}
+        return web.json_response(body, headers=CORS)
+
+
+CORS = {"Access-Control-Allow-Origin": "*"}
 
 SIGNERS = jwt.algorithms.get_default_algorithms()
 

@@ -1,15 +1,21 @@
 """The operator console in headless Chromium against the running stack: sign in, create a tenant
-and a key, see spend move after traffic, cancel a batch, replay a dead letter, and a tenant
-admin kept to its own tenant. Needs Debian's `chromium` and `chromium-driver` and the
+and a key, see spend move after traffic, cancel a batch, replay a dead letter, a request's
+attempts after injected 503s, a key's last use, providers and pools refreshed live, cache hits
+and guardrail blocks, a tenant admin kept to its own tenant, and an OIDC sign-in (code flow
+with PKCE, against the test issuer). Needs Debian's `chromium` and `chromium-driver` and the
 `selenium` package; without them these tests skip, saying what is missing.
 
 `AIBROKER_CONSOLE_SCREENSHOTS=docs/img/console` writes the pages' screenshots for the docs."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import os
 import shutil
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +26,9 @@ import orjson
 import pytest
 
 from loadtest.stack import Stack
+from tests.e2e.conftest import ROUTES, running_stack
+from tests.jwks import LocalIssuer
+from tests.services import KafkaService, RedisService
 
 pytestmark = [pytest.mark.e2e]
 
@@ -45,6 +54,46 @@ def _missing() -> str | None:
     if CHROMIUM is None or CHROMEDRIVER is None:
         return "the console tests need Chromium: apt-get install chromium chromium-driver"
     return None
+
+
+@pytest.fixture(scope="module")
+def oidc() -> Iterator[LocalIssuer]:
+    """The test OIDC issuer, served from a thread of its own (these tests are synchronous)."""
+    issuer = LocalIssuer()
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        async with issuer.serving():
+            started.set()
+            await stop.wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    assert started.wait(30), "the test issuer did not start"
+    try:
+        yield issuer
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(30)
+        loop.close()
+
+
+@pytest.fixture(scope="module")
+def stack(
+    kafka: KafkaService,
+    redis_svc: RedisService,
+    tmp_path_factory: pytest.TempPathFactory,
+    oidc: LocalIssuer,
+) -> Iterator[Stack]:
+    """The module's broker, with the response cache on (for the cache page) and the test
+    issuer trusted (for the OIDC sign-in)."""
+    issuers = json.dumps([oidc.config().model_dump(mode="json")])
+    env = {"AIBROKER_CACHE_ENABLED": "true", "AIBROKER_AUTH_JWT_ISSUERS": issuers}
+    logs = tmp_path_factory.mktemp("stack")
+    with running_stack(kafka, redis_svc, logs, routes_yaml=ROUTES, extra_env=env) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
@@ -293,22 +342,137 @@ def test_a_dead_letter_is_replayed(
 def test_a_request_is_found_by_id_with_its_attempts(
     browser: WebDriver, stack: Stack, made: dict[str, str], shots: Path
 ) -> None:
-    """The first target answers 503, the fallback serves: the status shows both attempts."""
+    """The first target answers 503, the fallback serves: the story shows each attempt with
+    its target, status and duration, and the fallback between them."""
     headers = {"Authorization": f"Bearer {made['key']}"}
     body = {"model": "falls-back", "messages": [{"role": "user", "content": "x"}]}
     answer = httpx.post(f"{stack.url}/v1/chat/completions", json=body, headers=headers, timeout=60)
     assert answer.status_code == 200, answer.text
     request_id = answer.headers["x-request-id"]
     goto(browser, stack, "requests")
-    type_into(browser, "#tenant-key", made["key"])
-    find(browser, "form[aria-label='Tenant key'] button").click()
     type_into(browser, "#request-id", request_id)
-    find(browser, "form[aria-label='Find a request'] button").click()
+    find(browser, "form[aria-label='Find a request'] button[type=submit]").click()
     status = has_text(browser, "[data-testid=request-status]", "succeeded")
     assert "mock/echo" in status.text
-    attempts = find(browser, "[data-testid=request-attempts]").text
-    assert int(attempts) >= 2
+    assert int(find(browser, "[data-testid=request-attempt-count]").text) >= 2
+
+    def told(d: WebDriver) -> list[WebElement]:
+        # the usage consumer tells the calls a moment after they end: look again until then
+        rows = d.find_elements(By.CSS_SELECTOR, "[data-testid=request-story] tr.step-attempt")
+        if not any("mock/echo" in r.text for r in rows):
+            find(d, "form[aria-label='Find a request'] button.secondary").click()
+            return []
+        return rows
+
+    rows = until(browser, told, "the attempts in the story")
+    failed = [r for r in rows if "mock/fail-503" in r.text]
+    assert failed
+    assert all("failed" in r.text and " ms" in r.text for r in failed)
+    assert "answered" in rows[-1].text
+    assert "mock/echo" in rows[-1].text
+    fell = find(browser, "[data-testid=request-story] tr.step-fallback").text
+    assert "mock/fail-503" in fell
+    assert "mock/echo" in fell
     shot(browser, shots, "request")
+    story = httpx.get(
+        f"{stack.url}/admin/v1/requests/{request_id}/story",
+        headers={"Authorization": f"Bearer {stack.admin_key}"},
+        timeout=10,
+    ).json()  # what the page showed, with curl
+    assert [a["status"] for a in story["attempts"]][-1] == "ok"
+    assert story["fallbacks"] == 1
+    assert all(a["duration_ms"] > 0 for a in story["attempts"])
+
+
+def test_a_keys_last_use_is_shown(browser: WebDriver, stack: Stack, made: dict[str, str]) -> None:
+    """The tenant admin's key answered calls above: its row says when it was last used."""
+    goto(browser, stack, f"keys/{made['tenant']}")
+    row = has_text(browser, "[data-testid=keys] tbody tr", "tenant_admin")
+    used = row.find_element(By.CSS_SELECTOR, ".last-used").text
+    assert used
+    assert used != "never"
+    listed = httpx.get(
+        f"{stack.url}/admin/v1/keys",
+        params={"tenant": made["tenant"]},
+        headers={"Authorization": f"Bearer {stack.admin_key}"},
+        timeout=10,
+    ).json()["data"]
+    (key,) = [k for k in listed if k["roles"] == ["tenant_admin"]]
+    assert time.time() - 600 < key["last_used_at"] <= time.time()
+
+
+def test_providers_and_pools_refresh_live(
+    browser: WebDriver, stack: Stack, made: dict[str, str], shots: Path
+) -> None:
+    """Breakers, each pool's lag and the error rate by model (the 503s of `falls-back` above),
+    read again every few seconds without a reload."""
+    goto(browser, stack, "pools")
+    has_text(browser, "[data-testid=reachability]", "Kafka: ok")
+    lags = until(
+        browser,
+        lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid=pools] td.lag"),
+        "the pools' lag",
+    )
+    assert all(cell.text.isdigit() for cell in lags)
+    rate = find(browser, "[data-testid=error-rates] tr[data-model=falls-back] .rate").text
+    assert rate.endswith("%")
+    assert float(rate[:-1]) > 0
+    first = find(browser, "[data-testid=read-at]").text
+    until(browser, lambda d: find(d, "[data-testid=read-at]").text != first, "a live refresh")
+    shot(browser, shots, "pools")
+
+
+def test_cache_hits_and_guard_blocks_are_shown(
+    browser: WebDriver, stack: Stack, made: dict[str, str], shots: Path
+) -> None:
+    admin_headers = {"Authorization": f"Bearer {stack.admin_key}"}
+    policy = {"input": {"pii": "block"}}
+    put = httpx.put(
+        f"{stack.url}/admin/v1/guardrails/{made['tenant']}",
+        json=policy,
+        headers=admin_headers,
+        timeout=10,
+    )
+    assert put.status_code == 200, put.text
+    headers = {"Authorization": f"Bearer {made['key']}"}
+    try:
+        text = "IBAN DE89 3704 0044 0532 0130 00"
+        pii = {"model": "mock/echo", "messages": [{"role": "user", "content": text}]}
+        blocked = httpx.post(
+            f"{stack.url}/v1/chat/completions", json=pii, headers=headers, timeout=30
+        )
+        assert blocked.status_code == 400, blocked.text
+    finally:
+        httpx.put(
+            f"{stack.url}/admin/v1/guardrails/{made['tenant']}",
+            json={},
+            headers=admin_headers,
+            timeout=10,
+        )
+    body = {
+        "model": "mock/echo",
+        "temperature": 0,
+        "messages": [{"role": "user", "content": f"cache me {uuid.uuid4().hex}"}],
+    }
+    marks = []
+    for _ in range(2):
+        answer = httpx.post(
+            f"{stack.url}/v1/chat/completions", json=body, headers=headers, timeout=30
+        )
+        assert answer.status_code == 200, answer.text
+        marks.append(answer.headers["x-aibroker-cache"])
+    assert marks == ["miss", "hit"]
+    goto(browser, stack, "insights")
+    row = f"[data-testid=cache-stats] tr[data-row='{made['tenant']}/mock/echo']"
+    has_text(browser, f"{row} .rate", "50.0%")
+    assert "%" in find(browser, "[data-testid=cache-totals] .hit-rate").text
+
+    def blocked_shown(d: WebDriver) -> bool:
+        found = d.find_elements(By.CSS_SELECTOR, "[data-testid=guard-hits] tbody tr")
+        return any(made["tenant"] in r.text and "pii" in r.text for r in found)
+
+    until(browser, blocked_shown, "the blocked request counted")
+    shot(browser, shots, "insights")
 
 
 def test_a_tenant_admin_sees_its_own_tenant_only(
@@ -367,3 +531,30 @@ def test_a_viewer_sees_everything_and_may_change_nothing(
     goto(browser, stack, "dlq")
     find(browser, "[data-testid=dlq]")
     assert not browser.find_elements(By.CSS_SELECTOR, "[data-testid=dlq] button")
+
+
+def test_oidc_sign_in_with_authorization_code_and_pkce(
+    browser: WebDriver, stack: Stack, made: dict[str, str], oidc: LocalIssuer, shots: Path
+) -> None:
+    """Signed in through the trusted issuer's code flow with PKCE: the console exchanged the
+    code (with its verifier) for an ID token, and the admin API knows the caller by it."""
+    oidc.login = {"sub": "alice", "roles": ["viewer"]}
+    browser.get(f"{stack.url}/console/")
+    browser.execute_script("sessionStorage.clear()")  # signed out
+    browser.get(f"{stack.url}/console/?code=stolen&state=forged")
+    has_text(browser, ".problem", "not started in this tab")  # a code this tab did not ask for
+    assert oidc.exchanged == 0
+    shot(browser, shots, "sign-in")
+    find(browser, f"button.oidc[data-issuer='{oidc.issuer}']").click()
+    who = has_text(browser, "[data-testid=who]", "jwt:alice")
+    assert "viewer" in who.text
+    assert oidc.exchanged == 1
+    assert not oidc.codes  # spent
+    assert "code=" not in browser.current_url
+    goto(browser, stack, "tenants")
+    has_text(browser, "[data-testid=tenants] tbody", made["tenant"])
+    token = browser.execute_script("return sessionStorage.getItem('aibroker.console.admin_key')")
+    caller = httpx.get(
+        f"{stack.url}/admin/v1/caller", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ).json()  # the same token works with curl
+    assert (caller["subject"], caller["roles"]) == ("jwt:alice", ["viewer"])

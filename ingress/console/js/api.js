@@ -43,6 +43,11 @@ export async function admin(path, options = {}) {
   return json(await send(`/admin/v1${path}`, { ...options, key: keys.admin() }));
 }
 
+/** An operations route outside `/admin/v1` (`/health/detailed`), with the signed-in key. */
+export async function operations(path) {
+  return json(await send(path, { key: keys.admin() }));
+}
+
 /** An OpenAI-compatible route (`/v1` + path): those want a tenant's key, which is the
  * signed-in key when it has a tenant, or the tenant key the operator pasted for them. */
 export async function tenantApi(path, options = {}) {

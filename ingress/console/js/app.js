@@ -2,12 +2,15 @@
 import { html, render, useEffect, useState } from "../vendor/preact-htm.mjs";
 import { ApiError, admin, keys } from "./api.js";
 import { Problem } from "./ui.js";
+import { finishSignIn, signInIssuers, startSignIn } from "./oidc.js";
 import { TenantsPage, TenantPage } from "./pages/tenants.js";
 import { KeysPage } from "./pages/keys.js";
 import { RequestsPage } from "./pages/requests.js";
 import { BatchesPage } from "./pages/batches.js";
 import { DeadLettersPage } from "./pages/dlq.js";
 import { AuditPage } from "./pages/audit.js";
+import { PoolsPage } from "./pages/pools.js";
+import { InsightsPage } from "./pages/insights.js";
 
 const PAGES = [
   ["tenants", "Tenants"],
@@ -15,12 +18,28 @@ const PAGES = [
   ["requests", "Requests"],
   ["batches", "Batches"],
   ["dlq", "Dead letters"],
+  ["pools", "Providers"],
+  ["insights", "Cache & guards"],
   ["audit", "Audit"],
 ];
 
 function route() {
   const [page = "tenants", ...rest] = location.hash.replace(/^#\/?/, "").split("/");
   return { page, args: rest.map(decodeURIComponent) };
+}
+
+function OidcSignIn({ onProblem }) {
+  const [issuers, setIssuers] = useState([]);
+  useEffect(() => {
+    signInIssuers().then(setIssuers, () => setIssuers([]));
+  }, []);
+  if (!issuers.length) return null;
+  const go = (issuer) => startSignIn(issuer).catch(onProblem);
+  return html`<section class="oidc-options" aria-labelledby="oidc-title">
+    <h2 id="oidc-title">Or sign in with your identity provider</h2>
+    ${issuers.map((i) => html`<button type="button" class="secondary oidc" data-issuer=${i.issuer}
+      onClick=${() => go(i)}>Sign in with ${new URL(i.issuer).host}</button>`)}
+  </section>`;
 }
 
 function SignIn({ onSignedIn, error }) {
@@ -46,6 +65,7 @@ function SignIn({ onSignedIn, error }) {
         sessionStorage and goes only to this broker's admin API.</p>
       <button type="submit">Sign in</button>
     </form>
+    <${OidcSignIn} onProblem=${setProblem} />
     <${Problem} error=${problem} />
   </main>`;
 }
@@ -65,6 +85,10 @@ function Page({ caller, where }) {
       return html`<${DeadLettersPage} ...${props} />`;
     case "audit":
       return html`<${AuditPage} ...${props} />`;
+    case "pools":
+      return html`<${PoolsPage} ...${props} />`;
+    case "insights":
+      return html`<${InsightsPage} ...${props} />`;
     default:
       return html`<p>No page “${where.page}”.</p>`;
   }
@@ -96,14 +120,26 @@ function Shell({ caller, onSignOut }) {
 
 function App() {
   const [caller, setCaller] = useState(null);
-  const [checking, setChecking] = useState(Boolean(keys.admin()));
+  const [checking, setChecking] = useState(true);
   const [error, setError] = useState(null);
   useEffect(() => {
-    if (!keys.admin()) return;
-    admin("/caller").then(setCaller, (err) => {
-      if (err instanceof ApiError && err.status === 401) keys.clear();
-      setError(err);
-    }).finally(() => setChecking(false));
+    (async () => {
+      try {
+        const token = await finishSignIn();  // back from an OIDC issuer, or null
+        if (token) keys.setAdmin(token);
+      } catch (err) {
+        setError(err);
+      }
+      if (keys.admin()) {
+        try {
+          setCaller(await admin("/caller"));
+        } catch (err) {
+          if (err instanceof ApiError && err.status === 401) keys.clear();
+          setError(err);
+        }
+      }
+      setChecking(false);
+    })();
   }, []);
   if (checking) return html`<p class="muted">Checking the key…</p>`;
   if (!caller) return html`<${SignIn} onSignedIn=${setCaller} error=${error} />`;

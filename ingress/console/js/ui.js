@@ -1,10 +1,11 @@
 // Pieces every page uses: the error banner, the "loading" state, a hook that loads data.
 import { html, useEffect, useState, useCallback } from "../vendor/preact-htm.mjs";
 
-/** The API's own message for a failed call; a 403 says what the key may not do. */
+/** The API's own message for a failed call (a 403 says what the key may not do), or the
+ * message of anything else that failed (an OIDC sign-in). */
 export function Problem({ error }) {
   if (!error) return null;
-  const title = error.status === 403 ? "Not allowed for this key" : "The API refused";
+  const title = error.status === 403 ? "Not allowed for this key" : error.status ? "The API refused" : "Failed:";
   return html`<div class="problem" role="alert"><strong>${title}</strong> ${
     error.status ? html`<span class="code">(${error.status})</span>` : ""
   } ${error.message}</div>`;
@@ -57,4 +58,20 @@ export function Loading({ when }) {
 /** Whether the signed-in caller holds `permission` (on its own tenant, for a tenant admin). */
 export function can(caller, permission) {
   return Boolean(caller && caller.permissions.includes(permission));
+}
+
+/** `useLoad` again every `everyMs` while `live`: for pages that follow the broker live. */
+export function usePoll(fetcher, everyMs, live, deps = []) {
+  const loaded = useLoad(fetcher, deps);
+  useEffect(() => {
+    if (!live) return undefined;
+    const timer = setInterval(loaded.reload, everyMs);
+    return () => clearInterval(timer);
+  }, [live, everyMs, loaded.reload]);
+  return loaded;
+}
+
+/** A part of a whole as a percentage, or "—" when the whole is nothing. */
+export function share(part, whole) {
+  return whole ? `${((100 * part) / whole).toFixed(1)}%` : "—";
 }

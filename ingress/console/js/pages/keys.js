@@ -1,4 +1,4 @@
-// Keys: a tenant's keys (or the admin and viewer keys), with expiry and state; create one
+// Keys: a tenant's keys (or the admin and viewer keys), with expiry, last use and state; create one
 // (its secret shown once, with a copy button), rotate, revoke.
 import { html, useState } from "../../vendor/preact-htm.mjs";
 import { admin, when } from "../api.js";
@@ -81,7 +81,9 @@ function KeyRow({ k, writable, onChanged, onMade }) {
   return html`<tr data-key=${k.prefix}>
     <td><code>${k.prefix}</code></td><td>${k.name || html`<span class="muted">—</span>`}</td>
     <td>${k.roles.length ? k.roles.join(", ") : "API"}</td>
-    <td>${when(k.created_at)}</td><td>${when(k.expires_at)}</td><td class="state">${state(k)}</td>
+    <td>${when(k.created_at)}</td><td>${when(k.expires_at)}</td>
+    <td class="last-used">${k.last_used_at ? when(k.last_used_at) : html`<span class="muted">never</span>`}</td>
+    <td class="state">${state(k)}</td>
     <td>${writable && live && html`<button class="secondary" disabled=${action.busy} onClick=${rotate}>Rotate</button>
       <button class="danger" disabled=${action.busy} onClick=${revoke}>Revoke</button>`}
       <${Problem} error=${action.error} /></td>
@@ -115,10 +117,10 @@ export function KeysPage({ caller, args: [asked] }) {
     <${Problem} error=${error} /><${Loading} when=${loading && !data} />
     ${data && html`<table data-testid="keys">
       <thead><tr><th scope="col">Prefix</th><th scope="col">Name</th><th scope="col">Roles</th><th scope="col">Created</th>
-        <th scope="col">Expires</th><th scope="col">State</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+        <th scope="col">Expires</th><th scope="col">Last used</th><th scope="col">State</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
       <tbody>${data.data.map((k) => html`<${KeyRow} key=${k.key_id} k=${k} writable=${writable} onChanged=${reload} onMade=${onMade} />`)}</tbody>
     </table>
-    <p class="muted">Last use is not recorded by the broker yet.</p>`}
+    <p class="muted">Last use is written at most once a minute per key, so it may be a minute behind.</p>`}
     ${writable && html`<${NewKey} key=${tenant} tenant=${tenant} caller=${caller} onMade=${onMade} />`}
   </section>`;
 }

@@ -1,20 +1,18 @@
-// Requests: one request by id: its status document (the tenant's route), and its webhook
-// deliveries with redeliver (the admin route).
+// Requests: one request by id, told as its story (`GET /admin/v1/requests/{id}/story`):
+// accepted, queued, each attempt with target, status and duration, fallbacks, the end, cost,
+// and its webhook deliveries with redeliver.
 import { html, useEffect, useState } from "../../vendor/preact-htm.mjs";
-import { admin, tenantApi, usd, when } from "../api.js";
+import { admin, usd, when } from "../api.js";
 import { Done, Problem, can, useAction } from "../ui.js";
-import { TenantKey, needsTenantKey } from "./tenantkey.js";
 
-function Deliveries({ id, caller }) {
-  const [log, setLog] = useState(null);
+const ms = (value) => (value === undefined || value === null ? "—" : `${Math.round(value)} ms`);
+
+function Deliveries({ log, caller }) {
   const action = useAction();
-  const load = () => action.run(() => admin(`/requests/${encodeURIComponent(id)}/webhooks`)).then((l) => l && setLog(l.data));
-  if (log === null) return html`<p><button class="secondary" onClick=${load}>Show webhook deliveries</button>
-    <${Problem} error=${action.error} /></p>`;
   const redeliver = (webhookId) =>
     action.run(() => admin(`/webhooks/${webhookId}/redeliver`, { method: "POST" }), () => `Redelivery of ${webhookId} queued.`);
   return html`<section aria-labelledby="deliveries-title"><h2 id="deliveries-title">Webhook deliveries</h2>
-    ${log.length === 0 ? html`<p class="muted">None.</p>` : html`<table><thead><tr>
+    ${log.length === 0 ? html`<p class="muted">None: the request named no webhook, and its tenant has no endpoint for its events.</p>` : html`<table data-testid="request-webhooks"><thead><tr>
       <th scope="col">Webhook id</th><th scope="col">URL</th><th scope="col">Event</th><th scope="col">Attempt</th>
       <th scope="col">Answer</th><th scope="col">Then</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
       <tbody>${log.map((d) => html`<tr><td><code>${d.webhook_id}</code></td><td><code>${d.url}</code></td>
@@ -24,47 +22,67 @@ function Deliveries({ id, caller }) {
   </section>`;
 }
 
-function Story({ doc }) {
-  const result = doc.result ?? doc.response ?? null;
-  const error = doc.error ?? result?.error ?? null;
-  const cost = doc.cost_usd ?? null;
+function Step({ s }) {
+  const label = { accepted: "Accepted", queued: "Queued", waited: "Waited (retry, breaker or quota)", fallback: "Fell back",
+    attempt: `Attempt ${s.attempt}` }[s.step] ?? `Ended: ${s.step}`;
+  let detail = "";
+  if (s.step === "fallback") detail = html`<code>${s.from}</code> → <code>${s.to}</code>`;
+  else if (s.step === "attempt") detail = html`<code>${s.target}</code> ${s.status === "ok" ? "answered" : html`failed: <code>${s.error_code}</code>`}
+    ${s.cached ? " (from the response cache)" : ""}`;
+  else if (s.error) detail = html`<code>${s.error.code ?? s.error.type}</code> ${s.error.message}`;
+  const status = s.step === "attempt" ? s.status : "";
+  return html`<tr class=${`step-${s.step} ${status}`}><td>${label}</td><td>${when(s.at)}</td><td>${detail}</td>
+    <td>${s.duration_ms !== undefined ? ms(s.duration_ms) : ""}</td>
+    <td>${s.step === "attempt" && s.cost_usd !== undefined ? usd(s.cost_usd) : ""}</td></tr>`;
+}
+
+function Story({ story, caller }) {
+  const doc = story.request;
+  const error = doc.error ?? null;
   return html`<dl class="facts" data-testid="request-status">
     <dt>Status</dt><dd class="status">${doc.status}</dd>
+    <dt>Tenant</dt><dd>${story.tenant}</dd>
+    <dt>Accepted</dt><dd>${when(story.accepted_at)}</dd>
     ${doc.served_by && html`<dt>Served by</dt><dd>${doc.served_by.provider}/${doc.served_by.model}</dd>`}
-    ${doc.total_ms !== undefined && html`<dt>Took</dt><dd>${doc.total_ms} ms (queued ${doc.queued_ms ?? "—"} ms, service ${doc.service_ms ?? "—"} ms)</dd>`}
-    ${doc.attempts !== undefined && html`<dt>Attempts</dt><dd data-testid="request-attempts">${doc.attempts}</dd>`}
-    ${cost !== null && html`<dt>Cost</dt><dd>${usd(cost)}</dd>`}
-    ${doc.finished_at && html`<dt>Finished</dt><dd>${when(doc.finished_at)}</dd>`}
+    ${doc.total_ms !== undefined && html`<dt>Took</dt><dd>${ms(doc.total_ms)} (queued ${ms(doc.queued_ms)}, service ${ms(doc.service_ms)})</dd>`}
+    <dt>Attempts</dt><dd data-testid="request-attempt-count">${doc.attempts ?? story.attempts.length}</dd>
+    <dt>Fallbacks</dt><dd>${story.fallbacks}</dd>
+    <dt>Cost</dt><dd>${usd(story.cost_usd ?? doc.cost_usd)}</dd>
     ${error && html`<dt>Error</dt><dd><code>${error.code ?? error.type}</code> ${error.message}</dd>`}
   </dl>
-  <details><summary>The whole status document</summary><pre>${JSON.stringify(doc, null, 2)}</pre></details>`;
+  <section aria-labelledby="story-title"><h2 id="story-title">What happened</h2>
+    ${story.attempts.length === 0 && html`<p class="muted">No provider call recorded (yet): calls are told by the usage
+      consumer a moment after they end; a request that is still queued has none.</p>`}
+    <table data-testid="request-story"><thead><tr><th scope="col">Step</th><th scope="col">When</th>
+      <th scope="col">What</th><th scope="col">Duration</th><th scope="col">Cost</th></tr></thead>
+      <tbody>${story.timeline.map((s) => html`<${Step} s=${s} />`)}</tbody></table>
+  </section>
+  <${Deliveries} log=${story.webhooks} caller=${caller} />
+  <details><summary>The whole story document</summary><pre>${JSON.stringify(story, null, 2)}</pre></details>`;
 }
 
 export function RequestsPage({ caller, args: [initial] }) {
   const [id, setId] = useState(initial ?? "");
-  const [doc, setDoc] = useState(null);
-  const [, setKeyTick] = useState(0);
+  const [story, setStory] = useState(null);
   const action = useAction();
   const look = async (event) => {
     event?.preventDefault();
-    setDoc(null);
-    const found = await action.run(() => tenantApi(`/requests/${encodeURIComponent(id.trim())}`));
-    if (found) setDoc(found);
+    setStory(null);
+    const found = await action.run(() => admin(`/requests/${encodeURIComponent(id.trim())}/story`));
+    if (found) setStory(found);
   };
   useEffect(() => {
-    if (initial && !needsTenantKey(caller)) look();  // linked from elsewhere (a dead letter)
+    if (initial) look();  // linked from elsewhere (a dead letter)
   }, [initial]);
   return html`<section aria-labelledby="requests-title">
     <h1 id="requests-title">Requests</h1>
-    <${TenantKey} caller=${caller} onSet=${() => setKeyTick((t) => t + 1)} />
     <form class="inline" onSubmit=${look} aria-label="Find a request">
       <label for="request-id">Request id</label>
       <input id="request-id" required value=${id} onInput=${(e) => setId(e.target.value)} placeholder="req_…" />
-      <button type="submit" disabled=${action.busy || needsTenantKey(caller)}>Look up</button>
+      <button type="submit" disabled=${action.busy}>Look up</button>
+      ${story && html`<button type="button" class="secondary" onClick=${look}>Refresh</button>`}
     </form>
     <${Problem} error=${action.error} />
-    ${doc && html`<${Story} doc=${doc} /><${Deliveries} key=${doc.id} id=${doc.id} caller=${caller} />`}
-    <p class="muted">Each attempt's target and duration, and why it queued, are not in any
-      API answer yet: the status document shows the outcome.</p>
+    ${story && html`<${Story} key=${story.id} story=${story} caller=${caller} />`}
   </section>`;
 }
