@@ -38,7 +38,7 @@ STAMP := $(VENV)/.installed-$(EXTRAS)
 CONSTRAINTS := $(if $(LOCK),-c $(LOCK))
 comma := ,
 
-.PHONY: dev test test-redis-cluster check lint hooks install lock docs console-assets bench bench-local bench-dispatch bench-delay bench-batch bench-cache bench-semantic bench-scenarios bench-all soak clean
+.PHONY: dev test test-redis-cluster check lint hooks install lock docs console-assets bench bench-local bench-dispatch bench-delay bench-batch bench-cache bench-semantic bench-rag-quality bench-injection bench-pii bench-budget bench-scenarios bench-all soak clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -142,12 +142,29 @@ bench-cache: $(STAMP)
 bench-semantic: $(STAMP)
 	$(BIN)/python -m loadtest.bench_semantic --update-docs $(PERF_DOCS)/cache.md
 
+# RAG search's recall@5 and MRR, dense and hybrid, on the labelled retrieval set (no stack).
+bench-rag-quality: $(STAMP)
+	$(BIN)/python -m loadtest.bench_rag_quality --update-docs $(PERF_DOCS)/rag.md
+
 bench-scenarios: $(STAMP)
 	$(BIN)/python -m loadtest.scenarios --kafka apache --warm-seconds 30 \
 		--update-docs $(PERF_DOCS)/scenarios.md
 
+# The injection guard's precision and recall on the held-out labelled texts (the model, no stack).
+bench-injection: $(STAMP)
+	$(BIN)/python -m loadtest.bench_injection --update-docs $(PERF_DOCS)/guards.md
+
+# The PII guard: precision and recall on the labelled texts, then through a broker on Apache
+# Kafka, in one run: added p50 with the guards on against off, and a stream window's TTFT.
+bench-pii: $(STAMP)
+	$(BIN)/python -m loadtest.bench_pii --stack apache --update-docs $(PERF_DOCS)/guards.md
+
+# Where a sync request's time goes, stage by stage, from the broker's own spans (Apache Kafka).
+bench-budget: $(STAMP)
+	$(BIN)/python -m loadtest.bench_budget --kafka apache --update-docs $(PERF_DOCS)/budget.md
+
 # The standard set: every benchmark above, each refreshing its table in docs/performance/.
-bench-all: bench bench-local bench-dispatch bench-delay bench-batch bench-cache bench-semantic bench-scenarios
+bench-all: bench bench-local bench-dispatch bench-delay bench-batch bench-cache bench-semantic bench-rag-quality bench-injection bench-pii bench-budget bench-scenarios
 
 # The manual (mkdocs.yml, docs/), built strictly: a broken link or anchor, or a page missing
 # from the nav, fails. NO_MKDOCS_2_WARNING silences Material's banner about MkDocs 2.0.

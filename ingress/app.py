@@ -28,11 +28,14 @@ from ingress import (
     guardrails_api,
     health,
     keys_api,
+    rag_api,
     ratelimit_api,
     requests_api,
     responses_api,
+    story_api,
     tenants_api,
     usage_api,
+    vector_stores_api,
 )
 from ingress.bodylimit import BodyLimit
 from ingress.console_app import mount_console
@@ -104,9 +107,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(deliveries_api.router)
     app.include_router(files_api.router)
     app.include_router(batches_api.router)
+    app.include_router(rag_api.router)
+    app.include_router(vector_stores_api.router)
     app.include_router(health.router)
     app.include_router(asyncapi_api.router)
     app.include_router(caller_api.router)
+    app.include_router(story_api.router)
     mount_console(app)
     app.add_middleware(
         BodyLimit,

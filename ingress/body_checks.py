@@ -42,19 +42,12 @@ def check_body(body: Body, routes: RouteTable, *, vector_store: bool, where: str
 
 
 def _check_responses(body: ResponsesRequest, routes: RouteTable, where: str) -> None:
-    """What the Responses API asks that no target is sent yet (a previous response; a stream
-    from a provider's own `/v1/responses`), and, where a target of the model is served over
-    chat, each field chat cannot honour."""
+    """What the Responses API asks that no target is sent yet, and, where a target of the
+    model is served over chat, each field chat cannot honour."""
     sent = body.model_dump(exclude_unset=True)
     try:
         check_served(sent)
         passthrough = [_passthrough(t.provider, routes) for t in _targets(body, routes)]
-        if body.stream and any(passthrough):
-            raise InvalidRequest(
-                f"Streamed responses are served over chat only, and '{body.model}' may be sent "
-                "to a provider's own Responses API.",
-                param="stream",
-            )
         if not all(passthrough):
             to_chat(sent)
     except InvalidRequest as exc:

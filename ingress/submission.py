@@ -209,7 +209,9 @@ class Submission:
                 if isinstance(first, Result):
                     return responses_events.result_as_stream(first, request.body)
                 kept = registration.pop_all()
-                return responses_events.relay(request.body, first, replies, kept, wait_s)
+                return responses_events.relay(
+                    request.body, first, replies, kept, wait_s, self._settler(request)
+                )
             if isinstance(first, Result):
                 return result_as_stream(first)
             return relay(first, replies, registration.pop_all(), wait_s)
@@ -227,12 +229,18 @@ class Submission:
         with registration:
             await responses_resume.start(store, request)
             await self.write(request)
-            self._spawn(responses_resume.write(store, request, replies, registration.pop_all()))
+            settle = self._settler(request)
+            kept = registration.pop_all()
+            self._spawn(responses_resume.write(store, request, replies, kept, settle))
 
         async def read_state() -> RequestState:
             return await self.state(request.id, request.tenant, known=True)
 
         return responses_resume.replay(store, read_state, request.body, request.id, -1)
+
+    def _settler(self, request: Request) -> responses_events.Settle:
+        """What a response's stream awaits before its end: its result stored."""
+        return lambda: self.wait_for_end(request.id, request.tenant, responses_events.SETTLE_S)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         context = contextvars.copy_context()

@@ -2,7 +2,8 @@
 
 The answer echoes the last user message. Faults, per request through the upstream model
 name (`mock/echo`, `mock/fail-500`, `mock/fail-429`, `mock/fail-400`, `mock/hang`,
-`mock/latency-200`, `mock/breaks-3` (a stream that fails after 3 words), combinable with
+`mock/latency-200`, `mock/breaks-3` (a stream that fails after 3 words), `mock/pace-100`
+(a stream's words 100 ms apart), combinable with
 `+`: `mock/latency-100+fail-503`), or for every
 request through `POST /_control` (`{"latency_ms", "error_rate", "error_status",
 "retry_after", "hang", "flex_unavailable"}`). `GET /_stats` counts the calls it received (and
@@ -143,9 +144,12 @@ class MockProvider:
         if (status := await self.misbehave(wants)) is not None:
             retry = self.state.faults.retry_after or (1 if "fail" in wants else None)
             return _openai_error(status, retry)
-        if body.get("stream") or body.get("background"):
+        if body.get("background"):
             refused = {"message": "not served by the mock", "type": "invalid_request_error"}
             return _json({"error": refused}, 400)
+        if body.get("stream"):
+            events = openai.response_events(body, wants)
+            return StreamingResponse(events, media_type="text/event-stream")
         return _json(openai.response(body))
 
     async def embeddings(self, request: Request) -> Response:
@@ -248,6 +252,7 @@ class MockProvider:
     def app(self) -> Starlette:
         return Starlette(
             routes=[
+                *mock_batches.MockBatches().routes(),  # first: Gemini's are under /v1beta/models
                 Route("/v1/chat/completions", self.chat, methods=["POST"]),
                 Route("/v1/embeddings", self.embeddings, methods=["POST"]),
                 Route("/v1/responses", self.responses, methods=["POST"]),
@@ -259,7 +264,6 @@ class MockProvider:
                 Route("/_control", self.control, methods=["POST"]),
                 Route("/_stats", self.stats),
                 Route("/_history", self.history),
-                *mock_batches.MockBatches().routes(),
             ]
         )
 

@@ -23,6 +23,7 @@ from aibroker.stores.redis import connect
 from aibroker.stores.responses import RedisResponseStore, ResponseStore
 from aibroker.stores.results import RedisRequestStore, RequestStore
 from aibroker.stores.results_view import ResultsView
+from aibroker.stores.story import RedisStory
 from aibroker.stores.tenants import Tenant, active_endpoints
 from aibroker.stores.usage import RedisUsageLedger
 from aibroker.telemetry import metrics
@@ -58,7 +59,7 @@ class ResultsSink:
         result = decode(Result, record.value)
         first = await self.store.finish(result)  # Redis down: the worker retries in place
         if self.responses is not None and result.id.startswith("resp_") and result.response:
-            await self.responses.ended(result.id, result.response.get("output") or [])
+            await self.responses.ended(result.id, result.response)
         usage = result.usage
         tokens = (
             (usage.total_tokens or usage.prompt_tokens + usage.completion_tokens) if usage else None
@@ -141,7 +142,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             Publisher(producer, names),
             RedisResponseStore(redis, settings.responses),
         )
-        usage = UsageCounter(RedisUsageLedger(redis))
+        usage = UsageCounter(RedisUsageLedger(redis), RedisStory(redis, settings.redis.ttl_s))
         specs = [
             WorkerSpec("results", [names.results], "aib-results", sink.on_result, 512),
             WorkerSpec("usage", [names.usage], "aib-usage", usage.on_usage, 256, idle=True),

@@ -76,6 +76,10 @@ def test_every_benchmark_writes_into_a_docs_page_that_holds_its_markers() -> Non
         "bench_batch",
         "bench_cache",
         "bench_semantic",
+        "bench_rag_quality",
+        "bench_injection",
+        "bench_pii",
+        "bench_budget",
         "scenarios",
     }
     for module, page in pages.items():
