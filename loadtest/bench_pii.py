@@ -129,6 +129,7 @@ def latency_us(samples: list[dict[str, Any]], detect: Detector, rounds: int = 5)
 def table(name: str, scores: dict[str, dict[str, float]], micros: float) -> str:
     lines = [
         f"{name} ({micros:.0f} µs a text)",
+        "",
         "| type | tp | fp | fn | precision | recall | F2 |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
