@@ -17,6 +17,7 @@ from aibroker.stores.breaker import BreakerPolicy, RedisBreakers
 from aibroker.stores.quota import RedisQuota
 from aibroker.stores.redis import connect
 from aibroker.stores.response_cache import RedisResponseCache
+from aibroker.stores.story import RedisStory
 from dispatcher.admission import Admission
 from dispatcher.cache import CacheFront
 from dispatcher.delays import release_at
@@ -81,6 +82,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             else None,
             offload=offload_router(settings, routes),
             injection=injection_guard(settings, admission.tenant, publisher, routes, health, redis),
+            waits=RedisStory(redis, settings.redis.ttl_s),
         )
         specs = [
             WorkerSpec(

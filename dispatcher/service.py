@@ -24,6 +24,7 @@ from aibroker.rules.breaker import Reading, State, target_key
 from aibroker.rules.offload import Offload
 from aibroker.signing import SIGNATURE_HEADER, refusal
 from aibroker.stores.breaker import Breakers
+from aibroker.stores.story import WaitLog, WaitReason, wait_entry
 from aibroker.telemetry import metrics, tracing
 from dispatcher.admission import Admission
 from dispatcher.cache import CacheFront
@@ -85,7 +86,10 @@ class Dispatcher:
         cache: CacheFront | None = None,
         offload: OffloadRouter | None = None,
         injection: InjectionGuard | None = None,
+        waits: WaitLog | None = None,
     ) -> None:
+        self.waits = waits
+        """Where each hold is told, for the request's story (`aibroker/stores/story.py`)."""
         self.envelopes = envelopes
         self.guard = InputGuard(admission.tenant, publisher, injection)
         self.offload = offload
@@ -165,7 +169,9 @@ class Dispatcher:
         step = after_quota(checked, request.mode, request.deadline, now, random.random())
         if isinstance(step, Wait):
             metrics.QUOTA_WAITS.labels(checked.limit or "").inc()
-            await self._hold(request, step.delay_s, self._lane(request))
+            await self._hold(
+                request, step.delay_s, self._lane(request), WaitReason.QUOTA, checked.limit
+            )
         elif isinstance(step, Reject | Expire):
             if isinstance(step, Reject):
                 metrics.QUOTA_REJECTIONS.labels(checked.limit or "").inc()
@@ -181,7 +187,7 @@ class Dispatcher:
     async def _without_quota(self, request: Request, step: Wait | Reject | Expire) -> None:
         if isinstance(step, Wait):
             metrics.QUOTA_WAITS.labels("unavailable").inc()
-            await self._hold(request, step.delay_s, self._lane(request))
+            await self._hold(request, step.delay_s, self._lane(request), WaitReason.QUOTA_UNCHECKED)
         else:
             await self._end(request, step)
 
@@ -216,7 +222,7 @@ class Dispatcher:
                 routed = served
             await self.publisher.forward(self._topic(routed, decision.target), routed)
         elif isinstance(decision, Wait):
-            await self._hold(request, decision.delay_s, self._lane(request))
+            await self._hold(request, decision.delay_s, self._lane(request), WaitReason.BREAKER)
         else:
             await self._end(request, decision)
 
@@ -240,9 +246,23 @@ class Dispatcher:
     def _lane(self, request: Request) -> str:
         return self.names.lane(request.priority)
 
-    async def _hold(self, request: Request, delay_s: float, dest: str) -> None:
-        """Send the request to `dest` after `delay_s`, through a delay topic."""
+    async def _hold(
+        self,
+        request: Request,
+        delay_s: float,
+        dest: str,
+        reason: WaitReason,
+        detail: str | None = None,
+    ) -> None:
+        """Send the request to `dest` after `delay_s`, through a delay topic, and tell its
+        story why (best effort: a story that misses a wait is better than a held request)."""
         await self.publisher.delayed(dest, request, request.id, delay_s)
+        if self.waits is not None:
+            entry = wait_entry(reason, delay_s, time.time(), detail)
+            try:
+                await self.waits.waited(request.id, entry)
+            except RedisError as exc:
+                log.info("wait of %s not told to its story (%r)", request.id, exc)
 
     async def on_outcome(self, record: ConsumerRecord[bytes, bytes]) -> None:
         outcome = decode(Outcome, record.value)
@@ -299,7 +319,9 @@ class Dispatcher:
                 delay_s=step.delay_s,
                 blame=fault.value,
             )
-            await self._hold(again, step.delay_s, self.routes.topic(self.names, request.target))
+            dest = self.routes.topic(self.names, request.target)
+            code = outcome.error.code or outcome.error.type
+            await self._hold(again, step.delay_s, dest, WaitReason.RETRY, code)
 
     async def _read_breaker(self, target: Target, now: float) -> Reading:
         """The target's breaker as it is now, read from Redis: the pool recorded the failure
@@ -386,7 +408,7 @@ class Dispatcher:
         elif isinstance(step, Expire):
             await self._end(request, step)
         else:
-            await self._hold(request, step.delay_s, dest)
+            await self._hold(request, step.delay_s, dest, WaitReason.BREAKER)
 
 
 def _for_next_target(request: Request, attempt: int) -> Request:

@@ -31,6 +31,7 @@ from ingress import (
     rag_api,
     ratelimit_api,
     requests_api,
+    responses_admin_api,
     responses_api,
     story_api,
     tenants_api,
@@ -113,6 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(asyncapi_api.router)
     app.include_router(caller_api.router)
     app.include_router(story_api.router)
+    app.include_router(responses_admin_api.router)
     mount_console(app)
     app.add_middleware(
         BodyLimit,

@@ -29,6 +29,7 @@ async def request_story(request_id: str, request: Request, caller: Admin) -> Res
     if state is None:
         raise NotFound(f"No request '{request_id}' (or its state has expired).", param="id")
     await authorize(request, caller, Permission.USAGE_READ, state.tenant)
-    calls = await RedisStory(svc.redis, ttl_s).calls(request_id)
+    story = RedisStory(svc.redis, ttl_s)
+    calls, waits = await story.calls(request_id), await story.waits(request_id)
     deliveries = await svc.webhook_log.attempts(request_id)
-    return json_response(story_document(request_id, state, calls, deliveries))
+    return json_response(story_document(request_id, state, calls, deliveries, waits))

@@ -15,6 +15,7 @@ from aibroker.stores.breaker import BreakerPolicy, RedisBreakers
 from aibroker.stores.keys import RedisKeyStore
 from aibroker.stores.quota import RedisQuota
 from aibroker.stores.redis import RedisClient
+from aibroker.stores.story import RedisStory
 from aibroker.stores.tenants import RedisTenantStore
 from dispatcher.admission import Admission
 from dispatcher.health import HealthView
@@ -58,6 +59,7 @@ async def running_dispatcher(
                 shared,
                 LaneGate(0.01),
                 names,
+                waits=RedisStory(redis, settings.redis.ttl_s),
             )
     finally:
         await producer.stop()

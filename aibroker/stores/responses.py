@@ -4,10 +4,15 @@ and `GET /v1/responses/{id}` past the results' TTL: `aib:rsp:{<id>}` a hash of t
 its `output` items and whole `response`; and `aib:rspev:{<id>}`, a background response's
 stream events (a Redis stream whose entry ids are `0-<sequence number + 1>`, so a resume
 after N reads from `0-<N + 1>` on). Both last the tenant's retention, counted from the
-request (the events from their last); a response sent with `store: false` has no record."""
+request (the events from their last); a response sent with `store: false` has no record.
+
+`aib:rsp-bg` lists background responses by creation time (the newest `BACKGROUND_KEPT`), for
+`GET /admin/v1/responses`: a reader drops the ones it finds ended, so it holds those in
+flight and a few just ended. One key: one write per background response, none for others."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -28,6 +33,10 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'output', ARGV[1], 'response', ARGV[2])
 return 1
 """
+
+
+BACKGROUND = "aib:rsp-bg"
+BACKGROUND_KEPT = 10_000
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,13 @@ class ResponseStore(Protocol):
 
     async def has_events(self, response_id: str) -> bool: ...
 
+    async def background(self, count: int) -> list[str]:
+        """The newest `count` background responses listed, newest first (ended ones too,
+        until a reader takes them off with `settled`)."""
+        ...
+
+    async def settled(self, response_ids: list[str]) -> None: ...
+
 
 class RedisResponseStore:
     def __init__(self, redis: RedisClient, settings: ResponsesSettings) -> None:
@@ -87,6 +103,20 @@ class RedisResponseStore:
             pipe.hset(key, mapping={"tenant": tenant, "body": orjson.dumps(body)})
             pipe.expire(key, self._settings.retention_of(tenant))
             await pipe.execute()
+        if body.get("background"):
+            async with write_together(self._redis) as pipe:
+                pipe.zadd(BACKGROUND, {response_id: time.time()})
+                pipe.zremrangebyrank(BACKGROUND, 0, -BACKGROUND_KEPT - 1)
+                await pipe.execute()
+
+    async def background(self, count: int) -> list[str]:
+        """The newest `count` background responses listed, newest first."""
+        return [str(m) for m in await self._redis.zrevrange(BACKGROUND, 0, count - 1)]
+
+    async def settled(self, response_ids: list[str]) -> None:
+        """Take ended (or expired) responses off the background list."""
+        if response_ids:
+            await self._redis.zrem(BACKGROUND, *response_ids)
 
     async def ended(self, response_id: str, response: dict[str, Any]) -> bool:
         output = orjson.dumps(response.get("output") or [])

@@ -3,11 +3,15 @@ beside its state as `aib:story:{<id>}` for as long as the state lasts, for
 `GET /admin/v1/requests/{id}/story`.
 
 The usage consumer writes it from the usage events every call already produces (one per call,
-failed calls included), once per event, so no hot path pays for it. It is a view, like the
-rest of Redis: lost with Redis, and the request's result still says how it ended."""
+failed calls included), once per event, so no hot path pays for it. The dispatcher adds why a
+request waited, each time it holds one in a delay topic (`aib:story-waits:{<id>}`: over quota,
+a target's breaker open, a retry's backoff), which only work off the hot path does. It is a
+view, like the rest of Redis: lost with Redis, and the request's result still says how it
+ended."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, Protocol
 
 import orjson
@@ -42,6 +46,34 @@ def call_entry(event: UsageEvent) -> dict[str, Any]:
     return entry
 
 
+class WaitReason(StrEnum):
+    """Why the dispatcher held a request in a delay topic."""
+
+    QUOTA = "quota"
+    """Over one of its tenant's or key's limits (the limit is named)."""
+    QUOTA_UNCHECKED = "quota_unchecked"
+    """Its quota could not be read (Redis down): async work waits rather than runs unmetered."""
+    BREAKER = "breaker"
+    """Every target it may go to is cooling down after failures (a breaker open)."""
+    RETRY = "retry"
+    """Its last attempt failed with a retryable error: the backoff before the next."""
+
+
+def wait_entry(
+    reason: WaitReason, delay_s: float, at: float, detail: str | None = None
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {"at": round(at, 3), "reason": reason.value, "delay_s": delay_s}
+    if detail:
+        entry["detail"] = detail
+    return entry
+
+
+class WaitLog(Protocol):
+    async def waited(self, request_id: str, entry: dict[str, Any]) -> None:
+        """Add one wait (`wait_entry`) to its request's story."""
+        ...
+
+
 class Story(Protocol):
     async def called(self, event: UsageEvent) -> None:
         """Add one call to its request's story."""
@@ -67,4 +99,16 @@ class RedisStory:
 
     async def calls(self, request_id: str) -> list[dict[str, Any]]:
         found = await self._redis.lrange(request_key("story", request_id), 0, -1)
+        return [orjson.loads(e) for e in found]
+
+    async def waited(self, request_id: str, entry: dict[str, Any]) -> None:
+        key = request_key("story-waits", request_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.rpush(key, orjson.dumps(entry))
+            pipe.ltrim(key, -STORY_LENGTH, -1)
+            pipe.expire(key, self._ttl_s)
+            await pipe.execute()
+
+    async def waits(self, request_id: str) -> list[dict[str, Any]]:
+        found = await self._redis.lrange(request_key("story-waits", request_id), 0, -1)
         return [orjson.loads(e) for e in found]

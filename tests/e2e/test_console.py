@@ -462,7 +462,11 @@ def test_cache_hits_and_guard_blocks_are_shown(
         assert answer.status_code == 200, answer.text
         marks.append(answer.headers["x-aibroker-cache"])
     assert marks == ["miss", "hit"]
+    background = {"model": "mock/latency-8000", "input": "in flight", "background": True}
+    queued = httpx.post(f"{stack.url}/v1/responses", json=background, headers=headers, timeout=30)
+    assert queued.status_code == 200, queued.text
     goto(browser, stack, "insights")
+    has_text(browser, "[data-testid=responses-in-flight]", queued.json()["id"])
     row = f"[data-testid=cache-stats] tr[data-row='{made['tenant']}/mock/echo']"
     has_text(browser, f"{row} .rate", "50.0%")
     assert "%" in find(browser, "[data-testid=cache-totals] .hit-rate").text

@@ -256,9 +256,12 @@ async def test_a_streamed_response(sdk: openai.AsyncOpenAI, model: str) -> None:
     assert (await until_ended(sdk, done.id)).output_text == "echo: one two three"
 
 
-async def test_the_sdk_stream_helper_assembles_the_events(sdk: openai.AsyncOpenAI) -> None:
+@pytest.mark.parametrize("model", ["mock/echo", "own/echo"])  # translated, relayed
+async def test_the_sdk_stream_helper_assembles_the_events(
+    sdk: openai.AsyncOpenAI, model: str
+) -> None:
     """`responses.stream()` checks that each event fits the ones before it."""
-    async with sdk.responses.stream(model="mock/echo", input="in order") as stream:
+    async with sdk.responses.stream(model=model, input="in order") as stream:
         texts = [
             event.delta async for event in stream if event.type == "response.output_text.delta"
         ]
@@ -266,9 +269,10 @@ async def test_the_sdk_stream_helper_assembles_the_events(sdk: openai.AsyncOpenA
     assert "".join(texts) == final.output_text == "echo: in order"
 
 
-async def test_a_streamed_tool_call(sdk: openai.AsyncOpenAI) -> None:
+@pytest.mark.parametrize("model", ["mock/echo", "own/echo"])
+async def test_a_streamed_tool_call(sdk: openai.AsyncOpenAI, model: str) -> None:
     stream = await sdk.responses.create(
-        model="mock/echo", input="call it for Rome", tools=[WEATHER], stream=True
+        model=model, input="call it for Rome", tools=[WEATHER], stream=True
     )
     events = [event async for event in stream]
     done = [e for e in events if e.type == "response.function_call_arguments.done"]

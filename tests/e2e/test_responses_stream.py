@@ -4,7 +4,8 @@ events through the broker (numbered in the broker's stream, under the broker's i
 response stored as for a plain call); a synchronous stream read by `GET /v1/responses/{id}`
 while it runs answers the response in progress, and as it ended right after its end event;
 batch lines continue stored responses; a deletion is written to the audit log (which keeps it
-through a rebuild of Redis); a stored response outlives its request's state."""
+through a rebuild of Redis); a stored response outlives its request's state; operators list
+the background responses in flight."""
 
 from __future__ import annotations
 
@@ -24,12 +25,6 @@ from tests.services import KafkaService, RedisService, redis_client
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
-
-WEATHER: Any = {
-    "type": "function",
-    "name": "get_weather",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-}
 
 
 @pytest.fixture(scope="module")
@@ -72,24 +67,6 @@ async def test_a_provider_streams_its_own_events_through(
     assert (wire["model"], wire["input"], wire["stream"]) == ("echo", "one two three", True)
     stored = await until_ended(sdk, done.id)  # stored as a plain call's is
     assert (stored.status, stored.output_text) == ("completed", "echo: one two three")
-
-
-async def test_the_sdk_stream_helper_accepts_a_relayed_stream(sdk: openai.AsyncOpenAI) -> None:
-    async with sdk.responses.stream(model="own/echo", input="in order") as stream:
-        texts = [e.delta async for e in stream if e.type == "response.output_text.delta"]
-        final = await stream.get_final_response()
-    assert "".join(texts) == final.output_text == "echo: in order"
-
-
-async def test_a_relayed_tool_call(sdk: openai.AsyncOpenAI) -> None:
-    stream = await sdk.responses.create(
-        model="own/echo", input="call it for Rome", tools=[WEATHER], stream=True
-    )
-    events = [event async for event in stream]
-    done = [e for e in events if e.type == "response.function_call_arguments.done"]
-    assert [orjson.loads(e.arguments) for e in done] == [{"echo": "call it for Rome"}]
-    final = events[-1].response  # type: ignore[union-attr]
-    assert [item.type for item in final.output] == ["function_call"]
 
 
 async def test_a_relayed_background_stream_resumes(sdk: openai.AsyncOpenAI) -> None:
@@ -287,3 +264,22 @@ async def test_a_background_response_outlives_a_provider_outage(
             await mock.post("/_control", json={})
     done = await until_ended(sdk, queued.id)
     assert (done.id, done.status, done.output_text) == (queued.id, "completed", f"echo: {text}")
+
+
+async def test_background_responses_in_flight_are_listed_for_operators(
+    sdk: openai.AsyncOpenAI, admin: httpx.AsyncClient
+) -> None:
+    """`GET /admin/v1/responses`: a running background response is listed under its tenant,
+    and gone once it ended; another tenant's listing does not hold it."""
+    running = await sdk.responses.create(
+        model="mock/latency-1500", input="in flight", background=True
+    )
+    listed = (await admin.get("/responses")).json()["data"]
+    [mine] = [r for r in listed if r["id"] == running.id]
+    assert (mine["tenant"], mine["model"]) == ("tenant-a", "mock/latency-1500")
+    assert mine["status"] in ("queued", "in_progress")
+    other = (await admin.get("/responses", params={"tenant": "tenant-b"})).json()["data"]
+    assert running.id not in {r["id"] for r in other}
+    await until_ended(sdk, running.id)
+    after = (await admin.get("/responses")).json()["data"]
+    assert running.id not in {r["id"] for r in after}

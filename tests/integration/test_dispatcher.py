@@ -23,6 +23,7 @@ from aibroker.signing import Signer, refusal, signature_header
 from aibroker.stores.breaker import BreakerPolicy
 from aibroker.stores.quota import RedisQuota
 from aibroker.stores.redis import RedisClient
+from aibroker.stores.story import RedisStory
 from aibroker.stores.tenants import RedisTenantStore, Tenant
 from dispatcher.policy import RetryPolicy
 from dispatcher.service import Dispatcher
@@ -132,10 +133,12 @@ async def test_async_work_over_its_quota_waits_in_a_delay_topic(
     headers = dict(held.headers)
     assert headers[DEST_HEADER] == names.requests_interactive.encode()
     assert float(headers[DUE_HEADER]) > time.time() + 1  # the bucket refills in a minute
+    [waited] = await RedisStory(redis, 60).waits(second.id)  # its story says why
+    assert (waited["reason"], waited["detail"]) == ("quota", "tenant.rpm")
 
 
 async def test_a_retryable_failure_is_retried_later_on_the_same_target(
-    dispatcher: Dispatcher, names: TopicNames, listen: AIOKafkaConsumer
+    dispatcher: Dispatcher, names: TopicNames, listen: AIOKafkaConsumer, redis: RedisClient
 ) -> None:
     failed = request(target=BIG)
     error = ErrorInfo(message="busy", type="server_error", retryable=True, http_status=503)
@@ -145,6 +148,8 @@ async def test_a_retryable_failure_is_retried_later_on_the_same_target(
     assert dict(held.headers)[DEST_HEADER] == names.dispatch("a").encode()
     again = decode(Request, held.value)
     assert (again.attempt, again.target_attempt, again.target) == (2, 2, BIG)
+    [waited] = await RedisStory(redis, 60).waits(failed.id)
+    assert (waited["reason"], waited["detail"]) == ("retry", "server_error")
 
 
 async def test_a_request_error_ends_the_request(
@@ -185,7 +190,7 @@ async def test_a_due_retry_goes_around_its_open_target(
 
 
 async def test_a_due_retry_with_nowhere_else_waits_out_the_cool_down(
-    dispatcher: Dispatcher, names: TopicNames, listen: AIOKafkaConsumer
+    dispatcher: Dispatcher, names: TopicNames, listen: AIOKafkaConsumer, redis: RedisClient
 ) -> None:
     now = await open_breaker(dispatcher, BIG)
     retry = request("only_a", target=BIG, attempt=2, target_attempt=2)
@@ -197,6 +202,7 @@ async def test_a_due_retry_with_nowhere_else_waits_out_the_cool_down(
     waiting = decode(Request, held.value)
     assert (waiting.attempt, waiting.target_attempt) == (2, 2)  # the wait costs no attempt
     assert float(dict(held.headers)[DUE_HEADER]) >= now + BREAKERS.cooldown_s
+    assert [w["reason"] for w in await RedisStory(redis, 60).waits(retry.id)] == ["breaker"]
 
 
 # Direct producers prove their tenant

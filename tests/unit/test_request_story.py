@@ -11,7 +11,7 @@ import pytest
 from aibroker.ids import new_id
 from aibroker.stores.key_use import due
 from aibroker.stores.results import RequestState
-from aibroker.stores.story import call_entry
+from aibroker.stores.story import WaitReason, call_entry, wait_entry
 from ingress.story import attempts_of, story_document, timeline, total_cost
 from schemas.envelopes import Result, Status, Target, UsageEvent
 
@@ -65,6 +65,32 @@ def test_the_timeline_tells_queueing_waits_and_a_fallback() -> None:
     assert steps[1]["duration_ms"] == pytest.approx(500.0)  # accepted at T0, first call at T0+0.5
     assert steps[3]["duration_ms"] == pytest.approx(1500.0)  # the retry's backoff
     assert (steps[6]["from"], steps[6]["to"]) == ("mock/fail-503", "mock/echo")
+
+
+def test_a_wait_says_why_the_dispatcher_held_the_request() -> None:
+    attempts = attempts_of([call(T0 + 2, "fail-503", "error", ms=500), call(T0 + 6, "echo")])
+    waits = [
+        wait_entry(WaitReason.QUOTA, 1.0, T0 + 0.1, "tenant.rpm"),
+        wait_entry(WaitReason.RETRY, 3.0, T0 + 2.1, "server_error"),
+    ]
+    steps = timeline(T0, attempts, waits)
+    assert [(s["step"], s.get("reasons")) for s in steps if "reasons" in s] == [
+        ("queued", ["quota: tenant.rpm"]),
+        ("waited", ["retry: server_error"]),
+    ]
+    assert all(s["step"] != "waiting" for s in steps)  # an ended request waits no more
+
+
+def test_a_request_held_now_ends_with_waiting_until_when() -> None:
+    attempts = attempts_of([call(T0 + 2, "fail-503", "error", ms=500)])
+    waits = [wait_entry(WaitReason.BREAKER, 10.0, T0 + 2.5)]
+    last = timeline(T0, attempts, waits, ended=False)[-1]
+    assert last == {"at": T0 + 2.5, "step": "waiting", "reasons": ["breaker"], "until": T0 + 12.5}
+    # Never called yet: held over quota since it was accepted.
+    held = timeline(T0, [], [wait_entry(WaitReason.QUOTA, 2.0, T0, "key.tpm")], ended=False)
+    assert [s["step"] for s in held] == ["accepted", "waiting"]
+    assert held[-1]["reasons"] == ["quota: key.tpm"]
+    assert timeline(T0, attempts, [], ended=False)[-1]["step"] == "attempt"  # nothing recorded
 
 
 def test_cost_sums_the_priced_calls_only() -> None:

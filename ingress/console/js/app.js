@@ -19,7 +19,7 @@ const PAGES = [
   ["batches", "Batches"],
   ["dlq", "Dead letters"],
   ["pools", "Providers"],
-  ["insights", "Cache & guards"],
+  ["insights", "Cache, guards, Responses"],
   ["audit", "Audit"],
 ];
 

@@ -1,6 +1,7 @@
-// Cache and guardrails: the response cache's hit rates and dollars saved by tenant and alias
-// (`GET /admin/v1/cache/stats`), and the requests the guardrails blocked, from the audit log
-// (`GET /admin/v1/audit?action=guardrails`). Redactions are counted in Prometheus only
+// Cache, guardrails and Responses: the response cache's hit rates and dollars saved by tenant
+// and alias (`GET /admin/v1/cache/stats`), the requests the guardrails blocked, from the audit
+// log (`GET /admin/v1/audit?action=guardrails`), and the background Responses in flight
+// (`GET /admin/v1/responses`). Redactions are counted in Prometheus only
 // (`aibroker_guard_findings_total`): no API answers them per request.
 import { html, useState } from "../../vendor/preact-htm.mjs";
 import { admin, usd, when } from "../api.js";
@@ -56,12 +57,22 @@ function GuardHits({ page }) {
       <p class="muted">A request blocked at ingress was never accepted, so it has no story; one blocked by the dispatcher ends failed.</p>`}`;
 }
 
+function InFlight({ page }) {
+  const now = Date.now() / 1000;
+  return page.data.length === 0 ? html`<p class="muted">No background response in flight.</p>`
+    : html`<table data-testid="responses-in-flight" class="compact"><thead><tr><th scope="col">Response</th>
+      <th scope="col">Tenant</th><th scope="col">Model</th><th scope="col">Status</th><th scope="col">Age</th></tr></thead>
+      <tbody>${page.data.map((r) => html`<tr><td><a href=${`#/requests/${r.id}`}><code>${r.id}</code></a></td><td>${r.tenant}</td>
+        <td><code>${r.model ?? "—"}</code></td><td>${r.status}</td><td>${Math.max(0, Math.round(now - r.created_at))} s</td></tr>`)}</tbody></table>`;
+}
+
 export function InsightsPage() {
   const [live, setLive] = useState(true);
   const stats = usePoll(() => admin("/cache/stats"), EVERY_MS, live);
   const guards = usePoll(blocks, 3 * EVERY_MS, live);  // a scan of the audit topic: less often
+  const background = usePoll(() => admin("/responses"), EVERY_MS, live);
   return html`<section aria-labelledby="insights-title">
-    <div class="title-row"><h1 id="insights-title">Cache and guardrails</h1>
+    <div class="title-row"><h1 id="insights-title">Cache, guardrails and Responses</h1>
       <label><input type="checkbox" checked=${live} onChange=${(e) => setLive(e.target.checked)} /> Refresh every ${EVERY_MS / 1000} s</label></div>
     <section aria-labelledby="cache-title"><h2 id="cache-title">Response cache</h2>
       <${Problem} error=${stats.error} /><${Loading} when=${stats.loading && !stats.data} />
@@ -70,5 +81,8 @@ export function InsightsPage() {
       <${Problem} error=${guards.error} /><${Loading} when=${guards.loading && !guards.data} />
       ${guards.data && html`<${GuardHits} page=${guards.data} />`}
       <p class="muted">Redactions are counted in Prometheus (<code>aibroker_guard_findings_total</code>), not per request.</p></section>
+    <section aria-labelledby="background-title"><h2 id="background-title">Background responses in flight</h2>
+      <${Problem} error=${background.error} /><${Loading} when=${background.loading && !background.data} />
+      ${background.data && html`<${InFlight} page=${background.data} />`}</section>
   </section>`;
 }

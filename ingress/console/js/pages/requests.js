@@ -23,10 +23,11 @@ function Deliveries({ log, caller }) {
 }
 
 function Step({ s }) {
-  const label = { accepted: "Accepted", queued: "Queued", waited: "Waited (retry, breaker or quota)", fallback: "Fell back",
+  const label = { accepted: "Accepted", queued: "Queued", waited: "Waited", waiting: "Waiting now", fallback: "Fell back",
     attempt: `Attempt ${s.attempt}` }[s.step] ?? `Ended: ${s.step}`;
   let detail = "";
-  if (s.step === "fallback") detail = html`<code>${s.from}</code> → <code>${s.to}</code>`;
+  if (s.reasons) detail = html`${s.reasons.map((r) => html`<code>${r}</code> `)}${s.until ? html`until ${when(s.until)}` : ""}`;
+  else if (s.step === "fallback") detail = html`<code>${s.from}</code> → <code>${s.to}</code>`;
   else if (s.step === "attempt") detail = html`<code>${s.target}</code> ${s.status === "ok" ? "answered" : html`failed: <code>${s.error_code}</code>`}
     ${s.cached ? " (from the response cache)" : ""}`;
   else if (s.error) detail = html`<code>${s.error.code ?? s.error.type}</code> ${s.error.message}`;
