@@ -36,7 +36,7 @@ from topics.catalog import TopicNames
 LOCAL_ENGINES: dict[str, Kind] = {"embed": Kind.EMBEDDINGS, "ocr": Kind.OCR, "vllm": Kind.CHAT}
 """The local engines, by the provider name their targets carry, and what each serves."""
 API_KINDS: dict[str, frozenset[Kind]] = {
-    "openai": frozenset({Kind.CHAT, Kind.EMBEDDINGS}),
+    "openai": frozenset({Kind.CHAT, Kind.EMBEDDINGS, Kind.MODERATIONS}),
     "gemini": frozenset({Kind.CHAT, Kind.EMBEDDINGS}),
     "anthropic": frozenset({Kind.CHAT}),
 }

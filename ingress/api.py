@@ -14,7 +14,7 @@ from ingress.ratelimit_headers import ratelimit_headers
 from ingress.state import services
 from ingress.views import json_response
 from schemas.bodies import Body
-from schemas.openai import ChatCompletionRequest, EmbeddingsRequest, OcrRequest
+from schemas.openai import ChatCompletionRequest, EmbeddingsRequest, ModerationRequest, OcrRequest
 
 router = APIRouter()
 Caller = Annotated[Client, Depends(authenticate)]
@@ -37,6 +37,15 @@ async def embeddings(body: EmbeddingsRequest, request: Request, caller: Caller) 
     (micro-batched with other requests) or a provider's embedding model (OpenAI-compatible,
     Gemini). `Prefer` and `Idempotency-Key` as for chat. With `store: {collection, ids?,
     payloads?}` the vectors are also written to Qdrant (local pools only)."""
+    return await _accept(request, caller, body)
+
+
+@router.post("/v1/moderations", tags=["openai"])
+async def moderations(body: ModerationRequest, request: Request, caller: Caller) -> Response:
+    """Whether texts (or text and image parts) break a provider's usage policies, with a
+    score per category, from an OpenAI-compatible provider's moderation model
+    (`omni-moderation-latest`), routed, retried and billed like any request. `Prefer` and
+    `Idempotency-Key` as for chat."""
     return await _accept(request, caller, body)
 
 

@@ -25,7 +25,7 @@ Caller = Annotated[Client, Depends(authenticate)]
 class SubmitRequest(BaseModel):
     """`POST /v1/requests`: an endpoint's body, submitted asynchronously."""
 
-    endpoint: Literal["/v1/chat/completions", "/v1/embeddings", "/v1/ocr"]
+    endpoint: Literal["/v1/chat/completions", "/v1/embeddings", "/v1/ocr", "/v1/moderations"]
     body: dict[str, Any] = Field(description="The body the endpoint itself would take.")
     deadline: float | None = Field(default=None, description="Unix time after which it expires.")
     webhook: Webhook | None = Field(

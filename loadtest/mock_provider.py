@@ -37,7 +37,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from loadtest import mock_anthropic as anthropic
-from loadtest import mock_batches, mock_embeddings
+from loadtest import mock_batches, mock_embeddings, mock_moderations
 from loadtest import mock_gemini as gemini_api
 from loadtest import mock_openai as openai
 
@@ -169,6 +169,23 @@ class MockProvider:
             )
         return _json(mock_embeddings.openai_answer(body, texts))
 
+    async def moderations(self, request: Request) -> Response:
+        """OpenAI's moderations (see `loadtest/mock_moderations.py`)."""
+        body = orjson.loads(await request.body())
+        model = str(body.get("model", ""))
+        texts = mock_moderations.texts_of(body)
+        self.record("openai", model, {"messages": [{"content": " ".join(texts or [])}]})
+        wants = _directives(model)
+        if (status := await self.misbehave(wants)) is not None:
+            return _openai_error(
+                status, self.state.faults.retry_after or (1 if "fail" in wants else None)
+            )
+        if texts is None:
+            return _json(
+                {"error": {"message": "input is required", "type": "invalid_request_error"}}, 400
+            )
+        return _json(mock_moderations.answer(body, texts))
+
     async def messages(self, request: Request) -> Response:
         """Anthropic's Messages API (see `loadtest/mock_anthropic.py`)."""
         body = orjson.loads(await request.body())
@@ -255,6 +272,7 @@ class MockProvider:
                 *mock_batches.MockBatches().routes(),  # first: Gemini's are under /v1beta/models
                 Route("/v1/chat/completions", self.chat, methods=["POST"]),
                 Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+                Route("/v1/moderations", self.moderations, methods=["POST"]),
                 Route("/v1/responses", self.responses, methods=["POST"]),
                 Route("/v1/messages", self.messages, methods=["POST"]),
                 Route("/v1/models/{target}", self.gemini, methods=["POST"]),

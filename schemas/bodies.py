@@ -4,16 +4,22 @@
 from __future__ import annotations
 
 from schemas.envelopes import Kind
-from schemas.openai import ChatCompletionRequest, EmbeddingsRequest, OcrRequest
+from schemas.openai import (
+    ChatCompletionRequest,
+    EmbeddingsRequest,
+    ModerationRequest,
+    OcrRequest,
+)
 from schemas.responses import ResponsesRequest
 
-Body = ChatCompletionRequest | EmbeddingsRequest | OcrRequest | ResponsesRequest
+Body = ChatCompletionRequest | EmbeddingsRequest | OcrRequest | ResponsesRequest | ModerationRequest
 
 BODIES: dict[str, tuple[Kind, type[Body]]] = {
     Kind.CHAT.endpoint: (Kind.CHAT, ChatCompletionRequest),
     Kind.EMBEDDINGS.endpoint: (Kind.EMBEDDINGS, EmbeddingsRequest),
     Kind.OCR.endpoint: (Kind.OCR, OcrRequest),
     Kind.RESPONSES.endpoint: (Kind.RESPONSES, ResponsesRequest),
+    Kind.MODERATIONS.endpoint: (Kind.MODERATIONS, ModerationRequest),
 }
 
 _KINDS: dict[type[Body], Kind] = {body_type: kind for kind, body_type in BODIES.values()}

@@ -25,6 +25,8 @@ class Kind(StrEnum):
     """`/v1/ocr` (broker-native)."""
     RESPONSES = "responses"
     """`/v1/responses` (OpenAI's Responses API; translated to chat where a target has none)."""
+    MODERATIONS = "moderations"
+    """`/v1/moderations` (OpenAI's; served by OpenAI-compatible providers)."""
 
     @property
     def endpoint(self) -> str:
@@ -36,6 +38,7 @@ _ENDPOINTS = {
     Kind.EMBEDDINGS: "/v1/embeddings",
     Kind.OCR: "/v1/ocr",
     Kind.RESPONSES: "/v1/responses",
+    Kind.MODERATIONS: "/v1/moderations",
 }
 
 

@@ -83,6 +83,20 @@ class VectorStore(BaseModel):
     payloads: list[dict[str, Any]] | None = None
 
 
+ModerationPart = dict[str, Any]
+"""A typed part of a multimodal moderation input: `{"type": "text", "text"}` or
+`{"type": "image_url", "image_url": {"url"}}`."""
+
+
+class ModerationRequest(BaseModel):
+    """`POST /v1/moderations`: a text, a list of texts, or typed text and image parts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=256)
+    input: str | list[str] | list[ModerationPart] = Field(min_length=1)
+
+
 class EmbeddingsRequest(BaseModel):
     """`POST /v1/embeddings`: text, a list of texts, or token ids (one list or several)."""
 

@@ -14,7 +14,7 @@ def estimate_tokens(kind: Kind, body: dict[str, Any], default_completion: int) -
     and the Responses API. OCR counts none."""
     if kind is Kind.OCR:
         return 0
-    if kind is Kind.EMBEDDINGS:
+    if kind in (Kind.EMBEDDINGS, Kind.MODERATIONS):
         return _chars(body.get("input")) // 4 + 1
     if kind is Kind.RESPONSES:
         cap = body.get("max_output_tokens") or default_completion

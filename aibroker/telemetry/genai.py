@@ -32,8 +32,13 @@ an OpenAI-compatible server is `openai`, as the OpenAI client sees it; `server.a
 which one it is)."""
 LOCAL_ENGINES = {"vllm": "vllm", "embed": "sentence_transformers", "ocr": "pp_ocr"}
 """`gen_ai.provider.name` of the local engines (no well-known value exists for them)."""
-OPERATIONS = {Kind.CHAT: "chat", Kind.EMBEDDINGS: "embeddings", Kind.OCR: "ocr"}
-"""`gen_ai.operation.name` by request kind (OCR has no well-known value)."""
+OPERATIONS = {
+    Kind.CHAT: "chat",
+    Kind.EMBEDDINGS: "embeddings",
+    Kind.OCR: "ocr",
+    Kind.MODERATIONS: "moderation",
+}
+"""`gen_ai.operation.name` by request kind (OCR and moderation have no well-known value)."""
 
 CHAT_PARAMETERS = {
     "temperature": "gen_ai.request.temperature",

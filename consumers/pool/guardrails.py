@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 
 TenantLookup = Callable[[str], Awaitable[Tenant | None]]
 
-UNGUARDED_KINDS = frozenset({Kind.EMBEDDINGS})
-"""Kinds whose answers hold no text a model wrote (vectors): never scanned."""
+UNGUARDED_KINDS = frozenset({Kind.EMBEDDINGS, Kind.MODERATIONS})
+"""Kinds whose answers hold no text a model wrote (vectors, moderation scores): never scanned."""
 
 
 @dataclass(frozen=True)

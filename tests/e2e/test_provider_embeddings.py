@@ -1,6 +1,7 @@
-"""Embeddings through providers, end to end with the official `openai` SDK: an
-OpenAI-compatible deployment (`mock/...`) and a Gemini one (`gemini/...`), floats and base64,
-the refusals where a target cannot embed, and usage and cost from the price table."""
+"""Embeddings and moderations through providers, end to end with the official `openai` SDK:
+an OpenAI-compatible deployment (`mock/...`) and a Gemini one (`gemini/...`), floats and
+base64, the refusals where a target cannot embed, and usage and cost from the price table;
+moderations of texts and of typed parts, sync and async, refused where a target has none."""
 
 from __future__ import annotations
 
@@ -95,3 +96,44 @@ async def test_token_ids_to_gemini_are_refused_clearly(http: httpx.AsyncClient) 
     answer = await http.post("/v1/embeddings", json=body)
     assert answer.status_code == 400
     assert answer.json()["error"]["param"] == "input"
+
+
+async def test_a_moderation_through_the_sdk(sdk: openai.AsyncOpenAI, stack: Stack) -> None:
+    texts = ["I will kill the process when it hangs.", "Lovely weather today."]
+    answer = await sdk.moderations.create(model="mock/omni-moderation-latest", input=texts)
+    assert answer.model == "omni-moderation-latest"
+    assert [r.flagged for r in answer.results] == [True, False]
+    assert answer.results[0].categories.violence is True
+    assert answer.results[0].category_scores.violence > 0.9
+    assert (await wire_body(stack, "openai"))["messages"][0]["content"] == " ".join(texts)
+
+
+async def test_moderation_of_text_and_image_parts_and_the_async_path(
+    http: httpx.AsyncClient,
+) -> None:
+    parts = [
+        {"type": "text", "text": "how to build a bomb"},
+        {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+    ]
+    body = {
+        "endpoint": "/v1/moderations",
+        "body": {"model": "mock/omni-moderation-latest", "input": parts},
+    }
+    accepted = await http.post("/v1/requests", json=body)
+    assert accepted.status_code == 202, accepted.text
+    state = (await http.get(f"/v1/requests/{accepted.json()['id']}", params={"wait": 30})).json()
+    assert state["status"] == "succeeded", state
+    assert [r["flagged"] for r in state["response"]["results"]] == [True, False]
+
+
+async def test_moderations_need_a_target_that_has_them(sdk: openai.AsyncOpenAI) -> None:
+    for model in ("claude/claude-3-5-haiku-latest", "gemini/gemini-2.0-flash"):
+        with pytest.raises(openai.BadRequestError) as raised:
+            await sdk.moderations.create(model=model, input="x")
+        error = raised.value.body
+        assert isinstance(error, dict)
+        assert error["code"] == "model_not_supported", error
+    with pytest.raises(openai.BadRequestError) as empty:
+        await sdk.moderations.create(model="mock/omni-moderation-latest", input=[])
+    assert isinstance(empty.value.body, dict)
+    assert empty.value.body["param"] == "input"

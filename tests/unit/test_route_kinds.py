@@ -45,7 +45,7 @@ def settings(tmp_path: Path, routes: str = "aliases: {}\n") -> Settings:
         (Target(provider="vllm", model="qwen"), {Kind.CHAT, Kind.RESPONSES}),
         (
             Target(provider="openai", model="text-embedding-3-small"),
-            {Kind.CHAT, Kind.EMBEDDINGS, Kind.RESPONSES},
+            {Kind.CHAT, Kind.EMBEDDINGS, Kind.RESPONSES, Kind.MODERATIONS},
         ),
         (
             Target(provider="gem", model="gemini-embedding-001"),

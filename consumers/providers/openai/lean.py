@@ -39,12 +39,15 @@ BROKER_ONLY = ("store", "task_type")
 
 def upstream_call(request: Request, target: Target, *, stream: bool) -> tuple[str, dict[str, Any]]:
     """The path and body sent upstream: `/embeddings` for an embeddings request (`dimensions`
-    and `encoding_format` go as they came), `/responses` for a Responses API request (only a
-    provider with `responses_api` is sent one), else `/chat/completions`; the target's model."""
+    and `encoding_format` go as they came), `/moderations` for a moderation, `/responses` for
+    a Responses API request (only a provider with `responses_api` is sent one), else
+    `/chat/completions`; the target's model."""
     if request.kind is Kind.EMBEDDINGS:
         body = {k: v for k, v in request.body.items() if k not in BROKER_ONLY}
         body["model"] = target.model
         return "/embeddings", body
+    if request.kind is Kind.MODERATIONS:
+        return "/moderations", {**request.body, "model": target.model}
     if request.kind is Kind.RESPONSES:  # a provider with `responses_api`: the body as it came
         return "/responses", passthrough_body(request.body, target.model, stream=stream)
     return "/chat/completions", {**request.body, "model": target.model, "stream": stream}
