@@ -54,6 +54,9 @@ class Stack:
     """Also run the embeddings pool, serving all-MiniLM-L6-v2 (the `[embeddings]` extra)."""
     ocr: bool = False
     """Also run the OCR pool, serving pp-ocrv4 through RapidOCR (the `[ocr]` extra)."""
+    rag: bool = False
+    """Also run the RAG worker, on Qdrant's local mode in the logs directory unless
+    AIBROKER_RAG_QDRANT_URL is given (needs `embeddings` for its vectors)."""
     prefix: str = field(default_factory=lambda: f"e{uuid.uuid4().hex[:8]}.")
     ports: PortBook = field(default_factory=PortBook)
     """What the stack reserved (its ingress, mock and metrics ports); released by `stop()`."""
@@ -139,6 +142,7 @@ class Stack:
                 {EMBEDDINGS_MODEL: EMBEDDINGS_MODEL} if self.embeddings else {}
             ),
             "AIBROKER_OCR_MODELS": json.dumps({OCR_MODEL: "rapidocr"} if self.ocr else {}),
+            "AIBROKER_RAG_QDRANT_URL": str(self.logs / "rag-qdrant"),
             **self.extra_env,
         }
 
@@ -166,6 +170,8 @@ class Stack:
             self.start_service(name)
         if services is None or "ingress" in services:
             self.wait_ready()
+        if self.rag and (services is None or "rag" in services):
+            self.wait_rag()
 
     def create_topics(self) -> None:
         self._run(["topics", "apply"])
@@ -187,8 +193,9 @@ class Stack:
         local = {
             "embed": ["consumer", "embeddings", "--model", EMBEDDINGS_MODEL],
             "ocr": ["consumer", "ocr", "--model", OCR_MODEL],
+            "rag": ["rag"],
         }
-        chosen = {"embed": self.embeddings, "ocr": self.ocr}
+        chosen = {"embed": self.embeddings, "ocr": self.ocr, "rag": self.rag}
         return SERVICES | {name: args for name, args in local.items() if chosen[name]}
 
     def new_key(self, tenant: str) -> str:
@@ -198,6 +205,19 @@ class Stack:
         proc = self.procs.pop(name)
         proc.send_signal(sig)
         proc.wait(30)
+
+    def wait_rag(self, timeout_s: float = 180) -> None:
+        """Until the RAG worker answers an operation (it has read its topics)."""
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.procs["rag"].poll() is not None:
+                raise RuntimeError(f"the rag worker exited: {self.log_tail('rag')}")
+            with contextlib.suppress(httpx.HTTPError):
+                listed = httpx.get(f"{self.url}/v1/rag/collections", headers=headers, timeout=60)
+                if listed.status_code == 200:
+                    return
+        raise RuntimeError(f"the rag worker did not answer: {self.log_tail('rag')}")
 
     def wait_ready(self, timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s

@@ -65,7 +65,9 @@ CHECKS = [
 def fuzzed(
     kafka: KafkaService, redis_svc: RedisService, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    with running_stack(kafka, redis_svc, tmp_path_factory.mktemp("fuzz")) as stack:
+    """The broker with its RAG worker, so the retrieval routes are fuzzed as they run (no
+    embeddings pool: what the fuzzer sends never reaches a model that could answer it)."""
+    with running_stack(kafka, redis_svc, tmp_path_factory.mktemp("fuzz"), rag=True) as stack:
         yield stack
 
 

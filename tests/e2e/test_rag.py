@@ -6,11 +6,7 @@ worker killed in the middle of a job (nothing lost, nothing twice)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -37,26 +33,6 @@ CHAT = "mock/echo"
 """The mock provider's chat model: its answer echoes the prompt, numbered sources included."""
 
 
-def start_rag(stack: Stack, timeout_s: float = 180) -> None:
-    """The RAG worker, one of the stack's processes (stopped with it), once it answers."""
-    port = stack.ports.any_free("the rag worker's metrics")
-    env = {**stack.env(), "AIBROKER_METRICS_PORT": str(port)}
-    with (stack.logs / "rag.log").open("ab") as out:
-        stack.procs["rag"] = subprocess.Popen(
-            [sys.executable, "-m", "aibroker", "rag"], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    headers = {"Authorization": f"Bearer {stack.api_key}"}
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:  # an operation answered: the worker reads its topic
-        if stack.procs["rag"].poll() is not None:
-            raise RuntimeError(f"the rag worker exited: {stack.log_tail('rag')}")
-        with contextlib.suppress(httpx.HTTPError):
-            listed = httpx.get(f"{stack.url}/v1/rag/collections", headers=headers, timeout=60)
-            if listed.status_code == 200:
-                return
-    raise RuntimeError(f"the rag worker did not answer: {stack.log_tail('rag')}")
-
-
 @pytest.fixture(scope="module")
 def stack(
     kafka: KafkaService, redis_svc: RedisService, tmp_path_factory: pytest.TempPathFactory
@@ -67,9 +43,8 @@ def stack(
         "AIBROKER_RAG_WAIT_S": "90",  # a loaded CI machine: the default is 30
     }
     logs = tmp_path_factory.mktemp("rag")
-    with running_stack(kafka, redis_svc, logs, embeddings=True, extra_env=env) as running:
-        start_rag(running)
-        yield running
+    with running_stack(kafka, redis_svc, logs, embeddings=True, rag=True, extra_env=env) as s:
+        yield s
 
 
 @pytest.fixture
@@ -273,7 +248,8 @@ async def test_a_worker_killed_mid_job_loses_and_doubles_nothing(
     stack.kill("rag", signal.SIGKILL)
     killed = (await client.get(f"/v1/requests/{job_id}")).json()
     assert killed["status"] == "running"  # killed in the middle: its restart finishes it
-    start_rag(stack)
+    stack.start_service("rag")
+    stack.wait_rag()
     job = await ended(client, job_id)
     assert job["status"] == "succeeded", job
     expected = sum(len(chunk_text(d["text"], size_tokens=32, overlap_tokens=0)) for d in docs)

@@ -77,6 +77,7 @@ def test_every_benchmark_writes_into_a_docs_page_that_holds_its_markers() -> Non
         "bench_cache",
         "bench_semantic",
         "bench_rag_quality",
+        "bench_rag",
         "bench_injection",
         "bench_pii",
         "bench_budget",
