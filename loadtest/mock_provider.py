@@ -26,6 +26,7 @@ import asyncio
 import random
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,26 +155,25 @@ class MockProvider:
 
     async def embeddings(self, request: Request) -> Response:
         """OpenAI's embeddings (see `loadtest/mock_embeddings.py`)."""
-        body = orjson.loads(await request.body())
-        model = str(body.get("model", ""))
-        texts = mock_embeddings.openai_texts(body)
-        self.record("openai", model, {"messages": [{"content": " ".join(texts or [])}]})
-        wants = _directives(model)
-        if (status := await self.misbehave(wants)) is not None:
-            return _openai_error(
-                status, self.state.faults.retry_after or (1 if "fail" in wants else None)
-            )
-        if texts is None:
-            return _json(
-                {"error": {"message": "input is required", "type": "invalid_request_error"}}, 400
-            )
-        return _json(mock_embeddings.openai_answer(body, texts))
+        return await self._texts_in(
+            request, mock_embeddings.openai_texts, mock_embeddings.openai_answer
+        )
 
     async def moderations(self, request: Request) -> Response:
         """OpenAI's moderations (see `loadtest/mock_moderations.py`)."""
+        return await self._texts_in(request, mock_moderations.texts_of, mock_moderations.answer)
+
+    async def _texts_in(
+        self,
+        request: Request,
+        texts_of: Callable[[dict[str, Any]], list[str] | None],
+        answer: Callable[[dict[str, Any], list[str]], dict[str, Any]],
+    ) -> Response:
+        """An OpenAI endpoint that takes texts in `input` (its calls logged as one message, its
+        faults as chat's): 400 without them, else `answer`."""
         body = orjson.loads(await request.body())
         model = str(body.get("model", ""))
-        texts = mock_moderations.texts_of(body)
+        texts = texts_of(body)
         self.record("openai", model, {"messages": [{"content": " ".join(texts or [])}]})
         wants = _directives(model)
         if (status := await self.misbehave(wants)) is not None:
@@ -184,7 +184,7 @@ class MockProvider:
             return _json(
                 {"error": {"message": "input is required", "type": "invalid_request_error"}}, 400
             )
-        return _json(mock_moderations.answer(body, texts))
+        return _json(answer(body, texts))
 
     async def messages(self, request: Request) -> Response:
         """Anthropic's Messages API (see `loadtest/mock_anthropic.py`)."""

@@ -352,11 +352,12 @@ async def test_an_unknown_or_unstored_previous_response_is_not_found(
             await other.responses.input_items.list(mine.id)
 
 
+@pytest.mark.parametrize("model", ["mock/echo", "own/echo"])  # translated, relayed
 async def test_a_background_stream_resumes_from_a_sequence_number(
-    sdk: openai.AsyncOpenAI,
+    sdk: openai.AsyncOpenAI, model: str
 ) -> None:
     stream = await sdk.responses.create(
-        model="mock/echo", input="one two three four", background=True, stream=True
+        model=model, input="one two three four", background=True, stream=True
     )
     events = [event async for event in stream]
     assert [e.sequence_number for e in events] == list(range(len(events)))

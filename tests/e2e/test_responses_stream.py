@@ -69,21 +69,6 @@ async def test_a_provider_streams_its_own_events_through(
     assert (stored.status, stored.output_text) == ("completed", "echo: one two three")
 
 
-async def test_a_relayed_background_stream_resumes(sdk: openai.AsyncOpenAI) -> None:
-    stream = await sdk.responses.create(
-        model="own/echo", input="one two three four", background=True, stream=True
-    )
-    events = [event async for event in stream]
-    assert [e.sequence_number for e in events] == list(range(len(events)))
-    assert (events[0].type, events[-1].type) == ("response.created", "response.completed")
-    deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
-    assert "".join(deltas) == "echo: one two three four"
-    response_id = events[0].response.id  # type: ignore[union-attr]
-    resumed = await sdk.responses.retrieve(response_id, stream=True, starting_after=3)
-    again = [event async for event in resumed]
-    assert [e.model_dump() for e in again] == [e.model_dump() for e in events[4:]]
-
-
 async def test_a_provider_stream_broken_midway_ends_failed(sdk: openai.AsyncOpenAI) -> None:
     stream = await sdk.responses.create(model="own/breaks-2", input="a b c d e", stream=True)
     events = [event async for event in stream]
