@@ -90,25 +90,24 @@ class RedisStory:
         self._ttl_s = ttl_s
 
     async def called(self, event: UsageEvent) -> None:
-        key = request_key("story", event.request_id)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.rpush(key, orjson.dumps(call_entry(event)))
-            pipe.ltrim(key, -STORY_LENGTH, -1)
-            pipe.expire(key, self._ttl_s)
-            await pipe.execute()
+        await self._append(request_key("story", event.request_id), call_entry(event))
 
     async def calls(self, request_id: str) -> list[dict[str, Any]]:
         found = await self._redis.lrange(request_key("story", request_id), 0, -1)
         return [orjson.loads(e) for e in found]
 
     async def waited(self, request_id: str, entry: dict[str, Any]) -> None:
-        key = request_key("story-waits", request_id)
+        await self._append(request_key("story-waits", request_id), entry)
+
+    async def waits(self, request_id: str) -> list[dict[str, Any]]:
+        found = await self._redis.lrange(request_key("story-waits", request_id), 0, -1)
+        return [orjson.loads(e) for e in found]
+
+    async def _append(self, key: str, entry: dict[str, Any]) -> None:
+        """One entry at the end of a request's list, the newest `STORY_LENGTH` kept, for as
+        long as the request's state lasts."""
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.rpush(key, orjson.dumps(entry))
             pipe.ltrim(key, -STORY_LENGTH, -1)
             pipe.expire(key, self._ttl_s)
             await pipe.execute()
-
-    async def waits(self, request_id: str) -> list[dict[str, Any]]:
-        found = await self._redis.lrange(request_key("story-waits", request_id), 0, -1)
-        return [orjson.loads(e) for e in found]
