@@ -22,6 +22,7 @@ from consumers.rag import collections, indexing
 from consumers.rag.context import JobFailed, RagContext
 from schemas.envelopes import ErrorInfo, Result, Status
 from schemas.rag import RagJob, RagOp
+from schemas.terminal import expired_error
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class JobHandler:
         if state is not None and state.status.terminal:
             return
         if job.deadline is not None and job.deadline < time.time():
-            await self._end(job, Status.EXPIRED, None, _expired())
+            await self._end(job, Status.EXPIRED, None, expired_error())
             return
         await self.ctx.results.advance(job.id, job.tenant, Status.RUNNING)
         started = time.time()
@@ -109,12 +110,3 @@ class JobHandler:
             internal=True if job.op in READS else None,
         )
         await self.ctx.publisher.result(result, None)
-
-
-def _expired() -> ErrorInfo:
-    return ErrorInfo(
-        message="The operation's deadline passed before it ran.",
-        type="invalid_request_error",
-        code="expired",
-        http_status=408,
-    )
