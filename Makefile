@@ -95,7 +95,7 @@ hooks: $(STAMP)
 # The suite runs on Apache Kafka where Java and Maven are (the engine of record; else Tansu, and
 # the report says so), then its smoke subset on Tansu, the dev default.
 test: check docs
-	$(TIMED) "integration and e2e tiers" $(BIN)/pytest -m "not unit" $(PYTEST_ARGS)
+	$(TIMED) "integration and e2e tiers" $(BIN)/pytest -m "not unit" --durations=25 $(PYTEST_ARGS)
 	@if [ "$$($(BIN)/python -c 'from tests.services import kafka_engine; print(kafka_engine())')" != tansu ]; then \
 		$(TIMED) "smoke subset on the embedded Tansu broker (the dev default)" \
 			env AIBROKER_TEST_KAFKA=tansu $(BIN)/pytest -m smoke $(PYTEST_ARGS); \
