@@ -78,6 +78,11 @@ class Batch(BaseModel):
         description="What its recorded lines cost (USD, exact decimal); a line still running "
         "when the batch stopped may bill after it and is not counted here.",
     )
+    aibroker_offloaded_lines: int = Field(
+        default=0,
+        description="How many of its recorded lines a provider's batch API answered (offload); "
+        "each counted once, with its first outcome.",
+    )
     aibroker_stopped_reason: str | None = Field(
         default=None,
         description="The bound that stopped it (`max_cost_usd`, `max_failed_lines`, "

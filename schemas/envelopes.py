@@ -260,6 +260,11 @@ class Result(BaseModel):
     internal: Literal[True] | None = Field(
         default=None, description="The request's `internal`: announced to no webhook."
     )
+    provider_batch: str | None = Field(
+        default=None,
+        description="The provider batch (its id at the provider) that answered it: an "
+        "offloaded line, billed at the batch price.",
+    )
 
 
 class Outcome(BaseModel):

@@ -1,6 +1,7 @@
 """Batch jobs' state in Redis: `aib:batch:<id>` a hash of the OpenAI batch object's fields
 (JSON values; `completed`, `failed` counters, `spent_picousd` what the recorded lines cost in
-10^-12 USD, an integer so that the sum is exact), and in its slot (`{aib:batch:<id>}:…`, see
+10^-12 USD, an integer so that the sum is exact, `offloaded` how many of them a provider batch
+answered), and in its slot (`{aib:batch:<id>}:…`, see
 `keyspace.py`): `…:lines` one output line per custom_id (the first recorded wins, so a line
 redelivered or re-expanded after a crash is counted once), `…:ids` the custom ids of its lines
 (the sweeper closes the open ones without reading the file again), `…:expanded` how many input
@@ -46,6 +47,7 @@ return 0
 #   ARGV[1]  the custom id   ARGV[2]  the line ('1' or '0' for ok or failed, then its JSON)
 #   ARGV[3]  the counter it adds to, `completed` or `failed`   ARGV[4]  how long lines last (s)
 #   ARGV[5]  what the line cost, in 10^-12 USD (added to `spent_picousd`)
+#   ARGV[6]  '1' if a provider batch answered it (added to `offloaded`), else '0'
 # Returns {completed, failed, total, spent_picousd} (the spend as a string: it may pass 2^53).
 _RECORD = """
 local batch, lines = KEYS[1], KEYS[2]
@@ -54,6 +56,9 @@ if redis.call('HSETNX', lines, custom_id, line) == 1 then
   redis.call('HINCRBY', batch, counter, 1)
   if cost ~= '0' then
     redis.call('HINCRBY', batch, 'spent_picousd', cost)
+  end
+  if ARGV[6] == '1' then
+    redis.call('HINCRBY', batch, 'offloaded', 1)
   end
   redis.call('EXPIRE', lines, ttl)
 end
@@ -64,6 +69,8 @@ return {tonumber(redis.call('HGET', batch, 'completed') or 0),
 """
 PICO = Decimal("1e12")
 """`spent_picousd` counts 10^-12 USD: exact for every listed price, and 9 million USD fit."""
+_COUNTED = {"request_counts", "aibroker_cost_usd", "aibroker_offloaded_lines"}
+"""The batch object's fields the Lua scripts count, kept apart from its JSON fields."""
 
 
 class BatchStore(Protocol):
@@ -101,9 +108,11 @@ class BatchStore(Protocol):
         ok: bool,
         line: dict[str, Any],
         cost_usd: Decimal | None = None,
+        *,
+        offloaded: bool = False,
     ) -> Tally:
-        """Keep a line's output and add its cost (the first for its custom_id only); the
-        batch's counts and spend after it."""
+        """Keep a line's output and add its cost, and count it `offloaded` if a provider batch
+        answered it (the first for its custom_id only); the batch's counts and spend after it."""
         ...
 
     async def unrecorded(self, batch_id: str) -> list[str]:
@@ -134,7 +143,7 @@ class RedisBatchStore:
 
     async def create(self, batch: Batch, custom_ids: list[str]) -> None:
         key = _key(batch.id)
-        doc = batch.model_dump(mode="json", exclude={"request_counts", "aibroker_cost_usd"})
+        doc = batch.model_dump(mode="json", exclude=_COUNTED)
         fields = {k: orjson.dumps(v).decode() for k, v in doc.items()}
         async with self._redis.pipeline(transaction=True) as tx:
             tx.hset(key, mapping=fields)  # type: ignore[arg-type]  # redis-py's Mapping is invariant
@@ -156,12 +165,16 @@ class RedisBatchStore:
             return None
         counts = {k: int(raw.pop(k, 0)) for k in ("total", "completed", "failed")}
         spent = Decimal(int(raw.pop("spent_picousd", 0))) / PICO
+        offloaded = int(raw.pop("offloaded", 0))
         doc: dict[str, Any] = {str(k): orjson.loads(v) for k, v in raw.items()}
         if tenant is not None and doc.get("tenant") != tenant:
             return None
-        return Batch.model_validate(
-            doc | {"request_counts": counts, "aibroker_cost_usd": format(spent.normalize(), "f")}
-        )
+        counted = {
+            "request_counts": counts,
+            "aibroker_cost_usd": format(spent.normalize(), "f"),
+            "aibroker_offloaded_lines": offloaded,
+        }
+        return Batch.model_validate(doc | counted)
 
     async def page(self, tenant: str, limit: int, after: str | None) -> list[Batch]:
         ids = [str(i) for i in await self._redis.zrevrange(f"aib:tenant:{tenant}:batches", 0, -1)]
@@ -199,13 +212,22 @@ class RedisBatchStore:
         ok: bool,
         line: dict[str, Any],
         cost_usd: Decimal | None = None,
+        *,
+        offloaded: bool = False,
     ) -> Tally:
         value = (b"1" if ok else b"0") + orjson.dumps(line)
         counter = "completed" if ok else "failed"
         pico = (cost_usd or Decimal(0)) * PICO
         found = await self._record(
             keys=[_key(batch_id), _part(batch_id, "lines")],
-            args=[custom_id, value, counter, self._ttl_s, int(pico.quantize(1, ROUND_HALF_UP))],
+            args=[
+                custom_id,
+                value,
+                counter,
+                self._ttl_s,
+                int(pico.quantize(1, ROUND_HALF_UP)),
+                "1" if offloaded else "0",
+            ],
         )
         completed, failed, total, spent = (int(n) for n in found)
         return Tally(completed, failed, total, (Decimal(spent) / PICO).normalize())

@@ -130,7 +130,12 @@ class BatchRunner:
             return
         ok, line = output_line(result)
         tally = await self.batches.record(
-            result.batch_id, result.custom_id, ok, line, result.cost_usd
+            result.batch_id,
+            result.custom_id,
+            ok,
+            line,
+            result.cost_usd,
+            offloaded=result.provider_batch is not None,
         )
         if tally.finished >= tally.total:
             batch = await self.batches.get(result.batch_id)

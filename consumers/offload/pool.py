@@ -257,6 +257,7 @@ class OffloadPool:
         target = request.target
         result = terminal(request, Status.SUCCEEDED, response=end.response)
         result.usage = end.usage
+        result.provider_batch = batch.provider_id
         price = self.prices.find(target.provider, target.model)
         event = None
         if end.usage is not None:

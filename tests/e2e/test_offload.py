@@ -74,6 +74,8 @@ async def test_an_offloaded_batch_costs_half(
     assert done.status == "completed"
     assert done.request_counts is not None
     assert (done.request_counts.completed, done.request_counts.failed) == (1000, 0)
+    assert done.model_extra is not None
+    assert done.model_extra["aibroker_offloaded_lines"] == 1000  # the caller sees the offload
     lines = await output(sdk, done.output_file_id)
     assert len(lines) == 1000
     assert {line["response"]["body"]["choices"][0]["message"]["content"] for line in lines} == {
@@ -112,6 +114,8 @@ async def test_an_expired_provider_batch_finishes_on_demand(
     assert after["on_demand"] - before["on_demand"] == 7  # the 7 lines the batch did not answer
     events = await usage_of(stack, ids)
     assert sorted(bool(e.provider_batch) for e in events) == [False] * 7 + [True] * 3
+    assert done.model_extra is not None
+    assert done.model_extra["aibroker_offloaded_lines"] == 3  # the 7 finished on demand are not
     by_line = {e.request_id: e for e in events}
     assert len(by_line) == 10  # each line billed once
 

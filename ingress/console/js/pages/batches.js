@@ -17,7 +17,8 @@ function BatchRow({ batch, onChanged }) {
   return html`<tr data-batch=${batch.id}>
     <td><code>${batch.id}</code></td><td>${batch.endpoint}</td><td class="status">${batch.status}</td>
     <td><progress max=${counts.total || 1} value=${done} aria-label=${`${done} of ${counts.total} lines done`}></progress>
-      <span class="counts">${counts.completed} ok · ${counts.failed} failed · ${counts.total} total</span></td>
+      <span class="counts">${counts.completed} ok · ${counts.failed} failed · ${counts.total} total${
+        batch.aibroker_offloaded_lines ? ` · ${batch.aibroker_offloaded_lines} via provider batch` : ""}</span></td>
     <td>${when(batch.created_at)}</td>
     <td>${RUNNING.has(batch.status) && html`<button class="danger" disabled=${action.busy} onClick=${cancel}>Cancel</button>`}
       ${file(batch.output_file_id, "output")} ${file(batch.error_file_id, "errors")}
